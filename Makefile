@@ -1,0 +1,40 @@
+# The front door. Every target bootstraps what it needs (venv, locked deps, Delta jars) first.
+SHELL := /bin/bash
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+export PYTHONPATH := $(CURDIR)
+PY := .venv/bin/python
+
+.PHONY: help setup jars run test test-fast ui lint format lock clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: ## Create .venv from requirements.lock and fetch the Delta jars (idempotent)
+	@bash scripts/bootstrap.sh
+
+jars: setup ## Re-fetch the Delta jars for the installed pyspark / delta-spark through Maven
+	$(PY) scripts/fetch_delta_jars.py
+
+run: setup ## Generate sample data and materialize the latest business date end to end
+	$(PY) -m pipelines.cli run
+
+test: setup ## Run the whole test suite
+	$(PY) -m pytest
+
+test-fast: setup ## Unit tests only (no end-to-end Dagster runs)
+	$(PY) -m pytest -m "not slow"
+
+ui: setup ## Start the Dagster UI (webserver + daemon) on http://127.0.0.1:3000
+	.venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+lint: setup ## Ruff lint and format check
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+format: setup ## Apply ruff format and safe fixes
+	.venv/bin/ruff format . && .venv/bin/ruff check --fix .
+
+lock: setup ## Re-resolve requirements.lock from pyproject.toml
+	.venv/bin/uv pip compile pyproject.toml --extra dev -o requirements.lock --python $(PY) --no-header
+
+clean: ## Remove the lakehouse data and the Dagster instance (keeps .venv and jars)
+	rm -rf .lakehouse .dagster_home

@@ -1,0 +1,1 @@
+"""Software-defined assets: what exists, per business date, and which transform makes it."""

@@ -1,0 +1,134 @@
+"""Packing several records into one request within a token budget, and checking the answer.
+
+Records are JSON-encoded (so no text can break out of its slot) and id-tagged; the response must
+return every id exactly once, with a label from the taxonomy.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from enrichment.models import RecordIn, TaskSpec
+from enrichment.tokens import count_tokens
+
+
+def record_line(record: RecordIn) -> str:
+    """One record as it appears in the prompt."""
+    return json.dumps({"id": record.id, "text": record.text}, ensure_ascii=False)
+
+
+def user_message(records: list[RecordIn]) -> str:
+    """The delimited block of records sent as the user message."""
+    return "<records>\n" + "\n".join(record_line(r) for r in records) + "\n</records>"
+
+
+def pack(
+    records: list[RecordIn], model: str, max_tokens: int, max_records: int
+) -> list[list[RecordIn]]:
+    """Greedy packs: each within ``max_tokens`` of record lines and ``max_records`` records.
+
+    A record larger than the budget travels alone (the request may still fit the model's window).
+    """
+    packs: list[list[RecordIn]] = []
+    current: list[RecordIn] = []
+    used = 0
+    for record in records:
+        cost = count_tokens(record_line(record), model) + 1
+        if current and (used + cost > max_tokens or len(current) >= max_records):
+            packs.append(current)
+            current, used = [], 0
+        current.append(record)
+        used += cost
+    if current:
+        packs.append(current)
+    return packs
+
+
+def response_schema(task: TaskSpec) -> dict[str, Any]:
+    """The strict JSON schema of an answer: one item per id, label constrained to the enum."""
+    item: dict[str, Any] = {"id": {"type": "string"}}
+    if task.taxonomy is not None:
+        item["label"] = {"type": "string", "enum": task.taxonomy.names}
+        item["confidence"] = {"type": "number"}
+    if task.summary_max_words is not None:
+        item["summary"] = {"type": "string"}
+    return {
+        "type": "object",
+        "properties": {
+            "results": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": item,
+                    "required": list(item),
+                    "additionalProperties": False,
+                },
+            }
+        },
+        "required": ["results"],
+        "additionalProperties": False,
+    }
+
+
+@dataclass
+class ParsedItem:
+    """One validated answer for one record id."""
+
+    label: str | None
+    confidence: float | None
+    summary: str | None
+
+
+@dataclass
+class ParsedResponse:
+    """Valid answers by id and a reason for every requested id that has none."""
+
+    answers: dict[str, ParsedItem]
+    problems: dict[str, str]
+
+
+def parse_response(task: TaskSpec, content: str, requested_ids: list[str]) -> ParsedResponse:
+    """Check a model's JSON against the request: ids once each, labels in the taxonomy."""
+    problems: dict[str, str] = {}
+    try:
+        payload = json.loads(content)
+        items = payload["results"]
+        if not isinstance(items, list):
+            raise TypeError("results is not a list")
+    except (ValueError, KeyError, TypeError) as exc:
+        reason = f"malformed JSON: {type(exc).__name__}"
+        return ParsedResponse({}, {rid: reason for rid in requested_ids})
+    wanted = set(requested_ids)
+    seen: dict[str, int] = {}
+    answers: dict[str, ParsedItem] = {}
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            continue
+        rid = item["id"]
+        seen[rid] = seen.get(rid, 0) + 1
+        if rid not in wanted:
+            continue
+        label = item.get("label")
+        confidence = item.get("confidence")
+        summary = item.get("summary")
+        if task.taxonomy is not None and label not in task.taxonomy.names:
+            problems[rid] = f"label outside the taxonomy: {str(label)[:60]!r}"
+            continue
+        if task.taxonomy is not None and not isinstance(confidence, int | float):
+            problems[rid] = "confidence missing"
+            continue
+        if task.summary_max_words is not None and not isinstance(summary, str):
+            problems[rid] = "summary missing"
+            continue
+        answers[rid] = ParsedItem(
+            label=label,
+            confidence=None if confidence is None else min(1.0, max(0.0, float(confidence))),
+            summary=summary.strip() if isinstance(summary, str) else None,
+        )
+    for rid in requested_ids:
+        if seen.get(rid, 0) > 1:
+            answers.pop(rid, None)
+            problems[rid] = "id returned more than once"
+        elif rid not in answers and rid not in problems:
+            problems[rid] = "id missing from the response"
+    return ParsedResponse(answers, problems)

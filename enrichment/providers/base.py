@@ -1,0 +1,61 @@
+"""The provider interface and the picklable configuration that builds one on a Spark executor."""
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from enrichment.models import RecordIn, RecordOut, TaskSpec
+
+EMBEDDED = "embedded"
+OPENAI = "openai"
+
+
+class Provider(Protocol):
+    """Answers a task for a batch of records; never raises for a bad record."""
+
+    model_id: str
+
+    def run(self, task: TaskSpec, records: list[RecordIn]) -> list[RecordOut]:
+        """One ``RecordOut`` per input record, in any order."""
+        ...
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """Everything an executor needs to build the provider. The key is never printed."""
+
+    kind: str = EMBEDDED
+    model: str = "gpt-4o-mini"
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    max_records_per_request: int = 20
+    max_input_tokens_per_request: int = 6000
+    max_output_tokens_per_request: int = 4000
+    max_attempts_per_record: int = 3
+    request_timeout_s: float = 60.0
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 30.0
+    token_budget: int = 2_000_000
+    price_input_per_mtok: float = 0.15
+    price_output_per_mtok: float = 0.60
+
+    @property
+    def model_id(self) -> str:
+        """The model name recorded in provenance and cache keys."""
+        if self.kind == EMBEDDED:
+            from enrichment.providers.embedded import EMBEDDED_MODEL_ID
+
+            return EMBEDDED_MODEL_ID
+        return self.model
+
+
+def build_provider(config: ProviderConfig) -> Provider:
+    """Instantiate the configured provider (called once per Spark partition)."""
+    if config.kind == EMBEDDED:
+        from enrichment.providers.embedded import EmbeddedProvider
+
+        return EmbeddedProvider()
+    if config.kind == OPENAI:
+        from enrichment.providers.openai_chat import OpenAIChatProvider
+
+        return OpenAIChatProvider(config)
+    raise ValueError(f"unknown enrichment provider kind {config.kind!r} (embedded | openai)")

@@ -1,0 +1,164 @@
+"""The OpenAI-compatible provider: chat completions with strict JSON-schema output.
+
+Speaks to any ``base_url`` that implements ``/v1/chat/completions`` (OpenAI, Azure OpenAI, vLLM,
+Ollama). Packs records per request, retries failed records alone within a per-record attempt
+budget, honours ``Retry-After``, and stops sending when the run's token budget is spent.
+"""
+
+import random
+import time
+
+import openai
+
+from enrichment.models import (
+    SOURCE_LLM,
+    STATUS_FAILED,
+    STATUS_OK,
+    STATUS_SKIPPED,
+    RecordIn,
+    RecordOut,
+    TaskSpec,
+)
+from enrichment.packing import pack, parse_response, response_schema, user_message
+from enrichment.prompts import system_prompt
+from enrichment.providers.base import ProviderConfig
+from enrichment.tokens import count_tokens
+
+_RETRYABLE = (openai.RateLimitError, openai.APIConnectionError, openai.InternalServerError)
+
+
+class OpenAIChatProvider:
+    """Chat-completions client with packing, retries and a token budget."""
+
+    def __init__(self, config: ProviderConfig, sleep=time.sleep) -> None:
+        self.config = config
+        self.model_id = config.model
+        self._sleep = sleep
+        self._tokens_spent = 0
+        self.client = openai.OpenAI(
+            api_key=config.api_key or "unset",
+            base_url=config.base_url,
+            timeout=config.request_timeout_s,
+            max_retries=0,  # retries are ours: counted per record and bounded
+        )
+
+    def _cost(self, tokens_in: int, tokens_out: int) -> float:
+        cfg = self.config
+        return (tokens_in * cfg.price_input_per_mtok + tokens_out * cfg.price_output_per_mtok) / 1e6
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> None:
+        if retry_after is not None:
+            delay = min(retry_after, self.config.backoff_max_s)
+        else:
+            delay = min(self.config.backoff_base_s * 2 ** (attempt - 1), self.config.backoff_max_s)
+            delay *= 0.5 + random.random() / 2
+        self._sleep(delay)
+
+    @staticmethod
+    def _retry_after(exc: Exception) -> float | None:
+        response = getattr(exc, "response", None)
+        value = response.headers.get("retry-after") if response is not None else None
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
+
+    def run(self, task: TaskSpec, records: list[RecordIn]) -> list[RecordOut]:
+        """Enrich ``records``: one outcome per record, never an exception for a bad answer."""
+        outcomes = {
+            r.id: RecordOut(r.id, STATUS_FAILED, SOURCE_LLM, self.model_id) for r in records
+        }
+        system = system_prompt(task)
+        schema = {"name": task.name, "strict": True, "schema": response_schema(task)}
+        max_attempts = self.config.max_attempts_per_record
+        packed, alone = list(records), []
+        while packed or alone:
+            retry_packed: list[RecordIn] = []
+            retry_alone: list[RecordIn] = []
+            groups = pack(
+                packed,
+                self.model_id,
+                self.config.max_input_tokens_per_request,
+                self.config.max_records_per_request,
+            ) + [[r] for r in alone]
+            for batch in groups:
+                transient, failed = self._send(task, system, schema, batch, outcomes)
+                # A transport failure retries the pack as it was; records that failed inside an
+                # answer go again alone, so one bad record cannot keep failing its neighbours.
+                (retry_packed if transient else retry_alone).extend(failed)
+            packed = [r for r in retry_packed if outcomes[r.id].attempts < max_attempts]
+            alone = [r for r in retry_alone if outcomes[r.id].attempts < max_attempts]
+        return list(outcomes.values())
+
+    def _send(self, task, system, schema, batch, outcomes) -> tuple[bool, list[RecordIn]]:
+        user = user_message(batch)
+        estimate = count_tokens(system, self.model_id) + count_tokens(user, self.model_id)
+        if self._tokens_spent + estimate > self.config.token_budget:
+            for r in batch:
+                outcomes[r.id].status = STATUS_SKIPPED
+                outcomes[r.id].error = "run token budget exhausted before this record was sent"
+            return False, []
+        for r in batch:
+            outcomes[r.id].attempts += 1
+        started = time.perf_counter()
+        try:
+            response = self.client.chat.completions.create(
+                model=self.model_id,
+                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+                response_format={"type": "json_schema", "json_schema": schema},
+                max_tokens=self.config.max_output_tokens_per_request,
+                temperature=0,
+            )
+        except (*_RETRYABLE, openai.APITimeoutError) as exc:
+            error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            for r in batch:
+                outcomes[r.id].error = error
+            attempt = max(outcomes[r.id].attempts for r in batch)
+            if attempt < self.config.max_attempts_per_record:
+                self._backoff(attempt, self._retry_after(exc))
+            return True, list(batch)
+        except openai.APIStatusError as exc:  # 4xx other than 429: not worth retrying
+            for r in batch:
+                outcomes[r.id].error = f"{type(exc).__name__}: {str(exc)[:200]}"
+                outcomes[r.id].attempts = self.config.max_attempts_per_record
+            return False, []
+        latency_ms = (time.perf_counter() - started) * 1000
+        usage = response.usage
+        tokens_in = usage.prompt_tokens if usage else estimate
+        tokens_out = usage.completion_tokens if usage else 0
+        self._tokens_spent += tokens_in + tokens_out
+        share = 1.0 / len(batch)
+        for r in batch:
+            out = outcomes[r.id]
+            out.tokens_in += round(tokens_in * share)
+            out.tokens_out += round(tokens_out * share)
+            out.cost_usd += self._cost(tokens_in, tokens_out) * share
+            out.latency_ms = latency_ms
+        choice = response.choices[0]
+        message = choice.message
+        if getattr(message, "refusal", None):
+            return False, self._fail_all(batch, outcomes, f"refusal: {message.refusal[:200]}")
+        if choice.finish_reason == "length":
+            return False, self._fail_all(batch, outcomes, "truncated: finish_reason=length")
+        parsed = parse_response(task, message.content or "", [r.id for r in batch])
+        retry = []
+        for r in batch:
+            out = outcomes[r.id]
+            if r.id in parsed.answers:
+                answer = parsed.answers[r.id]
+                out.status, out.error = STATUS_OK, None
+                out.label, out.confidence, out.summary = (
+                    answer.label,
+                    answer.confidence,
+                    answer.summary,
+                )
+            else:
+                out.error = parsed.problems.get(r.id, "no answer")
+                retry.append(r)
+        return False, retry
+
+    @staticmethod
+    def _fail_all(batch, outcomes, error: str) -> list[RecordIn]:
+        for r in batch:
+            outcomes[r.id].error = error
+        return list(batch)

@@ -1,0 +1,31 @@
+"""The shape of a suite: named rules, each with a severity an analyst can read."""
+
+from dataclasses import dataclass
+
+from great_expectations.expectations import Expectation
+
+ERROR = "error"  # blocks the publish
+WARN = "warn"  # publishes, shows as a warning
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One expectation with a stable name (its Dagster asset check) and a severity."""
+
+    name: str
+    severity: str
+    description: str
+    expectation: Expectation
+
+
+@dataclass(frozen=True)
+class Suite:
+    """The rules one table's partition must meet, and the key that identifies a bad row."""
+
+    name: str
+    key: tuple[str, ...]
+    rules: tuple[Rule, ...]
+
+    def rule(self, name: str) -> Rule:
+        """The rule called ``name``."""
+        return next(r for r in self.rules if r.name == name)

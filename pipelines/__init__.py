@@ -1,0 +1,1 @@
+"""Wiring: configuration, resources, jobs, schedules and the Dagster ``Definitions``."""

@@ -1,0 +1,29 @@
+"""The Dagster ``Definitions``: only wiring, no logic."""
+
+from dagster import Definitions, in_process_executor, load_assets_from_modules
+
+from assets import expenses
+from pipelines.jobs import daily_close_job, nightly_close_schedule
+from pipelines.resources.enrichment import EnrichmentResource
+from pipelines.resources.lakehouse import LakehouseResource
+from pipelines.resources.spark import SparkResource
+
+
+def build_resources() -> dict:
+    """Resources from the environment (``LAKEHOUSE_ROOT``, ``SPARK_MASTER``, ``OPENAI_*``)."""
+    return {
+        "spark": SparkResource(),
+        "lakehouse": LakehouseResource(),
+        "enrichment": EnrichmentResource.from_env(),
+    }
+
+
+all_assets = load_assets_from_modules([expenses])
+
+defs = Definitions(
+    assets=all_assets,
+    jobs=[daily_close_job],
+    schedules=[nightly_close_schedule],
+    resources=build_resources(),
+    executor=in_process_executor,
+)

@@ -1,0 +1,191 @@
+"""The enrichment engine as a resource: provider choice, the Delta cache, the call log.
+
+With ``OPENAI_API_KEY`` set, records go to the OpenAI-compatible endpoint; without it the embedded
+offline model answers, and every row and the run's metadata say so.
+"""
+
+import os
+import time
+from dataclasses import dataclass
+from datetime import date
+
+from dagster import ConfigurableResource, EnvVar
+from delta.exceptions import ConcurrentAppendException
+from delta.tables import DeltaTable
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from enrichment.models import STATUS_OK, TaskSpec
+from enrichment.providers import ProviderConfig
+from enrichment.providers.base import EMBEDDED, OPENAI
+from pipelines.resources.lakehouse import LakehouseResource, TableRef
+from transforms.enrich import (
+    ENRICH_TEXT,
+    INPUT_HASH,
+    OUTCOME_COLUMNS,
+    as_cache_hits,
+    call_provider,
+    with_enrichment_input,
+)
+
+LLM_CACHE = TableRef("ops", "llm_cache")
+LLM_CALLS = TableRef("ops", "llm_calls")
+
+
+@dataclass
+class EnrichmentRun:
+    """What one enrichment step did: its outcomes per input row, and what it cost."""
+
+    rows: DataFrame
+    provider: str
+    model: str
+    distinct_inputs: int
+    cache_hits: int
+    computed: int
+
+
+class EnrichmentResource(ConfigurableResource):
+    """Chooses the provider from configuration and runs tasks through the cache."""
+
+    api_key: str | None = None
+    base_url: str | None = None
+    model: str = "gpt-4o-mini"
+    max_records_per_request: int = 20
+    max_input_tokens_per_request: int = 6000
+    max_attempts_per_record: int = 3
+    request_timeout_s: float = 60.0
+    run_token_budget: int = 2_000_000
+
+    @classmethod
+    def from_env(cls) -> "EnrichmentResource":
+        """Configuration from ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``LLM_*`` variables."""
+        kwargs: dict = {
+            "model": os.environ.get("LLM_MODEL") or "gpt-4o-mini",
+            "base_url": os.environ.get("OPENAI_BASE_URL") or None,
+            "max_records_per_request": int(os.environ.get("LLM_MAX_RECORDS_PER_REQUEST", 20)),
+            "max_input_tokens_per_request": int(
+                os.environ.get("LLM_MAX_INPUT_TOKENS_PER_REQUEST", 6000)
+            ),
+            "run_token_budget": int(os.environ.get("LLM_RUN_TOKEN_BUDGET", 2_000_000)),
+        }
+        if os.environ.get("OPENAI_API_KEY"):
+            kwargs["api_key"] = EnvVar("OPENAI_API_KEY")
+        return cls(**kwargs)
+
+    @property
+    def provider_kind(self) -> str:
+        """``openai`` when a key is configured, else ``embedded``."""
+        return OPENAI if self.api_key else EMBEDDED
+
+    def provider_config(self) -> ProviderConfig:
+        """The picklable configuration shipped to Spark executors."""
+        return ProviderConfig(
+            kind=self.provider_kind,
+            model=self.model,
+            base_url=self.base_url,
+            api_key=self.api_key,
+            max_records_per_request=self.max_records_per_request,
+            max_input_tokens_per_request=self.max_input_tokens_per_request,
+            max_attempts_per_record=self.max_attempts_per_record,
+            request_timeout_s=self.request_timeout_s,
+            token_budget=self.run_token_budget,
+        )
+
+    def describe(self) -> str:
+        """One line for logs and metadata; never includes the key."""
+        config = self.provider_config()
+        if config.kind == EMBEDDED:
+            return f"embedded offline model {config.model_id} (no OPENAI_API_KEY set: no LLM used)"
+        return f"LLM {config.model} at {config.base_url or 'https://api.openai.com/v1'}"
+
+    def enrich(
+        self,
+        lakehouse: LakehouseResource,
+        rows: DataFrame,
+        text: Column,
+        task: TaskSpec,
+        business_date: date,
+        run_id: str,
+    ) -> EnrichmentRun:
+        """Enrich ``rows``: identical inputs once, cached inputs never again.
+
+        The provider is called once per distinct uncached input; its outcomes are appended to
+        ``ops.llm_calls`` in one Spark job (so nothing is recomputed or paid twice), and the
+        successful ones merged into ``ops.llm_cache``. Returns ``rows`` with provenance columns.
+        """
+        spark = rows.sparkSession
+        config = self.provider_config()
+        inputs = rows.transform(with_enrichment_input(text, task, config))
+        distinct = inputs.select(INPUT_HASH, ENRICH_TEXT).dropDuplicates([INPUT_HASH])
+
+        cache = None
+        if lakehouse.exists(spark, LLM_CACHE):
+            version = lakehouse.version(spark, LLM_CACHE)
+            cache = lakehouse.read(spark, LLM_CACHE, version).where(
+                F.col("enrichment_status") == STATUS_OK
+            )
+            hits = as_cache_hits(cache.join(distinct.select(INPUT_HASH), INPUT_HASH, "left_semi"))
+            misses = distinct.join(cache.select(INPUT_HASH), INPUT_HASH, "left_anti")
+        else:
+            hits = None
+            misses = distinct
+
+        outcomes = misses.transform(call_provider(task, config)).select(
+            F.lit(run_id).alias("run_id"),
+            F.lit(business_date).cast("date").alias("business_date"),
+            F.lit(task.name).alias("task"),
+            F.current_timestamp().alias("called_at"),
+            *OUTCOME_COLUMNS,
+        )
+        outcomes.write.format("delta").mode("append").partitionBy("business_date").save(
+            lakehouse.path(LLM_CALLS)
+        )
+        lakehouse.register(spark, LLM_CALLS)
+        fresh = (
+            lakehouse.read(spark, LLM_CALLS)
+            .where((F.col("run_id") == run_id) & (F.col("task") == task.name))
+            .where(F.col("business_date") == F.lit(business_date))
+            .select(*OUTCOME_COLUMNS)
+        )
+        self._remember(lakehouse, fresh, task)
+        results = fresh if hits is None else fresh.unionByName(hits)
+        counts = results.groupBy("source").count().collect()
+        by_source = {r["source"]: r["count"] for r in counts}
+        enriched = inputs.join(results, INPUT_HASH, "left").drop(ENRICH_TEXT)
+        return EnrichmentRun(
+            rows=enriched,
+            provider=self.describe(),
+            model=config.model_id,
+            distinct_inputs=sum(by_source.values()),
+            cache_hits=by_source.get("cache", 0),
+            computed=sum(v for k, v in by_source.items() if k != "cache"),
+        )
+
+    def _remember(self, lakehouse: LakehouseResource, fresh: DataFrame, task: TaskSpec) -> None:
+        """Merge this run's successful outcomes into ``ops.llm_cache``, once per key.
+
+        Concurrent runs may race on the same keys: Delta's optimistic concurrency makes the loser
+        retry, and the insert-only-if-absent merge then finds the key and adds nothing.
+        """
+        spark = fresh.sparkSession
+        ok = (
+            fresh.where(F.col("enrichment_status") == STATUS_OK)
+            .withColumn("task", F.lit(task.name))
+            .withColumn("cached_at", F.current_timestamp())
+        )
+        path = lakehouse.path(LLM_CACHE)
+        DeltaTable.createIfNotExists(spark).location(path).addColumns(ok.schema).execute()
+        lakehouse.register(spark, LLM_CACHE)
+        for attempt in range(5):
+            try:
+                (
+                    DeltaTable.forPath(spark, path)
+                    .alias("c")
+                    .merge(ok.alias("n"), "c.input_hash = n.input_hash")
+                    .whenNotMatchedInsertAll()
+                    .execute()
+                )
+                return
+            except ConcurrentAppendException:
+                time.sleep(0.5 * (attempt + 1))
+        raise RuntimeError("ops.llm_cache merge kept conflicting with concurrent runs")

@@ -1,0 +1,48 @@
+"""Every environment-dependent setting, read from the environment in one place.
+
+Defaults run the whole pipeline on one machine with no key and no network.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def lakehouse_root() -> str:
+    """``LAKEHOUSE_ROOT``: where the landing zone and every table live (a path or a URI)."""
+    return _env("LAKEHOUSE_ROOT", str(PROJECT_ROOT / ".lakehouse"))
+
+
+def spark_master() -> str:
+    """``SPARK_MASTER``: ``local[*]`` by default, or ``spark://host:7077``, ``yarn``..."""
+    return _env("SPARK_MASTER", "local[*]")
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """How enrichment reaches a model; with no API key the embedded offline model runs."""
+
+    api_key_env: str = "OPENAI_API_KEY"
+    base_url: str | None = None
+    model: str = "gpt-4o-mini"
+    max_records_per_request: int = 20
+    max_input_tokens_per_request: int = 6000
+    run_token_budget: int = 2_000_000
+
+
+def llm_settings() -> LLMSettings:
+    """Read ``OPENAI_BASE_URL``, ``LLM_MODEL``, ``LLM_*`` budgets from the environment."""
+    return LLMSettings(
+        base_url=os.environ.get("OPENAI_BASE_URL") or None,
+        model=_env("LLM_MODEL", "gpt-4o-mini"),
+        max_records_per_request=int(_env("LLM_MAX_RECORDS_PER_REQUEST", "20")),
+        max_input_tokens_per_request=int(_env("LLM_MAX_INPUT_TOKENS_PER_REQUEST", "6000")),
+        run_token_budget=int(_env("LLM_RUN_TOKEN_BUDGET", "2000000")),
+    )

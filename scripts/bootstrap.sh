@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Create .venv with the locked dependencies and fetch the Delta jars. Idempotent and quick when
+# nothing changed: it re-syncs only when requirements.lock or pyproject.toml is newer than the env.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { command -v "$1" >/dev/null 2>&1; }
+apt_install() {
+  if [ "$(id -u)" = "0" ] && need apt-get; then
+    echo "installing $* with apt-get ..."
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    echo "error: please install $* (needed by Spark / the Delta jar fetch)" >&2
+    exit 1
+  fi
+}
+need java || apt_install openjdk-17-jre-headless
+need mvn || apt_install maven
+
+PYTHON="${PYTHON:-}"
+if [ -z "$PYTHON" ]; then
+  for candidate in python3.11 python3; do
+    if need "$candidate" && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      PYTHON="$candidate"; break
+    fi
+  done
+fi
+[ -n "$PYTHON" ] || { echo "error: Python 3.11 is required (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
+
+stamp=.venv/.synced
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q "$(grep -E '^uv==' requirements.lock)"
+  .venv/bin/uv pip sync -q --python .venv/bin/python requirements.lock
+  .venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e .
+  touch "$stamp"
+fi
+
+.venv/bin/python - <<'PY' || .venv/bin/python scripts/fetch_delta_jars.py
+from pipelines.resources.jars import delta_jar_paths
+delta_jar_paths()
+PY
+
+mkdir -p .dagster_home
+ln -sf ../dagster.yaml .dagster_home/dagster.yaml

@@ -1,0 +1,1 @@
+"""Pure Spark logic: ``DataFrame -> DataFrame`` functions with no IO, tested with chispa."""

@@ -1,0 +1,201 @@
+"""Expense report lines: bronze strings to typed, validated, deduplicated silver rows."""
+
+from collections.abc import Callable
+from datetime import date
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from transforms.contracts import (
+    CORRUPT_RECORD_COLUMN,
+    EXPENSE_LINES,
+    MAX_EXPENSE_AGE_DAYS,
+    MAX_EXPENSE_AMOUNT,
+    VALID_CURRENCIES,
+)
+from transforms.ingest import ROW_HASH_COLUMN, SOURCE_FILE_COLUMN
+from transforms.quarantine import (
+    Rule,
+    accepted_rows,
+    quarantined_rows,
+    reject_duplicate_keys,
+    with_rejection_reason,
+)
+
+SILVER_EXPENSE_COLUMNS = [
+    "report_id",
+    "line_id",
+    "employee_id",
+    "transaction_date",
+    "merchant",
+    "amount",
+    "currency",
+    "claimed_category",
+    "justification",
+    "business_date",
+    SOURCE_FILE_COLUMN,
+    ROW_HASH_COLUMN,
+]
+
+
+def _blank(c: str) -> Column:
+    return F.col(c).isNull() | (F.trim(F.col(c)) == "")
+
+
+def _message(condition: Column, *parts: Column | str) -> Column:
+    return F.when(condition, F.concat(*[F.lit(p) if isinstance(p, str) else p for p in parts]))
+
+
+def expense_line_rules(business_date: date) -> list[Rule]:
+    """The row-level rules for expense lines, in the order their reason codes take precedence."""
+    required = [c.name for c in EXPENSE_LINES.columns if c.required]
+    missing = F.concat_ws(", ", *[F.when(_blank(c), F.lit(c)) for c in required])
+    amount = F.col("_amount")
+    tx_date = F.col("_transaction_date")
+    oldest = F.date_sub(F.lit(business_date), MAX_EXPENSE_AGE_DAYS)
+    return [
+        Rule(
+            "MALFORMED_RECORD",
+            _message(
+                F.col(CORRUPT_RECORD_COLUMN).isNotNull(),
+                "line does not match the declared columns: ",
+                F.substring(F.col(CORRUPT_RECORD_COLUMN), 1, 200),
+            ),
+        ),
+        Rule("MISSING_REQUIRED_FIELD", _message(missing != "", "missing: ", missing)),
+        Rule(
+            "INVALID_AMOUNT",
+            _message(amount.isNull(), "amount is not a number: ", F.col("amount")),
+        ),
+        Rule(
+            "AMOUNT_OUT_OF_RANGE",
+            _message(
+                (amount <= 0) | (amount > MAX_EXPENSE_AMOUNT),
+                f"amount outside (0, {MAX_EXPENSE_AMOUNT}]: ",
+                F.col("amount"),
+            ),
+        ),
+        Rule(
+            "INVALID_CURRENCY",
+            _message(
+                ~F.upper(F.trim(F.col("currency"))).isin(*sorted(VALID_CURRENCIES)),
+                "not an accepted ISO 4217 code: ",
+                F.col("currency"),
+            ),
+        ),
+        Rule(
+            "INVALID_DATE",
+            _message(
+                tx_date.isNull(),
+                "transaction_date is not a yyyy-MM-dd date: ",
+                F.col("transaction_date"),
+            ),
+        ),
+        Rule(
+            "DATE_OUT_OF_RANGE",
+            _message(
+                (tx_date > F.lit(business_date)) | (tx_date < oldest),
+                "transaction_date outside the claim window: ",
+                F.col("transaction_date"),
+            ),
+        ),
+        Rule(
+            "INVALID_LINE_ID",
+            _message(
+                F.col("_line_id").isNull() | (F.col("_line_id") < 1),
+                "line_id is not a positive integer: ",
+                F.col("line_id"),
+            ),
+        ),
+    ]
+
+
+def _with_typed_expense_columns(df: DataFrame) -> DataFrame:
+    return (
+        df.withColumn("_amount", F.expr("try_cast(trim(amount) AS decimal(18,2))"))
+        .withColumn(
+            "_transaction_date", F.try_to_date(F.trim(F.col("transaction_date")), "yyyy-MM-dd")
+        )
+        .withColumn("_line_id", F.expr("try_cast(trim(line_id) AS int)"))
+    )
+
+
+def classify_expense_rows(business_date: date) -> Callable[[DataFrame], DataFrame]:
+    """Type bronze expense lines and attach the reason each rejected row is rejected for."""
+
+    def transform(bronze: DataFrame) -> DataFrame:
+        return (
+            bronze.transform(_with_typed_expense_columns)
+            .transform(with_rejection_reason(expense_line_rules(business_date)))
+            .transform(reject_duplicate_keys(EXPENSE_LINES.key))
+        )
+
+    return transform
+
+
+def silver_expense_lines(classified: DataFrame) -> DataFrame:
+    """Accepted rows, typed: one row per (report_id, line_id)."""
+    return accepted_rows(classified).select(
+        F.trim("report_id").alias("report_id"),
+        F.col("_line_id").alias("line_id"),
+        F.trim("employee_id").alias("employee_id"),
+        F.col("_transaction_date").alias("transaction_date"),
+        F.trim("merchant").alias("merchant"),
+        F.col("_amount").alias("amount"),
+        F.upper(F.trim("currency")).alias("currency"),
+        F.trim("claimed_category").alias("claimed_category"),
+        F.trim("justification").alias("justification"),
+        "business_date",
+        SOURCE_FILE_COLUMN,
+        ROW_HASH_COLUMN,
+    )
+
+
+def quarantined_expense_lines(classified: DataFrame) -> DataFrame:
+    """Rejected rows with their reason, raw content kept."""
+    return classified.transform(quarantined_rows(EXPENSE_LINES))
+
+
+GOLD_EXPENSE_COLUMNS = [
+    "report_id",
+    "line_id",
+    "employee_id",
+    "transaction_date",
+    "merchant",
+    "amount",
+    "currency",
+    "claimed_category",
+    "justification",
+    "spend_category",
+    "confidence",
+    "category_differs_from_claim",
+    "justification_summary",
+    "enrichment_status",
+    "source",
+    "model",
+    "prompt_version",
+    "input_hash",
+    "tokens_in",
+    "tokens_out",
+    "cost_usd",
+    "attempts",
+    "error",
+    "latency_ms",
+    "business_date",
+    SOURCE_FILE_COLUMN,
+    ROW_HASH_COLUMN,
+]
+
+
+def to_gold_expense_lines(enriched: DataFrame) -> DataFrame:
+    """Silver expense lines joined to their enrichment outcome, in the gold shape."""
+    return (
+        enriched.withColumnRenamed("label", "spend_category")
+        .withColumnRenamed("summary", "justification_summary")
+        .withColumn(
+            "category_differs_from_claim",
+            F.col("spend_category").isNotNull()
+            & ~F.col("spend_category").eqNullSafe(F.col("claimed_category")),
+        )
+        .select(*GOLD_EXPENSE_COLUMNS)
+    )

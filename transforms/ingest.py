@@ -1,0 +1,43 @@
+"""Bronze: raw rows as landed, plus the ingestion metadata every layer carries."""
+
+from collections.abc import Callable
+from datetime import date, datetime
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from transforms.contracts import CORRUPT_RECORD_COLUMN, SourceContract
+
+SOURCE_FILE_COLUMN = "_source_file"
+INGESTED_AT_COLUMN = "_ingested_at"
+ROW_HASH_COLUMN = "_row_hash"
+
+
+def row_hash(columns: list[str]) -> Column:
+    """SHA-256 of the given columns; nulls and empty strings hash differently."""
+    parts = [
+        F.coalesce(F.concat(F.lit("v:"), F.col(c).cast("string")), F.lit("\u2205")) for c in columns
+    ]
+    return F.sha2(F.concat_ws("\u001f", *parts), 256)
+
+
+def with_ingestion_metadata(
+    contract: SourceContract, business_date: date, ingested_at: datetime
+) -> Callable[[DataFrame], DataFrame]:
+    """Add ``_source_file``-independent bronze metadata to rows read with ``contract``'s schema.
+
+    Expects the reader to have added ``_source_file`` (from ``_metadata.file_path``).
+    """
+
+    def transform(df: DataFrame) -> DataFrame:
+        hashed = [*contract.column_names, CORRUPT_RECORD_COLUMN]
+        return df.select(
+            *contract.column_names,
+            CORRUPT_RECORD_COLUMN,
+            SOURCE_FILE_COLUMN,
+            F.lit(ingested_at).cast("timestamp").alias(INGESTED_AT_COLUMN),
+            row_hash(hashed).alias(ROW_HASH_COLUMN),
+            F.lit(business_date).cast("date").alias("business_date"),
+        )
+
+    return transform
