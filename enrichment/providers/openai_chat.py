@@ -95,8 +95,13 @@ class OpenAIChatProvider:
         estimate = count_tokens(system, self.model_id) + count_tokens(user, self.model_id)
         if self._tokens_spent + estimate > self.config.token_budget:
             for r in batch:
-                outcomes[r.id].status = STATUS_SKIPPED
-                outcomes[r.id].error = "run token budget exhausted before this record was sent"
+                out = outcomes[r.id]
+                out.status = STATUS_SKIPPED
+                out.error = (
+                    f"run token budget exhausted before a retry (last error: {out.error})"
+                    if out.attempts
+                    else "run token budget exhausted before this record was sent"
+                )
             return False, []
         for r in batch:
             outcomes[r.id].attempts += 1
@@ -120,10 +125,13 @@ class OpenAIChatProvider:
         except openai.APIStatusError as exc:  # 4xx other than 429: not worth retrying
             for r in batch:
                 outcomes[r.id].error = f"{type(exc).__name__}: {str(exc)[:200]}"
-                outcomes[r.id].attempts = self.config.max_attempts_per_record
             return False, []
+        except ValueError as exc:  # a 200 whose body is not JSON (e.g. a proxy's error page)
+            self._tokens_spent += estimate  # it may well have been billed
+            error = f"invalid response: {type(exc).__name__}"
+            return False, self._fail_all(batch, outcomes, error)
         latency_ms = (time.perf_counter() - started) * 1000
-        usage = response.usage
+        usage = getattr(response, "usage", None)
         tokens_in = usage.prompt_tokens if usage else estimate
         tokens_out = usage.completion_tokens if usage else 0
         self._tokens_spent += tokens_in + tokens_out
@@ -134,7 +142,11 @@ class OpenAIChatProvider:
             out.tokens_out += round(tokens_out * share)
             out.cost_usd += self._cost(tokens_in, tokens_out) * share
             out.latency_ms = latency_ms
-        choice = response.choices[0]
+        choices = getattr(response, "choices", None)
+        if not choices or getattr(choices[0], "message", None) is None:
+            # Not a chat completion (no choices, or a non-JSON body the SDK returned as text).
+            return False, self._fail_all(batch, outcomes, "invalid response: no choices")
+        choice = choices[0]
         message = choice.message
         if getattr(message, "refusal", None):
             return False, self._fail_all(batch, outcomes, f"refusal: {message.refusal[:200]}")

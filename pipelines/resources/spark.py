@@ -47,6 +47,9 @@ def build_spark_session(
         # gold with DuckDB and delta-rs too.
         .config("spark.databricks.delta.properties.defaults.enableDeletionVectors", "false")
         .config("spark.ui.showConsoleProgress", "false")
+        # Our Delta logs are small: Delta's default of 50 partitions for rebuilding a table's
+        # snapshot costs seconds per write on a small machine.
+        .config("spark.databricks.delta.snapshotPartitions", "4")
     )
     if "://" not in warehouse_dir:
         derby_home = os.path.join(warehouse_dir, "_metastore")
@@ -55,6 +58,12 @@ def build_spark_session(
         ).config(
             "spark.hadoop.javax.jdo.option.ConnectionURL",
             f"jdbc:derby:;databaseName={derby_home}/metastore_db;create=true",
+        )
+    if master.startswith("local"):
+        # Everything stays on loopback: a local run has no business on other interfaces.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = builder.config("spark.driver.host", "127.0.0.1").config(
+            "spark.driver.bindAddress", "127.0.0.1"
         )
     for key, value in (extra_conf or {}).items():
         builder = builder.config(key, value)
@@ -66,7 +75,7 @@ class SparkResource(ConfigurableResource):
 
     master: str = ""
     warehouse_dir: str = ""
-    shuffle_partitions: int = 8
+    shuffle_partitions: int = 4
 
     _session: SparkSession | None = PrivateAttr(default=None)
 

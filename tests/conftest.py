@@ -1,0 +1,50 @@
+"""One Delta-enabled SparkSession for the whole test session, tuned for speed, never stopped."""
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    from pipelines.resources.spark import build_spark_session
+
+    warehouse = tempfile.mkdtemp(prefix="spark-warehouse-")
+    session = build_spark_session(
+        master="local[2]",
+        warehouse_dir=warehouse,
+        app_name="tests",
+        extra_conf={
+            "spark.sql.shuffle.partitions": "1",
+            "spark.default.parallelism": "2",
+            "spark.ui.enabled": "false",
+            "spark.ui.showConsoleProgress": "false",
+            "spark.databricks.delta.snapshotPartitions": "2",
+            "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
+        },
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+
+
+@pytest.fixture
+def lakehouse_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh ``LAKEHOUSE_ROOT`` for one test."""
+    root = tmp_path / "lakehouse"
+    root.mkdir()
+    monkeypatch.setenv("LAKEHOUSE_ROOT", str(root))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    return root
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data``, or a clean skip where it is absent (a user's fresh clone)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"public sample data not found at {SHARED_DATA}")
+    return SHARED_DATA

@@ -1,0 +1,99 @@
+"""Enrichment on Spark through ``mapInPandas`` against the local fake OpenAI server.
+
+Covers de-duplication before requests, the Delta cache (``ops.llm_cache``), invalidation by prompt
+version, and row-level failures that never crash the batch.
+"""
+
+from dataclasses import replace
+from datetime import date
+
+import pytest
+from pyspark.sql import functions as F
+
+from enrichment.prompts import EXPENSE_LINE_TASK
+from pipelines.resources.enrichment import LLM_CACHE, LLM_CALLS, EnrichmentResource
+from pipelines.resources.lakehouse import LakehouseResource
+from tests.enrichment.fake_openai import Fault
+
+DAY = date(2026, 3, 31)
+TEXTS = [
+    "Merchant: Marriott\nJustification: Two hotel nights for the audit.",
+    "Merchant: United Airlines\nJustification: Return flight to Chicago.",
+    "Merchant: Staples\nJustification: Printer toner for the office.",
+    "Merchant: Uber\nJustification: Taxi from the airport.",
+]
+
+
+@pytest.fixture
+def lines(spark):
+    # Six rows, four distinct texts: two rows repeat a text already present.
+    rows = [(f"ER-{i}", TEXTS[i % 4]) for i in range(6)]
+    return spark.createDataFrame(rows, "report_id string, text string")
+
+
+def _enrich(resource, lines, run_id, task=EXPENSE_LINE_TASK):
+    return resource.enrich(
+        LakehouseResource(), lines, F.col("text"), task, business_date=DAY, run_id=run_id
+    )
+
+
+def test_distinct_inputs_once_then_cache_then_prompt_change(
+    spark, lines, lakehouse_root, fake_openai
+):
+    resource = EnrichmentResource(api_key="sk-test-secret", base_url=fake_openai.base_url)
+    run = _enrich(resource, lines, "run-1")
+    rows = {r["report_id"]: r for r in run.rows.collect()}
+    assert len(rows) == 6
+    sent = [rid for req in fake_openai.chat_requests() for rid in req.record_ids]
+    assert len(sent) == len(set(sent)) == 4  # identical inputs deduplicated before any request
+    assert (run.computed, run.cache_hits) == (4, 0)
+    assert {r["enrichment_status"] for r in rows.values()} == {"ok"}
+    assert {r["source"] for r in rows.values()} == {"llm"}
+    assert rows["ER-0"]["label"] == "lodging" and rows["ER-1"]["label"] == "travel_air"
+    assert all(r["tokens_in"] > 0 and r["model"] == "gpt-4o-mini" for r in rows.values())
+    # Rows sharing a text share one answer.
+    assert rows["ER-4"]["label"] == rows["ER-0"]["label"]
+
+    lakehouse = LakehouseResource()
+    assert lakehouse.read(spark, LLM_CACHE).count() == 4
+    assert lakehouse.read(spark, LLM_CALLS).where("run_id = 'run-1'").count() == 4
+
+    fake_openai.reset_log()
+    again = _enrich(resource, lines, "run-2")
+    assert fake_openai.chat_requests() == []
+    assert (again.computed, again.cache_hits) == (0, 4)
+    assert {r["source"] for r in again.rows.collect()} == {"cache"}
+    assert lakehouse.read(spark, LLM_CACHE).count() == 4  # no duplicate cache rows
+
+    bumped = replace(EXPENSE_LINE_TASK, prompt_version="expense-v2")
+    changed = _enrich(resource, lines, "run-3", task=bumped)
+    assert changed.computed == 4
+    assert len(fake_openai.chat_requests()) >= 1
+
+
+def test_a_bad_answer_fails_one_row_not_the_batch(spark, lines, lakehouse_root, fake_openai):
+    resource = EnrichmentResource(
+        api_key="sk-test-secret", base_url=fake_openai.base_url, max_attempts_per_record=2
+    )
+    fake_openai.fail_always(Fault.bad_label())
+    run = _enrich(resource, lines, "run-bad")
+    statuses = [r["enrichment_status"] for r in run.rows.collect()]
+    assert len(statuses) == 6
+    assert set(statuses) <= {"ok", "failed"}
+    failed = run.rows.where("enrichment_status = 'failed'").collect()
+    assert failed, "the injected bad label must surface as a failed row"
+    assert all("label outside the taxonomy" in r["error"] and r["attempts"] == 2 for r in failed)
+    # Failures are not cached: a later run tries them again.
+    cached = LakehouseResource().read(spark, LLM_CACHE)
+    assert cached.where("enrichment_status <> 'ok'").count() == 0
+
+
+def test_the_api_key_never_reaches_tables_or_descriptions(
+    spark, lines, lakehouse_root, fake_openai
+):
+    resource = EnrichmentResource(api_key="sk-test-secret", base_url=fake_openai.base_url)
+    run = _enrich(resource, lines, "run-key")
+    assert "sk-test-secret" not in resource.describe()
+    assert "sk-test-secret" not in repr(resource.provider_config())
+    dumped = " ".join(str(r.asDict()) for r in run.rows.collect())
+    assert "sk-test-secret" not in dumped

@@ -1,0 +1,168 @@
+"""The whole flow through Dagster's ``materialize()`` on a temporary lakehouse."""
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, materialize
+from pyspark.sql import functions as F
+
+from pipelines import sample_data
+from pipelines.definitions import all_assets, build_resources
+from pipelines.resources.enrichment import EnrichmentResource
+from pipelines.resources.lakehouse import LakehouseResource, TableRef
+
+pytestmark = pytest.mark.slow
+
+DAY = date(2026, 3, 31)
+GOLD = TableRef("gold", "expense_lines")
+# What a re-run may change: this run's provenance (cache hits cost nothing now), not the values.
+MULTI_ASSET_OUTPUTS = ("silver_expense_lines", "quarantine_expense_lines")
+RUN_PROVENANCE = ["source", "tokens_in", "tokens_out", "cost_usd", "attempts", "latency_ms"]
+
+
+def _run(resources: dict | None = None, selection=None):
+    return materialize(
+        all_assets,
+        partition_key=DAY.isoformat(),
+        resources=resources or build_resources(),
+        selection=selection,
+        raise_on_error=False,
+    )
+
+
+def _check_results(result) -> dict[str, bool]:
+    return {
+        e.event_specific_data.check_name: e.event_specific_data.passed
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+
+
+def _metadata(result, asset: str) -> dict:
+    """Metadata of the run's materialization of ``asset``."""
+    node = "silver_expense_lines_assets" if asset in MULTI_ASSET_OUTPUTS else asset
+    [mat] = [
+        m for m in result.asset_materializations_for_node(node) if m.asset_key == AssetKey(asset)
+    ]
+    return {k: v.value for k, v in mat.metadata.items()}
+
+
+@pytest.fixture
+def landed(lakehouse_root: Path) -> sample_data.DayAnswerKey:
+    return sample_data.generate_day(lakehouse_root, DAY, rows=160, seed=11)
+
+
+def test_end_to_end_publishes_exactly_the_valid_rows_and_is_idempotent(spark, landed):
+    result = _run()
+    assert result.success
+    assert all(_check_results(result).values()), _check_results(result)
+
+    lakehouse = LakehouseResource()
+    gold = lakehouse.read_partition(spark, GOLD, DAY)
+    keys = sorted(f"{r[0]}|{r[1]}" for r in gold.select("report_id", "line_id").collect())
+    assert keys == sorted(landed.valid_keys)
+
+    # Every deliberately bad row is quarantined with the reason the answer key expects.
+    quarantine = lakehouse.read_partition(spark, TableRef("silver", "quarantine"), DAY)
+    got = sorted((r["record_key"], r["reason_code"]) for r in quarantine.collect())
+    expected = sorted((k.split("#")[0], v) for k, v in landed.quarantined.items())
+    assert got == expected
+
+    # bronze = silver + quarantine
+    bronze = lakehouse.read_partition(spark, TableRef("bronze", "expense_lines"), DAY).count()
+    silver = lakehouse.read_partition(spark, TableRef("silver", "expense_lines"), DAY).count()
+    assert bronze == landed.rows_written == silver + len(expected)
+
+    # Enrichment is real: it recovers the generator's true categories, says who produced it.
+    labelled = {
+        f"{r[0]}|{r[1]}": r[2]
+        for r in gold.select("report_id", "line_id", "spend_category").collect()
+    }
+    accuracy = sum(labelled[k] == landed.categories[k] for k in labelled) / len(labelled)
+    assert accuracy > 0.9
+    provenance = gold.select("enrichment_status", "source", "model").distinct().collect()
+    assert [tuple(r) for r in provenance] == [
+        ("ok", "model", "embedded/tfidf-label-similarity-v1+extractive-summary-v1")
+    ]
+    staging = _metadata(result, "staging_expense_lines")
+    assert staging["computed_now"] > 0
+    assert "no OPENAI_API_KEY" in staging["enrichment_provider"]
+
+    # The second run: same gold, no duplicates, nothing computed again.
+    before = gold.drop(*RUN_PROVENANCE).orderBy("report_id", "line_id").collect()
+    again = _run()
+    assert again.success
+    after_df = lakehouse.read_partition(spark, GOLD, DAY)
+    assert after_df.drop(*RUN_PROVENANCE).orderBy("report_id", "line_id").collect() == before
+    rerun = _metadata(again, "staging_expense_lines")
+    assert rerun["computed_now"] == 0
+    assert rerun["cache_hits"] == rerun["distinct_inputs"] > 0
+    assert {r[0] for r in after_df.select("source").distinct().collect()} == {"cache"}
+
+
+def test_wrong_typed_amount_column_is_quarantined_and_counts_reconcile(spark, lakehouse_root):
+    folder = lakehouse_root / "landing" / "expense_lines" / f"business_date={DAY.isoformat()}"
+    folder.mkdir(parents=True)
+    header = ",".join(sample_data.EXPENSE_COLUMNS)
+    lines = [
+        f"ER-1,{i},E0000{i},2026-03-30,Uber,twelve dollars,USD,meals,Lunch with the team."
+        for i in range(1, 5)
+    ]
+    (folder / "export.csv").write_text("\n".join([header, *lines]) + "\n")
+    result = _run(
+        selection=[
+            AssetKey("bronze_expense_lines"),
+            AssetKey("silver_expense_lines"),
+            AssetKey("quarantine_expense_lines"),
+        ]
+    )
+    assert result.success
+    silver = _metadata(result, "silver_expense_lines")
+    assert (silver["bronze_rows"], silver["rows"], silver["quarantined_rows"]) == (4, 0, 4)
+    lakehouse = LakehouseResource()
+    reasons = {
+        r["reason_code"]
+        for r in lakehouse.read_partition(spark, TableRef("silver", "quarantine"), DAY).collect()
+    }
+    assert reasons == {"INVALID_AMOUNT"}
+
+
+class CorruptingEnrichment(EnrichmentResource):
+    """Enrichment that returns an impossible confidence: the audit must stop it."""
+
+    def enrich(self, *args, **kwargs):
+        run = super().enrich(*args, **kwargs)
+        run.rows = run.rows.withColumn("confidence", F.lit(1.5))
+        return run
+
+
+def test_failing_audit_blocks_publish_and_leaves_gold_unchanged(spark, landed):
+    assert _run().success
+    lakehouse = LakehouseResource()
+    version_before = lakehouse.version(spark, GOLD)
+    content_before = lakehouse.read(spark, GOLD).orderBy("report_id", "line_id").collect()
+
+    resources = {**build_resources(), "enrichment": CorruptingEnrichment()}
+    result = _run(resources)
+    assert not result.success
+    checks = _check_results(result)
+    assert checks["confidence_is_probability"] is False
+    assert checks["line_key_unique"] is True
+    # gold's step never ran; its table did not move.
+    assert not result.asset_materializations_for_node("gold_expense_lines")
+    assert lakehouse.version(spark, GOLD) == version_before
+    assert lakehouse.read(spark, GOLD).orderBy("report_id", "line_id").collect() == content_before
+    # The rejected candidate stays in staging for inspection, and the ledger says why.
+    staged = lakehouse.read_partition(spark, TableRef("staging", "expense_lines"), DAY)
+    assert staged.where("confidence = 1.5").count() == staged.count() > 0
+    ledger = lakehouse.read(spark, TableRef("ops", "wap_ledger")).orderBy(F.col("at").desc())
+    last = ledger.first()
+    assert (last["event"], last["passed"]) == ("audited", False)
+    assert "confidence_is_probability" in last["rules_failed"]
+
+
+def test_answer_key_is_written_next_to_the_landing_zone(lakehouse_root, landed):
+    key_file = lakehouse_root / "answer_keys" / "expense_lines" / f"{DAY.isoformat()}.json"
+    assert json.loads(key_file.read_text())["rows_written"] == landed.rows_written == 160
