@@ -33,7 +33,7 @@ GOOD = {
 def bronze(spark: SparkSession, *rows: dict, source_file: str = "file:/landing/a.csv"):
     """Bronze rows built the way ingestion builds them."""
     columns = [*EXPENSE_LINES.column_names, "_corrupt_record"]
-    data = [tuple(row.get(c) for c in columns) + (source_file,) for row in rows]
+    data = [(*tuple(row.get(c) for c in columns), source_file) for row in rows]
     df = spark.createDataFrame(data, ", ".join(f"{c} string" for c in [*columns, "_source_file"]))
     return df.transform(with_ingestion_metadata(EXPENSE_LINES, BUSINESS_DATE, datetime(2026, 4, 1)))
 
