@@ -2,9 +2,11 @@
 SHELL := /bin/bash
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export PYTHONPATH := $(CURDIR)
+# make sql QUERY='…' hands the statement over in the environment, quotes intact.
+export QUERY
 PY := .venv/bin/python
 
-.PHONY: help setup jars run test test-fast ui lint format lock clean
+.PHONY: help setup jars run test test-fast ui docs sql thrift lint format lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,6 +28,15 @@ test-fast: setup ## Unit tests only (no end-to-end Dagster runs)
 
 ui: setup ## Start the Dagster UI (webserver + daemon) on http://127.0.0.1:3000
 	.venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+docs: setup ## Print (and open) the latest Great Expectations Data Docs page
+	$(PY) -m pipelines.cli docs
+
+sql: setup ## SQL shell on the lakehouse; or one statement: make sql QUERY='SELECT ...'
+	$(PY) -m pipelines.cli sql
+
+thrift: setup ## Spark Thrift Server (JDBC/ODBC) for BI tools on jdbc:hive2://127.0.0.1:10000
+	bash scripts/thrift_server.sh
 
 lint: setup ## Ruff lint and format check
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .

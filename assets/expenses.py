@@ -1,10 +1,14 @@
-"""Expense report lines: landing -> bronze -> silver (+ quarantine) -> staging -> gold."""
+"""Expense report lines: landing -> bronze -> silver (+ quarantine) -> staging -> gold.
 
-from datetime import UTC, datetime
+Each asset handles every business date of its run in turn (a backfill runs several dates in one
+run and one Spark session); the per-date work is in plain functions below the assets.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 from dagster import (
     AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
@@ -14,13 +18,22 @@ from dagster import (
     asset,
     multi_asset,
 )
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from assets.partitions import business_date, daily_partitions
+from assets.partitions import BACKFILL_POLICY, business_dates, daily_partitions
 from enrichment.prompts import EXPENSE_LINE_TASK
-from expectations.expense_lines import CONSTRAINTS, NOT_NULL_COLUMNS, expense_lines_suite
-from expectations.suite import ERROR
+from expectations.expense_lines import (
+    CONSTRAINTS,
+    LABEL_DRIFT_LOOKBACK_DAYS,
+    NOT_NULL_COLUMNS,
+    all_rule_names,
+    gold_expense_lines_suite,
+    silver_expense_lines_suite,
+)
+from expectations.runner import ValidationReport, validate
 from pipelines import wap
+from pipelines.checks import markdown_preview, suite_check_results, suite_check_specs
 from pipelines.resources.enrichment import EnrichmentResource
 from pipelines.resources.lakehouse import LakehouseResource, TableRef
 from pipelines.resources.spark import SparkResource
@@ -37,19 +50,21 @@ BRONZE = TableRef("bronze", "expense_lines")
 SILVER = TableRef("silver", "expense_lines")
 QUARANTINE = TableRef("silver", "quarantine")
 GOLD = wap.GoldTable("expense_lines", not_null=NOT_NULL_COLUMNS, checks=tuple(CONSTRAINTS.items()))
-SUITE_CHECKS = [
-    AssetCheckSpec(
-        name=rule.name,
-        asset="staging_expense_lines",
-        description=f"[{rule.severity}] {rule.description}",
-        blocking=rule.severity == ERROR,
-    )
-    for rule in expense_lines_suite(datetime(2000, 1, 1).date()).rules
+GOLD_RULES = all_rule_names()
+SILVER_RULES = [
+    (r.name, r.severity, r.description) for r in silver_expense_lines_suite(date(2000, 1, 1)).rules
 ]
+PREVIEW_COLUMNS = ["report_id", "line_id", "merchant", "amount", "currency", "spend_category",
+                   "confidence", "justification_summary", "source"]  # fmt: skip
+
+
+def _rows_written(lakehouse: LakehouseResource, session: SparkSession, table: TableRef) -> int:
+    return int(lakehouse.last_commit_metrics(session, table).get("numOutputRows", 0))
 
 
 @asset(
     partitions_def=daily_partitions,
+    backfill_policy=BACKFILL_POLICY,
     group_name="bronze",
     kinds={"spark", "delta"},
     description="Expense report lines as landed: every declared column a string, plus "
@@ -59,20 +74,72 @@ SUITE_CHECKS = [
 def bronze_expense_lines(
     context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
 ) -> MaterializeResult:
-    day = business_date(context)
-    raw = lakehouse.read_landing(spark.session, EXPENSE_LINES, day)
-    bronze = raw.transform(
-        with_ingestion_metadata(EXPENSE_LINES, day, datetime.now(UTC).replace(tzinfo=None))
-    )
-    version = lakehouse.write_partition(bronze, BRONZE, day)
-    metrics = lakehouse.last_commit_metrics(spark.session, BRONZE)
+    rows, version = {}, None
+    for day in business_dates(context):
+        raw = lakehouse.read_landing(spark.session, EXPENSE_LINES, day)
+        ingested_at = datetime.now(UTC).replace(tzinfo=None)
+        bronze = raw.transform(with_ingestion_metadata(EXPENSE_LINES, day, ingested_at))
+        version = lakehouse.write_partition(bronze, BRONZE, day)
+        rows[day.isoformat()] = _rows_written(lakehouse, spark.session, BRONZE)
     return MaterializeResult(
         metadata={
-            "rows": int(metrics.get("numOutputRows", 0)),
+            "rows": sum(rows.values()),
+            "rows_by_date": MetadataValue.json(rows),
             "delta_version": version,
             "table": BRONZE.qualified,
             "location": lakehouse.path(BRONZE),
         }
+    )
+
+
+@dataclass
+class SilverDay:
+    """What one date's silver step wrote."""
+
+    bronze_rows: int
+    silver_rows: int
+    quarantine_rows: int
+    silver_version: int
+    reasons: dict[str, int]
+    report: ValidationReport
+
+
+def build_silver_day(
+    session: SparkSession, lakehouse: LakehouseResource, day: date, run_id: str
+) -> SilverDay:
+    """Type, validate and dedupe one date of bronze into silver and quarantine, then audit it."""
+    classified = lakehouse.read_partition(session, BRONZE, day).transform(
+        classify_expense_rows(day)
+    )
+    classified = classified.cache()
+    silver_version = lakehouse.write_partition(silver_expense_lines(classified), SILVER, day)
+    silver_rows = _rows_written(lakehouse, session, SILVER)
+    lakehouse.write_partition(
+        quarantined_expense_lines(classified), QUARANTINE, day, {"source": EXPENSE_LINES.name}
+    )
+    quarantine_rows = _rows_written(lakehouse, session, QUARANTINE)
+    bronze_rows = classified.count()
+    classified.unpersist()
+    reasons = (
+        lakehouse.read_partition(session, QUARANTINE, day)
+        .where(F.col("source") == EXPENSE_LINES.name)
+        .groupBy("reason_code")
+        .count()
+        .collect()
+    )
+    report = validate(
+        lakehouse.read_partition(session, SILVER, day, silver_version),
+        silver_expense_lines_suite(day),
+        lakehouse.data_docs_dir,
+    )
+    wap.record_validation(lakehouse, session, SILVER, day, silver_version, report, run_id)
+    return SilverDay(
+        bronze_rows=bronze_rows,
+        silver_rows=silver_rows,
+        quarantine_rows=quarantine_rows,
+        silver_version=silver_version,
+        reasons={r["reason_code"]: r["count"] for r in reasons},
+        report=report,
     )
 
 
@@ -96,138 +163,93 @@ def bronze_expense_lines(
         ),
     ],
     partitions_def=daily_partitions,
+    backfill_policy=BACKFILL_POLICY,
     check_specs=[
         AssetCheckSpec(
             "bronze_rows_conserved",
             asset="silver_expense_lines",
             description="bronze rows = silver rows + quarantined rows: nothing silently dropped.",
             blocking=True,
-        )
+        ),
+        *suite_check_specs("silver_expense_lines", SILVER_RULES),
     ],
 )
 def silver_expense_lines_assets(
     context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
 ):
-    day = business_date(context)
-    session = spark.session
-    bronze = lakehouse.read_partition(session, BRONZE, day)
-    classified = bronze.transform(classify_expense_rows(day)).cache()
-    silver_version = lakehouse.write_partition(silver_expense_lines(classified), SILVER, day)
-    silver_rows = int(lakehouse.last_commit_metrics(session, SILVER).get("numOutputRows", 0))
-    quarantine_version = lakehouse.write_partition(
-        quarantined_expense_lines(classified), QUARANTINE, day, {"source": EXPENSE_LINES.name}
-    )
-    quarantine_rows = int(
-        lakehouse.last_commit_metrics(session, QUARANTINE).get("numOutputRows", 0)
-    )
-    bronze_rows = classified.count()
-    classified.unpersist()
-    reasons = (
-        lakehouse.read_partition(session, QUARANTINE, day)
-        .where(F.col("source") == EXPENSE_LINES.name)
-        .groupBy("reason_code")
-        .count()
-        .orderBy(F.col("count").desc())
-        .collect()
-    )
+    days = {
+        day: build_silver_day(spark.session, lakehouse, day, context.run_id)
+        for day in business_dates(context)
+    }
+    reasons: dict[str, int] = {}
+    for result in days.values():
+        for code, count in result.reasons.items():
+            reasons[code] = reasons.get(code, 0) + count
+    last = days[max(days)]
+    docs = {"data_docs": MetadataValue.url(last.report.docs_url)} if last.report.docs_url else {}
     yield MaterializeResult(
         asset_key="silver_expense_lines",
         metadata={
-            "rows": silver_rows,
-            "bronze_rows": bronze_rows,
-            "quarantined_rows": quarantine_rows,
-            "delta_version": silver_version,
+            "rows": sum(d.silver_rows for d in days.values()),
+            "bronze_rows": sum(d.bronze_rows for d in days.values()),
+            "quarantined_rows": sum(d.quarantine_rows for d in days.values()),
+            "delta_version": last.silver_version,
             "table": SILVER.qualified,
+            "validation_passed": all(d.report.passed for d in days.values()),
+            **docs,
         },
     )
     yield MaterializeResult(
         asset_key="quarantine_expense_lines",
         metadata={
-            "rows": quarantine_rows,
-            "top_reasons": MetadataValue.json({r["reason_code"]: r["count"] for r in reasons}),
-            "delta_version": quarantine_version,
+            "rows": sum(d.quarantine_rows for d in days.values()),
+            "top_reasons": MetadataValue.json(dict(sorted(reasons.items(), key=lambda kv: -kv[1]))),
             "table": QUARANTINE.qualified,
         },
     )
+    unbalanced = {
+        str(day): {
+            "bronze": d.bronze_rows,
+            "silver": d.silver_rows,
+            "quarantine": d.quarantine_rows,
+        }
+        for day, d in days.items()
+        if d.bronze_rows != d.silver_rows + d.quarantine_rows
+    }
     yield AssetCheckResult(
         asset_key="silver_expense_lines",
         check_name="bronze_rows_conserved",
-        passed=bronze_rows == silver_rows + quarantine_rows,
-        metadata={"bronze": bronze_rows, "silver": silver_rows, "quarantine": quarantine_rows},
-    )
-
-
-@asset(
-    partitions_def=daily_partitions,
-    deps=[AssetKey("silver_expense_lines")],
-    group_name="staging",
-    kinds={"spark", "delta", "openai"},
-    check_specs=SUITE_CHECKS,
-    pool="llm",
-    description="Candidate gold partition: silver expense lines enriched with a spend category "
-    "(with confidence) and a one-sentence justification summary, audited by the "
-    "expense_lines suite before anything reaches gold.",
-)
-def staging_expense_lines(
-    context: AssetExecutionContext,
-    spark: SparkResource,
-    lakehouse: LakehouseResource,
-    enrichment: EnrichmentResource,
-):
-    day = business_date(context)
-    session = spark.session
-    silver = lakehouse.read_partition(session, SILVER, day)
-    context.log.info(f"enrichment by {enrichment.describe()}")
-    run = enrichment.enrich(
-        lakehouse,
-        silver,
-        text=F.concat_ws(
-            "\n",
-            F.concat(F.lit("Merchant: "), F.col("merchant")),
-            F.concat(F.lit("Justification: "), F.coalesce(F.col("justification"), F.lit(""))),
-        ),
-        task=EXPENSE_LINE_TASK,
-        business_date=day,
-        run_id=context.run_id,
-    )
-    staged_version = wap.stage(lakehouse, run.rows.transform(to_gold_expense_lines), GOLD, day)
-    report = wap.audit(
-        lakehouse, session, GOLD, day, staged_version, expense_lines_suite(day), context.run_id
-    )
-    staged = lakehouse.read_partition(session, GOLD.staging, day, staged_version)
-    rollup = enrichment_rollup(staged)
-    yield MaterializeResult(
+        passed=not unbalanced,
         metadata={
-            "rows": report.rows,
-            "staged_delta_version": staged_version,
-            "table": GOLD.staging.qualified,
-            "enrichment_provider": run.provider,
-            "distinct_inputs": run.distinct_inputs,
-            "cache_hits": run.cache_hits,
-            "computed_now": run.computed,
-            **rollup,
-            "validation_passed": report.passed,
-            "rules_failed": ", ".join(r.name for r in report.results if not r.success) or "none",
-        }
+            "bronze": sum(d.bronze_rows for d in days.values()),
+            "silver": sum(d.silver_rows for d in days.values()),
+            "quarantine": sum(d.quarantine_rows for d in days.values()),
+            "dates_not_conserved": MetadataValue.json(unbalanced),
+        },
     )
-    for result in report.results:
-        yield AssetCheckResult(
-            check_name=result.name,
-            passed=result.success,
-            severity=AssetCheckSeverity.ERROR
-            if result.severity == ERROR
-            else AssetCheckSeverity.WARN,
-            metadata={
-                "rows_checked": result.element_count or 0,
-                "unexpected": result.unexpected_count or 0,
-                "sample": MetadataValue.json(result.sample),
-                "staged_delta_version": staged_version,
-            },
-        )
+    yield from suite_check_results(
+        {day: (d.report, d.silver_version) for day, d in days.items()},
+        "silver_expense_lines",
+        [name for name, _, _ in SILVER_RULES],
+    )
 
 
-def enrichment_rollup(staged) -> dict:
-    """Rows by status and source, tokens, cost and latency percentiles of the staged partition."""
+def recent_label_counts(
+    lakehouse: LakehouseResource, session: SparkSession, day: date
+) -> dict[str, int]:
+    """Label counts in gold over the days before ``day``: the reference for drift."""
+    if not lakehouse.exists(session, GOLD.gold):
+        return {}
+    window = lakehouse.read(session, GOLD.gold).where(
+        (F.col("business_date") < F.lit(day))
+        & (F.col("business_date") >= F.lit(day - timedelta(days=LABEL_DRIFT_LOOKBACK_DAYS)))
+        & F.col("spend_category").isNotNull()
+    )
+    return {r[0]: r[1] for r in window.groupBy("spend_category").count().collect()}
+
+
+def enrichment_rollup(staged: DataFrame) -> dict:
+    """Rows by status and source, tokens, cost and latency percentiles of staged rows."""
     row = staged.agg(
         F.sum("tokens_in").alias("tokens_in"),
         F.sum("tokens_out").alias("tokens_out"),
@@ -248,8 +270,104 @@ def enrichment_rollup(staged) -> dict:
     }
 
 
+@dataclass
+class StagedDay:
+    """What one date's enrichment and audit did."""
+
+    staged_version: int
+    report: ValidationReport
+    distinct_inputs: int
+    cache_hits: int
+    computed: int
+
+
+def stage_and_audit_day(
+    session: SparkSession,
+    lakehouse: LakehouseResource,
+    enrichment: EnrichmentResource,
+    day: date,
+    run_id: str,
+) -> StagedDay:
+    """Enrich one date of silver, write the candidate to staging once, and audit that version."""
+    silver = lakehouse.read_partition(session, SILVER, day)
+    run = enrichment.enrich(
+        lakehouse,
+        silver,
+        text=F.concat_ws(
+            "\n",
+            F.concat(F.lit("Merchant: "), F.col("merchant")),
+            F.concat(F.lit("Justification: "), F.coalesce(F.col("justification"), F.lit(""))),
+        ),
+        task=EXPENSE_LINE_TASK,
+        business_date=day,
+        run_id=run_id,
+    )
+    staged_version = wap.stage(lakehouse, run.rows.transform(to_gold_expense_lines), GOLD, day)
+    suite = gold_expense_lines_suite(day, recent_label_counts(lakehouse, session, day))
+    report = wap.audit(lakehouse, session, GOLD, day, staged_version, suite, run_id)
+    return StagedDay(staged_version, report, run.distinct_inputs, run.cache_hits, run.computed)
+
+
 @asset(
     partitions_def=daily_partitions,
+    backfill_policy=BACKFILL_POLICY,
+    deps=[AssetKey("silver_expense_lines")],
+    group_name="staging",
+    kinds={"spark", "delta", "openai"},
+    check_specs=suite_check_specs("staging_expense_lines", GOLD_RULES),
+    pool="llm",
+    description="Candidate gold partition: silver expense lines enriched with a spend category "
+    "(with confidence) and a one-sentence justification summary, audited by the "
+    "gold_expense_lines suite before anything reaches gold.",
+)
+def staging_expense_lines(
+    context: AssetExecutionContext,
+    spark: SparkResource,
+    lakehouse: LakehouseResource,
+    enrichment: EnrichmentResource,
+):
+    session = spark.session
+    context.log.info(f"enrichment by {enrichment.describe()}")
+    days = {
+        day: stage_and_audit_day(session, lakehouse, enrichment, day, context.run_id)
+        for day in business_dates(context)
+    }
+    staged = lakehouse.read(session, GOLD.staging).where(F.col("business_date").isin(list(days)))
+    last = days[max(days)]
+    reports = [d.report for d in days.values()]
+    failed = sorted({r.name for rep in reports for r in rep.results if not r.success})
+    yield MaterializeResult(
+        metadata={
+            "rows": sum(rep.rows for rep in reports),
+            "staged_delta_version": last.staged_version,
+            "table": GOLD.staging.qualified,
+            "enrichment_provider": enrichment.describe(),
+            "distinct_inputs": sum(d.distinct_inputs for d in days.values()),
+            "cache_hits": sum(d.cache_hits for d in days.values()),
+            "computed_now": sum(d.computed for d in days.values()),
+            **enrichment_rollup(staged),
+            "validation_passed": all(rep.passed for rep in reports),
+            "rules_passed": sum(r.success for rep in reports for r in rep.results),
+            "rules_total": sum(len(rep.results) for rep in reports),
+            "rules_failed": ", ".join(failed) or "none",
+            "preview": MetadataValue.md(markdown_preview(staged.select(*PREVIEW_COLUMNS))),
+            **(
+                {"data_docs": MetadataValue.url(last.report.docs_url)}
+                if last.report.docs_url
+                else {}
+            ),
+        }
+    )
+    yield from suite_check_results(
+        {day: (d.report, d.staged_version) for day, d in days.items()},
+        "staging_expense_lines",
+        [name for name, _, _ in GOLD_RULES],
+    )
+
+
+@asset(
+    partitions_def=daily_partitions,
+    backfill_policy=BACKFILL_POLICY,
     deps=[staging_expense_lines],
     group_name="gold",
     kinds={"spark", "delta"},
@@ -260,13 +378,19 @@ def enrichment_rollup(staged) -> dict:
 def gold_expense_lines(
     context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
 ) -> MaterializeResult:
-    day = business_date(context)
-    staged_version, gold_version = wap.publish(lakehouse, spark.session, GOLD, day, context.run_id)
-    metrics = lakehouse.last_commit_metrics(spark.session, GOLD.gold)
+    published = {}
+    gold_version = None
+    rows = 0
+    for day in business_dates(context):
+        staged_version, gold_version = wap.publish(
+            lakehouse, spark.session, GOLD, day, context.run_id
+        )
+        published[day.isoformat()] = staged_version
+        rows += _rows_written(lakehouse, spark.session, GOLD.gold)
     return MaterializeResult(
         metadata={
-            "rows": int(metrics.get("numOutputRows", 0)),
-            "published_from_staged_version": staged_version,
+            "rows": rows,
+            "published_from_staged_versions": MetadataValue.json(published),
             "delta_version": gold_version,
             "table": GOLD.gold.qualified,
             "location": lakehouse.path(GOLD.gold),

@@ -1,21 +1,29 @@
-"""Rules for the enriched expense lines before they reach ``gold.expense_lines``.
+"""Quality rules for expense lines: the silver table and the enriched gold table.
 
-Thresholds live here, next to the rules they tune. ``CONSTRAINTS`` are the Delta ``CHECK`` and
-``NOT NULL`` constraints gold carries as a backstop should anything bypass this gate.
+Thresholds live here, next to the rules they tune. ``CONSTRAINTS`` and ``NOT_NULL_COLUMNS`` are the
+Delta ``CHECK`` / ``NOT NULL`` constraints gold carries as a backstop, should anything bypass the
+gate.
 """
 
-from datetime import date
+from datetime import date, timedelta
 
 import great_expectations.expectations as gxe
 
 from enrichment.models import STATUSES
 from enrichment.taxonomies import SPEND_CATEGORY
+from expectations.pii import PII_PATTERNS
 from expectations.suite import ERROR, WARN, Rule, Suite
-from transforms.contracts import MAX_EXPENSE_AMOUNT, VALID_CURRENCIES
+from transforms.contracts import MAX_EXPENSE_AGE_DAYS, MAX_EXPENSE_AMOUNT, VALID_CURRENCIES
 
-# Share of rows whose enrichment may fail or be skipped before the partition only warns.
+KEY = ("report_id", "line_id")
+# Share of rows whose enrichment may fail or be skipped before the partition warns.
 MAX_UNENRICHED_SHARE = 0.05
+# Share of rows the model refused or truncated before the partition warns.
+MAX_REFUSED_OR_TRUNCATED_SHARE = 0.02
 SUMMARY_MAX_CHARS = 300
+# KL divergence of today's label distribution from the recent one that warns of drift.
+LABEL_DRIFT_THRESHOLD = 0.5
+LABEL_DRIFT_LOOKBACK_DAYS = 14
 
 NOT_NULL_COLUMNS = ("report_id", "line_id", "amount", "currency", "business_date", "model")
 CONSTRAINTS = {
@@ -28,93 +36,173 @@ CONSTRAINTS = {
 }
 
 
-def expense_lines_suite(business_date: date) -> Suite:
-    """The suite for one business date of enriched expense lines."""
-    return Suite(
-        name="expense_lines",
-        key=("report_id", "line_id"),
-        rules=(
-            Rule(
-                "report_id_not_null",
-                ERROR,
-                "Every line belongs to an expense report.",
-                gxe.ExpectColumnValuesToNotBeNull(column="report_id"),
+def _line_rules(business_date: date) -> tuple[Rule, ...]:
+    """What every expense line must meet, in silver and in gold alike.
+
+    That every row belongs to the partition is not a rule here: Delta's ``replaceWhere`` already
+    refuses a write with a row of another date, before any validation.
+    """
+    oldest = business_date - timedelta(days=MAX_EXPENSE_AGE_DAYS)
+    return (
+        Rule(
+            "report_id_not_null",
+            ERROR,
+            "Every line belongs to an expense report.",
+            gxe.ExpectColumnValuesToNotBeNull(column="report_id"),
+        ),
+        Rule(
+            "line_id_not_null",
+            ERROR,
+            "Every line has its number within the report.",
+            gxe.ExpectColumnValuesToNotBeNull(column="line_id"),
+        ),
+        Rule(
+            "line_key_unique",
+            ERROR,
+            "One row per (report_id, line_id): no line is counted twice.",
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=list(KEY)),
+        ),
+        Rule(
+            "employee_id_not_null",
+            ERROR,
+            "Every claim names the employee who made it.",
+            gxe.ExpectColumnValuesToNotBeNull(column="employee_id"),
+        ),
+        Rule(
+            "amount_in_range",
+            ERROR,
+            f"Claimed amounts are positive and at most {MAX_EXPENSE_AMOUNT:,}.",
+            gxe.ExpectColumnValuesToBeBetween(
+                column="amount", min_value=0.01, max_value=MAX_EXPENSE_AMOUNT
             ),
-            Rule(
-                "line_key_unique",
-                ERROR,
-                "One row per (report_id, line_id): no line is counted twice.",
-                gxe.ExpectCompoundColumnsToBeUnique(column_list=["report_id", "line_id"]),
-            ),
-            Rule(
-                "amount_in_range",
-                ERROR,
-                f"Claimed amounts are positive and at most {MAX_EXPENSE_AMOUNT:,}.",
-                gxe.ExpectColumnValuesToBeBetween(
-                    column="amount", min_value=0.01, max_value=MAX_EXPENSE_AMOUNT
-                ),
-            ),
-            Rule(
-                "currency_is_iso",
-                ERROR,
-                "Currencies are ISO 4217 codes the group accepts.",
-                gxe.ExpectColumnValuesToBeInSet(
-                    column="currency", value_set=sorted(VALID_CURRENCIES)
-                ),
-            ),
-            Rule(
-                "transaction_not_after_business_date",
-                ERROR,
-                "No claim is dated after the business date it is reported on.",
-                gxe.ExpectColumnValuesToBeBetween(
-                    column="transaction_date", max_value=business_date.isoformat()
-                ),
-            ),
-            Rule(
-                "spend_category_in_taxonomy",
-                ERROR,
-                "Every label is one of the declared spend categories.",
-                gxe.ExpectColumnValuesToBeInSet(
-                    column="spend_category", value_set=SPEND_CATEGORY.names
-                ),
-            ),
-            Rule(
-                "enrichment_status_known",
-                ERROR,
-                "Every row says what became of its enrichment.",
-                gxe.ExpectColumnValuesToBeInSet(
-                    column="enrichment_status", value_set=list(STATUSES)
-                ),
-            ),
-            Rule(
-                "confidence_is_probability",
-                ERROR,
-                "Confidence is between 0 and 1.",
-                gxe.ExpectColumnValuesToBeBetween(column="confidence", min_value=0, max_value=1),
-            ),
-            Rule(
-                "provenance_model_recorded",
-                ERROR,
-                "Every row names the model or rule that produced its enrichment.",
-                gxe.ExpectColumnValuesToNotBeNull(column="model"),
-            ),
-            Rule(
-                "summary_length_bounded",
-                ERROR,
-                f"Summaries are 1 to {SUMMARY_MAX_CHARS} characters.",
-                gxe.ExpectColumnValueLengthsToBeBetween(
-                    column="justification_summary", min_value=1, max_value=SUMMARY_MAX_CHARS
-                ),
-            ),
-            Rule(
-                "enriched_share",
-                WARN,
-                f"At most {MAX_UNENRICHED_SHARE:.0%} of rows failed or were skipped.",
-                gxe.ExpectColumnValuesToBeInSet(
-                    column="enrichment_status",
-                    value_set=["ok"],
-                    mostly=1 - MAX_UNENRICHED_SHARE,
-                ),
+        ),
+        Rule(
+            "currency_is_iso",
+            ERROR,
+            "Currencies are ISO 4217 codes the group accepts.",
+            gxe.ExpectColumnValuesToBeInSet(column="currency", value_set=sorted(VALID_CURRENCIES)),
+        ),
+        Rule(
+            "transaction_date_in_claim_window",
+            ERROR,
+            f"Claims are dated on or before the business date and at most "
+            f"{MAX_EXPENSE_AGE_DAYS} days earlier.",
+            gxe.ExpectColumnValuesToBeBetween(
+                column="transaction_date",
+                min_value=oldest.isoformat(),
+                max_value=business_date.isoformat(),
             ),
         ),
     )
+
+
+def silver_expense_lines_suite(business_date: date) -> Suite:
+    """The suite for one business date of ``silver.expense_lines``."""
+    return Suite(name="silver_expense_lines", key=KEY, rules=_line_rules(business_date))
+
+
+def label_drift_reference(recent_counts: dict[str, int]) -> dict[str, list]:
+    """A smoothed categorical distribution over every label, from recent partitions' counts."""
+    labels = SPEND_CATEGORY.names
+    total = sum(recent_counts.get(label, 0) + 1 for label in labels)
+    return {
+        "values": labels,
+        "weights": [(recent_counts.get(label, 0) + 1) / total for label in labels],
+    }
+
+
+def gold_expense_lines_suite(
+    business_date: date, recent_label_counts: dict[str, int] | None = None
+) -> Suite:
+    """The suite the enriched candidate must pass before it is published to gold.
+
+    Args:
+        business_date: the partition being audited.
+        recent_label_counts: label counts of the previous ``LABEL_DRIFT_LOOKBACK_DAYS`` of gold;
+            without them the drift rule is left out (there is nothing to drift from).
+    """
+    llm_rules = [
+        Rule(
+            "spend_category_in_taxonomy",
+            ERROR,
+            "Every label is one of the declared spend categories.",
+            gxe.ExpectColumnValuesToBeInSet(
+                column="spend_category", value_set=SPEND_CATEGORY.names
+            ),
+        ),
+        Rule(
+            "enrichment_status_known",
+            ERROR,
+            "Every row says what became of its enrichment.",
+            gxe.ExpectColumnValuesToBeInSet(column="enrichment_status", value_set=list(STATUSES)),
+        ),
+        Rule(
+            "confidence_is_probability",
+            ERROR,
+            "Confidence is between 0 and 1.",
+            gxe.ExpectColumnValuesToBeBetween(column="confidence", min_value=0, max_value=1),
+        ),
+        Rule(
+            "provenance_model_recorded",
+            ERROR,
+            "Every row names the model or rule that produced its enrichment.",
+            gxe.ExpectColumnValuesToNotBeNull(column="model"),
+        ),
+        Rule(
+            "summary_length_bounded",
+            ERROR,
+            f"Summaries are 1 to {SUMMARY_MAX_CHARS} characters.",
+            gxe.ExpectColumnValueLengthsToBeBetween(
+                column="justification_summary", min_value=1, max_value=SUMMARY_MAX_CHARS
+            ),
+        ),
+        Rule(
+            "summary_has_no_personal_data",
+            ERROR,
+            "No e-mail address, phone number, national id or card number in a summary.",
+            gxe.ExpectColumnValuesToNotMatchRegexList(
+                column="justification_summary", regex_list=list(PII_PATTERNS.values())
+            ),
+        ),
+        Rule(
+            "enriched_share",
+            WARN,
+            f"At most {MAX_UNENRICHED_SHARE:.0%} of rows failed or were skipped.",
+            gxe.ExpectColumnValuesToBeInSet(
+                column="enrichment_status", value_set=["ok"], mostly=1 - MAX_UNENRICHED_SHARE
+            ),
+        ),
+        Rule(
+            "refusal_and_truncation_rate",
+            WARN,
+            f"At most {MAX_REFUSED_OR_TRUNCATED_SHARE:.0%} of rows were refused or truncated.",
+            gxe.ExpectColumnValuesToNotBeInSet(
+                column="failure_kind",
+                value_set=["refusal", "truncated"],
+                mostly=1 - MAX_REFUSED_OR_TRUNCATED_SHARE,
+            ),
+        ),
+    ]
+    if recent_label_counts:
+        llm_rules.append(
+            Rule(
+                "spend_category_drift",
+                WARN,
+                f"Today's label mix is within KL {LABEL_DRIFT_THRESHOLD} of the last "
+                f"{LABEL_DRIFT_LOOKBACK_DAYS} days.",
+                gxe.ExpectColumnKLDivergenceToBeLessThan(
+                    column="spend_category",
+                    partition_object=label_drift_reference(recent_label_counts),
+                    threshold=LABEL_DRIFT_THRESHOLD,
+                ),
+            )
+        )
+    return Suite(
+        name="gold_expense_lines", key=KEY, rules=(*_line_rules(business_date), *llm_rules)
+    )
+
+
+def all_rule_names() -> list[tuple[str, str, str]]:
+    """Every (name, severity, description) a gold audit can report, for Dagster check specs."""
+    suite = gold_expense_lines_suite(date(2000, 1, 1), {"other": 1})
+    return [(r.name, r.severity, r.description) for r in suite.rules]

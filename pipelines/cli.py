@@ -66,12 +66,86 @@ def run(args: argparse.Namespace) -> int:
         resources=resources,
         instance=DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None,
         raise_on_error=False,
+        # Step-level progress without Dagster's per-event debug lines.
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
     if not result.success:
         failed = [e.step_key for e in result.get_step_failure_events()]
         print(f"Run {result.run_id} failed at {', '.join(failed) or 'a check'}.", file=sys.stderr)
         return 1
     print(_summary(day, provider))
+    return 0
+
+
+def docs(args: argparse.Namespace) -> int:
+    """Print (and open, where a browser is available) the latest GX Data Docs page."""
+    import webbrowser
+
+    from pipelines.resources.lakehouse import LakehouseResource
+
+    docs_dir = LakehouseResource().data_docs_dir
+    pages = sorted(
+        Path(docs_dir or "/nonexistent").glob("validations/**/*.html"),
+        key=lambda p: p.stat().st_mtime,
+    )
+    if not pages:
+        print(f"No Data Docs yet under {docs_dir}: run `make run` first.", file=sys.stderr)
+        return 1
+    print(f"Data Docs index: {Path(docs_dir) / 'index.html'}")
+    print(f"Latest validation: {pages[-1]}")
+    if os.environ.get("DISPLAY") or sys.platform == "darwin":
+        webbrowser.open(pages[-1].as_uri())
+    return 0
+
+
+def _analyst_session():
+    from pipelines.resources.spark import build_spark_session
+    from pipelines.settings import spark_master
+
+    spark = build_spark_session(spark_master(), f"{lakehouse_root().rstrip('/')}/_warehouse")
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def sql(args: argparse.Namespace) -> int:
+    """Run one statement (``--query``) or an interactive SQL prompt on the lakehouse catalog."""
+    spark = _analyst_session()
+
+    def execute(statement: str) -> None:
+        df = spark.sql(statement)
+        if df.columns:
+            df.show(n=args.max_rows, truncate=False)
+
+    if args.query:
+        execute(args.query)
+        return 0
+    print("SQL on the lakehouse (gold.*, silver.*, ops.*). End statements with ';', quit with \\q.")
+    buffer: list[str] = []
+    while True:
+        try:
+            line = input("sql> " if not buffer else "...> ")
+        except EOFError:
+            return 0
+        if line.strip() in ("\\q", "quit", "exit"):
+            return 0
+        buffer.append(line)
+        if line.rstrip().endswith(";"):
+            statement = "\n".join(buffer).rstrip().rstrip(";")
+            buffer = []
+            try:
+                execute(statement)
+            except Exception as exc:  # show the error, keep the prompt
+                print(f"error: {str(exc).splitlines()[0]}")
+
+
+def spark_conf_args(args: argparse.Namespace) -> int:
+    """Print the project's Spark settings as ``--conf`` arguments (for spark-submit tools)."""
+    from pipelines.resources.spark import spark_conf
+    from pipelines.settings import spark_master
+
+    conf = spark_conf(spark_master(), f"{lakehouse_root().rstrip('/')}/_warehouse")
+    for key, value in conf.items():
+        print(f"--conf\n{key}={value}")
     return 0
 
 
@@ -82,8 +156,18 @@ def main() -> int:
     run_parser.add_argument("--date", type=date.fromisoformat, default=None)
     run_parser.add_argument("--rows", type=int, default=500, help="sample rows per day")
     run_parser.add_argument("--history-days", type=int, default=3)
+    sub.add_parser("docs", help="print and open the latest Great Expectations Data Docs page")
+    sql_parser = sub.add_parser("sql", help="run SQL on the lakehouse catalog")
+    sql_parser.add_argument(
+        "--query",
+        default=os.environ.get("QUERY") or None,
+        help="one statement to run and print (default: $QUERY; none opens a prompt)",
+    )
+    sql_parser.add_argument("--max-rows", type=int, default=100)
+    sub.add_parser("spark-conf", help="print the Spark settings as spark-submit --conf args")
     args = parser.parse_args()
-    return {"run": run}[args.command](args)
+    commands = {"run": run, "docs": docs, "sql": sql, "spark-conf": spark_conf_args}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

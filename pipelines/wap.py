@@ -6,6 +6,7 @@
    ``gold.<table>`` in one Delta commit and record it in ``ops.wap_ledger``.
 """
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -19,6 +20,12 @@ from expectations.suite import Suite
 from pipelines.resources.lakehouse import LakehouseResource, TableRef
 
 WAP_LEDGER = TableRef("ops", "wap_ledger")
+VALIDATION_RESULTS = TableRef("ops", "validation_results")
+_RESULTS_SCHEMA = (
+    "suite string, table string, business_date date, table_version long, rule string, "
+    "severity string, success boolean, rows_checked long, unexpected_count long, "
+    "offending_keys string, observed_value string, run_id string, at timestamp"
+)
 _LEDGER_SCHEMA = (
     "table string, business_date date, event string, staged_version long, passed boolean, "
     "rules_failed string, gold_version long, run_id string, at timestamp"
@@ -67,6 +74,44 @@ def _ledger(
     lakehouse.register(spark, WAP_LEDGER)
 
 
+def record_validation(
+    lakehouse: LakehouseResource,
+    spark: SparkSession,
+    table: TableRef,
+    business_date: date,
+    table_version: int,
+    report: ValidationReport,
+    run_id: str,
+) -> None:
+    """Append every rule's verdict, with the offending keys, to ``ops.validation_results``."""
+    at = datetime.now(UTC).replace(tzinfo=None)
+    rows = [
+        {
+            "suite": report.suite,
+            "table": table.qualified,
+            "business_date": business_date,
+            "table_version": table_version,
+            "rule": r.name,
+            "severity": r.severity,
+            "success": r.success,
+            "rows_checked": r.element_count,
+            "unexpected_count": r.unexpected_count,
+            "offending_keys": json.dumps(r.offending_keys, default=str)
+            if r.offending_keys
+            else None,
+            "observed_value": None if r.observed_value is None else str(r.observed_value),
+            "run_id": run_id,
+            "at": at,
+        }
+        for r in report.results
+    ]
+    df = spark.createDataFrame(rows, _RESULTS_SCHEMA)
+    df.write.format("delta").mode("append").partitionBy("business_date").save(
+        lakehouse.path(VALIDATION_RESULTS)
+    )
+    lakehouse.register(spark, VALIDATION_RESULTS)
+
+
 def stage(
     lakehouse: LakehouseResource, candidate: DataFrame, table: GoldTable, business_date: date
 ) -> int:
@@ -85,7 +130,10 @@ def audit(
 ) -> ValidationReport:
     """Validate the staged partition as of ``staged_version`` and record the verdict."""
     staged = lakehouse.read_partition(spark, table.staging, business_date, staged_version)
-    report = validate(staged, suite)
+    report = validate(staged, suite, lakehouse.data_docs_dir)
+    record_validation(
+        lakehouse, spark, table.staging, business_date, staged_version, report, run_id
+    )
     _ledger(
         lakehouse,
         spark,

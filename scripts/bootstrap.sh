@@ -38,10 +38,7 @@ if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ] || [ pyproject.toml -
   touch "$stamp"
 fi
 
-.venv/bin/python - <<'PY' || .venv/bin/python scripts/fetch_delta_jars.py
-from pipelines.resources.jars import delta_jar_paths
-delta_jar_paths()
-PY
+.venv/bin/python scripts/fetch_delta_jars.py --if-missing
 
 mkdir -p .dagster_home
 ln -sf ../dagster.yaml .dagster_home/dagster.yaml

@@ -23,7 +23,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from pipelines.resources.jars import (  # noqa: E402
+    DeltaJarsError,
     delta_coordinates,
+    delta_jar_paths,
     jar_cache_dir,
     write_manifest,
 )
@@ -51,7 +53,16 @@ def _artifact_name(jar_name: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache-dir", type=Path, default=None)
+    parser.add_argument(
+        "--if-missing", action="store_true", help="do nothing when matching jars are cached"
+    )
     args = parser.parse_args()
+    if args.if_missing:
+        try:
+            delta_jar_paths(args.cache_dir)
+            return 0
+        except DeltaJarsError:
+            pass
 
     import pyspark
 

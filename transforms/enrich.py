@@ -115,3 +115,35 @@ def as_cache_hits(cached: DataFrame) -> DataFrame:
             for c in OUTCOME_COLUMNS
         ]
     )
+
+
+FAILURE_KINDS = {
+    "refusal": "refusal",
+    "truncated": "truncated",
+    "malformed JSON": "malformed",
+    "invalid response": "malformed",
+    "label outside the taxonomy": "label_outside_taxonomy",
+    "id missing": "id_mismatch",
+    "id returned more than once": "id_mismatch",
+    "run token budget": "budget",
+}
+
+
+def with_failure_kind(df: DataFrame) -> DataFrame:
+    """Add ``failure_kind``: ``none`` for ok rows, else what went wrong, from ``error``.
+
+    Never null, so quality rules can measure refusal or truncation rates over all rows.
+    """
+    kind: Column = F.lit("other")
+    for marker, name in reversed(list(FAILURE_KINDS.items())):
+        kind = F.when(F.col("error").contains(marker), F.lit(name)).otherwise(kind)
+    transport = F.col("error").rlike(
+        "^(RateLimitError|APIConnectionError|APITimeoutError|InternalServerError|APIStatusError)"
+    )
+    return df.withColumn(
+        "failure_kind",
+        F.when(F.col("enrichment_status") == "ok", F.lit("none"))
+        .when(F.col("error").isNull(), F.lit("other"))
+        .when(transport, F.lit("transport"))
+        .otherwise(kind),
+    )

@@ -13,6 +13,7 @@ from transforms.contracts import (
     MAX_EXPENSE_AMOUNT,
     VALID_CURRENCIES,
 )
+from transforms.enrich import with_failure_kind
 from transforms.ingest import ROW_HASH_COLUMN, SOURCE_FILE_COLUMN
 from transforms.quarantine import (
     Rule,
@@ -171,6 +172,7 @@ GOLD_EXPENSE_COLUMNS = [
     "category_differs_from_claim",
     "justification_summary",
     "enrichment_status",
+    "failure_kind",
     "source",
     "model",
     "prompt_version",
@@ -190,7 +192,8 @@ GOLD_EXPENSE_COLUMNS = [
 def to_gold_expense_lines(enriched: DataFrame) -> DataFrame:
     """Silver expense lines joined to their enrichment outcome, in the gold shape."""
     return (
-        enriched.withColumnRenamed("label", "spend_category")
+        enriched.transform(with_failure_kind)
+        .withColumnRenamed("label", "spend_category")
         .withColumnRenamed("summary", "justification_summary")
         .withColumn(
             "category_differs_from_claim",

@@ -64,6 +64,13 @@ class LakehouseResource(ConfigurableResource):
         """The lakehouse root, without a trailing slash."""
         return (self.root or lakehouse_root()).rstrip("/")
 
+    @property
+    def data_docs_dir(self) -> str | None:
+        """Where Great Expectations Data Docs are written (local lakehouses only)."""
+        if "://" in self.base and not self.base.startswith("file://"):
+            return None
+        return f"{self.base.removeprefix('file://')}/_data_docs"
+
     def landing_path(self, source: str, business_date: date) -> str:
         """Where a source's files for a date land."""
         return f"{self.base}/landing/{source}/business_date={business_date.isoformat()}"
@@ -132,12 +139,17 @@ class LakehouseResource(ConfigurableResource):
     ) -> int:
         """Replace one business date of ``table`` with ``df``; return the new Delta version."""
         predicate = date_predicate(business_date, extra_predicate)
+        path = self.path(table)
+        if not DeltaTable.isDeltaTable(df.sparkSession, path):
+            # Delta checks rows against replaceWhere only when the table exists: create it empty
+            # first, so even the first write refuses a row of another date.
+            df.limit(0).write.format("delta").partitionBy("business_date").save(path)
         (
             df.write.format("delta")
             .mode("overwrite")
             .option("replaceWhere", predicate)
             .partitionBy("business_date")
-            .save(self.path(table))
+            .save(path)
         )
         self.register(df.sparkSession, table)
         return self.version(df.sparkSession, table)

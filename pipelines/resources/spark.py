@@ -9,7 +9,52 @@ from pydantic import PrivateAttr
 from pyspark.sql import SparkSession
 
 from pipelines.resources.jars import delta_jar_paths
-from pipelines.settings import lakehouse_root, spark_master
+from pipelines.settings import PROJECT_ROOT, lakehouse_root, spark_master
+
+LOG4J_CONFIG = PROJECT_ROOT / "conf" / "log4j2.properties"
+
+
+def spark_conf(
+    master: str, warehouse_dir: str, extra_conf: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Every Spark setting the project runs with: Delta, the metastore, logging, loopback.
+
+    The same settings serve the pipeline, the SQL shell and the Thrift Server.
+    """
+    conf = {
+        "spark.master": master,
+        "spark.jars": ",".join(delta_jar_paths()),
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.warehouse.dir": warehouse_dir,
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        # Deletion vectors are not read by every engine; analysts read gold with delta-rs and
+        # DuckDB too.
+        "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
+        "spark.ui.showConsoleProgress": "false",
+        # Our Delta logs are small: Delta's default of 50 partitions for rebuilding a table's
+        # snapshot costs seconds per write on a small machine.
+        "spark.databricks.delta.snapshotPartitions": "4",
+        "spark.pyspark.python": sys.executable,
+    }
+    java_options = [f"-Dlog4j.configurationFile={LOG4J_CONFIG}"]
+    if "://" not in warehouse_dir:
+        # The embedded metastore lives with the warehouse, not in the current directory.
+        derby_home = os.path.join(warehouse_dir, "_metastore")
+        java_options.append(f"-Dderby.system.home={derby_home}")
+        conf["spark.hadoop.javax.jdo.option.ConnectionURL"] = (
+            f"jdbc:derby:;databaseName={derby_home}/metastore_db;create=true"
+        )
+    conf["spark.driver.extraJavaOptions"] = " ".join(java_options)
+    if master.startswith("local"):
+        # Everything stays on loopback: a local run has no business on other interfaces.
+        conf["spark.driver.host"] = "127.0.0.1"
+        conf["spark.driver.bindAddress"] = "127.0.0.1"
+    conf.update(extra_conf or {})
+    return conf
 
 
 def build_spark_session(
@@ -26,46 +71,16 @@ def build_spark_session(
         app_name: the Spark application name.
         extra_conf: further Spark settings, e.g. test tuning.
     """
-    jars = delta_jar_paths()
+    conf = spark_conf(master, warehouse_dir, extra_conf)
     # Python workers must run the same interpreter (and packages) as the driver.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    Path(warehouse_dir).mkdir(parents=True, exist_ok=True) if "://" not in warehouse_dir else None
-    builder = (
-        SparkSession.builder.master(master)
-        .appName(app_name)
-        .config("spark.jars", ",".join(jars))
-        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-        .config(
-            "spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"
-        )
-        .config("spark.sql.warehouse.dir", warehouse_dir)
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
-        # Delta's deletion vectors and v2 checkpoints are not read by every engine; analysts read
-        # gold with DuckDB and delta-rs too.
-        .config("spark.databricks.delta.properties.defaults.enableDeletionVectors", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        # Our Delta logs are small: Delta's default of 50 partitions for rebuilding a table's
-        # snapshot costs seconds per write on a small machine.
-        .config("spark.databricks.delta.snapshotPartitions", "4")
-    )
-    if "://" not in warehouse_dir:
-        derby_home = os.path.join(warehouse_dir, "_metastore")
-        builder = builder.config(
-            "spark.driver.extraJavaOptions", f"-Dderby.system.home={derby_home}"
-        ).config(
-            "spark.hadoop.javax.jdo.option.ConnectionURL",
-            f"jdbc:derby:;databaseName={derby_home}/metastore_db;create=true",
-        )
     if master.startswith("local"):
-        # Everything stays on loopback: a local run has no business on other interfaces.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        builder = builder.config("spark.driver.host", "127.0.0.1").config(
-            "spark.driver.bindAddress", "127.0.0.1"
-        )
-    for key, value in (extra_conf or {}).items():
+    if "://" not in warehouse_dir:
+        Path(warehouse_dir).mkdir(parents=True, exist_ok=True)
+    builder = SparkSession.builder.appName(app_name)
+    for key, value in conf.items():
         builder = builder.config(key, value)
     return builder.enableHiveSupport().getOrCreate()
 

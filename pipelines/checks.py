@@ -1,0 +1,103 @@
+"""Suites as Dagster asset checks: one check per rule, blocking when its severity is ``error``."""
+
+from collections.abc import Iterable
+from datetime import date
+
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
+from pyspark.sql import DataFrame
+
+from expectations.runner import ValidationReport
+from expectations.suite import ERROR
+
+# Offending keys shown in the UI per failed rule; all of them are in ops.validation_results.
+KEYS_IN_METADATA = 20
+
+
+def suite_check_specs(asset: str, rules: Iterable[tuple[str, str, str]]) -> list[AssetCheckSpec]:
+    """Check specs for ``(name, severity, description)`` rules on ``asset``."""
+    return [
+        AssetCheckSpec(
+            name=name,
+            asset=asset,
+            description=f"[{severity}] {description}",
+            blocking=severity == ERROR,
+        )
+        for name, severity, description in rules
+    ]
+
+
+def suite_check_results(
+    reports: dict[date, tuple[ValidationReport, int]], asset: str, expected: Iterable[str]
+) -> list[AssetCheckResult]:
+    """One result per expected check over every date of the run.
+
+    A check passes when it passed on every date; its metadata names the dates where it failed,
+    with counts and offending keys. A rule no date evaluated (no history for drift yet) passes and
+    says it was not evaluated.
+    """
+    results = []
+    for name in expected:
+        verdicts = {
+            day: (next((r for r in report.results if r.name == name), None), version)
+            for day, (report, version) in sorted(reports.items())
+        }
+        evaluated = {day: (r, v) for day, (r, v) in verdicts.items() if r is not None}
+        if not evaluated:
+            results.append(
+                AssetCheckResult(
+                    asset_key=asset,
+                    check_name=name,
+                    passed=True,
+                    metadata={"not_evaluated": "no reference data yet for this rule"},
+                )
+            )
+            continue
+        failed = {day: r for day, (r, _) in evaluated.items() if not r.success}
+        severity = next(iter(evaluated.values()))[0].severity
+        metadata: dict = {
+            "dates_checked": len(evaluated),
+            "rows_checked": sum(r.element_count or 0 for r, _ in evaluated.values()),
+            "unexpected": sum(r.unexpected_count or 0 for r, _ in evaluated.values()),
+            "delta_versions": MetadataValue.json(
+                {day.isoformat(): v for day, (_, v) in evaluated.items()}
+            ),
+        }
+        if failed:
+            metadata["failed_dates"] = ", ".join(day.isoformat() for day in failed)
+            metadata["sample_values"] = MetadataValue.json(
+                {day.isoformat(): r.sample for day, r in failed.items()}
+            )
+            keys = [
+                {"business_date": day.isoformat(), **key}
+                for day, r in failed.items()
+                for key in r.offending_keys
+            ]
+            if keys:
+                metadata["offending_keys"] = MetadataValue.json(keys[:KEYS_IN_METADATA])
+            observed = {
+                d.isoformat(): r.observed_value for d, r in failed.items() if r.observed_value
+            }
+            if observed:
+                metadata["observed_value"] = MetadataValue.json(observed)
+        results.append(
+            AssetCheckResult(
+                asset_key=asset,
+                check_name=name,
+                passed=not failed,
+                severity=AssetCheckSeverity.ERROR if severity == ERROR else AssetCheckSeverity.WARN,
+                metadata=metadata,
+            )
+        )
+    return results
+
+
+def markdown_preview(df: DataFrame, rows: int = 5) -> str:
+    """The first rows of ``df`` as a Markdown table, for a materialization's metadata."""
+    sample = df.limit(rows).collect()
+    header = "| " + " | ".join(df.columns) + " |"
+    rule = "|" + "---|" * len(df.columns)
+    body = [
+        "| " + " | ".join("" if v is None else str(v).replace("|", "/")[:60] for v in row) + " |"
+        for row in sample
+    ]
+    return "\n".join([header, rule, *body])

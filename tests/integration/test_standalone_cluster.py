@@ -1,0 +1,70 @@
+"""The same code on a Spark cluster: a standalone master and worker on loopback.
+
+One business date runs through the CLI with ``SPARK_MASTER=spark://127.0.0.1:<port>``, and gold
+must equal the local-mode result (values and enrichment; not this run's timings).
+"""
+
+import subprocess
+import sys
+from datetime import date
+
+import pytest
+from deltalake import DeltaTable
+
+from pipelines import sample_data
+from tests.integration.conftest import (
+    PROJECT_ROOT,
+    SPARK_HOME,
+    background,
+    free_port,
+    project_env,
+    wait_for_port,
+)
+
+pytestmark = pytest.mark.slow
+
+DAY = date(2026, 3, 31)
+# This run's timings and costs, and the landing file's path (each run has its own root).
+RUN_SPECIFIC = {"latency_ms", "source", "tokens_in", "tokens_out", "cost_usd", "attempts",
+                "_source_file"}  # fmt: skip
+
+
+def _run_date(root, master: str, log) -> None:
+    sample_data.generate_day(root, DAY, rows=120, seed=5)
+    env = project_env(LAKEHOUSE_ROOT=str(root), SPARK_MASTER=master)
+    cmd = [sys.executable, "-m", "pipelines.cli", "run", "--date", DAY.isoformat()]
+    done = subprocess.run(cmd, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    log.write_text(done.stdout + done.stderr)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def _gold(root) -> list[tuple]:
+    table = DeltaTable(str(root / "gold" / "expense_lines")).to_pyarrow_table()
+    columns = [c for c in table.column_names if c not in RUN_SPECIFIC]
+    return sorted(zip(*(table.column(c).to_pylist() for c in columns), strict=True))
+
+
+def test_one_date_on_a_standalone_cluster_equals_local_mode(tmp_path):
+    master_port, worker_port = free_port(), free_port()
+    spark_class = str(SPARK_HOME / "bin" / "spark-class")
+    env = project_env(SPARK_NO_DAEMONIZE="1")
+    master_cmd = [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+                  "--port", str(master_port), "--webui-port", str(free_port())]  # fmt: skip
+    url = f"spark://127.0.0.1:{master_port}"
+    worker_cmd = [spark_class, "org.apache.spark.deploy.worker.Worker", url, "--host",
+                  "127.0.0.1", "--port", str(worker_port), "--webui-port", str(free_port()),
+                  "--cores", "2", "--memory", "2g",
+                  "--work-dir", str(tmp_path / "work")]  # fmt: skip
+    with background(master_cmd, env, tmp_path / "master.log") as master:
+        wait_for_port(master_port, master)
+        with background(worker_cmd, env, tmp_path / "worker.log") as worker:
+            wait_for_port(worker_port, worker)
+            _run_date(tmp_path / "cluster", url, tmp_path / "cluster-run.log")
+    assert (
+        "Registered app" in (tmp_path / "master.log").read_text()
+        or "Registering app" in (tmp_path / "master.log").read_text()
+    )
+    _run_date(tmp_path / "local", "local[2]", tmp_path / "local-run.log")
+    cluster, local = _gold(tmp_path / "cluster"), _gold(tmp_path / "local")
+    assert len(cluster) > 100
+    assert cluster == local
