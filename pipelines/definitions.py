@@ -7,6 +7,7 @@ from pipelines.jobs import daily_close_job, nightly_close_schedule
 from pipelines.resources.enrichment import EnrichmentResource
 from pipelines.resources.lakehouse import LakehouseResource
 from pipelines.resources.spark import SparkResource
+from pipelines.sensors import landing_zone_sensor
 
 
 def build_resources() -> dict:
@@ -24,6 +25,7 @@ defs = Definitions(
     assets=all_assets,
     jobs=[daily_close_job],
     schedules=[nightly_close_schedule],
+    sensors=[landing_zone_sensor],
     resources=build_resources(),
     executor=in_process_executor,
 )

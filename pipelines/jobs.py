@@ -1,6 +1,11 @@
 """Jobs and schedules."""
 
-from dagster import AssetSelection, build_schedule_from_partitioned_job, define_asset_job
+from dagster import (
+    AssetSelection,
+    DefaultScheduleStatus,
+    build_schedule_from_partitioned_job,
+    define_asset_job,
+)
 
 from assets.partitions import daily_partitions
 
@@ -16,5 +21,9 @@ daily_close_job = define_asset_job(
 
 # At 02:00 UTC, materialize the previous business date.
 nightly_close_schedule = build_schedule_from_partitioned_job(
-    daily_close_job, hour_of_day=2, minute_of_hour=0, name="nightly_close"
+    daily_close_job,
+    hour_of_day=2,
+    minute_of_hour=0,
+    name="nightly_close",
+    default_status=DefaultScheduleStatus.RUNNING,
 )

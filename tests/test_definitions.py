@@ -46,3 +46,32 @@ def test_nightly_schedule_targets_the_previous_business_date():
     assert schedule.job_name == "daily_close"
     job = defs.resolve_job_def("daily_close")
     assert job.partitions_def == daily_partitions
+
+
+def test_landing_sensor_requests_complete_dates_once_and_reports_late_sources(
+    tmp_path, monkeypatch
+):
+    from datetime import UTC, datetime, timedelta
+
+    from dagster import SkipReason, build_sensor_context
+
+    import pipelines.sensors
+    from pipelines.resources.lakehouse import LakehouseResource
+    from pipelines.sample_data import generate_day
+    from pipelines.sensors import landing_zone_sensor
+
+    noon = datetime(2026, 3, 31, 12, 0, tzinfo=UTC)  # past 06:00: yesterday's files are due
+    monkeypatch.setattr(pipelines.sensors, "utc_now", lambda: noon)
+    lakehouse = LakehouseResource(root=str(tmp_path))
+    context = build_sensor_context(resources={"lakehouse": lakehouse})
+    empty = landing_zone_sensor(context)
+    assert isinstance(empty, SkipReason)
+    assert "late: expense_lines" in empty.skip_message  # yesterday's file is past due at 06:00
+
+    two_days_ago = (noon - timedelta(days=2)).date()
+    generate_day(tmp_path, two_days_ago, rows=20)
+    result = landing_zone_sensor(build_sensor_context(resources={"lakehouse": lakehouse}))
+    [request] = result.run_requests
+    assert request.partition_key == two_days_ago.isoformat()
+    again = landing_zone_sensor(build_sensor_context(resources={"lakehouse": lakehouse}))
+    assert again.run_requests[0].run_key == request.run_key  # same files, same key: no rerun

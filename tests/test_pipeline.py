@@ -1,7 +1,7 @@
 """The whole flow through Dagster's ``materialize()`` on a temporary lakehouse."""
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -166,3 +166,42 @@ def test_failing_audit_blocks_publish_and_leaves_gold_unchanged(spark, landed):
 def test_answer_key_is_written_next_to_the_landing_zone(lakehouse_root, landed):
     key_file = lakehouse_root / "answer_keys" / "expense_lines" / f"{DAY.isoformat()}.json"
     assert json.loads(key_file.read_text())["rows_written"] == landed.rows_written == 160
+
+
+def test_a_ranged_backfill_run_equals_running_the_dates_one_by_one(
+    spark, lakehouse_root, tmp_path, monkeypatch
+):
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    days = [DAY, DAY + timedelta(days=1)]
+
+    def gold_content() -> list[tuple]:
+        gold = LakehouseResource().read(spark, GOLD).drop(*RUN_PROVENANCE, "_source_file")
+        return sorted(tuple(r) for r in gold.collect())
+
+    for day in days:
+        sample_data.generate_day(lakehouse_root, day, rows=80, seed=2)
+    ranged = materialize(
+        all_assets,
+        resources=build_resources(),
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: days[0].isoformat(),
+            ASSET_PARTITION_RANGE_END_TAG: days[-1].isoformat(),
+        },
+    )
+    assert ranged.success
+    in_one_run = gold_content()
+    assert {r["business_date"] for r in LakehouseResource().read(spark, GOLD).collect()} == set(
+        days
+    )
+
+    monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "one_by_one"))
+    for day in days:
+        sample_data.generate_day(tmp_path / "one_by_one", day, rows=80, seed=2)
+        assert materialize(
+            all_assets, partition_key=day.isoformat(), resources=build_resources()
+        ).success
+    assert gold_content() == in_one_run

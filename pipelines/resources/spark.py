@@ -21,9 +21,13 @@ def spark_conf(
 
     The same settings serve the pipeline, the SQL shell and the Thrift Server.
     """
+    jars = delta_jar_paths()
     conf = {
         "spark.master": master,
-        "spark.jars": ",".join(delta_jar_paths()),
+        "spark.jars": ",".join(jars),
+        # Also on the driver's system classpath: the Thrift Server resolves the Delta catalog
+        # before jars added at run time are visible.
+        "spark.driver.extraClassPath": os.pathsep.join(jars),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.warehouse.dir": warehouse_dir,

@@ -1,0 +1,70 @@
+"""Analysts' JDBC path: the Spark Thrift Server on loopback, queried with beeline.
+
+A date is published by the pipeline (in a subprocess, which then exits: the embedded metastore
+admits one driver at a time), then ``scripts/thrift_server.sh`` serves the same catalog and
+beeline runs the analysts' query over JDBC.
+"""
+
+import subprocess
+import sys
+from datetime import date
+
+import pytest
+
+from pipelines import sample_data
+from tests.integration.conftest import (
+    PROJECT_ROOT,
+    SPARK_HOME,
+    background,
+    free_port,
+    project_env,
+    wait_for_port,
+)
+
+pytestmark = pytest.mark.slow
+
+DAY = date(2026, 3, 31)
+
+
+def test_beeline_queries_gold_through_the_thrift_server(tmp_path):
+    root = tmp_path / "lakehouse"
+    key = sample_data.generate_day(root, DAY, rows=80, seed=3)
+    env = project_env(LAKEHOUSE_ROOT=str(root), SPARK_MASTER="local[2]")
+    run = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "run", "--date", DAY.isoformat()],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+
+    port = free_port()
+    server_env = {**env, "THRIFT_PORT": str(port), "THRIFT_HOST": "127.0.0.1"}
+    cmd = ["bash", str(PROJECT_ROOT / "scripts" / "thrift_server.sh")]
+    with background(cmd, server_env, tmp_path / "thrift.log") as server:
+        wait_for_port(port, server, timeout_s=180)
+        query = (
+            "SELECT count(*) AS n FROM gold.expense_lines "
+            f"WHERE business_date = DATE'{DAY.isoformat()}'"
+        )
+        beeline = subprocess.run(
+            [
+                str(SPARK_HOME / "bin" / "beeline"),
+                "-u",
+                f"jdbc:hive2://127.0.0.1:{port}/default",
+                "--outputformat=csv2",
+                "--silent=true",
+                "-e",
+                query,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    assert beeline.returncode == 0, beeline.stderr[-3000:]
+    lines = [line for line in beeline.stdout.splitlines() if line.strip()]
+    # csv2 output: the header (after beeline's prompt) and the count.
+    assert lines[-2].endswith("n")
+    assert lines[-1] == str(len(key.valid_keys))
