@@ -6,7 +6,7 @@ export PYTHONPATH := $(CURDIR)
 export QUERY
 PY := .venv/bin/python
 
-.PHONY: help setup jars run test test-fast ui docs sql thrift lint format lock clean
+.PHONY: help setup jars run test test-fast ui docs sql thrift bench lint format lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,11 +32,14 @@ ui: setup ## Start the Dagster UI (webserver + daemon) on http://127.0.0.1:3000
 docs: setup ## Print (and open) the latest Great Expectations Data Docs page
 	$(PY) -m pipelines.cli docs
 
-sql: setup ## SQL shell on the lakehouse; or one statement: make sql QUERY='SELECT ...'
-	$(PY) -m pipelines.cli sql
+sql: setup ## spark-sql shell on the lakehouse; or one statement: make sql QUERY='SELECT ...'
+	bash scripts/spark_sql.sh
 
 thrift: setup ## Spark Thrift Server (JDBC/ODBC) for BI tools on jdbc:hive2://127.0.0.1:10000
 	bash scripts/thrift_server.sh
+
+bench: setup ## Benchmarks that print figures (validation cost: GX vs one aggregation; ROWS='1000000')
+	$(PY) benchmarks/validation_cost.py $(if $(ROWS),--rows $(ROWS))
 
 lint: setup ## Ruff lint and format check
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .

@@ -13,6 +13,7 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
+    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -21,7 +22,7 @@ from dagster import (
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from assets.partitions import BACKFILL_POLICY, business_dates, daily_partitions
+from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
 from enrichment.prompts import EXPENSE_LINE_TASK
 from expectations.expense_lines import (
     CONSTRAINTS,
@@ -65,6 +66,7 @@ def _rows_written(lakehouse: LakehouseResource, session: SparkSession, table: Ta
 @asset(
     partitions_def=daily_partitions,
     backfill_policy=BACKFILL_POLICY,
+    retry_policy=TRANSIENT_RETRY,
     group_name="bronze",
     kinds={"spark", "delta"},
     description="Expense report lines as landed: every declared column a string, plus "
@@ -164,6 +166,7 @@ def build_silver_day(
     ],
     partitions_def=daily_partitions,
     backfill_policy=BACKFILL_POLICY,
+    retry_policy=TRANSIENT_RETRY,
     check_specs=[
         AssetCheckSpec(
             "bronze_rows_conserved",
@@ -311,6 +314,7 @@ def stage_and_audit_day(
 @asset(
     partitions_def=daily_partitions,
     backfill_policy=BACKFILL_POLICY,
+    retry_policy=TRANSIENT_RETRY,
     deps=[AssetKey("silver_expense_lines")],
     group_name="staging",
     kinds={"spark", "delta", "openai"},
@@ -368,6 +372,7 @@ def staging_expense_lines(
 @asset(
     partitions_def=daily_partitions,
     backfill_policy=BACKFILL_POLICY,
+    retry_policy=TRANSIENT_RETRY,
     deps=[staging_expense_lines],
     group_name="gold",
     kinds={"spark", "delta"},
@@ -382,9 +387,12 @@ def gold_expense_lines(
     gold_version = None
     rows = 0
     for day in business_dates(context):
-        staged_version, gold_version = wap.publish(
-            lakehouse, spark.session, GOLD, day, context.run_id
-        )
+        try:
+            staged_version, gold_version = wap.publish(
+                lakehouse, spark.session, GOLD, day, context.run_id
+            )
+        except wap.PublishRefusedError as refused:
+            raise Failure(description=str(refused), allow_retries=False) from refused
         published[day.isoformat()] = staged_version
         rows += _rows_written(lakehouse, spark.session, GOLD.gold)
     return MaterializeResult(

@@ -1,8 +1,15 @@
-"""The one daily partition definition every dated asset shares, and how runs span it."""
+"""The one daily partition definition every dated asset shares; how runs span and retry it."""
 
 from datetime import date
 
-from dagster import AssetExecutionContext, BackfillPolicy, DailyPartitionsDefinition
+from dagster import (
+    AssetExecutionContext,
+    BackfillPolicy,
+    Backoff,
+    DailyPartitionsDefinition,
+    Jitter,
+    RetryPolicy,
+)
 
 # Business dates from the start of the sample history; the newest partition is yesterday.
 daily_partitions = DailyPartitionsDefinition(start_date="2025-01-01", timezone="UTC")
@@ -10,6 +17,13 @@ daily_partitions = DailyPartitionsDefinition(start_date="2025-01-01", timezone="
 # A backfill runs up to a week of dates per run, in one Spark session, date by date: the same
 # writes as running them one at a time, without a Spark start per date.
 BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=7)
+
+
+# A step that hits a transient failure (a lost executor, a storage hiccup, a provider outage) is
+# retried twice with backoff; failures that cannot heal (a refused publish) opt out.
+TRANSIENT_RETRY = RetryPolicy(
+    max_retries=2, delay=20, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
+)
 
 
 def business_dates(context: AssetExecutionContext) -> list[date]:

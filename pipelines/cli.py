@@ -98,46 +98,6 @@ def docs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _analyst_session():
-    from pipelines.resources.spark import build_spark_session
-    from pipelines.settings import spark_master
-
-    spark = build_spark_session(spark_master(), f"{lakehouse_root().rstrip('/')}/_warehouse")
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
-
-
-def sql(args: argparse.Namespace) -> int:
-    """Run one statement (``--query``) or an interactive SQL prompt on the lakehouse catalog."""
-    spark = _analyst_session()
-
-    def execute(statement: str) -> None:
-        df = spark.sql(statement)
-        if df.columns:
-            df.show(n=args.max_rows, truncate=False)
-
-    if args.query:
-        execute(args.query)
-        return 0
-    print("SQL on the lakehouse (gold.*, silver.*, ops.*). End statements with ';', quit with \\q.")
-    buffer: list[str] = []
-    while True:
-        try:
-            line = input("sql> " if not buffer else "...> ")
-        except EOFError:
-            return 0
-        if line.strip() in ("\\q", "quit", "exit"):
-            return 0
-        buffer.append(line)
-        if line.rstrip().endswith(";"):
-            statement = "\n".join(buffer).rstrip().rstrip(";")
-            buffer = []
-            try:
-                execute(statement)
-            except Exception as exc:  # show the error, keep the prompt
-                print(f"error: {str(exc).splitlines()[0]}")
-
-
 def spark_conf_args(args: argparse.Namespace) -> int:
     """Print the project's Spark settings as ``--conf`` arguments (for spark-submit tools)."""
     from pipelines.resources.spark import spark_conf
@@ -157,16 +117,9 @@ def main() -> int:
     run_parser.add_argument("--rows", type=int, default=500, help="sample rows per day")
     run_parser.add_argument("--history-days", type=int, default=3)
     sub.add_parser("docs", help="print and open the latest Great Expectations Data Docs page")
-    sql_parser = sub.add_parser("sql", help="run SQL on the lakehouse catalog")
-    sql_parser.add_argument(
-        "--query",
-        default=os.environ.get("QUERY") or None,
-        help="one statement to run and print (default: $QUERY; none opens a prompt)",
-    )
-    sql_parser.add_argument("--max-rows", type=int, default=100)
     sub.add_parser("spark-conf", help="print the Spark settings as spark-submit --conf args")
     args = parser.parse_args()
-    commands = {"run": run, "docs": docs, "sql": sql, "spark-conf": spark_conf_args}
+    commands = {"run": run, "docs": docs, "spark-conf": spark_conf_args}
     return commands[args.command](args)
 
 

@@ -1,4 +1,4 @@
-"""Analysts' JDBC path: the Spark Thrift Server on loopback, queried with beeline.
+"""Analysts' SQL paths: ``make sql`` (spark-sql), and the Thrift Server queried with beeline.
 
 A date is published by the pipeline (in a subprocess, which then exits: the embedded metastore
 admits one driver at a time), then ``scripts/thrift_server.sh`` serves the same catalog and
@@ -39,15 +39,26 @@ def test_beeline_queries_gold_through_the_thrift_server(tmp_path):
     )
     assert run.returncode == 0, run.stderr[-3000:]
 
+    # The terminal path: make sql QUERY='…' (scripts/spark_sql.sh runs Spark's spark-sql).
+    query = (
+        "SELECT count(*) AS n FROM gold.expense_lines "
+        f"WHERE business_date = DATE'{DAY.isoformat()}'"
+    )
+    spark_sql = subprocess.run(
+        ["bash", str(PROJECT_ROOT / "scripts" / "spark_sql.sh")],
+        env={**env, "QUERY": query},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert spark_sql.returncode == 0, spark_sql.stderr[-3000:]
+    assert spark_sql.stdout.split() == ["n", str(len(key.valid_keys))]
+
     port = free_port()
     server_env = {**env, "THRIFT_PORT": str(port), "THRIFT_HOST": "127.0.0.1"}
     cmd = ["bash", str(PROJECT_ROOT / "scripts" / "thrift_server.sh")]
     with background(cmd, server_env, tmp_path / "thrift.log") as server:
         wait_for_port(port, server, timeout_s=180)
-        query = (
-            "SELECT count(*) AS n FROM gold.expense_lines "
-            f"WHERE business_date = DATE'{DAY.isoformat()}'"
-        )
         beeline = subprocess.run(
             [
                 str(SPARK_HOME / "bin" / "beeline"),
