@@ -49,6 +49,8 @@ class TaskSpec:
     instructions: str
     taxonomy: Taxonomy | None = None
     summary_max_words: int | None = None
+    # Redact personal data (enrichment/redaction.py) before the text is hashed or sent anywhere.
+    redact: bool = True
 
     @property
     def classifies(self) -> bool:

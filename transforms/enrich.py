@@ -5,14 +5,24 @@ once per partition from a picklable ``ProviderConfig``.
 """
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from enrichment.models import RecordIn, TaskSpec
+from enrichment.models import (
+    SOURCE_RULE,
+    STATUS_REDACTED,
+    RecordIn,
+    RecordOut,
+    TaskSpec,
+)
 from enrichment.providers import ProviderConfig, build_provider
+from enrichment.redaction import Redaction, Redactor
+
+REDACTION_MODEL_ID = "redaction-v1"
 
 INPUT_HASH = "input_hash"
 ENRICH_TEXT = "_enrich_text"
@@ -39,18 +49,61 @@ def cache_params(task: TaskSpec, config: ProviderConfig) -> str:
     )
 
 
-def with_enrichment_input(
-    text: Column, task: TaskSpec, config: ProviderConfig
-) -> Callable[[DataFrame], DataFrame]:
-    """Add the text sent for enrichment and its ``input_hash`` (the cache key).
+@lru_cache(maxsize=4)
+def _redactor(names: tuple[str, ...]) -> Redactor:
+    return Redactor(names)
 
-    ``input_hash = sha256(task, prompt version, model, parameters, text)``: a prompt or model
-    change gives every affected row a new key, and nothing else changes.
+
+def with_redacted_text(text: Column, names: Sequence[str] = ()) -> Callable[[DataFrame], DataFrame]:
+    """Add ``_enrich_text`` (personal data replaced by placeholders) and ``redactions``.
+
+    ``redactions`` is a JSON object of counts by kind (``{"EMAIL": 1, "PERSON": 2}``), null when
+    nothing was redacted. Runs in Arrow batches.
+    """
+    frozen = tuple(sorted(set(names)))
+
+    @F.pandas_udf("text string, redactions string")
+    def redact(texts: pd.Series) -> pd.DataFrame:
+        redactor = _redactor(frozen)
+        done = [redactor.redact(t) if isinstance(t, str) else Redaction("") for t in texts]
+        return pd.DataFrame(
+            {
+                "text": [r.text for r in done],
+                "redactions": [
+                    json.dumps(r.counts, sort_keys=True) if r.counts else None for r in done
+                ],
+            }
+        )
+
+    def transform(df: DataFrame) -> DataFrame:
+        return (
+            df.withColumn("_redaction", redact(text))
+            .withColumn(ENRICH_TEXT, F.col("_redaction.text"))
+            .withColumn("redactions", F.col("_redaction.redactions"))
+            .drop("_redaction")
+        )
+
+    return transform
+
+
+def with_enrichment_input(
+    text: Column, task: TaskSpec, config: ProviderConfig, names: Sequence[str] = ()
+) -> Callable[[DataFrame], DataFrame]:
+    """Add the text sent for enrichment (redacted if the task says so) and its ``input_hash``.
+
+    ``input_hash = sha256(task, prompt version, model, parameters, redacted text)``: a prompt or
+    model change gives every affected row a new key, and nothing else changes.
     """
     params = cache_params(task, config)
 
     def transform(df: DataFrame) -> DataFrame:
-        return df.withColumn(ENRICH_TEXT, text).withColumn(
+        if task.redact:
+            df = df.transform(with_redacted_text(text, names))
+        else:
+            df = df.withColumn(ENRICH_TEXT, text).withColumn(
+                "redactions", F.lit(None).cast("string")
+            )
+        return df.withColumn(
             INPUT_HASH, F.sha2(F.concat(F.lit(params + "\u001f"), F.col(ENRICH_TEXT)), 256)
         )
 
@@ -67,7 +120,21 @@ def _enrich_batches(
                 RecordIn(id=h, text=t)
                 for h, t in zip(batch[INPUT_HASH], batch[ENRICH_TEXT], strict=True)
             ]
-            outcomes = provider.run(task, records)
+            # A record that is mostly personal data is not worth sending, even redacted.
+            withheld = [r for r in records if task.redact and not Redaction(r.text).has_content]
+            withheld_ids = {r.id for r in withheld}
+            to_send = [r for r in records if r.id not in withheld_ids]
+            outcomes = provider.run(task, to_send) if to_send else []
+            outcomes += [
+                RecordOut(
+                    id=r.id,
+                    status=STATUS_REDACTED,
+                    source=SOURCE_RULE,
+                    model=REDACTION_MODEL_ID,
+                    error="withheld: too little left after redacting personal data",
+                )
+                for r in withheld
+            ]
             yield pd.DataFrame(
                 {
                     "input_hash": [o.id for o in outcomes],

@@ -171,6 +171,7 @@ GOLD_EXPENSE_COLUMNS = [
     "confidence",
     "category_differs_from_claim",
     "justification_summary",
+    "redactions",
     "enrichment_status",
     "failure_kind",
     "source",

@@ -6,6 +6,7 @@ offline model answers, and every row and the run's metadata say so.
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -106,16 +107,19 @@ class EnrichmentResource(ConfigurableResource):
         task: TaskSpec,
         business_date: date,
         run_id: str,
+        names: Sequence[str] = (),
     ) -> EnrichmentRun:
         """Enrich ``rows``: identical inputs once, cached inputs never again.
 
         The provider is called once per distinct uncached input; its outcomes are appended to
         ``ops.llm_calls`` in one Spark job (so nothing is recomputed or paid twice), and the
-        successful ones merged into ``ops.llm_cache``. Returns ``rows`` with provenance columns.
+        successful ones merged into ``ops.llm_cache``. Personal data (``names`` from the roster,
+        e-mails, phones, ids, account numbers, salaries) is redacted before hashing or sending.
+        Returns ``rows`` with provenance columns and ``redactions``.
         """
         spark = rows.sparkSession
         config = self.provider_config()
-        inputs = rows.transform(with_enrichment_input(text, task, config))
+        inputs = rows.transform(with_enrichment_input(text, task, config, names))
         distinct = inputs.select(INPUT_HASH, ENRICH_TEXT).dropDuplicates([INPUT_HASH])
 
         cache = None

@@ -97,3 +97,32 @@ def test_the_api_key_never_reaches_tables_or_descriptions(
     assert "sk-test-secret" not in repr(resource.provider_config())
     dumped = " ".join(str(r.asDict()) for r in run.rows.collect())
     assert "sk-test-secret" not in dumped
+
+
+def test_personal_data_never_reaches_the_llm(spark, lakehouse_root, fake_openai):
+    rows = [
+        ("ER-1", "Jane Doe asked for a refund to jane.doe@corp.example, call 312-555-0199."),
+        ("ER-2", "Merchant: Marriott\nJustification: Hotel for Omar Haddad, SSN 123-45-6789."),
+        ("ER-3", "jane.doe@corp.example 312-555-0199"),
+    ]
+    lines = spark.createDataFrame(rows, "report_id string, text string")
+    resource = EnrichmentResource(api_key="sk-test-secret", base_url=fake_openai.base_url)
+    run = resource.enrich(
+        LakehouseResource(),
+        lines,
+        F.col("text"),
+        EXPENSE_LINE_TASK,
+        business_date=DAY,
+        run_id="run-pii",
+        names=["Jane Doe", "Omar Haddad"],
+    )
+    out = {r["report_id"]: r for r in run.rows.collect()}
+    sent = " ".join(str(req.body) for req in fake_openai.requests)
+    for secret in ("Jane", "Doe", "jane.doe@", "312-555-0199", "Omar", "Haddad", "123-45-6789"):
+        assert secret not in sent
+    assert "[PERSON_1]" in sent and "[EMAIL_1]" in sent
+    assert out["ER-1"]["enrichment_status"] == "ok"
+    assert out["ER-1"]["redactions"] == '{"EMAIL": 1, "PERSON": 1, "PHONE": 1}'
+    # Nothing but personal data: withheld, and the row says so.
+    assert out["ER-3"]["enrichment_status"] == "redacted"
+    assert out["ER-3"]["source"] == "rule"
