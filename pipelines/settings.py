@@ -25,24 +25,41 @@ def spark_master() -> str:
     return _env("SPARK_MASTER", "local[*]")
 
 
+def _optional_float(name: str) -> float | None:
+    value = os.environ.get(name, "").strip()
+    return float(value) if value else None
+
+
 @dataclass(frozen=True)
 class LLMSettings:
-    """How enrichment reaches a model; with no API key the embedded offline model runs."""
+    """How enrichment reaches a model; with no API key the embedded offline model runs.
 
-    api_key_env: str = "OPENAI_API_KEY"
+    The key itself is never held here: resources read it through ``EnvVar("OPENAI_API_KEY")``.
+    """
+
+    api_key_set: bool = False
     base_url: str | None = None
     model: str = "gpt-4o-mini"
+    route: str = "chat"
     max_records_per_request: int = 20
     max_input_tokens_per_request: int = 6000
     run_token_budget: int = 2_000_000
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    max_concurrency: int = 4
 
 
 def llm_settings() -> LLMSettings:
-    """Read ``OPENAI_BASE_URL``, ``LLM_MODEL``, ``LLM_*`` budgets from the environment."""
+    """Read ``OPENAI_API_KEY`` (presence only), ``OPENAI_BASE_URL`` and ``LLM_*``."""
     return LLMSettings(
+        api_key_set=bool(os.environ.get("OPENAI_API_KEY", "").strip()),
         base_url=os.environ.get("OPENAI_BASE_URL") or None,
         model=_env("LLM_MODEL", "gpt-4o-mini"),
+        route=_env("LLM_ROUTE", "chat"),
         max_records_per_request=int(_env("LLM_MAX_RECORDS_PER_REQUEST", "20")),
         max_input_tokens_per_request=int(_env("LLM_MAX_INPUT_TOKENS_PER_REQUEST", "6000")),
         run_token_budget=int(_env("LLM_RUN_TOKEN_BUDGET", "2000000")),
+        requests_per_minute=_optional_float("LLM_REQUESTS_PER_MINUTE"),
+        tokens_per_minute=_optional_float("LLM_TOKENS_PER_MINUTE"),
+        max_concurrency=int(_env("LLM_MAX_CONCURRENCY", "4")),
     )

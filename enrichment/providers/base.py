@@ -7,6 +7,7 @@ from enrichment.models import RecordIn, RecordOut, TaskSpec
 
 EMBEDDED = "embedded"
 OPENAI = "openai"
+OPENAI_BATCH = "openai_batch"
 
 
 class Provider(Protocol):
@@ -35,8 +36,15 @@ class ProviderConfig:
     backoff_base_s: float = 1.0
     backoff_max_s: float = 30.0
     token_budget: int = 2_000_000
+    # This worker's share of the provider's limits (None: no client-side pacing).
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
     price_input_per_mtok: float = 0.15
     price_output_per_mtok: float = 0.60
+    # Batch API route only (kind ``openai_batch``): how often to poll a submitted batch and how
+    # long to wait for one before cancelling it. Batches are billed at half the prices above.
+    batch_poll_interval_s: float = 30.0
+    batch_max_wait_s: float = 24 * 3600.0
 
     @property
     def model_id(self) -> str:
@@ -58,4 +66,10 @@ def build_provider(config: ProviderConfig) -> Provider:
         from enrichment.providers.openai_chat import OpenAIChatProvider
 
         return OpenAIChatProvider(config)
-    raise ValueError(f"unknown enrichment provider kind {config.kind!r} (embedded | openai)")
+    if config.kind == OPENAI_BATCH:
+        from enrichment.providers.openai_batch import OpenAIBatchProvider
+
+        return OpenAIBatchProvider(config)
+    raise ValueError(
+        f"unknown enrichment provider kind {config.kind!r} (embedded | openai | openai_batch)"
+    )

@@ -22,6 +22,7 @@ from enrichment.models import (
 from enrichment.packing import pack, parse_response, response_schema, user_message
 from enrichment.prompts import system_prompt
 from enrichment.providers.base import ProviderConfig
+from enrichment.ratelimit import RateLimiter
 from enrichment.tokens import count_tokens
 
 _RETRYABLE = (openai.RateLimitError, openai.APIConnectionError, openai.InternalServerError)
@@ -35,6 +36,10 @@ class OpenAIChatProvider:
         self.model_id = config.model
         self._sleep = sleep
         self._tokens_spent = 0
+        # This worker's share of the run's limits (EnrichmentResource divides them per task).
+        self.limiter = RateLimiter(
+            config.requests_per_minute, config.tokens_per_minute, sleep=sleep
+        )
         self.client = openai.OpenAI(
             api_key=config.api_key or "unset",
             base_url=config.base_url,
@@ -105,15 +110,19 @@ class OpenAIChatProvider:
             return False, []
         for r in batch:
             outcomes[r.id].attempts += 1
+        self.limiter.acquire(estimate)
         started = time.perf_counter()
         try:
-            response = self.client.chat.completions.create(
+            raw = self.client.chat.completions.with_raw_response.create(
                 model=self.model_id,
                 messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
                 response_format={"type": "json_schema", "json_schema": schema},
                 max_tokens=self.config.max_output_tokens_per_request,
                 temperature=0,
             )
+            # The provider's own account of what is left this minute paces the next request.
+            self.limiter.observe(raw.headers)
+            response = raw.parse()
         except (*_RETRYABLE, openai.APITimeoutError) as exc:
             error = f"{type(exc).__name__}: {str(exc)[:200]}"
             for r in batch:

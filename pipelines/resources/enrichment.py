@@ -4,7 +4,6 @@ With ``OPENAI_API_KEY`` set, records go to the OpenAI-compatible endpoint; witho
 offline model answers, and every row and the run's metadata say so.
 """
 
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,8 +17,9 @@ from pyspark.sql import functions as F
 
 from enrichment.models import STATUS_OK, TaskSpec
 from enrichment.providers import ProviderConfig
-from enrichment.providers.base import EMBEDDED, OPENAI
+from enrichment.providers.base import EMBEDDED, OPENAI, OPENAI_BATCH
 from pipelines.resources.lakehouse import LakehouseResource, TableRef
+from pipelines.settings import llm_settings
 from transforms.enrich import (
     ENRICH_TEXT,
     INPUT_HASH,
@@ -56,27 +56,38 @@ class EnrichmentResource(ConfigurableResource):
     max_attempts_per_record: int = 3
     request_timeout_s: float = 60.0
     run_token_budget: int = 2_000_000
+    # "chat" (synchronous) or "batch" (the Batch API: slower, half the price)
+    route: str = "chat"
+    # Provider limits for the whole run; each of max_concurrency Spark tasks gets its share.
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    max_concurrency: int = 4
 
     @classmethod
     def from_env(cls) -> "EnrichmentResource":
-        """Configuration from ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``LLM_*`` variables."""
-        kwargs: dict = {
-            "model": os.environ.get("LLM_MODEL") or "gpt-4o-mini",
-            "base_url": os.environ.get("OPENAI_BASE_URL") or None,
-            "max_records_per_request": int(os.environ.get("LLM_MAX_RECORDS_PER_REQUEST", 20)),
-            "max_input_tokens_per_request": int(
-                os.environ.get("LLM_MAX_INPUT_TOKENS_PER_REQUEST", 6000)
-            ),
-            "run_token_budget": int(os.environ.get("LLM_RUN_TOKEN_BUDGET", 2_000_000)),
-        }
-        if os.environ.get("OPENAI_API_KEY"):
-            kwargs["api_key"] = EnvVar("OPENAI_API_KEY")
-        return cls(**kwargs)
+        """Configuration from ``OPENAI_API_KEY``, ``OPENAI_BASE_URL`` and ``LLM_*`` variables."""
+        settings = llm_settings()
+        return cls(
+            api_key=EnvVar("OPENAI_API_KEY") if settings.api_key_set else None,
+            base_url=settings.base_url,
+            model=settings.model,
+            route=settings.route,
+            max_records_per_request=settings.max_records_per_request,
+            max_input_tokens_per_request=settings.max_input_tokens_per_request,
+            run_token_budget=settings.run_token_budget,
+            requests_per_minute=settings.requests_per_minute,
+            tokens_per_minute=settings.tokens_per_minute,
+            max_concurrency=settings.max_concurrency,
+        )
 
     @property
     def provider_kind(self) -> str:
-        """``openai`` when a key is configured, else ``embedded``."""
-        return OPENAI if self.api_key else EMBEDDED
+        """``openai`` (or ``openai_batch``) when a key is configured, else ``embedded``."""
+        if not self.api_key:
+            return EMBEDDED
+        if self.route not in ("chat", "batch"):
+            raise ValueError(f"LLM_ROUTE must be chat or batch, not {self.route!r}")
+        return OPENAI_BATCH if self.route == "batch" else OPENAI
 
     def provider_config(self) -> ProviderConfig:
         """The picklable configuration shipped to Spark executors."""
@@ -89,15 +100,26 @@ class EnrichmentResource(ConfigurableResource):
             max_input_tokens_per_request=self.max_input_tokens_per_request,
             max_attempts_per_record=self.max_attempts_per_record,
             request_timeout_s=self.request_timeout_s,
-            token_budget=self.run_token_budget,
+            # Budgets and limits are per run; each of max_concurrency tasks gets its share.
+            token_budget=max(1, self.run_token_budget // self._tasks),
+            requests_per_minute=self._share(self.requests_per_minute),
+            tokens_per_minute=self._share(self.tokens_per_minute),
         )
+
+    @property
+    def _tasks(self) -> int:
+        return 1 if self.provider_kind == EMBEDDED else max(1, self.max_concurrency)
+
+    def _share(self, limit: float | None) -> float | None:
+        return None if limit is None else limit / self._tasks
 
     def describe(self) -> str:
         """One line for logs and metadata; never includes the key."""
         config = self.provider_config()
         if config.kind == EMBEDDED:
             return f"embedded offline model {config.model_id} (no OPENAI_API_KEY set: no LLM used)"
-        return f"LLM {config.model} at {config.base_url or 'https://api.openai.com/v1'}"
+        route = "Batch API" if config.kind == OPENAI_BATCH else "chat completions"
+        return f"LLM {config.model} ({route}) at {config.base_url or 'https://api.openai.com/v1'}"
 
     def enrich(
         self,
@@ -134,6 +156,10 @@ class EnrichmentResource(ConfigurableResource):
             hits = None
             misses = distinct
 
+        if config.kind != EMBEDDED:
+            # Bounded concurrency: at most max_concurrency tasks talk to the provider at once,
+            # each within its share of the run's rate limits.
+            misses = misses.repartition(self.max_concurrency, INPUT_HASH)
         outcomes = misses.transform(call_provider(task, config)).select(
             F.lit(run_id).alias("run_id"),
             F.lit(business_date).cast("date").alias("business_date"),

@@ -16,11 +16,25 @@ It implements ``POST /v1/chat/completions`` on 127.0.0.1 (so ``base_url`` is
 Faults are queued with :meth:`FakeOpenAI.inject`; each applies to exactly one (the next)
 request, in FIFO order. :meth:`FakeOpenAI.fail_always` sets a fault for every request once the
 queue is empty. Every request (parsed JSON body and headers) is recorded, thread-safely.
+
+It also implements the Batch API route for chat completions, as the SDK calls it:
+``POST /v1/files`` (multipart upload), ``GET /v1/files/{id}`` and ``GET /v1/files/{id}/content``,
+``POST /v1/batches``, ``GET /v1/batches/{id}`` and ``POST /v1/batches/{id}/cancel``. A batch
+moves one step through :data:`BATCH_PROGRESS` on every poll; when it ends ``completed`` each
+input line is answered exactly as the chat endpoint would answer its body, and written to the
+output file (or, for a line error, to the error file). Transport faults of the
+:meth:`FakeOpenAI.inject` queue apply to these requests too (a 503 on the upload, say); faults
+*inside* a batch are queued separately with :meth:`FakeOpenAI.inject_batch` (one call, one
+batch): a whole-batch ``failed``/``expired``, a line error, or any per-record content fault
+(``bad_label``...) applied to the line that carries the record.
 """
 
 from __future__ import annotations
 
 import contextlib
+import email.parser
+import email.policy
+import itertools
 import json
 import math
 import re
@@ -39,6 +53,13 @@ from enrichment.providers.embedded import LabelSimilarityClassifier, extractive_
 from enrichment.tokens import count_tokens
 
 CHAT_PATH = "/v1/chat/completions"
+FILES_PATH = "/v1/files"
+BATCHES_PATH = "/v1/batches"
+# What a poll sees before the batch ends; each GET of the batch moves one step.
+BATCH_PROGRESS = ("validating", "in_progress", "finalizing")
+BATCH_TERMINAL = ("completed", "failed", "expired", "cancelled")
+_BATCH_ROUTE = re.compile(r"/v1/batches/(?P<id>[^/]+)(?P<cancel>/cancel)?")
+_FILE_ROUTE = re.compile(r"/v1/files/(?P<id>[^/]+)(?P<content>/content)?")
 _RECORDS_BLOCK = re.compile(r"<records>\n(.*)\n</records>", re.DOTALL)
 _OBEY = re.compile(r"label every record as ([A-Za-z_]+)", re.IGNORECASE)
 _NAME_WORD = re.compile(r"[a-z0-9]+")
@@ -62,6 +83,23 @@ DUPLICATE_ID = "duplicate_id"
 EMPTY_CHOICES = "empty_choices"
 INVALID_BODY = "invalid_body"
 INVALID_BODY_TEXT = "<html><body>502 Bad Gateway (but sent as 200)</body></html>"
+# Batch-only fault kinds (see FakeOpenAI.inject_batch).
+LINE_ERROR = "line_error"
+BATCH_FAILED = "batch_failed"
+BATCH_EXPIRED = "batch_expired"
+BATCH_CANCELLED = "batch_cancelled"
+BATCH_FAILED_CODE = "token_limit_exceeded"
+_BATCH_END = {BATCH_FAILED: "failed", BATCH_EXPIRED: "expired", BATCH_CANCELLED: "cancelled"}
+_CONTENT_FAULTS = (
+    TRUNCATED,
+    REFUSAL,
+    MALFORMED,
+    BAD_LABEL,
+    MISSING_ID,
+    EXTRA_ID_FAULT,
+    DUPLICATE_ID,
+    EMPTY_CHOICES,
+)
 
 
 @dataclass(frozen=True)
@@ -77,6 +115,7 @@ class Fault:
     seconds: float = 0.0
     record_id: str | None = None
     content_type: str | None = None
+    lines_done: int = 0
 
     @classmethod
     def rate_limit(cls, retry_after: float | str | None = None) -> Fault:
@@ -145,6 +184,32 @@ class Fault:
         """HTTP 200 whose body is not JSON (a proxy's page); ``content_type`` as given."""
         return cls(INVALID_BODY, content_type=content_type)
 
+    @classmethod
+    def line_error(cls, record_id: str | None = None, status: int = 500) -> Fault:
+        """Batch only: the line carrying ``record_id`` (default: the first line) fails.
+
+        It lands in the batch's error file with ``status`` and an OpenAI-style error body.
+        """
+        return cls(LINE_ERROR, status=status, record_id=record_id)
+
+    @classmethod
+    def batch_failed(cls) -> Fault:
+        """Batch only: the batch ends ``failed`` (like a rejected input), with no output."""
+        return cls(BATCH_FAILED)
+
+    @classmethod
+    def batch_expired(cls, lines_done: int = 0) -> Fault:
+        """Batch only: the batch ends ``expired`` after answering its first ``lines_done`` lines.
+
+        As with OpenAI, the other lines are in the error file with code ``batch_expired``.
+        """
+        return cls(BATCH_EXPIRED, lines_done=lines_done)
+
+    @classmethod
+    def batch_cancelled(cls, lines_done: int = 0) -> Fault:
+        """Batch only: the batch ends ``cancelled`` (someone cancelled it) after ``lines_done``."""
+        return cls(BATCH_CANCELLED, lines_done=lines_done)
+
 
 def _header_number(value: float | str) -> str:
     if isinstance(value, str):
@@ -161,6 +226,7 @@ class RecordedRequest:
     body: dict[str, Any] | None
     fault: Fault | None = None
     received_at: float = field(default_factory=time.monotonic)
+    custom_id: str | None = None  # set on the lines of a batch input file
 
     def message(self, role: str) -> str | None:
         """Content of the first message with ``role``."""
@@ -214,6 +280,50 @@ def parse_records(user: str) -> tuple[list[dict[str, Any]], list[str]]:
     return records, loose
 
 
+@dataclass
+class StoredFile:
+    """A file uploaded to, or produced by, the fake server."""
+
+    id: str
+    filename: str
+    purpose: str
+    data: bytes
+    created_at: int = field(default_factory=lambda: int(time.time()))
+
+    def to_object(self) -> dict[str, Any]:
+        """The OpenAI ``file`` object."""
+        return {
+            "id": self.id,
+            "object": "file",
+            "bytes": len(self.data),
+            "created_at": self.created_at,
+            "filename": self.filename,
+            "purpose": self.purpose,
+            "status": "processed",
+            "expires_at": None,
+            "status_details": None,
+        }
+
+
+@dataclass
+class FakeBatch:
+    """A batch: its OpenAI object, its parsed input lines and the faults it will show."""
+
+    obj: dict[str, Any]
+    lines: list[dict[str, Any]]
+    statuses: list[str]
+    line_faults: dict[int, Fault]
+    end_fault: Fault | None = None
+    validation_errors: list[dict[str, Any]] = field(default_factory=list)
+    step: int = 0
+    polls: int = 0
+
+    @property
+    def status(self) -> str:
+        """The status the last poll saw."""
+        return str(self.obj["status"])
+
+
 class _Labeler:
     """Deterministic label choice for one enum."""
 
@@ -262,6 +372,14 @@ class FakeOpenAI:
         self._window: deque[tuple[float, int]] = deque()
         self._labelers: dict[tuple[str, ...], _Labeler] = {}
         self._stopping = threading.Event()
+        # Batch state has its own (re-entrant) lock: finishing a batch calls ``answer``, which
+        # takes ``_lock`` for the labeller cache.
+        self._batch_lock = threading.RLock()
+        self._batch_faults: deque[tuple[Fault, ...]] = deque()
+        self._batch_persistent: tuple[Fault, ...] = ()
+        self._files: dict[str, StoredFile] = {}
+        self._batches: dict[str, FakeBatch] = {}
+        self._ids = itertools.count(1)
         self._httpd = _Server(("127.0.0.1", 0), _make_handler(self))
         self._thread: threading.Thread | None = None
 
@@ -335,6 +453,236 @@ class FakeOpenAI:
         """Forget recorded requests (not the queued faults)."""
         with self._lock:
             self._requests.clear()
+
+    # --- Batch API: control and inspection ---------------------------------------------------
+
+    def inject_batch(self, *faults: Fault) -> None:
+        """Queue one batch's faults: all of ``faults`` apply together to the next batch created.
+
+        A whole-batch fault (``batch_failed``, ``batch_expired``, ``batch_cancelled``) sets how
+        the batch ends; a line fault (``line_error`` or any per-record content fault such as
+        ``bad_label``) applies to the line carrying its ``record_id`` (default: the first
+        line), at most one fault per line, the first that matches.
+        """
+        with self._batch_lock:
+            self._batch_faults.append(tuple(faults))
+
+    def fail_all_batches(self, *faults: Fault) -> None:
+        """Apply ``faults`` to every batch created once the batch queue is empty (none: stop)."""
+        with self._batch_lock:
+            self._batch_persistent = tuple(faults)
+
+    @property
+    def pending_batch_faults(self) -> int:
+        """Batches' worth of queued faults not yet applied."""
+        with self._batch_lock:
+            return len(self._batch_faults)
+
+    @property
+    def batches(self) -> list[FakeBatch]:
+        """Every batch created so far, in creation order."""
+        with self._batch_lock:
+            return list(self._batches.values())
+
+    def file(self, file_id: str) -> StoredFile:
+        """A stored file by id (uploaded or produced)."""
+        with self._batch_lock:
+            return self._files[file_id]
+
+    def batch_lines(self, batch_id: str | None = None) -> list[RecordedRequest]:
+        """The input lines of one batch (default: every batch, in order) as requests.
+
+        ``path`` is the line's ``url``, ``body`` its body, ``custom_id`` its custom id and
+        ``fault`` the line fault it was given, so ``record_ids``, ``system``... work as for
+        chat requests.
+        """
+        with self._batch_lock:
+            chosen = [self._batches[batch_id]] if batch_id else list(self._batches.values())
+            return [
+                RecordedRequest(
+                    path=str(line.get("url")),
+                    headers={},
+                    body=line.get("body") if isinstance(line.get("body"), dict) else None,
+                    fault=batch.line_faults.get(i),
+                    custom_id=line.get("custom_id"),
+                )
+                for batch in chosen
+                for i, line in enumerate(batch.lines)
+            ]
+
+    def batch_api_requests(self) -> list[RecordedRequest]:
+        """Requests to the files and batches endpoints."""
+        return [r for r in self.requests if r.path.startswith((FILES_PATH, BATCHES_PATH))]
+
+    # --- Batch API: behaviour ----------------------------------------------------------------
+
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}-fake{next(self._ids):05d}"
+
+    def _store_file(self, filename: str, purpose: str, data: bytes) -> StoredFile:
+        with self._batch_lock:
+            stored = StoredFile(self._new_id("file"), filename, purpose, data)
+            self._files[stored.id] = stored
+            return stored
+
+    def upload_file(self, fields: dict[str, tuple[str | None, bytes]]) -> tuple[int, Any]:
+        """``POST /v1/files``: store the ``file`` part of a multipart form."""
+        if "file" not in fields or "purpose" not in fields:
+            return 400, _error_body(400)
+        filename, data = fields["file"]
+        purpose = fields["purpose"][1].decode()
+        return 200, self._store_file(filename or "upload", purpose, data).to_object()
+
+    def create_batch(self, body: Any) -> tuple[int, Any]:
+        """``POST /v1/batches``: validate the input file now, reveal the outcome poll by poll."""
+        if not isinstance(body, dict):
+            return 400, _error_body(400)
+        with self._batch_lock:
+            stored = self._files.get(str(body.get("input_file_id")))
+            if (
+                stored is None
+                or stored.purpose != "batch"
+                or body.get("endpoint") != CHAT_PATH  # the only endpoint this fake batches
+                or body.get("completion_window") != "24h"
+            ):
+                return 400, _error_body(400)
+            faults = self._batch_faults.popleft() if self._batch_faults else self._batch_persistent
+            lines, errors = _parse_batch_input(stored.data, CHAT_PATH)
+            end_fault = next((f for f in faults if f.kind in _BATCH_END), None)
+            if errors:
+                statuses = ["validating", "failed"]
+            elif end_fault is None:
+                statuses = [*BATCH_PROGRESS, "completed"]
+            elif end_fault.kind == BATCH_FAILED:
+                statuses = ["validating", "failed"]
+            else:
+                statuses = ["validating", "in_progress", _BATCH_END[end_fault.kind]]
+            batch_id = self._new_id("batch")
+            now = int(time.time())
+            batch = FakeBatch(
+                obj={
+                    "id": batch_id,
+                    "object": "batch",
+                    "endpoint": body["endpoint"],
+                    "model": None,
+                    "errors": None,
+                    "input_file_id": stored.id,
+                    "completion_window": "24h",
+                    "status": statuses[0],
+                    "output_file_id": None,
+                    "error_file_id": None,
+                    "created_at": now,
+                    "expires_at": now + 24 * 3600,
+                    "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+                    "metadata": body.get("metadata"),
+                },
+                lines=lines,
+                statuses=statuses,
+                line_faults=_line_faults(lines, faults),
+                end_fault=end_fault,
+                validation_errors=errors,
+            )
+            self._batches[batch_id] = batch
+            return 200, dict(batch.obj)
+
+    def poll_batch(self, batch_id: str) -> tuple[int, Any]:
+        """``GET /v1/batches/{id}``: one step further; the output is computed on the last."""
+        with self._batch_lock:
+            batch = self._batches.get(batch_id)
+            if batch is None:
+                return 404, _error_body(404)
+            batch.polls += 1
+            if batch.status not in BATCH_TERMINAL:
+                batch.step = min(batch.step + 1, len(batch.statuses) - 1)
+                batch.obj["status"] = batch.statuses[batch.step]
+                if batch.status in BATCH_TERMINAL:
+                    self._finish(batch)
+            return 200, dict(batch.obj)
+
+    def cancel_batch(self, batch_id: str) -> tuple[int, Any]:
+        """``POST /v1/batches/{id}/cancel``: ``cancelling`` now, ``cancelled`` at the next poll."""
+        with self._batch_lock:
+            batch = self._batches.get(batch_id)
+            if batch is None:
+                return 404, _error_body(404)
+            if batch.status not in BATCH_TERMINAL:
+                batch.statuses = [*batch.statuses[: batch.step + 1], "cancelling", "cancelled"]
+                batch.step += 1
+                batch.obj["status"] = "cancelling"
+                batch.end_fault = Fault(BATCH_CANCELLED)  # no line was answered
+            return 200, dict(batch.obj)
+
+    def _finish(self, batch: FakeBatch) -> None:
+        """Write the output and error files of a batch that just reached its final status."""
+        status = batch.status
+        batch.obj[f"{status}_at"] = int(time.time())
+        if status == "failed":
+            batch.obj["errors"] = {
+                "object": "list",
+                "data": batch.validation_errors
+                or [
+                    {
+                        "code": BATCH_FAILED_CODE,
+                        "message": "Enqueued token limit reached (fake).",
+                        "line": None,
+                        "param": None,
+                    }
+                ],
+            }
+            return
+        done = len(batch.lines) if status == "completed" else 0
+        if batch.end_fault is not None and status != "completed":
+            done = batch.end_fault.lines_done
+        output: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        for i, line in enumerate(batch.lines):
+            entry: dict[str, Any] = {
+                "id": self._new_id("batch_req"),
+                "custom_id": line["custom_id"],
+                "response": None,
+                "error": None,
+            }
+            fault = batch.line_faults.get(i)
+            if i >= done:
+                entry["error"] = {
+                    "code": f"batch_{status}",
+                    "message": f"This request could not be executed before the batch {status}.",
+                }
+                errors.append(entry)
+            elif fault is not None and fault.kind == LINE_ERROR:
+                code = fault.status or 500
+                entry["response"] = {
+                    "status_code": code,
+                    "request_id": self._new_id("req"),
+                    "body": _error_body(code),
+                }
+                errors.append(entry)
+            else:
+                completion, _ = self.answer(line["body"], fault)
+                entry["response"] = {
+                    "status_code": 200,
+                    "request_id": self._new_id("req"),
+                    "body": completion,
+                }
+                output.append(entry)
+        for kind, entries in (("output", output), ("error", errors)):
+            if entries:
+                data = "".join(json.dumps(e) + "\n" for e in entries).encode()
+                name = f"{batch.obj['id']}_{kind}.jsonl"
+                batch.obj[f"{kind}_file_id"] = self._store_file(name, "batch_output", data).id
+        batch.obj["request_counts"] = {
+            "total": len(batch.lines),
+            "completed": len(output),
+            "failed": len(errors),
+        }
+
+    def file_object(self, file_id: str, content: bool) -> tuple[int, Any]:
+        """``GET /v1/files/{id}`` (the object) or ``.../content`` (the bytes)."""
+        with self._batch_lock:
+            stored = self._files.get(file_id)
+        if stored is None:
+            return 404, _error_body(404)
+        return 200, stored.data if content else stored.to_object()
 
     # --- request handling --------------------------------------------------------------------
 
@@ -468,6 +816,79 @@ def _apply_item_fault(results: list[dict[str, Any]], fault: Fault | None) -> lis
     return results
 
 
+def _parse_batch_input(data: bytes, endpoint: str) -> tuple[list[dict[str, Any]], list[dict]]:
+    """Input lines, and the validation errors that make the whole batch fail (like OpenAI)."""
+    lines: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    seen: set[str] = set()
+
+    def error(code: str, n: int, message: str) -> None:
+        errors.append({"code": code, "line": n, "message": message, "param": None})
+
+    for n, raw in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            error("invalid_json_line", n, "This line is not parseable as valid JSON.")
+            continue
+        if not isinstance(line, dict):
+            error("invalid_json_line", n, "This line is not a JSON object.")
+            continue
+        custom_id = line.get("custom_id")
+        if not isinstance(custom_id, str) or not custom_id:
+            error("missing_required_parameter", n, "custom_id is missing.")
+        elif custom_id in seen:
+            error("duplicate_custom_id", n, f"The custom_id {custom_id!r} is not unique.")
+        if line.get("method") != "POST":
+            error("invalid_method", n, "method must be POST.")
+        if line.get("url") != endpoint:
+            error("invalid_url", n, f"url must be {endpoint}.")
+        if not isinstance(line.get("body"), dict):
+            error("invalid_body", n, "body must be an object.")
+        if isinstance(custom_id, str):
+            seen.add(custom_id)
+        lines.append(line)
+    if not lines and not errors:
+        error("empty_file", 0, "The input file is empty.")
+    return lines, errors
+
+
+def _line_faults(lines: list[dict[str, Any]], faults: tuple[Fault, ...]) -> dict[int, Fault]:
+    """Which line gets which line fault: the line carrying the record, else the first line."""
+    chosen: dict[int, Fault] = {}
+    for fault in faults:
+        if fault.kind != LINE_ERROR and fault.kind not in _CONTENT_FAULTS:
+            continue
+        for i, line in enumerate(lines):
+            body = line.get("body") if isinstance(line.get("body"), dict) else None
+            ids = RecordedRequest("", {}, body).record_ids
+            targeted = fault.record_id in ids or (
+                i == 0 and (fault.record_id is None or fault.kind == EXTRA_ID_FAULT)
+            )
+            if targeted and i not in chosen:
+                chosen[i] = fault
+                break
+    return chosen
+
+
+def parse_multipart(content_type: str, raw: bytes) -> dict[str, tuple[str | None, bytes]]:
+    """The parts of a ``multipart/form-data`` body: name -> (filename, bytes)."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + raw
+    )
+    fields: dict[str, tuple[str | None, bytes]] = {}
+    if not message.is_multipart():
+        return fields
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if isinstance(name, str):
+            payload = part.get_payload(decode=True)
+            fields[name] = (part.get_filename(), payload if isinstance(payload, bytes) else b"")
+    return fields
+
+
 def _error_body(status: int) -> dict[str, Any]:
     kinds = {
         400: "invalid_request_error",
@@ -530,16 +951,72 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 )
                 self.connection.close()
 
-        def do_POST(self) -> None:
+        def _read_body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                chunks = []
+                while True:
+                    size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                    if size == 0:
+                        self.rfile.readline()  # the blank line after the last chunk
+                        return b"".join(chunks)
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
             length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            try:
-                body: Any = json.loads(raw or b"null")
-            except ValueError:
-                body = None
+            return self.rfile.read(length) if length else b""
+
+        def _transport_fault(self, fault: Fault | None) -> bool:
+            """Apply a transport fault to a Batch API request; True if it was answered."""
+            if fault is None:
+                return False
+            if fault.kind in (RATE_LIMIT, HTTP_ERROR):
+                extra = {"Retry-After": fault.retry_after} if fault.retry_after else None
+                self._send_json(fault.status or 500, _error_body(fault.status or 500), extra)
+                return True
+            if fault.kind == RESET:
+                self._reset()
+                return True
+            if fault.kind == SLOW:
+                server._sleep(fault.seconds)
+            return False
+
+        def _send_result(self, result: tuple[int, Any]) -> None:
+            status, payload = result
+            if isinstance(payload, bytes):
+                self._send_raw(status, payload, "application/octet-stream")
+            else:
+                self._send_json(status, payload)
+
+        def do_POST(self) -> None:
+            raw = self._read_body()
             headers = {k.lower(): v for k, v in self.headers.items()}
             path = self.path.split("?", 1)[0]
+            fields: dict[str, tuple[str | None, bytes]] = {}
+            if path == FILES_PATH:
+                fields = parse_multipart(headers.get("content-type", ""), raw)
+                file_part = fields.get("file", (None, b""))
+                body: Any = {
+                    "purpose": fields.get("purpose", (None, b""))[1].decode(),
+                    "filename": file_part[0],
+                    "bytes": len(file_part[1]),
+                }
+            else:
+                try:
+                    body = json.loads(raw or b"null")
+                except ValueError:
+                    body = None
             rec = server._record(path, headers, body)
+            batch_route = _BATCH_ROUTE.fullmatch(path)
+            if path in (FILES_PATH, BATCHES_PATH) or (batch_route and batch_route["cancel"]):
+                if self._transport_fault(rec.fault):
+                    return
+                if path == FILES_PATH:
+                    self._send_result(server.upload_file(fields))
+                elif path == BATCHES_PATH:
+                    self._send_result(server.create_batch(body))
+                else:
+                    assert batch_route is not None
+                    self._send_result(server.cancel_batch(batch_route["id"]))
+                return
             if path != CHAT_PATH:
                 self._send_json(404, _error_body(404))
                 return
@@ -569,8 +1046,19 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             self._send_json(200, completion)
 
         def do_GET(self) -> None:
-            server._record(self.path, {k.lower(): v for k, v in self.headers.items()}, None)
-            self._send_json(404, _error_body(404))
+            path = self.path.split("?", 1)[0]
+            rec = server._record(path, {k.lower(): v for k, v in self.headers.items()}, None)
+            batch_route = _BATCH_ROUTE.fullmatch(path)
+            file_route = _FILE_ROUTE.fullmatch(path)
+            if batch_route and not batch_route["cancel"]:
+                if not self._transport_fault(rec.fault):
+                    self._send_result(server.poll_batch(batch_route["id"]))
+            elif file_route:
+                if not self._transport_fault(rec.fault):
+                    content = bool(file_route["content"])
+                    self._send_result(server.file_object(file_route["id"], content))
+            else:
+                self._send_json(404, _error_body(404))
 
     return Handler
 
