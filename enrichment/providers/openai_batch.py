@@ -15,7 +15,6 @@ errors (4xx), a batch someone ``cancelled``, and a batch still unfinished after
 
 import json
 import logging
-import random
 import time
 import uuid
 from collections.abc import Callable
@@ -27,15 +26,21 @@ import openai
 from enrichment.models import (
     SOURCE_LLM,
     STATUS_FAILED,
-    STATUS_OK,
     STATUS_SKIPPED,
     RecordIn,
     RecordOut,
     TaskSpec,
 )
-from enrichment.packing import pack, parse_response, response_schema, user_message
+from enrichment.packing import pack, response_schema, user_message
 from enrichment.prompts import system_prompt
 from enrichment.providers.base import ProviderConfig
+from enrichment.providers.common import (
+    apply_answers,
+    backoff_delay,
+    cost_usd,
+    fail_all,
+    retry_after_seconds,
+)
 from enrichment.tokens import count_tokens
 
 log = logging.getLogger(__name__)
@@ -185,7 +190,7 @@ class OpenAIBatchProvider:
             if not exc.billed:
                 self._tokens_spent -= sum(line.estimate for line in lines)
             failed = [r for line in lines for r in line.records]
-            self._fail_all(failed, outcomes, exc.error)
+            fail_all(failed, outcomes, exc.error)
             if not exc.retry:
                 return [], []
             self._backoff_before_retry(failed, outcomes)
@@ -319,7 +324,7 @@ class OpenAIBatchProvider:
             except _TRANSIENT as exc:
                 error = self._describe(exc)
                 if attempt < max_attempts:
-                    self._backoff(attempt, self._retry_after(exc))
+                    self._backoff(attempt, retry_after_seconds(exc))
             except (openai.OpenAIError, ValueError) as exc:
                 error = self._describe(exc)
                 break
@@ -346,19 +351,19 @@ class OpenAIBatchProvider:
         if entry is None:
             self._tokens_spent -= line.estimate  # a request without a result did not run
             if batch.status == "completed":
-                return _AS_PACK, self._fail_all(records, outcomes, "no result in batch output")
+                return _AS_PACK, fail_all(records, outcomes, "no result in batch output")
             retry = _AS_PACK if batch.status in RETRYABLE_END_STATUSES else _NO_RETRY
-            return retry, self._fail_all(records, outcomes, self._batch_reason(batch))
+            return retry, fail_all(records, outcomes, self._batch_reason(batch))
         response = entry.get("response")
         response = response if isinstance(response, dict) else None
         if entry.get("error") or response is None or response.get("status_code") != 200:
             self._tokens_spent -= line.estimate  # failed requests are not billed
             error, transient = self._line_error(entry.get("error"), response)
             retry = _AS_PACK if transient else _NO_RETRY
-            return retry, self._fail_all(records, outcomes, error)
+            return retry, fail_all(records, outcomes, error)
         body = response.get("body")
         if not isinstance(body, dict):
-            return _ALONE, self._fail_all(records, outcomes, "invalid response: no body")
+            return _ALONE, fail_all(records, outcomes, "invalid response: no body")
         usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
         tokens_in = int(usage.get("prompt_tokens") or line.estimate)
         tokens_out = int(usage.get("completion_tokens") or 0)
@@ -373,31 +378,15 @@ class OpenAIBatchProvider:
         choice = choices[0] if isinstance(choices, list) and choices else None
         message = choice.get("message") if isinstance(choice, dict) else None
         if not isinstance(choice, dict) or not isinstance(message, dict):
-            return _ALONE, self._fail_all(records, outcomes, "invalid response: no choices")
+            return _ALONE, fail_all(records, outcomes, "invalid response: no choices")
         if message.get("refusal"):
             refusal = f"refusal: {str(message['refusal'])[:200]}"
-            return _ALONE, self._fail_all(records, outcomes, refusal)
+            return _ALONE, fail_all(records, outcomes, refusal)
         if choice.get("finish_reason") == "length":
-            return _ALONE, self._fail_all(records, outcomes, "truncated: finish_reason=length")
+            return _ALONE, fail_all(records, outcomes, "truncated: finish_reason=length")
         content = message.get("content")
-        parsed = parse_response(
-            task, content if isinstance(content, str) else "", [r.id for r in records]
-        )
-        retry = []
-        for r in records:
-            out = outcomes[r.id]
-            if r.id in parsed.answers:
-                answer = parsed.answers[r.id]
-                out.status, out.error = STATUS_OK, None
-                out.label, out.confidence, out.summary = (
-                    answer.label,
-                    answer.confidence,
-                    answer.summary,
-                )
-            else:
-                out.error = parsed.problems.get(r.id, "no answer")
-                retry.append(r)
-        return _ALONE, retry
+        text = content if isinstance(content, str) else ""
+        return _ALONE, apply_answers(task, text, records, outcomes)
 
     @staticmethod
     def _line_error(error: Any, response: dict[str, Any] | None) -> tuple[str, bool]:
@@ -429,31 +418,15 @@ class OpenAIBatchProvider:
     # --- small helpers ----------------------------------------------------------------------
 
     def _cost(self, tokens_in: int, tokens_out: int) -> float:
-        cfg = self.config
-        full = tokens_in * cfg.price_input_per_mtok + tokens_out * cfg.price_output_per_mtok
-        return full * BATCH_PRICE_FACTOR / 1e6
+        return cost_usd(self.config, tokens_in, tokens_out, BATCH_PRICE_FACTOR)
 
     def _backoff(self, attempt: int, retry_after: float | None = None) -> None:
-        if retry_after is not None:
-            delay = min(retry_after, self.config.backoff_max_s)
-        else:
-            delay = min(self.config.backoff_base_s * 2 ** (attempt - 1), self.config.backoff_max_s)
-            delay *= 0.5 + random.random() / 2
-        self._sleep(delay)
+        self._sleep(backoff_delay(self.config, attempt, retry_after))
 
     def _backoff_before_retry(self, failed: list[RecordIn], outcomes: dict[str, RecordOut]) -> None:
         attempt = max(outcomes[r.id].attempts for r in failed)
         if attempt < self.config.max_attempts_per_record:  # no pointless wait after the last
             self._backoff(attempt)
-
-    @staticmethod
-    def _retry_after(exc: Exception) -> float | None:
-        response = getattr(exc, "response", None)
-        value = response.headers.get("retry-after") if response is not None else None
-        try:
-            return float(value) if value is not None else None
-        except ValueError:
-            return None
 
     def _describe(self, exc: Exception) -> str:
         return self._redact(f"{type(exc).__name__}: {str(exc)[:200]}")
@@ -462,11 +435,3 @@ class OpenAIBatchProvider:
         """Defence in depth: a proxy could echo the key into an error body."""
         key = self.config.api_key
         return text.replace(key, "[redacted]") if key else text
-
-    @staticmethod
-    def _fail_all(
-        records: list[RecordIn], outcomes: dict[str, RecordOut], error: str
-    ) -> list[RecordIn]:
-        for r in records:
-            outcomes[r.id].error = error
-        return list(records)

@@ -5,7 +5,6 @@ Ollama). Packs records per request, retries failed records alone within a per-re
 budget, honours ``Retry-After``, and stops sending when the run's token budget is spent.
 """
 
-import random
 import time
 
 import openai
@@ -13,15 +12,21 @@ import openai
 from enrichment.models import (
     SOURCE_LLM,
     STATUS_FAILED,
-    STATUS_OK,
     STATUS_SKIPPED,
     RecordIn,
     RecordOut,
     TaskSpec,
 )
-from enrichment.packing import pack, parse_response, response_schema, user_message
+from enrichment.packing import pack, response_schema, user_message
 from enrichment.prompts import system_prompt
 from enrichment.providers.base import ProviderConfig
+from enrichment.providers.common import (
+    apply_answers,
+    backoff_delay,
+    cost_usd,
+    fail_all,
+    retry_after_seconds,
+)
 from enrichment.ratelimit import RateLimiter
 from enrichment.tokens import count_tokens
 
@@ -48,25 +53,10 @@ class OpenAIChatProvider:
         )
 
     def _cost(self, tokens_in: int, tokens_out: int) -> float:
-        cfg = self.config
-        return (tokens_in * cfg.price_input_per_mtok + tokens_out * cfg.price_output_per_mtok) / 1e6
+        return cost_usd(self.config, tokens_in, tokens_out)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> None:
-        if retry_after is not None:
-            delay = min(retry_after, self.config.backoff_max_s)
-        else:
-            delay = min(self.config.backoff_base_s * 2 ** (attempt - 1), self.config.backoff_max_s)
-            delay *= 0.5 + random.random() / 2
-        self._sleep(delay)
-
-    @staticmethod
-    def _retry_after(exc: Exception) -> float | None:
-        response = getattr(exc, "response", None)
-        value = response.headers.get("retry-after") if response is not None else None
-        try:
-            return float(value) if value is not None else None
-        except ValueError:
-            return None
+        self._sleep(backoff_delay(self.config, attempt, retry_after))
 
     def run(self, task: TaskSpec, records: list[RecordIn]) -> list[RecordOut]:
         """Enrich ``records``: one outcome per record, never an exception for a bad answer."""
@@ -129,7 +119,7 @@ class OpenAIChatProvider:
                 outcomes[r.id].error = error
             attempt = max(outcomes[r.id].attempts for r in batch)
             if attempt < self.config.max_attempts_per_record:
-                self._backoff(attempt, self._retry_after(exc))
+                self._backoff(attempt, retry_after_seconds(exc))
             return True, list(batch)
         except openai.APIStatusError as exc:  # 4xx other than 429: not worth retrying
             for r in batch:
@@ -138,7 +128,7 @@ class OpenAIChatProvider:
         except ValueError as exc:  # a 200 whose body is not JSON (e.g. a proxy's error page)
             self._tokens_spent += estimate  # it may well have been billed
             error = f"invalid response: {type(exc).__name__}"
-            return False, self._fail_all(batch, outcomes, error)
+            return False, fail_all(batch, outcomes, error)
         latency_ms = (time.perf_counter() - started) * 1000
         usage = getattr(response, "usage", None)
         tokens_in = usage.prompt_tokens if usage else estimate
@@ -154,32 +144,11 @@ class OpenAIChatProvider:
         choices = getattr(response, "choices", None)
         if not choices or getattr(choices[0], "message", None) is None:
             # Not a chat completion (no choices, or a non-JSON body the SDK returned as text).
-            return False, self._fail_all(batch, outcomes, "invalid response: no choices")
+            return False, fail_all(batch, outcomes, "invalid response: no choices")
         choice = choices[0]
         message = choice.message
         if getattr(message, "refusal", None):
-            return False, self._fail_all(batch, outcomes, f"refusal: {message.refusal[:200]}")
+            return False, fail_all(batch, outcomes, f"refusal: {message.refusal[:200]}")
         if choice.finish_reason == "length":
-            return False, self._fail_all(batch, outcomes, "truncated: finish_reason=length")
-        parsed = parse_response(task, message.content or "", [r.id for r in batch])
-        retry = []
-        for r in batch:
-            out = outcomes[r.id]
-            if r.id in parsed.answers:
-                answer = parsed.answers[r.id]
-                out.status, out.error = STATUS_OK, None
-                out.label, out.confidence, out.summary = (
-                    answer.label,
-                    answer.confidence,
-                    answer.summary,
-                )
-            else:
-                out.error = parsed.problems.get(r.id, "no answer")
-                retry.append(r)
-        return False, retry
-
-    @staticmethod
-    def _fail_all(batch, outcomes, error: str) -> list[RecordIn]:
-        for r in batch:
-            outcomes[r.id].error = error
-        return list(batch)
+            return False, fail_all(batch, outcomes, "truncated: finish_reason=length")
+        return False, apply_answers(task, message.content or "", batch, outcomes)

@@ -13,7 +13,7 @@ import pytest
 from enrichment.models import SOURCE_LLM, STATUS_FAILED, STATUS_OK, STATUS_SKIPPED, RecordIn
 from enrichment.packing import pack, record_line, response_schema, user_message
 from enrichment.prompts import EXPENSE_LINE_TASK, system_prompt
-from enrichment.providers import openai_chat
+from enrichment.providers import common
 from enrichment.providers.base import ProviderConfig
 from enrichment.providers.openai_chat import OpenAIChatProvider
 from enrichment.taxonomies import SPEND_CATEGORY
@@ -192,7 +192,7 @@ def test_rate_limit_honours_retry_after(
 def test_rate_limit_without_retry_after_backs_off_exponentially(
     fake_openai: FakeOpenAI, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(openai_chat.random, "random", lambda: 0.5)  # jitter factor 0.75
+    monkeypatch.setattr(common.random, "random", lambda: 0.5)  # jitter factor 0.75
     records, expected = make_records(2)
     fake_openai.inject(Fault.rate_limit(), Fault.rate_limit(), Fault.rate_limit())
     provider = make_provider(

@@ -1,0 +1,56 @@
+"""What the OpenAI-compatible providers share: answers applied to records, costs, backoff."""
+
+import random
+
+from enrichment.models import STATUS_OK, RecordIn, RecordOut, TaskSpec
+from enrichment.packing import parse_response
+from enrichment.providers.base import ProviderConfig
+
+
+def cost_usd(config: ProviderConfig, tokens_in: int, tokens_out: int, factor: float = 1.0) -> float:
+    """Price of a request at the configured per-million-token prices (times ``factor``)."""
+    full = tokens_in * config.price_input_per_mtok + tokens_out * config.price_output_per_mtok
+    return full * factor / 1e6
+
+
+def backoff_delay(config: ProviderConfig, attempt: int, retry_after: float | None) -> float:
+    """``Retry-After`` when the provider gave one, else exponential backoff with jitter."""
+    if retry_after is not None:
+        return min(retry_after, config.backoff_max_s)
+    delay = min(config.backoff_base_s * 2 ** (attempt - 1), config.backoff_max_s)
+    return delay * (0.5 + random.random() / 2)
+
+
+def retry_after_seconds(exc: Exception) -> float | None:
+    """The ``Retry-After`` header of a failed request, in seconds, if any."""
+    response = getattr(exc, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def fail_all(records: list[RecordIn], outcomes: dict[str, RecordOut], error: str) -> list[RecordIn]:
+    """Record ``error`` on every record; return them all (for a retry)."""
+    for r in records:
+        outcomes[r.id].error = error
+    return list(records)
+
+
+def apply_answers(
+    task: TaskSpec, content: str, records: list[RecordIn], outcomes: dict[str, RecordOut]
+) -> list[RecordIn]:
+    """Check a response against its records; fill the valid answers, return the rest to retry."""
+    parsed = parse_response(task, content, [r.id for r in records])
+    retry = []
+    for r in records:
+        out = outcomes[r.id]
+        if r.id in parsed.answers:
+            answer = parsed.answers[r.id]
+            out.status, out.error = STATUS_OK, None
+            out.label, out.confidence, out.summary = answer.label, answer.confidence, answer.summary
+        else:
+            out.error = parsed.problems.get(r.id, "no answer")
+            retry.append(r)
+    return retry
