@@ -1,0 +1,142 @@
+"""The MLlib text classifier: separable classes, row-preserving scoring, calibration, routing."""
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from pyspark.sql import SparkSession
+
+from transforms.mllib_classifier import (
+    ClassifierParams,
+    TrainedClassifier,
+    expected_calibration_error,
+    fit_temperature,
+    predict_labels,
+    route_by_confidence,
+    softmax_confidence,
+    train_text_classifier,
+)
+
+HISTORY = [
+    ("uber taxi to the airport", "transport"),
+    ("taxi ride to client", "transport"),
+    ("train ticket rail", "transport"),
+    ("rail ticket return", "transport"),
+    ("marriott hotel room", "lodging"),
+    ("hotel room two nights", "lodging"),
+    ("hilton hotel stay", "lodging"),
+    ("room nights inn", "lodging"),
+    ("team lunch restaurant", "meals"),
+    ("client dinner restaurant", "meals"),
+    ("coffee and lunch", "meals"),
+    ("dinner with the team", "meals"),
+    # Left out of training: no text, blank text, no label.
+    (None, "meals"),
+    ("   ", "meals"),
+    ("taxi to the station", None),
+]
+CALIBRATION = [
+    ("taxi ride", "transport"),
+    ("hotel nights", "lodging"),
+    ("restaurant lunch", "meals"),
+    ("unknown", None),
+]
+SCHEMA = "text string, label string"
+
+
+@pytest.fixture(scope="module")
+def model(spark: SparkSession) -> TrainedClassifier:
+    return train_text_classifier(
+        spark.createDataFrame(HISTORY, SCHEMA),
+        "text",
+        "label",
+        params=ClassifierParams(min_df=1, max_iter=10),
+        calibration=spark.createDataFrame(CALIBRATION, SCHEMA),
+    )
+
+
+def test_training_skips_rows_without_text_or_label(model: TrainedClassifier):
+    assert model.training_rows == 12
+    assert sorted(model.labels) == ["lodging", "meals", "transport"]
+    assert model.calibration_rows == 3
+    assert 0.05 <= model.temperature <= 20
+
+
+def test_separates_clearly_separable_classes(spark: SparkSession, model: TrainedClassifier):
+    new = spark.createDataFrame(
+        [(1, "taxi to the office"), (2, "hotel room for one night"), (3, "lunch at a restaurant")],
+        "id int, text string",
+    )
+    out = {r["id"]: r for r in predict_labels(model, new, "text").collect()}
+    assert [out[i]["predicted_label"] for i in (1, 2, 3)] == ["transport", "lodging", "meals"]
+    assert all(out[i]["confidence"] > 1 / 3 for i in (1, 2, 3))
+
+
+def test_scoring_keeps_every_row_in_order_and_nulls_text_without_words(
+    spark: SparkSession, model: TrainedClassifier
+):
+    rows = [(5, "rail ticket"), (3, None), (9, "hotel"), (1, "  "), (7, "dinner")]
+    df = spark.createDataFrame(rows, "id int, text string")
+    out = predict_labels(model, df, "text")
+    assert out.columns == ["id", "text", "predicted_label", "confidence"]
+    assert dict(out.dtypes)["confidence"] == "double"
+    collected = out.collect()
+    assert [(r["id"], r["text"]) for r in collected] == rows
+    by_id = {r["id"]: (r["predicted_label"], r["confidence"]) for r in collected}
+    assert by_id[3] == by_id[1] == (None, None)
+    assert all(0.0 <= by_id[i][1] <= 1.0 for i in (5, 9, 7))
+
+
+def test_calibration_rescales_confidence_without_changing_labels(
+    spark: SparkSession, model: TrainedClassifier
+):
+    df = spark.createDataFrame([(1, "taxi"), (2, "hotel room")], "id int, text string")
+    sharp = predict_labels(replace(model, temperature=0.5), df, "text").orderBy("id").collect()
+    soft = predict_labels(replace(model, temperature=4.0), df, "text").orderBy("id").collect()
+    assert [r["predicted_label"] for r in sharp] == [r["predicted_label"] for r in soft]
+    assert all(s["confidence"] < h["confidence"] for s, h in zip(soft, sharp, strict=True))
+
+
+def test_fit_temperature_recovers_the_calibrating_temperature():
+    # Every row has margins (4, 0) and 75% are class 0: softmax(4 / T) must be 0.75.
+    logits = np.tile([4.0, 0.0], (8, 1))
+    labels = np.array([0, 0, 0, 0, 0, 0, 1, 1])
+    temperature = fit_temperature(logits, labels)
+    assert temperature == pytest.approx(4 / math.log(3), rel=1e-3)
+    assert softmax_confidence(logits, temperature)[0] == pytest.approx(0.75, abs=1e-3)
+
+
+def test_ece_is_zero_when_calibrated_and_the_gap_when_over_confident(spark: SparkSession):
+    schema = "label string, pred string, conf double"
+    calibrated = [
+        *[("a", "a", 0.75)] * 3,
+        ("b", "a", 0.75),  # the 0.75 bin: 3 of 4 right
+        ("a", "a", 0.25),
+        *[("a", "b", 0.25), ("b", "a", 0.25), ("a", "b", 0.25)],  # the 0.25 bin: 1 of 4 right
+        ("x", None, None),  # unscored rows are left out
+    ]
+    # the top bin: 2 of 4 right at a mean confidence of 0.975
+    over_confident = [("a", "a", 1.0), ("b", "a", 1.0), ("a", "a", 0.95), ("b", "a", 0.95)]
+    ece = expected_calibration_error(
+        spark.createDataFrame(calibrated, schema), "label", "pred", "conf"
+    )
+    assert ece == pytest.approx(0.0, abs=1e-12)
+    over = spark.createDataFrame(over_confident, schema)
+    assert expected_calibration_error(over, "label", "pred", "conf") == pytest.approx(0.475)
+
+
+def test_routing_flags_low_and_missing_confidence(spark: SparkSession):
+    df = spark.createDataFrame(
+        [(1, 0.9), (2, 0.3), (3, None), (4, 0.5)], "id int, confidence double"
+    )
+    out = df.transform(route_by_confidence(0.5)).orderBy("id").collect()
+    assert [r["needs_llm"] for r in out] == [False, True, True, False]
+    with pytest.raises(ValueError, match="threshold"):
+        route_by_confidence(1.5)
+
+
+def test_training_needs_two_labels(spark: SparkSession):
+    one_label = spark.createDataFrame([("taxi", "transport"), ("train", "transport")], SCHEMA)
+    with pytest.raises(ValueError, match="two labels"):
+        train_text_classifier(one_label, "text", "label")
