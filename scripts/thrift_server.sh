@@ -5,11 +5,7 @@
 # It runs in the foreground; stop it with Ctrl-C. The embedded metastore admits one Spark
 # driver at a time: stop the server before a pipeline run, or use an external metastore.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export SPARK_HOME="$(.venv/bin/python -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')"
-export PYSPARK_PYTHON="$PWD/.venv/bin/python"
-export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"
-mapfile -t conf < <(PYTHONPATH=. .venv/bin/python -m pipelines.cli spark-conf)
+source "$(dirname "$0")/spark_env.sh"
 exec "$SPARK_HOME/bin/spark-submit" \
   --class org.apache.spark.sql.hive.thriftserver.HiveThriftServer2 \
   --name lakehouse-thrift-server \
