@@ -1,0 +1,1 @@
+"""Reconciliations: pure DataFrame functions that match records and report exceptions."""
