@@ -102,6 +102,8 @@ def validate(df: DataFrame, suite: Suite, docs_dir: str | None = None) -> Valida
             result_format=result_format,
         )
     )
+    if suite.prepare is not None:
+        df = suite.prepare(df)
     run = checkpoint.run(batch_parameters={"dataframe": df})
     [(identifier, outcome)] = list(run.run_results.items())
     docs_url = None

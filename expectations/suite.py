@@ -1,8 +1,10 @@
 """The shape of a suite: named rules, each with a severity an analyst can read."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from great_expectations.expectations import Expectation
+from pyspark.sql import DataFrame
 
 ERROR = "error"  # blocks the publish
 WARN = "warn"  # publishes, shows as a warning
@@ -25,6 +27,8 @@ class Suite:
     name: str
     key: tuple[str, ...]
     rules: tuple[Rule, ...]
+    # Adds the derived columns set-level rules check (a journal's net, say), in the same pass.
+    prepare: Callable[[DataFrame], DataFrame] | None = None
 
     def rule(self, name: str) -> Rule:
         """The rule called ``name``."""

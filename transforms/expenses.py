@@ -6,6 +6,7 @@ from datetime import date
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from transforms.conform import FX_RATE_COLUMN, RATE_COLUMN, missing_rate_rule, with_fx_rates
 from transforms.contracts import (
     CORRUPT_RECORD_COLUMN,
     EXPENSE_LINES,
@@ -121,21 +122,38 @@ def _with_typed_expense_columns(df: DataFrame) -> DataFrame:
     )
 
 
-def classify_expense_rows(business_date: date) -> Callable[[DataFrame], DataFrame]:
-    """Type bronze expense lines and attach the reason each rejected row is rejected for."""
+def classify_expense_rows(
+    business_date: date, rates: DataFrame | None = None
+) -> Callable[[DataFrame], DataFrame]:
+    """Type bronze expense lines and attach the reason each rejected row is rejected for.
+
+    With the day's ``rates`` (``conform.day_rates``), a line whose currency has no rate that day
+    is rejected ``MISSING_FX_RATE`` and silver carries ``amount_usd``.
+    """
 
     def transform(bronze: DataFrame) -> DataFrame:
-        return (
-            bronze.transform(_with_typed_expense_columns)
-            .transform(with_rejection_reason(expense_line_rules(business_date)))
-            .transform(reject_duplicate_keys(EXPENSE_LINES.key))
+        rules = expense_line_rules(business_date)
+        df = bronze.transform(_with_typed_expense_columns)
+        if rates is not None:
+            df = df.transform(with_fx_rates(EXPENSE_LINES, rates))
+            rules.append(missing_rate_rule(EXPENSE_LINES, business_date))
+        return df.transform(with_rejection_reason(rules)).transform(
+            reject_duplicate_keys(EXPENSE_LINES.key)
         )
 
     return transform
 
 
 def silver_expense_lines(classified: DataFrame) -> DataFrame:
-    """Accepted rows, typed: one row per (report_id, line_id)."""
+    """Accepted rows, typed: one row per (report_id, line_id); in USD too when rates were given."""
+    usd = []
+    if RATE_COLUMN in classified.columns:
+        usd = [
+            F.col(RATE_COLUMN).cast("decimal(18,8)").alias(FX_RATE_COLUMN),
+            F.round(F.col("_amount") * F.col(RATE_COLUMN), 2)
+            .cast("decimal(18,2)")
+            .alias("amount_usd"),
+        ]
     return accepted_rows(classified).select(
         F.trim("report_id").alias("report_id"),
         F.col("_line_id").alias("line_id"),
@@ -146,6 +164,7 @@ def silver_expense_lines(classified: DataFrame) -> DataFrame:
         F.upper(F.trim("currency")).alias("currency"),
         F.trim("claimed_category").alias("claimed_category"),
         F.trim("justification").alias("justification"),
+        *usd,
         "business_date",
         SOURCE_FILE_COLUMN,
         ROW_HASH_COLUMN,
@@ -165,6 +184,7 @@ GOLD_EXPENSE_COLUMNS = [
     "merchant",
     "amount",
     "currency",
+    "amount_usd",
     "claimed_category",
     "justification",
     "spend_category",

@@ -11,6 +11,8 @@ from transforms.contracts import CORRUPT_RECORD_COLUMN, SourceContract
 SOURCE_FILE_COLUMN = "_source_file"
 INGESTED_AT_COLUMN = "_ingested_at"
 ROW_HASH_COLUMN = "_row_hash"
+# Columns a file carried beyond its contract, as one JSON object (null when none): kept, reported.
+EXTRA_COLUMNS_COLUMN = "_extra_columns"
 
 
 def row_hash(columns: list[str]) -> Column:
@@ -30,10 +32,16 @@ def with_ingestion_metadata(
     """
 
     def transform(df: DataFrame) -> DataFrame:
-        hashed = [*contract.column_names, CORRUPT_RECORD_COLUMN]
-        return df.select(
+        extra = (
+            F.col(EXTRA_COLUMNS_COLUMN)
+            if EXTRA_COLUMNS_COLUMN in df.columns
+            else F.lit(None).cast("string").alias(EXTRA_COLUMNS_COLUMN)
+        )
+        hashed = [*contract.column_names, CORRUPT_RECORD_COLUMN, EXTRA_COLUMNS_COLUMN]
+        return df.withColumn(EXTRA_COLUMNS_COLUMN, extra).select(
             *contract.column_names,
             CORRUPT_RECORD_COLUMN,
+            EXTRA_COLUMNS_COLUMN,
             SOURCE_FILE_COLUMN,
             F.lit(ingested_at).cast("timestamp").alias(INGESTED_AT_COLUMN),
             row_hash(hashed).alias(ROW_HASH_COLUMN),

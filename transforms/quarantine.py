@@ -11,7 +11,12 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from transforms.contracts import CORRUPT_RECORD_COLUMN, SourceContract
-from transforms.ingest import INGESTED_AT_COLUMN, ROW_HASH_COLUMN, SOURCE_FILE_COLUMN
+from transforms.ingest import (
+    EXTRA_COLUMNS_COLUMN,
+    INGESTED_AT_COLUMN,
+    ROW_HASH_COLUMN,
+    SOURCE_FILE_COLUMN,
+)
 
 REASON_CODE = "_reason_code"
 REASON_DETAIL = "_reason_detail"
@@ -84,6 +89,8 @@ def quarantined_rows(contract: SourceContract) -> Callable[[DataFrame], DataFram
 
     def transform(df: DataFrame) -> DataFrame:
         raw_columns = [*contract.column_names, CORRUPT_RECORD_COLUMN]
+        if EXTRA_COLUMNS_COLUMN in df.columns:
+            raw_columns.append(EXTRA_COLUMNS_COLUMN)
         return df.where(F.col(REASON_CODE).isNotNull()).select(
             F.lit(contract.name).alias("source"),
             "business_date",

@@ -27,6 +27,7 @@ def test_ingestion_metadata_columns(spark):
     assert out.columns == [
         *EXPENSE_LINES.column_names,
         "_corrupt_record",
+        "_extra_columns",
         "_source_file",
         "_ingested_at",
         "_row_hash",
