@@ -6,15 +6,18 @@ that date, so re-running a date is idempotent.
 
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 from dagster import ConfigurableResource
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
 
 from pipelines.settings import lakehouse_root
 from transforms.contracts import CORRUPT_RECORD_COLUMN, SourceContract
-from transforms.ingest import SOURCE_FILE_COLUMN
+from transforms.drift import DriftReport, SchemaDriftError, detect_drift
+from transforms.ingest import EXTRA_COLUMNS_COLUMN, SOURCE_FILE_COLUMN
 
 LAYERS = ("bronze", "silver", "staging", "gold", "ops")
 
@@ -78,31 +81,106 @@ class LakehouseResource(ConfigurableResource):
     def read_landing(
         self, spark: SparkSession, contract: SourceContract, business_date: date
     ) -> DataFrame:
-        """Read a source's landed files for a date with its declared schema, all as strings.
+        """A source's landed rows for a date (see ``read_landing_checked``), drift refused."""
+        return self.read_landing_checked(spark, contract, business_date)[0]
 
-        Lines that do not fit the declared columns are kept whole in ``_corrupt_record``.
+    def read_landing_checked(
+        self, spark: SparkSession, contract: SourceContract, business_date: date
+    ) -> tuple[DataFrame, DriftReport]:
+        """Read a source's landed files for a date, every declared column as a string.
+
+        The files' own columns are compared with the contract first: a missing required column or
+        a retyped one raises ``SchemaDriftError`` (nothing is null-filled); columns the contract
+        does not declare are kept as JSON in ``_extra_columns`` and reported. CSV/JSON lines that do
+        not parse are kept whole in ``_corrupt_record``. A source that does not land daily and has
+        no files for the date reads as no rows.
         """
         location = self.landing_path(contract.name, business_date)
-        if "://" not in location:
-            from pathlib import Path
-
-            if not Path(location).is_dir() or not any(Path(location).iterdir()):
+        if not self._has_files(location):
+            if contract.lands_daily:
                 raise FileNotFoundError(
                     f"no {contract.name} files landed for {business_date} in {location}"
                 )
-        if contract.file_format != "csv":
-            raise NotImplementedError(f"{contract.file_format} landing files are not read yet")
-        return (
-            spark.read.format("csv")
-            .schema(contract.landing_schema())
-            .option("header", "true")
-            .option("mode", "PERMISSIVE")
-            .option("columnNameOfCorruptRecord", CORRUPT_RECORD_COLUMN)
-            .option("multiLine", "true")
-            .option("escape", '"')
-            .load(location)
-            .withColumn(SOURCE_FILE_COLUMN, F.col("_metadata.file_path"))
+            empty = spark.createDataFrame([], contract.landing_schema())
+            empty = empty.withColumn(SOURCE_FILE_COLUMN, F.lit(None).cast("string"))
+            return empty, detect_drift(contract, contract.landing_schema())
+        observed = self._observed_schema(spark, contract, location)
+        drift = detect_drift(contract, observed)
+        if drift.breaking:
+            raise SchemaDriftError(drift.describe())
+        declared = set(contract.column_names)
+        extras = [f.name for f in observed.fields if f.name not in declared]
+        present = {f.name for f in observed.fields}
+        if contract.file_format == "parquet":
+            raw = spark.read.parquet(location).withColumn(
+                CORRUPT_RECORD_COLUMN, F.lit(None).cast("string")
+            )
+            raw = raw.select(
+                *[F.col(f"`{c}`").cast("string").alias(c) for c in sorted(present)],
+                CORRUPT_RECORD_COLUMN,
+                F.col("_metadata.file_path").alias(SOURCE_FILE_COLUMN),
+            )
+        else:
+            # Every column of the file as a string, by name (never by position), plus the
+            # corrupt-record column for lines that do not parse.
+            schema = StructType(
+                [StructField(f.name, StringType(), True) for f in observed.fields]
+                + [StructField(CORRUPT_RECORD_COLUMN, StringType(), True)]
+            )
+            reader = (
+                spark.read.schema(schema)
+                .option("mode", "PERMISSIVE")
+                .option("columnNameOfCorruptRecord", CORRUPT_RECORD_COLUMN)
+            )
+            if contract.file_format == "csv":
+                reader = (
+                    reader.format("csv")
+                    .option("header", "true")
+                    .option("multiLine", "true")
+                    .option("escape", '"')
+                )
+            else:
+                reader = reader.format("json")
+            raw = reader.load(location).withColumn(SOURCE_FILE_COLUMN, F.col("_metadata.file_path"))
+        columns = [
+            F.col(f"`{c}`") if c in present else F.lit(None).cast("string").alias(c)
+            for c in contract.column_names
+        ]
+        extra = (
+            F.to_json(F.struct(*[F.col(f"`{c}`") for c in extras]))
+            if extras
+            else F.lit(None).cast("string")
         )
+        return (
+            raw.select(
+                *columns,
+                CORRUPT_RECORD_COLUMN,
+                extra.alias(EXTRA_COLUMNS_COLUMN),
+                SOURCE_FILE_COLUMN,
+            ),
+            drift,
+        )
+
+    @staticmethod
+    def _has_files(location: str) -> bool:
+        if "://" in location and not location.startswith("file://"):
+            return True  # object stores: let the reader fail with its own message
+        folder = Path(location.removeprefix("file://"))
+        return folder.is_dir() and any(
+            p.is_file() and not p.name.startswith((".", "_")) for p in folder.iterdir()
+        )
+
+    @staticmethod
+    def _observed_schema(
+        spark: SparkSession, contract: SourceContract, location: str
+    ) -> StructType:
+        """The columns (and, for typed formats, types) the landed files actually carry."""
+        if contract.file_format == "parquet":
+            return spark.read.parquet(location).schema
+        if contract.file_format == "jsonl":
+            return spark.read.option("samplingRatio", "1.0").json(location).schema
+        header = spark.read.option("header", "true").csv(location).schema
+        return StructType([StructField(f.name, StringType(), True) for f in header.fields])
 
     def last_commit_metrics(self, spark: SparkSession, table: TableRef) -> dict[str, str]:
         """Delta's operation metrics of the table's latest commit (rows written, files...)."""
