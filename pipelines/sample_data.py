@@ -13,9 +13,55 @@ import json
 import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from pipelines.settings import lakehouse_root
+
+# Expense policy. TODO: these must match ``transforms.recon.expense_policy`` (not written yet when
+# the generator was); good claims are generated well inside them.
+CATEGORY_LIMITS_USD: dict[str, int] = {
+    "travel_air": 2500,
+    "lodging": 1200,
+    "ground_transport": 600,
+    "meals": 300,
+    "software": 3000,
+    "office_supplies": 400,
+    "training": 2000,
+    "telecom": 250,
+    "entertainment": 500,
+}
+WEEKDAY_ONLY_CATEGORIES = frozenset({"office_supplies", "software", "training", "telecom"})
+BLOCKED_MERCHANT_TERMS = ("casino", "liquor", "nightclub", "betting")
+# Good claims stay under this share of their limit, converted at the highest rate a day can have.
+POLICY_HEADROOM = 0.8
+
+# Realistic USD per unit; the sample fx_rates drift at most FX_MAX_DRIFT around these.
+FX_BASE_RATES: dict[str, float] = {
+    "USD": 1.0,
+    "EUR": 1.0832,
+    "GBP": 1.2674,
+    "CAD": 0.7312,
+    "SGD": 0.7431,
+    "JPY": 0.006712,
+    "CHF": 1.1296,
+    "AUD": 0.6548,
+    "NZD": 0.5987,
+    "SEK": 0.09421,
+    "NOK": 0.09312,
+    "DKK": 0.14521,
+    "PLN": 0.24987,
+    "CZK": 0.04312,
+    "HUF": 0.002741,
+    "INR": 0.011923,
+    "CNY": 0.13821,
+    "HKD": 0.12814,
+    "MXN": 0.05832,
+    "BRL": 0.19876,
+    "ZAR": 0.05521,
+    "AED": 0.27229,
+}
+FX_MAX_DRIFT = 0.03
 
 EXPENSE_COLUMNS = [
     "report_id",
@@ -178,6 +224,10 @@ _EVENTS = [
 ]
 _CURRENCIES = [("USD", 0.7), ("EUR", 0.12), ("GBP", 0.1), ("CAD", 0.05), ("SGD", 0.03)]
 _CLAIMED_NOISE = 0.08  # employees pick the wrong category now and then
+_LAGS = [0, 0, 1, 1, 2, 3, 5, 9, 14]  # days between transaction and claim
+# Good claims' amounts in cents are ≡ lag (mod _LAG_MODULUS): two claims with the same transaction
+# date but different business dates can then never be exact duplicates by accident.
+_LAG_MODULUS = 32
 
 # Expected fates of deliberately bad rows: reason codes that silver must produce.
 BAD_ROW_KINDS = {
@@ -204,27 +254,77 @@ class DayAnswerKey:
     categories: dict[str, str] = field(default_factory=dict)  # valid key -> true category
 
 
+@dataclass
+class ExpenseDay:
+    """One business date's expense lines before they are written, with what they contain."""
+
+    business_date: date
+    lines: list[dict | str]
+    key: DayAnswerKey
+    # (employee, merchant, transaction_date) of every line: a new claim must avoid these, so no
+    # accidental duplicate or split transaction appears.
+    used: set[tuple[str, str, str]] = field(default_factory=set)
+
+
 def _weighted(rng: random.Random, choices: list[tuple[str, float]]) -> str:
     return rng.choices([c for c, _ in choices], weights=[w for _, w in choices])[0]
 
 
-def _good_row(rng: random.Random, business_date: date, report: int, line: int) -> tuple[dict, str]:
+def max_rate_to_usd(currency: str) -> float:
+    """The highest rate_to_usd the sample fx_rates can give ``currency`` on any day."""
+    return FX_BASE_RATES[currency] * (1 + FX_MAX_DRIFT)
+
+
+def amount_usd(amount: str | Decimal, rate_to_usd: str | float | Decimal) -> Decimal:
+    """``round_half_up(amount × rate, 2)``: how silver converts an amount to USD."""
+    value = Decimal(str(amount)) * Decimal(str(rate_to_usd))
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def lag_cents(cents: int, lag: int) -> int:
+    """``cents`` moved to the nearest lower value ≡ ``lag`` (mod 32), never below 32 + lag."""
+    return max(cents - cents % _LAG_MODULUS, _LAG_MODULUS) + lag
+
+
+def _good_row(
+    rng: random.Random,
+    business_date: date,
+    report: int,
+    line: int,
+    employee_ids: list[str] | None = None,
+    used: set[tuple[str, str, str]] | None = None,
+) -> tuple[dict, str]:
     merchant, category, (low, high), templates = rng.choice(_MERCHANTS)
-    tx_date = business_date - timedelta(days=rng.choice([0, 0, 1, 1, 2, 3, 5, 9, 14]))
     text = rng.choice(templates).format(
         city=rng.choice(_CITIES), event=rng.choice(_EVENTS), nights=rng.randint(1, 4)
     )
     claimed = category
     if rng.random() < _CLAIMED_NOISE:
         claimed = rng.choice([m[1] for m in _MERCHANTS])
+    lag = rng.choice(_LAGS)
+    tx_date = business_date - timedelta(days=lag)
+    if {category, claimed} & WEEKDAY_ONLY_CATEGORIES and tx_date.weekday() >= 5:
+        lag += tx_date.weekday() - 4  # back to the Friday before
+        tx_date = business_date - timedelta(days=lag)
+    currency = _weighted(rng, _CURRENCIES)
+    limit = min(CATEGORY_LIMITS_USD[category], CATEGORY_LIMITS_USD[claimed])
+    high = min(high, POLICY_HEADROOM * limit / max_rate_to_usd(currency))
+    low = min(low, high / 2)
+    cents = lag_cents(round(rng.uniform(low, high) * 100), lag)
+    for _ in range(50):
+        employee = rng.choice(employee_ids) if employee_ids else f"E{rng.randint(1, 4000):05d}"
+        if used is None or (employee, merchant, tx_date.isoformat()) not in used:
+            break
+    if used is not None:
+        used.add((employee, merchant, tx_date.isoformat()))
     row = {
         "report_id": f"ER-{business_date:%Y%m%d}-{report:05d}",
         "line_id": str(line),
-        "employee_id": f"E{rng.randint(1, 4000):05d}",
+        "employee_id": employee,
         "transaction_date": tx_date.isoformat(),
         "merchant": merchant,
-        "amount": f"{rng.uniform(low, high):.2f}",
-        "currency": _weighted(rng, _CURRENCIES),
+        "amount": f"{cents // 100}.{cents % 100:02d}",
+        "currency": currency,
         "claimed_category": claimed,
         "justification": text,
     }
@@ -253,21 +353,24 @@ def _corrupt(rng: random.Random, kind: str, row: dict, business_date: date) -> d
     return row
 
 
-def generate_day(
-    root: Path, business_date: date, rows: int, seed: int = 7, bad_share: float = 0.05
-) -> DayAnswerKey:
-    """Write one business date's expense lines and its answer key; return the key."""
+def build_day(
+    business_date: date,
+    rows: int,
+    seed: int = 7,
+    bad_share: float = 0.05,
+    employee_ids: list[str] | None = None,
+) -> ExpenseDay:
+    """One business date's expense lines (good ones obey the expense policy) and answer key."""
     rng = random.Random(f"{seed}:{business_date.isoformat()}")
     key = DayAnswerKey(business_date=business_date.isoformat())
-    out_dir = root / "landing" / "expense_lines" / f"business_date={business_date.isoformat()}"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    used: set[tuple[str, str, str]] = set()
     bad_kinds = list(BAD_ROW_KINDS)
     n_bad = max(len(bad_kinds), int(rows * bad_share)) if rows >= 50 else 0
     bad_positions = set(rng.sample(range(rows), min(n_bad, rows)))
     lines: list[dict | str] = []
     report, line = 1, 1
     for i in range(rows):
-        row, category = _good_row(rng, business_date, report, line)
+        row, category = _good_row(rng, business_date, report, line, employee_ids, used)
         if i in bad_positions:
             kind = bad_kinds[len(key.quarantined) % len(bad_kinds)]
             if kind == "duplicate" and lines and isinstance(lines[-1], dict):
@@ -290,6 +393,14 @@ def generate_day(
         line += 1
         if line > rng.randint(1, 8):
             report, line = report + 1, 1
+    return ExpenseDay(business_date, lines, key, used)
+
+
+def write_day(root: Path, day: ExpenseDay) -> DayAnswerKey:
+    """Write an ``ExpenseDay``'s landing file and its answer key; return the key."""
+    business_date, lines, key = day.business_date, day.lines, day.key
+    out_dir = root / "landing" / "expense_lines" / f"business_date={business_date.isoformat()}"
+    out_dir.mkdir(parents=True, exist_ok=True)
     with (out_dir / "expense_lines.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=EXPENSE_COLUMNS)
         writer.writeheader()
@@ -303,6 +414,13 @@ def generate_day(
     key_dir.mkdir(parents=True, exist_ok=True)
     (key_dir / f"{business_date.isoformat()}.json").write_text(json.dumps(key.__dict__, indent=1))
     return key
+
+
+def generate_day(
+    root: Path, business_date: date, rows: int, seed: int = 7, bad_share: float = 0.05
+) -> DayAnswerKey:
+    """Write one business date's expense lines and its answer key; return the key."""
+    return write_day(root, build_day(business_date, rows, seed, bad_share))
 
 
 def generate(root: Path, start: date, end: date, rows: int, seed: int = 7) -> list[DayAnswerKey]:
