@@ -12,7 +12,11 @@ A record is named ``"<source>:<business key joined by |>"`` (``record_id``), so 
 exactly which rows of which silver tables it involves.
 """
 
-from pyspark.sql import Column
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 RECONS = ("bank_gl", "ap_gl", "payroll_hris", "expense_policy")
@@ -34,7 +38,7 @@ MATCH_COLUMNS = [
 
 EXCEPTION_COLUMNS = [
     "business_date",  # date: the as-of date (the night that reports it)
-    "exception_id",  # string: sha256 of recon + exception_type + sorted records; stable across nights
+    "exception_id",  # string: sha256 of recon + type + sorted records; stable across nights
     "recon",  # string: one of RECONS
     "exception_type",  # string: see docs/RECONCILIATIONS.md
     "legal_entity",  # string
@@ -64,3 +68,119 @@ def group_id(recon: str, tag: Column | str, records: Column) -> Column:
     return F.sha2(
         F.concat_ws("\u001f", F.lit(recon), tag_col, F.concat_ws(",", F.array_sort(records))), 256
     )
+
+
+# --- Shared by the matching recons (bank_gl, ap_gl) ------------------------------------------
+
+MONEY = "decimal(18,2)"
+FIRST_SEEN_COLUMN = "_first_seen"
+
+
+@dataclass(frozen=True)
+class ReconResult:
+    """What a reconciliation of one as-of date returns: match groups and exceptions."""
+
+    matches: DataFrame
+    exceptions: DataFrame
+
+
+def money(c: Column | str) -> Column:
+    """``c`` as ``decimal(18,2)``, the type of every amount in the recon outputs."""
+    return (F.col(c) if isinstance(c, str) else c).cast(MONEY)
+
+
+def in_window(df: DataFrame, as_of: date, lookback_days: int) -> DataFrame:
+    """Rows whose ``business_date`` is in ``[as_of - lookback_days, as_of]``."""
+    oldest = as_of - timedelta(days=lookback_days)
+    return df.where(F.col("business_date").between(F.lit(oldest), F.lit(as_of)))
+
+
+def latest_rows(key: tuple[str, ...]) -> Callable[[DataFrame], DataFrame]:
+    """One row per business key: its newest landing, plus ``_first_seen`` (its oldest landing).
+
+    Silver holds one row per key per date; a record that landed again on a later date counts once.
+    """
+
+    def transform(df: DataFrame) -> DataFrame:
+        by_key = Window.partitionBy(*key)
+        newest_first = by_key.orderBy(F.col("business_date").desc())
+        return (
+            df.withColumn(FIRST_SEEN_COLUMN, F.min("business_date").over(by_key))
+            .withColumn("_version", F.row_number().over(newest_first))
+            .where(F.col("_version") == 1)
+            .drop("_version")
+        )
+
+    return transform
+
+
+def blank_to_null(c: str) -> Column:
+    """The trimmed string, or null when it is null or blank."""
+    trimmed = F.trim(F.col(c))
+    return F.when(trimmed != "", trimmed)
+
+
+def format_amount(amount: Column | str, currency: Column | str) -> Column:
+    """``"1,234.56 EUR"``: an amount as an analyst reads it."""
+    amount_col = F.col(amount) if isinstance(amount, str) else amount
+    currency_col = F.col(currency) if isinstance(currency, str) else currency
+    return F.concat_ws(" ", F.format_number(amount_col, 2), currency_col)
+
+
+def to_match_rows(recon: str, as_of: date) -> Callable[[DataFrame], DataFrame]:
+    """Match groups in the ``MATCH_COLUMNS`` shape.
+
+    Expects ``rule, legal_entity, left_records, right_records, left_amount, right_amount, currency,
+    amount_usd, matched_on``.
+    """
+
+    def transform(df: DataFrame) -> DataFrame:
+        left = F.array_sort(F.col("left_records"))
+        right = F.array_sort(F.col("right_records"))
+        return df.select(
+            F.lit(as_of).alias("business_date"),
+            F.lit(recon).alias("recon"),
+            group_id(recon, "match", F.concat(left, right)).alias("match_id"),
+            F.col("rule").cast("string").alias("rule"),
+            F.col("legal_entity").cast("string").alias("legal_entity"),
+            left.alias("left_records"),
+            right.alias("right_records"),
+            money("left_amount").alias("left_amount"),
+            money("right_amount").alias("right_amount"),
+            F.col("currency").cast("string").alias("currency"),
+            money("amount_usd").alias("amount_usd"),
+            F.col("matched_on").cast("date").alias("matched_on"),
+        )
+
+    return transform
+
+
+def to_exception_rows(recon: str, as_of: date) -> Callable[[DataFrame], DataFrame]:
+    """Open exceptions in the ``EXCEPTION_COLUMNS`` shape.
+
+    Expects ``exception_type, legal_entity, first_seen_date, amount, currency, amount_usd, records,
+    rule, detail``; ``age_days`` is ``as_of - first_seen_date``.
+    """
+
+    def transform(df: DataFrame) -> DataFrame:
+        records = F.array_sort(F.col("records"))
+        return df.select(
+            F.lit(as_of).alias("business_date"),
+            group_id(recon, F.col("exception_type"), records).alias("exception_id"),
+            F.lit(recon).alias("recon"),
+            F.col("exception_type").cast("string").alias("exception_type"),
+            F.col("legal_entity").cast("string").alias("legal_entity"),
+            F.lit("open").alias("status"),
+            F.lit(None).cast("string").alias("resolution"),
+            F.col("first_seen_date").cast("date").alias("first_seen_date"),
+            F.lit(None).cast("date").alias("closed_on"),
+            F.datediff(F.lit(as_of), F.col("first_seen_date")).cast("int").alias("age_days"),
+            money("amount").alias("amount"),
+            F.col("currency").cast("string").alias("currency"),
+            money("amount_usd").alias("amount_usd"),
+            records.alias("records"),
+            F.col("rule").cast("string").alias("rule"),
+            F.col("detail").cast("string").alias("detail"),
+        )
+
+    return transform

@@ -1,0 +1,283 @@
+"""AP subledger ↔ GL AP control account (``ap_gl``), as docs/RECONCILIATIONS.md specifies.
+
+Every amount here is in **liability terms** (what the group owes, subledger minus GL): an invoice
+is ``+amount``, a payment ``-amount`` and a control-account line ``credit - debit``. Matches carry
+both sides in these terms; an exception's amount is subledger minus GL.
+
+Documents are matched to GL groups of the same entity, currency and reference (= document id). A
+posting in another currency than its document is therefore reported as ``AP_NOT_IN_GL`` plus
+``GL_NOT_IN_AP`` rather than compared across currencies.
+"""
+
+from datetime import date
+from decimal import Decimal
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from transforms.contracts import AP_INVOICES, AP_PAYMENTS, GL_JOURNAL_LINES
+from transforms.recon.common import (
+    FIRST_SEEN_COLUMN,
+    MONEY,
+    ReconResult,
+    blank_to_null,
+    format_amount,
+    in_window,
+    latest_rows,
+    money,
+    record_id,
+    to_exception_rows,
+    to_match_rows,
+)
+from transforms.reference_data import GL_AP_CONTROL_ACCOUNT, LEGAL_ENTITIES
+
+LOOKBACK_DAYS = 45
+AMOUNT_TOLERANCE = Decimal("0.01")
+DATE_WINDOW_DAYS = 3  # unused by the AP rules; kept so every matching recon declares the same knobs
+
+RECON = "ap_gl"
+AP_BALANCE_COLUMNS = [
+    "legal_entity",
+    "currency",
+    "ap_subledger_balance",
+    "ap_gl_balance",
+    "ap_variance",
+]
+_KEY = ["legal_entity", "currency", "reference"]
+
+
+def _document_lines(invoices: DataFrame, payments: DataFrame) -> DataFrame:
+    """Invoices and payments as one frame: record, id, kind, entity, currency, liability, dates."""
+    invoice_lines = invoices.transform(latest_rows(AP_INVOICES.key)).select(
+        record_id(AP_INVOICES.name, *AP_INVOICES.key).alias("record"),
+        F.col("invoice_id").alias("reference"),
+        F.lit("Invoice").alias("kind"),
+        "legal_entity",
+        "currency",
+        F.col("amount").alias("liability"),
+        F.col("amount_usd").alias("liability_usd"),
+        F.col("invoice_date").alias("document_date"),
+        F.col(FIRST_SEEN_COLUMN).alias("first_seen"),
+        F.col("business_date").alias("last_seen"),
+    )
+    payment_lines = payments.transform(latest_rows(AP_PAYMENTS.key)).select(
+        record_id(AP_PAYMENTS.name, *AP_PAYMENTS.key).alias("record"),
+        F.col("payment_id").alias("reference"),
+        F.lit("Payment").alias("kind"),
+        "legal_entity",
+        "currency",
+        (-F.col("amount")).alias("liability"),
+        (-F.col("amount_usd")).alias("liability_usd"),
+        F.col("payment_date").alias("document_date"),
+        F.col(FIRST_SEEN_COLUMN).alias("first_seen"),
+        F.col("business_date").alias("last_seen"),
+    )
+    return invoice_lines.unionByName(payment_lines)
+
+
+def _control_lines(gl: DataFrame) -> DataFrame:
+    """GL lines on the AP control account, in liability terms (credit − debit)."""
+    return (
+        gl.where(F.col("account") == GL_AP_CONTROL_ACCOUNT)
+        .transform(latest_rows(GL_JOURNAL_LINES.key))
+        .select(
+            record_id(GL_JOURNAL_LINES.name, *GL_JOURNAL_LINES.key).alias("record"),
+            blank_to_null("reference").alias("reference"),
+            F.concat(
+                F.col("journal_id"), F.lit(" line "), F.col("line_number").cast("string")
+            ).alias("journal_line"),
+            "legal_entity",
+            "currency",
+            (-F.col("signed_amount")).alias("liability"),
+            (-F.col("signed_amount_usd")).alias("liability_usd"),
+            F.col(FIRST_SEEN_COLUMN).alias("first_seen"),
+            F.col("business_date").alias("last_seen"),
+        )
+    )
+
+
+def ap_documents(invoices: DataFrame, payments: DataFrame, as_of: date) -> DataFrame:
+    """AP documents of the window, one row per (entity, currency, document id)."""
+    window = lambda df: in_window(df, as_of, LOOKBACK_DAYS)  # noqa: E731
+    return (
+        _document_lines(window(invoices), window(payments))
+        .groupBy(*_KEY)
+        .agg(
+            F.array_sort(F.collect_list("record")).alias("d_records"),
+            F.min("kind").alias("kind"),
+            F.sum("liability").alias("d_liability"),
+            F.sum("liability_usd").alias("d_liability_usd"),
+            F.min("document_date").alias("document_date"),
+            F.min("first_seen").alias("d_first_seen"),
+            F.max("last_seen").alias("d_last_seen"),
+        )
+    )
+
+
+def ap_control_groups(gl: DataFrame, as_of: date) -> DataFrame:
+    """Control-account postings of the window grouped by (entity, currency, reference).
+
+    A line without a reference is a group of its own (``_group`` is its record id).
+    """
+    lines = _control_lines(in_window(gl, as_of, LOOKBACK_DAYS))
+    return (
+        lines.withColumn("_group", F.coalesce("reference", "record"))
+        .groupBy("legal_entity", "currency", "_group")
+        .agg(
+            F.max("reference").alias("reference"),
+            F.array_sort(F.collect_list("record")).alias("g_records"),
+            F.min("journal_line").alias("journal_line"),
+            F.sum("liability").alias("g_liability"),
+            F.sum("liability_usd").alias("g_liability_usd"),
+            F.min("first_seen").alias("g_first_seen"),
+            F.max("last_seen").alias("g_last_seen"),
+        )
+        .drop("_group")
+    )
+
+
+def _within_tolerance(a: Column, b: Column) -> Column:
+    return F.abs(a - b) <= F.lit(AMOUNT_TOLERANCE)
+
+
+def reconcile_ap_gl(
+    invoices: DataFrame, payments: DataFrame, gl: DataFrame, as_of: date
+) -> ReconResult:
+    """Reconcile silver AP invoices and payments with the GL AP control account as of ``as_of``.
+
+    Inputs are whole silver tables; records outside ``[as_of - LOOKBACK_DAYS, as_of]`` are ignored.
+    """
+    documents = ap_documents(invoices, payments, as_of)
+    postings = ap_control_groups(gl, as_of)
+
+    # 1. REFERENCE
+    joined = documents.join(postings.where(F.col("reference").isNotNull()), _KEY, "inner")
+    joined = joined.withColumn(
+        "is_match", _within_tolerance(F.col("d_liability"), F.col("g_liability"))
+    )
+    matches = (
+        joined.where("is_match")
+        .select(
+            F.lit("REFERENCE").alias("rule"),
+            "legal_entity",
+            F.col("d_records").alias("left_records"),
+            F.col("g_records").alias("right_records"),
+            F.col("d_liability").alias("left_amount"),
+            F.col("g_liability").alias("right_amount"),
+            "currency",
+            F.col("d_liability_usd").alias("amount_usd"),
+            F.greatest("d_last_seen", "g_last_seen").alias("matched_on"),
+        )
+        .transform(to_match_rows(RECON, as_of))
+    )
+    difference = F.col("d_liability") - F.col("g_liability")
+    mismatches = joined.where(~F.col("is_match")).select(
+        F.lit("AMOUNT_MISMATCH").alias("exception_type"),
+        "legal_entity",
+        F.least("d_first_seen", "g_first_seen").alias("first_seen_date"),
+        difference.alias("amount"),
+        "currency",
+        (F.col("d_liability_usd") - F.col("g_liability_usd")).alias("amount_usd"),
+        F.concat("d_records", "g_records").alias("records"),
+        F.lit("REFERENCE").alias("rule"),
+        F.concat(
+            F.col("kind"),
+            F.lit(" "),
+            F.col("reference"),
+            F.lit(": subledger "),
+            format_amount("d_liability", "currency"),
+            F.lit(f" vs GL AP control {GL_AP_CONTROL_ACCOUNT} "),
+            format_amount("g_liability", "currency"),
+            F.lit(" (difference "),
+            F.format_number(difference, 2),
+            F.lit(")"),
+        ).alias("detail"),
+    )
+
+    # 2. Left over
+    referenced = joined.select(*_KEY)
+    unposted = documents.join(referenced, _KEY, "left_anti").select(
+        F.lit("AP_NOT_IN_GL").alias("exception_type"),
+        "legal_entity",
+        F.col("d_first_seen").alias("first_seen_date"),
+        F.col("d_liability").alias("amount"),
+        "currency",
+        F.col("d_liability_usd").alias("amount_usd"),
+        F.col("d_records").alias("records"),
+        F.lit("UNMATCHED").alias("rule"),
+        F.concat(
+            F.col("kind"),
+            F.lit(" "),
+            F.col("reference"),
+            F.lit(" of "),
+            format_amount(F.abs("d_liability"), F.col("currency")),
+            F.lit(" dated "),
+            F.date_format("document_date", "yyyy-MM-dd"),
+            F.lit(f" has no posting on AP control account {GL_AP_CONTROL_ACCOUNT}"),
+        ).alias("detail"),
+    )
+    undocumented = postings.join(referenced, _KEY, "left_anti").select(
+        F.lit("GL_NOT_IN_AP").alias("exception_type"),
+        "legal_entity",
+        F.col("g_first_seen").alias("first_seen_date"),
+        (-F.col("g_liability")).alias("amount"),
+        "currency",
+        (-F.col("g_liability_usd")).alias("amount_usd"),
+        F.col("g_records").alias("records"),
+        F.lit("UNMATCHED").alias("rule"),
+        F.concat(
+            F.lit(f"AP control account {GL_AP_CONTROL_ACCOUNT} posting "),
+            F.coalesce(
+                F.concat(F.lit("ref "), F.col("reference")),
+                F.concat(F.lit("journal "), F.col("journal_line"), F.lit(" (no ref)")),
+            ),
+            F.lit(" of "),
+            format_amount("g_liability", "currency"),
+            F.lit(" (credit − debit) has no AP document"),
+        ).alias("detail"),
+    )
+    exceptions = (
+        mismatches.unionByName(unposted)
+        .unionByName(undocumented)
+        .transform(to_exception_rows(RECON, as_of))
+    )
+    return ReconResult(matches=matches, exceptions=exceptions)
+
+
+def ap_control_balances(
+    invoices: DataFrame, payments: DataFrame, gl: DataFrame, as_of: date
+) -> DataFrame:
+    """Per entity of ``LEGAL_ENTITIES``, over every date ≤ ``as_of``: AP subledger vs GL control.
+
+    ``ap_subledger_balance`` = Σ invoices − Σ payments, ``ap_gl_balance`` = Σ (credit − debit) on
+    the control account, ``ap_variance`` = subledger − GL; zeros for an entity with nothing.
+    Amounts are summed as they are, in the entity's functional currency (``currency``).
+    """
+    up_to = lambda df: df.where(F.col("business_date") <= F.lit(as_of))  # noqa: E731
+    subledger = (
+        _document_lines(up_to(invoices), up_to(payments))
+        .groupBy("legal_entity")
+        .agg(F.sum("liability").alias("ap_subledger_balance"))
+    )
+    control = (
+        _control_lines(up_to(gl))
+        .groupBy("legal_entity")
+        .agg(F.sum("liability").alias("ap_gl_balance"))
+    )
+    entities = gl.sparkSession.createDataFrame(
+        [(e.code, e.currency) for e in LEGAL_ENTITIES.values()],
+        "legal_entity string, currency string",
+    )
+    zero = F.lit(0).cast(MONEY)
+    return (
+        entities.join(subledger, "legal_entity", "left")
+        .join(control, "legal_entity", "left")
+        .select(
+            "legal_entity",
+            "currency",
+            money(F.coalesce("ap_subledger_balance", zero)).alias("ap_subledger_balance"),
+            money(F.coalesce("ap_gl_balance", zero)).alias("ap_gl_balance"),
+        )
+        .withColumn("ap_variance", money(F.col("ap_subledger_balance") - F.col("ap_gl_balance")))
+        .select(*AP_BALANCE_COLUMNS)
+    )
