@@ -146,7 +146,6 @@ def recon_exceptions_suite(business_date: date) -> Suite:
             gxe.ExpectColumnValuesToNotMatchRegexList(
                 column="hr_detail",
                 regex_list=[PII_PATTERNS[k] for k in HR_DETAIL_PII],
-                match_on="any",
             ),
         ),
     )

@@ -81,6 +81,10 @@ def _net_gap(df: DataFrame) -> DataFrame:
     )
 
 
+def _rate_lag(df: DataFrame) -> DataFrame:
+    return df.withColumn("rate_lag_days", F.datediff("business_date", "rate_date"))
+
+
 def silver_source_suite(contract: SourceContract, business_date: date) -> Suite:
     """The suite a silver partition of ``contract``'s source must meet."""
     rules = _contract_rules(contract)
@@ -108,6 +112,7 @@ def silver_source_suite(contract: SourceContract, business_date: date) -> Suite:
             )
         )
     elif contract is FX_RATES:
+        prepare = _rate_lag
         rules.append(
             Rule(
                 "rate_positive",
@@ -123,7 +128,7 @@ def silver_source_suite(contract: SourceContract, business_date: date) -> Suite:
                 "rate_date_is_business_date",
                 ERROR,
                 "Rates are the business date's.",
-                gxe.ExpectColumnValuesToBeInSet(column="rate_date", value_set=[business_date]),
+                gxe.ExpectColumnValuesToBeBetween(column="rate_lag_days", min_value=0, max_value=0),
             )
         )
     elif contract is HRIS_ROSTER:

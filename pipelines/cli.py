@@ -12,11 +12,11 @@ from pathlib import Path
 
 from dagster import DagsterInstance, materialize
 
-from pipelines import sample_data
+from pipelines import sample_close
 from pipelines.settings import lakehouse_root
 
 
-def _summary(day: date, provider: str) -> str:
+def _summary(first: date, day: date, provider: str) -> str:
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
@@ -24,48 +24,99 @@ def _summary(day: date, provider: str) -> str:
 
     spark = SparkSession.getActiveSession()
     lakehouse = LakehouseResource()
-    lines = [f"Published business date {day} to gold. Enrichment: {provider}.", ""]
-    for table in (TableRef("gold", "expense_lines"),):
-        df = lakehouse.read_partition(spark, table, day)
-        lines.append(f"  {table.qualified:<28} {df.count():>8} rows  at {lakehouse.path(table)}")
-        by = df.groupBy("spend_category").count().orderBy(F.col("count").desc()).collect()
-        lines.append("    by spend_category: " + ", ".join(f"{r[0]}={r[1]}" for r in by))
-        status = df.groupBy("enrichment_status", "source").count().collect()
-        lines.append("    enrichment: " + ", ".join(f"{r[0]}/{r[1]}={r[2]}" for r in status))
+    span = f"{first} .. {day}" if first != day else f"{day}"
+    lines = [f"Closed business dates {span}. Enrichment: {provider}.", ""]
+    expenses = lakehouse.read_partition(spark, TableRef("gold", "expense_lines"), day)
+    lines.append(f"  gold.expense_lines        {expenses.count():>8} rows on {day}")
+    status = expenses.groupBy("enrichment_status", "source").count().collect()
+    lines.append("    enrichment: " + ", ".join(f"{r[0]}/{r[1]}={r[2]}" for r in status))
+    exceptions = lakehouse.read_partition(spark, TableRef("gold", "recon_exceptions"), day)
+    counts = (
+        exceptions.groupBy("recon", "exception_type")
+        .agg(
+            F.sum(F.when(F.col("status") == "open", 1).otherwise(0)).alias("open"),
+            F.sum(F.when(F.col("status") == "closed", 1).otherwise(0)).alias("closed"),
+            F.max("age_days").alias("oldest"),
+        )
+        .orderBy("recon", "exception_type")
+        .collect()
+    )
+    lines += ["", f"  Exceptions on {day} (gold.recon_exceptions), by type:"]
+    lines.append(f"    {'recon':<16}{'exception_type':<24}{'open':>6}{'closed':>8}{'oldest':>8}")
+    for r in counts:
+        lines.append(
+            f"    {r['recon']:<16}{r['exception_type']:<24}{r['open']:>6}{r['closed']:>8}"
+            f"{r['oldest']:>7}d"
+        )
+    total_open = sum(r["open"] for r in counts)
+    lines.append(f"    {'total open':<40}{total_open:>6}{sum(r['closed'] for r in counts):>8}")
+    summary = lakehouse.read_partition(spark, TableRef("gold", "close_summary"), day)
+    rates = (
+        summary.where(F.col("recon").isin("bank_gl", "ap_gl"))
+        .select("legal_entity", "recon", "match_rate", "ap_variance_unexplained")
+        .orderBy("legal_entity", "recon")
+        .collect()
+    )
+    lines += ["", "  Match rates (gold.close_summary):"]
+    for r in rates:
+        rate = "n/a" if r["match_rate"] is None else f"{r['match_rate']:.1%}"
+        extra = ""
+        if r["recon"] == "ap_gl" and r["ap_variance_unexplained"] is not None:
+            extra = f"  AP variance unexplained: {r['ap_variance_unexplained']}"
+        lines.append(f"    {r['legal_entity']:<6}{r['recon']:<10}{rate:>8}{extra}")
     quarantine = lakehouse.read_partition(spark, TableRef("silver", "quarantine"), day)
-    reasons = quarantine.groupBy("reason_code").count().orderBy(F.col("count").desc()).collect()
+    reasons = quarantine.groupBy("source", "reason_code").count().orderBy("source").collect()
     lines.append(
-        f"  {'silver.quarantine':<28} {sum(r[1] for r in reasons):>8} rows  "
-        + ", ".join(f"{r[0]}={r[1]}" for r in reasons)
+        f"\n  silver.quarantine on {day}: "
+        + (", ".join(f"{r[0]}/{r[1]}={r[2]}" for r in reasons) or "none")
     )
     lines += [
         "",
         "Query it (make sql, or any Spark SQL client on this lakehouse):",
-        f"  SELECT spend_category, count(*), sum(amount) FROM gold.expense_lines "
-        f"WHERE business_date = DATE'{day}' GROUP BY spend_category;",
+        f"  SELECT exception_type, status, count(*) FROM gold.recon_exceptions "
+        f"WHERE business_date = DATE'{day}' GROUP BY ALL;",
     ]
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Generate sample data if needed and materialize one business date."""
+    """Generate sample data if needed and run the close for the last ``--days`` business dates.
+
+    The dates run in one ranged run (as a backfill would), oldest first: the reconciliations look
+    back over earlier dates, so the history they need is in silver.
+    """
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
     from pipelines.definitions import all_assets, build_resources
 
     root = Path(lakehouse_root())
     day = args.date or date.today() - timedelta(days=1)
-    landing = root / "landing" / "expense_lines" / f"business_date={day.isoformat()}"
-    if not landing.exists():
-        sample_data.generate(root, day - timedelta(days=args.history_days - 1), day, args.rows)
-        print(f"Wrote a sample landing zone under {root / 'landing'} ({args.rows} rows a day).")
+    first = day - timedelta(days=args.days - 1)
+    missing = [
+        d
+        for d in (first + timedelta(days=i) for i in range(args.days))
+        if not (root / "landing" / "gl_journal_lines" / f"business_date={d.isoformat()}").exists()
+    ]
+    if missing:
+        sample_close.generate_close(
+            root, first, day, gl_lines_per_day=args.gl_lines, expense_rows=args.rows
+        )
+        print(f"Wrote a sample landing zone for {first} .. {day} under {root / 'landing'}.")
     resources = build_resources()
     provider = resources["enrichment"].describe()
-    print(f"Materializing {day} ... enrichment: {provider}", flush=True)
+    print(f"Closing {first} .. {day} ... enrichment: {provider}", flush=True)
     result = materialize(
         all_assets,
-        partition_key=day.isoformat(),
         resources=resources,
         instance=DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None,
         raise_on_error=False,
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
+            ASSET_PARTITION_RANGE_END_TAG: day.isoformat(),
+        },
         # Step-level progress without Dagster's per-event debug lines.
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
@@ -73,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         failed = [e.step_key for e in result.get_step_failure_events()]
         print(f"Run {result.run_id} failed at {', '.join(failed) or 'a check'}.", file=sys.stderr)
         return 1
-    print(_summary(day, provider))
+    print(_summary(first, day, provider))
     return 0
 
 
@@ -112,10 +163,13 @@ def spark_conf_args(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="pipelines.cli")
     sub = parser.add_subparsers(dest="command", required=True)
-    run_parser = sub.add_parser("run", help="materialize the latest business date end to end")
+    run_parser = sub.add_parser("run", help="run the close for the latest business dates")
     run_parser.add_argument("--date", type=date.fromisoformat, default=None)
-    run_parser.add_argument("--rows", type=int, default=500, help="sample rows per day")
-    run_parser.add_argument("--history-days", type=int, default=3)
+    run_parser.add_argument("--rows", type=int, default=300, help="sample expense lines per day")
+    run_parser.add_argument("--gl-lines", type=int, default=600, help="sample GL lines per day")
+    run_parser.add_argument(
+        "--days", type=int, default=3, help="business dates to close, ending with --date"
+    )
     sub.add_parser("docs", help="print and open the latest Great Expectations Data Docs page")
     sub.add_parser("spark-conf", help="print the Spark settings as spark-submit --conf args")
     args = parser.parse_args()

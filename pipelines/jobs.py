@@ -15,7 +15,8 @@ daily_close_job = define_asset_job(
     name="daily_close",
     selection=AssetSelection.all(),
     partitions_def=daily_partitions,
-    description="The nightly close for one business date: bronze -> silver -> staging -> gold.",
+    description="The nightly close for one business date: every source bronze -> silver, "
+    "enrichment, the reconciliations, each gold table through write-audit-publish.",
     tags={"dagster/max_retries": 1},
 )
 

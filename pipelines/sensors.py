@@ -15,10 +15,12 @@ from dagster import (
 
 from pipelines.jobs import daily_close_job
 from pipelines.resources.lakehouse import LakehouseResource
-from transforms.contracts import EXPENSE_LINES
+from transforms.contracts import CONTRACTS
 
-# Sources the close needs, and by when (UTC, the morning after the business date) they are due.
-EXPECTED_SOURCES = (EXPENSE_LINES.name,)
+# Sources the close needs every day, and by when (UTC, the morning after the business date) they
+# are due. Sources that land only some days (payroll on pay dates) join the run when present.
+EXPECTED_SOURCES = tuple(c.name for c in CONTRACTS.values() if c.lands_daily)
+OCCASIONAL_SOURCES = tuple(c.name for c in CONTRACTS.values() if not c.lands_daily)
 DUE_BY = time(6, 0)
 LOOKBACK_DAYS = 7
 
@@ -60,6 +62,7 @@ def landing_zone_sensor(context: SensorEvaluationContext, lakehouse: LakehouseRe
             if offset == 1 and now >= due:
                 late.append(f"{', '.join(missing)} for {day} (due {due:%Y-%m-%d %H:%M} UTC)")
             continue
+        files.update({s: landed_files(lakehouse, s, day) for s in OCCASIONAL_SOURCES})
         fingerprint = "|".join(landing_fingerprint(f) for f in files.values())
         requests.append(
             RunRequest(

@@ -9,12 +9,29 @@ from pipelines.definitions import defs
 def test_definitions_load_with_one_shared_daily_partitioning():
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    sources = [
+        "expense_lines",
+        "gl_journal_lines",
+        "ap_invoices",
+        "ap_payments",
+        "bank_statement_lines",
+        "fx_rates",
+        "hris_roster",
+        "payroll_register",
+        "hr_cases",
+    ]
     assert keys == {
-        "bronze_expense_lines",
-        "silver_expense_lines",
+        *(f"bronze_{s}" for s in sources),
+        *(f"silver_{s}" for s in sources),
         "quarantine_expense_lines",
+        "silver_hris_history",
         "staging_expense_lines",
         "gold_expense_lines",
+        *(
+            f"{layer}_{t}"
+            for layer in ("staging", "gold")
+            for t in ("recon_matches", "recon_exceptions", "close_summary")
+        ),
     }
     for key in graph.get_all_asset_keys():
         partitions = graph.get(key).partitions_def
@@ -40,6 +57,28 @@ def test_staging_suite_checks_are_blocking_for_error_severity():
     assert len(checks) >= 5
 
 
+def test_reconciliation_reads_every_silver_source_it_reconciles():
+    graph = defs.resolve_asset_graph()
+    parents = {
+        k.to_user_string() for k in graph.get(AssetKey("staging_recon_exceptions")).parent_keys
+    }
+    assert parents == {
+        "silver_fx_rates",
+        "silver_bank_statement_lines",
+        "silver_gl_journal_lines",
+        "silver_ap_invoices",
+        "silver_ap_payments",
+        "silver_payroll_register",
+        "silver_hris_roster",
+        "silver_expense_lines",
+    }
+    for table in ("recon_matches", "recon_exceptions", "close_summary"):
+        assert graph.get(AssetKey(f"gold_{table}")).parent_keys == {AssetKey(f"staging_{table}")}
+    # Every amount converts at the day's rate, so silver waits for silver FX.
+    assert AssetKey("silver_fx_rates") in graph.get(AssetKey("silver_gl_journal_lines")).parent_keys
+    assert AssetKey("silver_fx_rates") in graph.get(AssetKey("silver_expense_lines")).parent_keys
+
+
 def test_nightly_schedule_targets_the_previous_business_date():
     schedule = defs.get_schedule_def("nightly_close")
     assert schedule.cron_schedule == "0 2 * * *"
@@ -57,7 +96,7 @@ def test_landing_sensor_requests_complete_dates_once_and_reports_late_sources(
 
     import pipelines.sensors
     from pipelines.resources.lakehouse import LakehouseResource
-    from pipelines.sample_data import generate_day
+    from pipelines.sample_close import generate_close
     from pipelines.sensors import landing_zone_sensor
 
     noon = datetime(2026, 3, 31, 12, 0, tzinfo=UTC)  # past 06:00: yesterday's files are due
@@ -66,10 +105,14 @@ def test_landing_sensor_requests_complete_dates_once_and_reports_late_sources(
     context = build_sensor_context(resources={"lakehouse": lakehouse})
     empty = landing_zone_sensor(context)
     assert isinstance(empty, SkipReason)
-    assert "late: expense_lines" in empty.skip_message  # yesterday's file is past due at 06:00
+    # Yesterday's files are past due at 06:00: every daily source is named.
+    assert "late: gl_journal_lines, ap_invoices" in empty.skip_message
+    assert "expense_lines" in empty.skip_message
 
     two_days_ago = (noon - timedelta(days=2)).date()
-    generate_day(tmp_path, two_days_ago, rows=20)
+    generate_close(
+        tmp_path, two_days_ago, two_days_ago, gl_lines_per_day=20, employees=10, expense_rows=20
+    )
     result = landing_zone_sensor(build_sensor_context(resources={"lakehouse": lakehouse}))
     [request] = result.run_requests
     assert request.partition_key == two_days_ago.isoformat()

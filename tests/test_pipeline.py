@@ -1,4 +1,8 @@
-"""The whole flow through Dagster's ``materialize()`` on a temporary lakehouse."""
+"""The expense-line flow through Dagster's ``materialize()`` on a temporary lakehouse.
+
+The whole close (every source, the reconciliations) has its own end-to-end test in
+``test_close.py``; here only expense lines and the FX rates they convert with are materialized.
+"""
 
 import json
 from datetime import date, timedelta
@@ -8,10 +12,11 @@ import pytest
 from dagster import AssetKey, materialize
 from pyspark.sql import functions as F
 
-from pipelines import sample_data
+from pipelines import sample_close, sample_data
 from pipelines.definitions import all_assets, build_resources
 from pipelines.resources.enrichment import EnrichmentResource
 from pipelines.resources.lakehouse import LakehouseResource, TableRef
+from transforms.contracts import VALID_CURRENCIES
 
 pytestmark = pytest.mark.slow
 
@@ -22,12 +27,42 @@ MULTI_ASSET_OUTPUTS = ("silver_expense_lines", "quarantine_expense_lines")
 RUN_PROVENANCE = ["source", "tokens_in", "tokens_out", "cost_usd", "attempts", "latency_ms"]
 
 
+EXPENSE_FLOW = [
+    AssetKey(k)
+    for k in (
+        "bronze_fx_rates",
+        "silver_fx_rates",
+        "bronze_expense_lines",
+        "silver_expense_lines",
+        "quarantine_expense_lines",
+        "staging_expense_lines",
+        "gold_expense_lines",
+    )
+]
+
+
+def land_rates(root: Path, day: date) -> None:
+    """The day's FX rates file, as the close's generator writes it."""
+    folder = root / "landing" / "fx_rates" / f"business_date={day.isoformat()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {
+            "rate_date": day.isoformat(),
+            "currency": cur,
+            "rate_to_usd": sample_close.fx_rate(7, day, cur),
+            "source": "test",
+        }
+        for cur in sorted(VALID_CURRENCIES)
+    ]
+    (folder / "fx_rates.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
 def _run(resources: dict | None = None, selection=None):
     return materialize(
         all_assets,
         partition_key=DAY.isoformat(),
         resources=resources or build_resources(),
-        selection=selection,
+        selection=selection or EXPENSE_FLOW,
         raise_on_error=False,
     )
 
@@ -51,6 +86,7 @@ def _metadata(result, asset: str) -> dict:
 
 @pytest.fixture
 def landed(lakehouse_root: Path) -> sample_data.DayAnswerKey:
+    land_rates(lakehouse_root, DAY)
     return sample_data.generate_day(lakehouse_root, DAY, rows=160, seed=11)
 
 
@@ -111,13 +147,8 @@ def test_wrong_typed_amount_column_is_quarantined_and_counts_reconcile(spark, la
         for i in range(1, 5)
     ]
     (folder / "export.csv").write_text("\n".join([header, *lines]) + "\n")
-    result = _run(
-        selection=[
-            AssetKey("bronze_expense_lines"),
-            AssetKey("silver_expense_lines"),
-            AssetKey("quarantine_expense_lines"),
-        ]
-    )
+    land_rates(lakehouse_root, DAY)
+    result = _run(selection=EXPENSE_FLOW[:5])
     assert result.success
     silver = _metadata(result, "silver_expense_lines")
     assert (silver["bronze_rows"], silver["rows"], silver["quarantined_rows"]) == (4, 0, 4)
@@ -183,9 +214,11 @@ def test_a_ranged_backfill_run_equals_running_the_dates_one_by_one(
         return sorted(tuple(r) for r in gold.collect())
 
     for day in days:
+        land_rates(lakehouse_root, day)
         sample_data.generate_day(lakehouse_root, day, rows=80, seed=2)
     ranged = materialize(
         all_assets,
+        selection=EXPENSE_FLOW,
         resources=build_resources(),
         tags={
             ASSET_PARTITION_RANGE_START_TAG: days[0].isoformat(),
@@ -200,8 +233,12 @@ def test_a_ranged_backfill_run_equals_running_the_dates_one_by_one(
 
     monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "one_by_one"))
     for day in days:
+        land_rates(tmp_path / "one_by_one", day)
         sample_data.generate_day(tmp_path / "one_by_one", day, rows=80, seed=2)
         assert materialize(
-            all_assets, partition_key=day.isoformat(), resources=build_resources()
+            all_assets,
+            selection=EXPENSE_FLOW,
+            partition_key=day.isoformat(),
+            resources=build_resources(),
         ).success
     assert gold_content() == in_one_run

@@ -44,9 +44,11 @@ HRIS_HISTORY_COLUMNS = [
 def _with_snapshot_sequence(snapshots: DataFrame) -> DataFrame:
     """Number the snapshot dates 1, 2, … (a small frame of dates, broadcast back)."""
     dates = snapshots.select("business_date").distinct()
+    # One row per snapshot date: a single window partition is the right plan for so few rows.
+    all_dates = Window.partitionBy(F.lit(0))
     numbered = dates.withColumn(
-        "_seq", F.row_number().over(Window.orderBy("business_date"))
-    ).withColumn("_last_seq", F.max("_seq").over(Window.partitionBy()))
+        "_seq", F.row_number().over(all_dates.orderBy("business_date"))
+    ).withColumn("_last_seq", F.max("_seq").over(all_dates))
     return snapshots.join(F.broadcast(numbered), "business_date")
 
 

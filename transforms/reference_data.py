@@ -47,5 +47,5 @@ BANK_ACCOUNTS: dict[str, BankAccount] = {
 # GL accounts with a role in the reconciliations.
 GL_CASH_ACCOUNTS = frozenset({"1010"})
 GL_AP_CONTROL_ACCOUNT = "2100"
-# The source_system value of journals the AP subledger posts (their reference is the AP document id).
+# source_system of the journals the AP subledger posts (their reference is the AP document id).
 AP_SOURCE_SYSTEM = "AP"

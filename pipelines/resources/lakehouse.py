@@ -20,6 +20,8 @@ from transforms.drift import DriftReport, SchemaDriftError, detect_drift
 from transforms.ingest import EXTRA_COLUMNS_COLUMN, SOURCE_FILE_COLUMN
 
 LAYERS = ("bronze", "silver", "staging", "gold", "ops")
+# (Spark application, table, location) already registered in the catalog by this process.
+_REGISTERED: set[tuple[str, str, str]] = set()
 
 
 @dataclass(frozen=True)
@@ -197,16 +199,22 @@ class LakehouseResource(ConfigurableResource):
 
     def register(self, spark: SparkSession, table: TableRef) -> None:
         """Make ``layer.name`` resolve in the Spark catalog to this lakehouse's table."""
-        spark.sql(f"CREATE DATABASE IF NOT EXISTS {table.layer}")
         location = self.path(table)
+        known = (spark.sparkContext.applicationId, table.qualified, location)
+        if known in _REGISTERED:
+            return  # already registered by this Spark application: skip two catalog round trips
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {table.layer}")
+        _REGISTERED.difference_update({k for k in _REGISTERED if k[1] == table.qualified})
         if spark.catalog.tableExists(table.qualified):
             current = spark.sql(f"DESCRIBE DETAIL {table.qualified}").select("location").first()[0]
             if current.rstrip("/").removeprefix("file:") == location.removeprefix("file:"):
+                _REGISTERED.add(known)
                 return
             # The catalog points at another root (a test, a moved lakehouse): repoint it. The
             # table is external, so dropping the entry deletes no data.
             spark.sql(f"DROP TABLE {table.qualified}")
         spark.sql(f"CREATE TABLE {table.qualified} USING DELTA LOCATION '{location}'")
+        _REGISTERED.add(known)
 
     def write_partition(
         self,

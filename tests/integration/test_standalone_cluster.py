@@ -11,7 +11,7 @@ from datetime import date
 import pytest
 from deltalake import DeltaTable
 
-from pipelines import sample_data
+from pipelines import sample_close
 from tests.integration.conftest import (
     PROJECT_ROOT,
     SPARK_HOME,
@@ -25,21 +25,30 @@ pytestmark = pytest.mark.slow
 
 DAY = date(2026, 3, 31)
 # This run's timings and costs, and the landing file's path (each run has its own root).
-RUN_SPECIFIC = {"latency_ms", "source", "tokens_in", "tokens_out", "cost_usd", "attempts",
-                "_source_file"}  # fmt: skip
+RUN_SPECIFIC = {
+    "latency_ms",
+    "source",
+    "tokens_in",
+    "tokens_out",
+    "cost_usd",
+    "attempts",
+    "_source_file",
+}
 
 
 def _run_date(root, master: str, log) -> None:
-    sample_data.generate_day(root, DAY, rows=120, seed=5)
+    sample_close.generate_close(
+        root, DAY, DAY, seed=5, gl_lines_per_day=150, employees=30, expense_rows=120
+    )
     env = project_env(LAKEHOUSE_ROOT=str(root), SPARK_MASTER=master)
-    cmd = [sys.executable, "-m", "pipelines.cli", "run", "--date", DAY.isoformat()]
+    cmd = [sys.executable, "-m", "pipelines.cli", "run", "--date", DAY.isoformat(), "--days", "1"]
     done = subprocess.run(cmd, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True)
     log.write_text(done.stdout + done.stderr)
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-def _gold(root) -> list[tuple]:
-    table = DeltaTable(str(root / "gold" / "expense_lines")).to_pyarrow_table()
+def _gold(root, name: str = "expense_lines") -> list[tuple]:
+    table = DeltaTable(str(root / "gold" / name)).to_pyarrow_table()
     columns = [c for c in table.column_names if c not in RUN_SPECIFIC]
     return sorted(zip(*(table.column(c).to_pylist() for c in columns), strict=True))
 
@@ -48,13 +57,34 @@ def test_one_date_on_a_standalone_cluster_equals_local_mode(tmp_path):
     master_port, worker_port = free_port(), free_port()
     spark_class = str(SPARK_HOME / "bin" / "spark-class")
     env = project_env(SPARK_NO_DAEMONIZE="1")
-    master_cmd = [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-                  "--port", str(master_port), "--webui-port", str(free_port())]  # fmt: skip
+    master_cmd = [
+        spark_class,
+        "org.apache.spark.deploy.master.Master",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(master_port),
+        "--webui-port",
+        str(free_port()),
+    ]
     url = f"spark://127.0.0.1:{master_port}"
-    worker_cmd = [spark_class, "org.apache.spark.deploy.worker.Worker", url, "--host",
-                  "127.0.0.1", "--port", str(worker_port), "--webui-port", str(free_port()),
-                  "--cores", "2", "--memory", "2g",
-                  "--work-dir", str(tmp_path / "work")]  # fmt: skip
+    worker_cmd = [
+        spark_class,
+        "org.apache.spark.deploy.worker.Worker",
+        url,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(worker_port),
+        "--webui-port",
+        str(free_port()),
+        "--cores",
+        "2",
+        "--memory",
+        "2g",
+        "--work-dir",
+        str(tmp_path / "work"),
+    ]
     with background(master_cmd, env, tmp_path / "master.log") as master:
         wait_for_port(master_port, master)
         with background(worker_cmd, env, tmp_path / "worker.log") as worker:
@@ -68,3 +98,5 @@ def test_one_date_on_a_standalone_cluster_equals_local_mode(tmp_path):
     cluster, local = _gold(tmp_path / "cluster"), _gold(tmp_path / "local")
     assert len(cluster) > 100
     assert cluster == local
+    exceptions = _gold(tmp_path / "cluster", "recon_exceptions")
+    assert exceptions and exceptions == _gold(tmp_path / "local", "recon_exceptions")

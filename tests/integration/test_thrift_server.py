@@ -5,13 +5,14 @@ admits one driver at a time), then ``scripts/thrift_server.sh`` serves the same 
 beeline runs the analysts' query over JDBC.
 """
 
+import json
 import subprocess
 import sys
 from datetime import date
 
 import pytest
 
-from pipelines import sample_data
+from pipelines import sample_close
 from tests.integration.conftest import (
     PROJECT_ROOT,
     SPARK_HOME,
@@ -28,10 +29,13 @@ DAY = date(2026, 3, 31)
 
 def test_beeline_queries_gold_through_the_thrift_server(tmp_path):
     root = tmp_path / "lakehouse"
-    key = sample_data.generate_day(root, DAY, rows=80, seed=3)
+    sample_close.generate_close(
+        root, DAY, DAY, seed=3, gl_lines_per_day=100, employees=20, expense_rows=80
+    )
+    key = json.loads((root / "answer_keys" / "expense_lines" / f"{DAY}.json").read_text())
     env = project_env(LAKEHOUSE_ROOT=str(root), SPARK_MASTER="local[2]")
     run = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "run", "--date", DAY.isoformat()],
+        [sys.executable, "-m", "pipelines.cli", "run", "--date", DAY.isoformat(), "--days", "1"],
         env=env,
         cwd=PROJECT_ROOT,
         capture_output=True,
@@ -52,7 +56,7 @@ def test_beeline_queries_gold_through_the_thrift_server(tmp_path):
         timeout=300,
     )
     assert spark_sql.returncode == 0, spark_sql.stderr[-3000:]
-    assert spark_sql.stdout.split() == ["n", str(len(key.valid_keys))]
+    assert spark_sql.stdout.split() == ["n", str(len(key["valid_keys"]))]
 
     port = free_port()
     server_env = {**env, "THRIFT_PORT": str(port), "THRIFT_HOST": "127.0.0.1"}
@@ -78,4 +82,4 @@ def test_beeline_queries_gold_through_the_thrift_server(tmp_path):
     lines = [line for line in beeline.stdout.splitlines() if line.strip()]
     # csv2 output: the header (after beeline's prompt) and the count.
     assert lines[-2].endswith("n")
-    assert lines[-1] == str(len(key.valid_keys))
+    assert lines[-1] == str(len(key["valid_keys"]))

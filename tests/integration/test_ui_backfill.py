@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from pipelines import sample_data
+from pipelines import sample_close
 from tests.integration.conftest import PROJECT_ROOT, background, free_port, project_env
 
 pytestmark = pytest.mark.slow
@@ -27,9 +27,15 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FIRST = date.today() - timedelta(days=12)
 DATES = [FIRST + timedelta(days=i) for i in range(3)]
 ARTIFACTS = PROJECT_ROOT / "artifacts"
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync"]  # fmt: skip
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _wait_http(url: str, timeout_s: float) -> None:
@@ -63,12 +69,21 @@ def test_backfill_three_dates_from_the_ui(tmp_path):
     root, home = tmp_path / "lakehouse", tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    for day in DATES:
-        sample_data.generate_day(root, day, rows=60, seed=1)
+    sample_close.generate_close(
+        root, min(DATES), max(DATES), seed=1, gl_lines_per_day=80, employees=20, expense_rows=60
+    )
     port = free_port()
     env = project_env(LAKEHOUSE_ROOT=str(root), DAGSTER_HOME=str(home))
-    cmd = [str(Path(sys.executable).parent / "dagster"), "dev", "-w",
-           str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
+    cmd = [
+        str(Path(sys.executable).parent / "dagster"),
+        "dev",
+        "-w",
+        str(PROJECT_ROOT / "workspace.yaml"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
     ARTIFACTS.mkdir(exist_ok=True)
     base = f"http://127.0.0.1:{port}"
     with background(cmd, env, tmp_path / "dagster-dev.log"):

@@ -6,17 +6,20 @@ and ``carry_forward`` reports what closed on ``D``; payroll and policy exception
 their date. See docs/RECONCILIATIONS.md.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
-from transforms.recon.ap import ap_control_balances, reconcile_ap_gl
+from transforms.recon.ap import reconcile_ap_gl
 from transforms.recon.carry_forward import carry_forward
 from transforms.recon.cash import LOOKBACK_DAYS, reconcile_bank_gl
-from transforms.recon.common import EXCEPTION_COLUMNS, MATCH_COLUMNS
-from transforms.recon.expense_policy import reconcile_expense_policy
+from transforms.recon.common import EXCEPTION_COLUMNS, MATCH_COLUMNS, ReconResult
+from transforms.recon.expense_policy import DUPLICATE_LOOKBACK_DAYS, reconcile_expense_policy
 from transforms.recon.payroll import reconcile_payroll_hris
+from transforms.reference_data import GL_AP_CONTROL_ACCOUNT, GL_CASH_ACCOUNTS
 
 
 @dataclass(frozen=True)
@@ -35,29 +38,72 @@ class CloseInputs:
 
 @dataclass(frozen=True)
 class CloseResult:
-    """One night's matches, exceptions (open and closed today) and AP control balances."""
+    """One night's matches and exceptions (open, and closed today)."""
 
     matches: DataFrame
     exceptions: DataFrame
-    ap_balances: DataFrame
 
 
-def run_close(inputs: CloseInputs, as_of: date) -> CloseResult:
-    """Reconcile everything for business date ``as_of``."""
+RECONCILED_ACCOUNTS = sorted({*GL_CASH_ACCOUNTS, GL_AP_CONTROL_ACCOUNT})
+# How far back each input must reach for the close of one date (business dates before it).
+INPUT_LOOKBACK_DAYS = {
+    "bank": LOOKBACK_DAYS + 1,  # the D - 1 view reaches one day further
+    "gl": LOOKBACK_DAYS + 1,
+    "ap_invoices": LOOKBACK_DAYS + 1,
+    "ap_payments": LOOKBACK_DAYS + 1,
+    "payroll": 0,
+    "roster": 0,
+    "expense_lines": DUPLICATE_LOOKBACK_DAYS,
+    "fx_rates": 0,
+}
+
+
+def windowed(inputs: CloseInputs, as_of: date) -> CloseInputs:
+    """What the close of ``as_of`` reads: its dates (``INPUT_LOOKBACK_DAYS``) and GL accounts."""
+
+    def cut(name: str) -> DataFrame:
+        first = as_of - timedelta(days=INPUT_LOOKBACK_DAYS[name])
+        df = getattr(inputs, name)
+        df = df.where(F.col("business_date").between(F.lit(first), F.lit(as_of)))
+        if name == "gl":  # the reconciliations read cash and AP control lines only
+            df = df.where(F.col("account").isin(*RECONCILED_ACCOUNTS))
+        return df
+
+    return CloseInputs(**{name: cut(name) for name in INPUT_LOOKBACK_DAYS})
+
+
+def _identity(df: DataFrame) -> DataFrame:
+    return df
+
+
+def run_close(
+    inputs: CloseInputs,
+    as_of: date,
+    materialize: Callable[[DataFrame], DataFrame] = _identity,
+) -> CloseResult:
+    """Reconcile everything for business date ``as_of``.
+
+    ``materialize`` is applied to each reconciliation's result before they are combined (the
+    assets pass ``DataFrame.localCheckpoint``): each match is computed once, and the combined plans
+    stay small, however many times the outputs are read.
+    """
     yesterday = as_of - timedelta(days=1)
-    cash = reconcile_bank_gl(inputs.bank, inputs.gl, as_of)
-    cash_before = reconcile_bank_gl(inputs.bank, inputs.gl, yesterday)
-    ap = reconcile_ap_gl(inputs.ap_invoices, inputs.ap_payments, inputs.gl, as_of)
-    ap_before = reconcile_ap_gl(inputs.ap_invoices, inputs.ap_payments, inputs.gl, yesterday)
+
+    def done(result: ReconResult) -> ReconResult:
+        return ReconResult(materialize(result.matches), materialize(result.exceptions))
+
+    cash = done(reconcile_bank_gl(inputs.bank, inputs.gl, as_of))
+    cash_before = done(reconcile_bank_gl(inputs.bank, inputs.gl, yesterday))
+    ap = done(reconcile_ap_gl(inputs.ap_invoices, inputs.ap_payments, inputs.gl, as_of))
+    ap_before = done(reconcile_ap_gl(inputs.ap_invoices, inputs.ap_payments, inputs.gl, yesterday))
     exceptions = [
         carry_forward(cash.exceptions, cash_before.exceptions, cash.matches, as_of, LOOKBACK_DAYS),
         carry_forward(ap.exceptions, ap_before.exceptions, ap.matches, as_of, LOOKBACK_DAYS),
-        reconcile_payroll_hris(inputs.payroll, inputs.roster, as_of, inputs.fx_rates),
-        reconcile_expense_policy(inputs.expense_lines, as_of),
+        materialize(reconcile_payroll_hris(inputs.payroll, inputs.roster, as_of, inputs.fx_rates)),
+        materialize(reconcile_expense_policy(inputs.expense_lines, as_of)),
     ]
     all_exceptions = exceptions[0].select(*EXCEPTION_COLUMNS)
     for more in exceptions[1:]:
         all_exceptions = all_exceptions.unionByName(more.select(*EXCEPTION_COLUMNS))
     matches = cash.matches.select(*MATCH_COLUMNS).unionByName(ap.matches.select(*MATCH_COLUMNS))
-    balances = ap_control_balances(inputs.ap_invoices, inputs.ap_payments, inputs.gl, as_of)
-    return CloseResult(matches=matches, exceptions=all_exceptions, ap_balances=balances)
+    return CloseResult(matches=matches, exceptions=all_exceptions)

@@ -1,0 +1,177 @@
+"""The whole nightly close through Dagster, checked against the generator's answer key.
+
+Three business dates (a month end, which is also a pay date, and the two days after) run as one
+ranged run, as a backfill would run them. Every seeded anomaly must be reported and nothing else
+(precision and recall 1.0), every deliberately bad row quarantined with its reason, and re-running
+a date on its own must leave the reconciliation's gold unchanged.
+"""
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, materialize
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+from pyspark.sql import functions as F
+
+from pipelines import sample_close
+from pipelines.definitions import all_assets, build_resources
+from pipelines.resources.lakehouse import LakehouseResource, TableRef
+
+pytestmark = pytest.mark.slow
+
+FIRST, LAST = date(2026, 11, 30), date(2026, 12, 2)  # Mon (month end, pay date) .. Wed
+DAYS = [FIRST + timedelta(days=i) for i in range((LAST - FIRST).days + 1)]
+EXCEPTIONS = TableRef("gold", "recon_exceptions")
+RECON_STEPS = [
+    AssetKey(k)
+    for k in (
+        "staging_recon_matches",
+        "staging_recon_exceptions",
+        "staging_close_summary",
+        "gold_recon_matches",
+        "gold_recon_exceptions",
+        "gold_close_summary",
+    )
+]
+
+
+@pytest.fixture(scope="module")
+def closed(tmp_path_factory) -> Path:
+    """A lakehouse where the three dates have been closed in one ranged run."""
+    root = tmp_path_factory.mktemp("close") / "lakehouse"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LAKEHOUSE_ROOT", str(root))
+    mp.delenv("OPENAI_API_KEY", raising=False)
+    sample_close.generate_close(
+        root, FIRST, LAST, seed=3, gl_lines_per_day=120, employees=24, expense_rows=60
+    )
+    result = materialize(
+        all_assets,
+        resources=build_resources(),
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: FIRST.isoformat(),
+            ASSET_PARTITION_RANGE_END_TAG: LAST.isoformat(),
+        },
+        raise_on_error=False,
+    )
+    assert result.success, [e.step_key for e in result.get_step_failure_events()]
+    yield root
+    mp.undo()
+
+
+def _key(root: Path, day: date) -> dict:
+    return json.loads((root / "answer_keys" / "close" / f"{day.isoformat()}.json").read_text())
+
+
+def _reported(spark, day: date) -> tuple[set, set]:
+    rows = LakehouseResource().read_partition(spark, EXCEPTIONS, day).collect()
+    opened = {
+        (r["recon"], r["exception_type"], tuple(r["records"]))
+        for r in rows
+        if r["status"] == "open"
+    }
+    closed = {
+        (r["recon"], r["exception_type"], tuple(r["records"]), r["resolution"])
+        for r in rows
+        if r["status"] == "closed"
+    }
+    return opened, closed
+
+
+def test_every_seeded_anomaly_is_found_and_nothing_else(spark, closed):
+    seen_types = set()
+    for day in DAYS:
+        key = _key(closed, day)
+        expected_open = {
+            (e["recon"], e["exception_type"], tuple(e["records"])) for e in key["open"]
+        }
+        expected_closed = {
+            (e["recon"], e["exception_type"], tuple(e["records"]), e["resolution"])
+            for e in key["closed"]
+        }
+        opened, closed_today = _reported(spark, day)
+        assert opened == expected_open, (day, opened ^ expected_open)
+        assert closed_today == expected_closed, (day, closed_today ^ expected_closed)
+        seen_types |= {t for _, t, _ in opened}
+    # The window holds anomalies of every reconciliation, so the equality above means something.
+    print(sorted(seen_types))
+    assert {"GL_NOT_IN_BANK", "BANK_NOT_IN_GL", "AMOUNT_MISMATCH"} <= seen_types
+    assert seen_types & {"AP_NOT_IN_GL", "GL_NOT_IN_AP"}
+    assert seen_types & {
+        "PAID_UNKNOWN_EMPLOYEE",
+        "PAID_NOT_ACTIVE",
+        "ACTIVE_NOT_PAID",
+        "PAY_VARIANCE",
+        "DUPLICATE_PAYMENT",
+    }
+    assert seen_types & {
+        "OVER_LIMIT",
+        "DUPLICATE_CLAIM",
+        "SPLIT_TRANSACTION",
+        "WEEKEND_EXPENSE",
+        "BLOCKED_MERCHANT",
+    }
+
+
+def test_open_items_age_across_nights_and_close_with_a_date(spark, closed):
+    exceptions = LakehouseResource().read(spark, EXCEPTIONS)
+    carried = exceptions.where(F.col("age_days") > 0).where(F.col("status") == "open")
+    assert carried.count() > 0
+    for row in carried.collect():
+        assert (row["business_date"] - row["first_seen_date"]).days == row["age_days"]
+    closed_rows = exceptions.where(F.col("status") == "closed").collect()
+    assert closed_rows and all(r["closed_on"] == r["business_date"] for r in closed_rows)
+
+
+def test_quarantine_matches_the_answer_key_for_every_source(spark, closed):
+    quarantine = LakehouseResource().read(spark, TableRef("silver", "quarantine"))
+    for day in DAYS:
+        expected = {
+            (source, record_key.split("#")[0], reason)
+            for source, rows in _key(closed, day)["quarantined"].items()
+            for record_key, reason in rows.items()
+        }
+        got = {
+            (r["source"], r["record_key"], r["reason_code"])
+            for r in quarantine.where(F.col("business_date") == F.lit(day)).collect()
+        }
+        assert got == expected, (day, got ^ expected)
+
+
+def test_every_source_conserves_rows_and_every_gold_table_was_published(spark, closed):
+    lakehouse = LakehouseResource()
+    quarantine = lakehouse.read(spark, TableRef("silver", "quarantine"))
+    for source, count in _key(closed, LAST)["counts"].items():
+        bronze = lakehouse.read_partition(spark, TableRef("bronze", source), LAST).count()
+        silver = lakehouse.read_partition(spark, TableRef("silver", source), LAST).count()
+        rejected = quarantine.where(
+            (F.col("business_date") == F.lit(LAST)) & (F.col("source") == source)
+        ).count()
+        assert bronze == silver + rejected == count, source
+    summary = lakehouse.read_partition(spark, TableRef("gold", "close_summary"), LAST)
+    assert summary.where("recon = 'ap_gl' AND abs(ap_variance_unexplained) > 0.01").count() == 0
+    assert {r["business_date"] for r in lakehouse.read(spark, EXCEPTIONS).collect()} == set(DAYS)
+
+
+def test_rerunning_a_date_alone_leaves_the_close_unchanged(spark, closed):
+    lakehouse = LakehouseResource()
+
+    def gold(name: str) -> list:
+        df = lakehouse.read(spark, TableRef("gold", name))
+        return sorted(tuple(r) for r in df.collect())
+
+    before = {name: gold(name) for name in ("recon_matches", "recon_exceptions", "close_summary")}
+    for day in DAYS[-1:]:
+        result = materialize(
+            all_assets,
+            selection=RECON_STEPS,
+            partition_key=day.isoformat(),
+            resources=build_resources(),
+        )
+        assert result.success
+    assert {name: gold(name) for name in before} == before
