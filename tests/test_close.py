@@ -24,7 +24,7 @@ from pipelines.resources.lakehouse import LakehouseResource, TableRef
 
 pytestmark = pytest.mark.slow
 
-FIRST, LAST = date(2026, 11, 30), date(2026, 12, 2)  # Mon (month end, pay date) .. Wed
+FIRST, LAST = date(2026, 9, 30), date(2026, 10, 2)  # Wed (month end, pay date) .. Fri
 DAYS = [FIRST + timedelta(days=i) for i in range((LAST - FIRST).days + 1)]
 EXCEPTIONS = TableRef("gold", "recon_exceptions")
 RECON_STEPS = [
