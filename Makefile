@@ -6,7 +6,7 @@ export PYTHONPATH := $(CURDIR)
 export QUERY
 PY := .venv/bin/python
 
-.PHONY: help setup jars run test test-fast ui docs sql thrift bench lint format lock clean
+.PHONY: help setup jars run test test-fast ui docs sql thrift bench bench-close lint format lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -17,8 +17,8 @@ setup: ## Create .venv from requirements.lock and fetch the Delta jars (idempote
 jars: setup ## Re-fetch the Delta jars for the installed pyspark / delta-spark through Maven
 	$(PY) scripts/fetch_delta_jars.py
 
-run: setup ## Generate sample data and materialize the latest business date end to end
-	$(PY) -m pipelines.cli run
+run: setup ## Sample landing zone + the close of the last 3 business dates; ARGS='--days 1' etc.
+	$(PY) -m pipelines.cli run $(ARGS)
 
 test: setup ## Run the whole test suite
 	$(PY) -m pytest
@@ -38,8 +38,11 @@ sql: setup ## spark-sql shell on the lakehouse; or one statement: make sql QUERY
 thrift: setup ## Spark Thrift Server (JDBC/ODBC) for BI tools on jdbc:hive2://127.0.0.1:10000
 	bash scripts/thrift_server.sh
 
-bench: setup ## Benchmarks that print figures (validation cost: GX vs one aggregation; ROWS='1000000')
+bench: setup ## Validation cost (GX vs one aggregation; ROWS='1000000')
 	$(PY) benchmarks/validation_cost.py $(if $(ROWS),--rows $(ROWS))
+
+bench-close: setup ## The close of one date at scale, Dagster vs bare PySpark (GL_LINES='1000000')
+	$(PY) benchmarks/close_scale.py $(if $(GL_LINES),--gl-lines $(GL_LINES))
 
 lint: setup ## Ruff lint and format check
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .

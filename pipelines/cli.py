@@ -1,7 +1,7 @@
-"""``python -m pipelines.cli run``: the main job on embedded defaults, end to end.
+"""``python -m pipelines.cli run``: the nightly close on embedded defaults, end to end.
 
-Writes a sample landing zone (if the date has none), materializes the latest business date
-through Dagster, and prints what it published and how to query it.
+Writes a sample landing zone (if the dates have none), closes the last ``--days`` business dates
+through Dagster in one ranged run, and prints the exceptions by type, match rates and how to query.
 """
 
 import argparse
