@@ -114,7 +114,8 @@ def test_backfill_three_dates_from_the_ui(tmp_path):
             dialog.get_by_role("button", name="Launch backfill").click()
             page.get_by_text("Created backfill").wait_for(timeout=30_000)
 
-            deadline = time.monotonic() + 600
+            # Three dates of the whole close (every source, the reconciliations) in one run.
+            deadline = time.monotonic() + 1500
             while _gold_dates(root) != {str(d) for d in DATES} and time.monotonic() < deadline:
                 time.sleep(5)
             # The run reports success in the UI once its last step has finished.
