@@ -23,6 +23,9 @@ def spark() -> Iterator[SparkSession]:
             "spark.sql.shuffle.partitions": "1",
             "spark.default.parallelism": "2",
             "spark.ui.enabled": "false",
+            # One JVM serves the whole suite; the reconciliation plans (as of D and D - 1) are
+            # large, and the default 1 GB driver heap ran out late in a full run.
+            "spark.driver.memory": "3g",
             "spark.ui.showConsoleProgress": "false",
             "spark.databricks.delta.snapshotPartitions": "2",
             "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
