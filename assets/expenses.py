@@ -163,7 +163,9 @@ def build_silver_day(
         ),
         AssetSpec(
             "quarantine_expense_lines",
-            deps=[bronze_expense_lines],
+            # Same parents as silver: a missing FX rate is a quarantine reason. (Dagster also
+            # refuses a UI backfill of a multi-asset whose keys have different parents.)
+            deps=[bronze_expense_lines, AssetKey("silver_fx_rates")],
             group_name="silver",
             kinds={"spark", "delta"},
             description="Expense lines rejected on the way to silver, each with its reason_code; "
