@@ -21,6 +21,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
+from assets.sources import rows_written
 from expectations import reconciliation as suites
 from expectations.runner import ValidationReport
 from pipelines import wap
@@ -86,23 +87,26 @@ def _silver(lakehouse: LakehouseResource, session: SparkSession, contract: c.Sou
 def silver_hris_history(
     context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
 ) -> MaterializeResult:
-    session = spark.session
-    rows = {}
-    for day in business_dates(context):
-        snapshots = _silver(lakehouse, session, c.HRIS_ROSTER).where(
-            F.col("business_date") <= F.lit(day)
-        )
-        history = hris_history(snapshots).withColumn("business_date", F.lit(day))
-        lakehouse.write_partition(history, HRIS_HISTORY, day)
-        rows[day.isoformat()] = int(
-            lakehouse.last_commit_metrics(session, HRIS_HISTORY).get("numOutputRows", 0)
-        )
+    rows = {
+        day.isoformat(): build_hris_history_day(spark.session, lakehouse, day)
+        for day in business_dates(context)
+    }
     return MaterializeResult(
         metadata={
             "versions": MetadataValue.json(rows),
             "table": HRIS_HISTORY.qualified,
         }
     )
+
+
+def build_hris_history_day(session: SparkSession, lakehouse: LakehouseResource, day: date) -> int:
+    """Write the HRIS history as known on ``day``; return the number of versions written."""
+    snapshots = _silver(lakehouse, session, c.HRIS_ROSTER).where(
+        F.col("business_date") <= F.lit(day)
+    )
+    history = hris_history(snapshots).withColumn("business_date", F.lit(day))
+    lakehouse.write_partition(history, HRIS_HISTORY, day)
+    return rows_written(lakehouse, session, HRIS_HISTORY)
 
 
 @dataclass

@@ -5,7 +5,7 @@ run and one Spark session); the per-date work is in plain functions below the as
 """
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 from dagster import (
     AssetCheckResult,
@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
+from assets.sources import SilverDay, ingest_day, rows_written, write_silver_day
 from enrichment.prompts import EXPENSE_LINE_TASK
 from expectations.expense_lines import (
     CONSTRAINTS,
@@ -32,7 +33,7 @@ from expectations.expense_lines import (
     gold_expense_lines_suite,
     silver_expense_lines_suite,
 )
-from expectations.runner import ValidationReport, validate
+from expectations.runner import ValidationReport
 from pipelines import wap
 from pipelines.checks import markdown_preview, suite_check_results, suite_check_specs
 from pipelines.resources.enrichment import EnrichmentResource
@@ -42,11 +43,9 @@ from transforms.conform import day_rates
 from transforms.contracts import EXPENSE_LINES, FX_RATES
 from transforms.expenses import (
     classify_expense_rows,
-    quarantined_expense_lines,
     silver_expense_lines,
     to_gold_expense_lines,
 )
-from transforms.ingest import with_ingestion_metadata
 
 BRONZE = TableRef("bronze", "expense_lines")
 SILVER = TableRef("silver", "expense_lines")
@@ -59,10 +58,6 @@ SILVER_RULES = [
 ]
 PREVIEW_COLUMNS = ["report_id", "line_id", "merchant", "amount", "currency", "spend_category",
                    "confidence", "justification_summary", "source"]  # fmt: skip
-
-
-def _rows_written(lakehouse: LakehouseResource, session: SparkSession, table: TableRef) -> int:
-    return int(lakehouse.last_commit_metrics(session, table).get("numOutputRows", 0))
 
 
 @asset(
@@ -78,15 +73,12 @@ def _rows_written(lakehouse: LakehouseResource, session: SparkSession, table: Ta
 def bronze_expense_lines(
     context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
 ) -> MaterializeResult:
-    rows, version = {}, None
+    rows = {}
     for day in business_dates(context):
-        raw, drift = lakehouse.read_landing_checked(spark.session, EXPENSE_LINES, day)
-        if drift.has_drift:
-            context.log.warning(f"expense_lines {day}: {drift.describe()}")
-        ingested_at = datetime.now(UTC).replace(tzinfo=None)
-        bronze = raw.transform(with_ingestion_metadata(EXPENSE_LINES, day, ingested_at))
-        version = lakehouse.write_partition(bronze, BRONZE, day)
-        rows[day.isoformat()] = _rows_written(lakehouse, spark.session, BRONZE)
+        rows[day.isoformat()], drift = ingest_day(spark.session, lakehouse, EXPENSE_LINES, day)
+        if drift.get("has_drift"):
+            context.log.warning(f"expense_lines {day}: {drift.get('description')}")
+    version = lakehouse.version(spark.session, BRONZE)
     return MaterializeResult(
         metadata={
             "rows": sum(rows.values()),
@@ -98,56 +90,20 @@ def bronze_expense_lines(
     )
 
 
-@dataclass
-class SilverDay:
-    """What one date's silver step wrote."""
-
-    bronze_rows: int
-    silver_rows: int
-    quarantine_rows: int
-    silver_version: int
-    reasons: dict[str, int]
-    report: ValidationReport
-
-
 def build_silver_day(
     session: SparkSession, lakehouse: LakehouseResource, day: date, run_id: str
 ) -> SilverDay:
     """Type, validate and dedupe one date of bronze into silver and quarantine, then audit it."""
     rates = day_rates(lakehouse.read_partition(session, FX_SILVER, day), day)
-    classified = lakehouse.read_partition(session, BRONZE, day).transform(
-        classify_expense_rows(day, rates)
-    )
-    classified = classified.cache()
-    silver_version = lakehouse.write_partition(silver_expense_lines(classified), SILVER, day)
-    quarantine_version = lakehouse.write_partition(
-        quarantined_expense_lines(classified), QUARANTINE, day, {"source": EXPENSE_LINES.name}
-    )
-    classified.unpersist()
-    # Conservation is checked on what the tables hold now, not on what the step meant to write.
-    bronze_rows = lakehouse.read_partition(session, BRONZE, day).count()
-    silver_rows = lakehouse.read_partition(session, SILVER, day, silver_version).count()
-    reasons = (
-        lakehouse.read_partition(session, QUARANTINE, day, quarantine_version)
-        .where(F.col("source") == EXPENSE_LINES.name)
-        .groupBy("reason_code")
-        .count()
-        .collect()
-    )
-    quarantine_rows = sum(r["count"] for r in reasons)
-    report = validate(
-        lakehouse.read_partition(session, SILVER, day, silver_version),
+    return write_silver_day(
+        session,
+        lakehouse,
+        EXPENSE_LINES,
+        day,
+        lakehouse.read_partition(session, BRONZE, day).transform(classify_expense_rows(day, rates)),
+        silver_expense_lines,
         silver_expense_lines_suite(day),
-        lakehouse.data_docs_dir,
-    )
-    wap.record_validation(lakehouse, session, SILVER, day, silver_version, report, run_id)
-    return SilverDay(
-        bronze_rows=bronze_rows,
-        silver_rows=silver_rows,
-        quarantine_rows=quarantine_rows,
-        silver_version=silver_version,
-        reasons={r["reason_code"]: r["count"] for r in reasons},
-        report=report,
+        run_id,
     )
 
 
@@ -402,7 +358,7 @@ def gold_expense_lines(
         except wap.PublishRefusedError as refused:
             raise Failure(description=str(refused), allow_retries=False) from refused
         published[day.isoformat()] = staged_version
-        rows += _rows_written(lakehouse, spark.session, GOLD.gold)
+        rows += rows_written(lakehouse, spark.session, GOLD.gold)
     return MaterializeResult(
         metadata={
             "rows": rows,

@@ -6,6 +6,7 @@ a silver asset (typed, converted to USD, deduplicated, rejected rows in ``silver
 reason, audited by the source's suite) for each. Expense lines keep their own module.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -19,12 +20,13 @@ from dagster import (
     MetadataValue,
     asset,
 )
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
 from expectations.runner import ValidationReport, validate
 from expectations.sources import silver_rule_specs, silver_source_suite
+from expectations.suite import Suite
 from pipelines import wap
 from pipelines.checks import suite_check_results, suite_check_specs
 from pipelines.resources.lakehouse import LakehouseResource, TableRef
@@ -92,9 +94,35 @@ def conform_day(
     rates = None
     if contract.amount_columns:
         rates = day_rates(lakehouse.read_partition(session, FX_SILVER, day), day)
-    classified = bronze.transform(classify_source(contract, day, rates)).cache()
+    return write_silver_day(
+        session,
+        lakehouse,
+        contract,
+        day,
+        bronze.transform(classify_source(contract, day, rates)),
+        silver_source(contract),
+        silver_source_suite(contract, day),
+        run_id,
+    )
+
+
+def write_silver_day(
+    session: SparkSession,
+    lakehouse: LakehouseResource,
+    contract: c.SourceContract,
+    day: date,
+    classified: DataFrame,
+    to_silver: Callable[[DataFrame], DataFrame],
+    suite: Suite,
+    run_id: str,
+) -> SilverDay:
+    """Write one date's classified rows to silver and quarantine, count them back, audit silver.
+
+    ``classified`` carries each row's reason code (null when accepted); it is computed once.
+    """
+    classified = classified.cache()
     silver = TableRef("silver", contract.name)
-    version = lakehouse.write_partition(classified.transform(silver_source(contract)), silver, day)
+    version = lakehouse.write_partition(classified.transform(to_silver), silver, day)
     quarantine_version = lakehouse.write_partition(
         classified.transform(quarantined_rows(contract)),
         QUARANTINE,
@@ -109,17 +137,14 @@ def conform_day(
         F.col("source") == contract.name
     )
     reasons = quarantined.groupBy("reason_code").count().collect()
-    quarantine_rows = sum(r["count"] for r in reasons)
     report = validate(
-        lakehouse.read_partition(session, silver, day, version),
-        silver_source_suite(contract, day),
-        lakehouse.data_docs_dir,
+        lakehouse.read_partition(session, silver, day, version), suite, lakehouse.data_docs_dir
     )
     wap.record_validation(lakehouse, session, silver, day, version, report, run_id)
     return SilverDay(
         bronze_rows=bronze_rows,
         silver_rows=silver_rows,
-        quarantine_rows=quarantine_rows,
+        quarantine_rows=sum(r["count"] for r in reasons),
         silver_version=version,
         reasons={r["reason_code"]: r["count"] for r in reasons},
         report=report,

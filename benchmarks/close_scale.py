@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -386,8 +386,6 @@ def bare_worker(args: argparse.Namespace) -> dict:
     """The same per-date functions the assets call, in the same order, without Dagster."""
     phases = Phases()
     with phases.time("imports"):
-        from pyspark.sql import functions as F
-
         from assets import close as close_assets
         from assets import expenses as expense_assets
         from assets.sources import SOURCES, conform_day, ingest_day
@@ -395,8 +393,6 @@ def bare_worker(args: argparse.Namespace) -> dict:
         from pipelines.resources.enrichment import EnrichmentResource
         from pipelines.resources.lakehouse import LakehouseResource
         from transforms import contracts as c
-        from transforms.hris import hris_history
-        from transforms.ingest import with_ingestion_metadata
 
     day = args.date
     run_id = f"bare-{uuid.uuid4()}"
@@ -411,12 +407,7 @@ def bare_worker(args: argparse.Namespace) -> dict:
                 silver = conform_day(session, lakehouse, contract, day, run_id)
             _conserved(contract.name, silver)
         with phases.time("bronze"):
-            # bronze_expense_lines' body (an asset, not a plain function).
-            raw, _ = lakehouse.read_landing_checked(session, c.EXPENSE_LINES, day)
-            ingested_at = datetime.now(UTC).replace(tzinfo=None)
-            bronze = raw.transform(with_ingestion_metadata(c.EXPENSE_LINES, day, ingested_at))
-            lakehouse.write_partition(bronze, expense_assets.BRONZE, day)
-            expense_assets._rows_written(lakehouse, session, expense_assets.BRONZE)
+            ingest_day(session, lakehouse, c.EXPENSE_LINES, day)
         with phases.time("silver"):
             silver = expense_assets.build_silver_day(session, lakehouse, day, run_id)
         _conserved(c.EXPENSE_LINES.name, silver)
@@ -426,13 +417,7 @@ def bare_worker(args: argparse.Namespace) -> dict:
         with phases.time("gold"):
             wap.publish(lakehouse, session, expense_assets.GOLD, day, run_id)
         with phases.time("silver"):
-            # silver_hris_history's body (an asset, not a plain function).
-            snapshots = close_assets._silver(lakehouse, session, c.HRIS_ROSTER).where(
-                F.col("business_date") <= F.lit(day)
-            )
-            history = hris_history(snapshots).withColumn("business_date", F.lit(day))
-            lakehouse.write_partition(history, close_assets.HRIS_HISTORY, day)
-            lakehouse.last_commit_metrics(session, close_assets.HRIS_HISTORY)
+            close_assets.build_hris_history_day(session, lakehouse, day)
         with phases.time("staging"):
             close_assets.stage_close_day(session, lakehouse, day, run_id)
         with phases.time("gold"):

@@ -7,7 +7,6 @@ are rates, and the AP control variance is fully explained by listed items (warn 
 
 from datetime import date
 
-import great_expectations as gx_root  # noqa: F401  (GX must import before its expectations)
 import great_expectations.expectations as gxe
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F

@@ -7,7 +7,6 @@ would check by hand: journals balance, net pay adds up, rates are positive.
 
 from datetime import date
 
-import great_expectations as gx_root  # noqa: F401  (GX must import before its expectations)
 import great_expectations.expectations as gxe
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
