@@ -277,20 +277,18 @@ def gold_reconciliation(
 ):
     """Publish each audited staging partition of the close's gold tables."""
     for table, _ in GATED:
-        published, version = {}, None
-        for day in business_dates(context):
-            try:
-                staged_version, version = wap.publish(
-                    lakehouse, spark.session, table, day, context.run_id
-                )
-            except wap.PublishRefusedError as refused:
-                raise Failure(description=str(refused), allow_retries=False) from refused
-            published[day.isoformat()] = staged_version
+        try:
+            done = wap.publish_dates(
+                lakehouse, spark.session, table, business_dates(context), context.run_id
+            )
+        except wap.PublishRefusedError as refused:
+            raise Failure(description=str(refused), allow_retries=False) from refused
         yield MaterializeResult(
             asset_key=f"gold_{table.name}",
             metadata={
-                "published_from_staged_versions": MetadataValue.json(published),
-                "delta_version": version,
+                "rows": done.rows,
+                "published_from_staged_versions": MetadataValue.json(done.staged_versions),
+                "delta_version": done.gold_version,
                 "table": table.gold.qualified,
                 "location": lakehouse.path(table.gold),
             },

@@ -19,11 +19,11 @@ from dagster import (
     asset,
     multi_asset,
 )
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
-from assets.sources import SilverDay, ingest_day, rows_written, write_silver_day
+from assets.sources import SilverDay, ingest_day, write_silver_day
 from enrichment.prompts import EXPENSE_LINE_TASK
 from expectations.expense_lines import (
     CONSTRAINTS,
@@ -36,7 +36,7 @@ from expectations.expense_lines import (
 from expectations.runner import ValidationReport
 from pipelines import wap
 from pipelines.checks import markdown_preview, suite_check_results, suite_check_specs
-from pipelines.resources.enrichment import EnrichmentResource
+from pipelines.resources.enrichment import EnrichmentResource, enrichment_rollup
 from pipelines.resources.lakehouse import LakehouseResource, TableRef
 from pipelines.resources.spark import SparkResource
 from transforms.conform import day_rates
@@ -215,28 +215,6 @@ def recent_label_counts(
     return {r[0]: r[1] for r in window.groupBy("spend_category").count().collect()}
 
 
-def enrichment_rollup(staged: DataFrame) -> dict:
-    """Rows by status and source, tokens, cost and latency percentiles of staged rows."""
-    row = staged.agg(
-        F.sum("tokens_in").alias("tokens_in"),
-        F.sum("tokens_out").alias("tokens_out"),
-        F.sum("cost_usd").alias("cost_usd"),
-        F.percentile_approx("latency_ms", [0.5, 0.95]).alias("latency"),
-    ).first()
-    statuses = {r[0]: r[1] for r in staged.groupBy("enrichment_status").count().collect()}
-    sources = {r[0]: r[1] for r in staged.groupBy("source").count().collect()}
-    latency = row["latency"] or [0.0, 0.0]
-    return {
-        "rows_by_status": MetadataValue.json(statuses),
-        "rows_by_source": MetadataValue.json(sources),
-        "llm_tokens_in": int(row["tokens_in"] or 0),
-        "llm_tokens_out": int(row["tokens_out"] or 0),
-        "llm_cost_usd": float(row["cost_usd"] or 0.0),
-        "latency_ms_p50": float(latency[0] or 0.0),
-        "latency_ms_p95": float(latency[1] or 0.0),
-    }
-
-
 @dataclass
 class StagedDay:
     """What one date's enrichment and audit did."""
@@ -347,23 +325,17 @@ def staging_expense_lines(
 def gold_expense_lines(
     context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
 ) -> MaterializeResult:
-    published = {}
-    gold_version = None
-    rows = 0
-    for day in business_dates(context):
-        try:
-            staged_version, gold_version = wap.publish(
-                lakehouse, spark.session, GOLD, day, context.run_id
-            )
-        except wap.PublishRefusedError as refused:
-            raise Failure(description=str(refused), allow_retries=False) from refused
-        published[day.isoformat()] = staged_version
-        rows += rows_written(lakehouse, spark.session, GOLD.gold)
+    try:
+        done = wap.publish_dates(
+            lakehouse, spark.session, GOLD, business_dates(context), context.run_id
+        )
+    except wap.PublishRefusedError as refused:
+        raise Failure(description=str(refused), allow_retries=False) from refused
     return MaterializeResult(
         metadata={
-            "rows": rows,
-            "published_from_staged_versions": MetadataValue.json(published),
-            "delta_version": gold_version,
+            "rows": done.rows,
+            "published_from_staged_versions": MetadataValue.json(done.staged_versions),
+            "delta_version": done.gold_version,
             "table": GOLD.gold.qualified,
             "location": lakehouse.path(GOLD.gold),
         }

@@ -6,7 +6,7 @@ JSON string values inside a delimited block, and the answer is constrained by a 
 """
 
 from enrichment.models import TaskSpec
-from enrichment.taxonomies import SPEND_CATEGORY
+from enrichment.taxonomies import HR_CASE_TYPE, HR_CASE_URGENCY, SPEND_CATEGORY
 
 SYSTEM_PROMPT = """You enrich corporate finance and HR records for a lakehouse pipeline.
 You receive records inside <records>...</records>, one JSON object per line, each with an "id" and a
@@ -43,3 +43,30 @@ def task_instructions(task: TaskSpec) -> str:
 def system_prompt(task: TaskSpec) -> str:
     """The full system prompt for ``task``."""
     return SYSTEM_PROMPT.format(task_instructions=task_instructions(task))
+
+
+HR_CASE_TASK = TaskSpec(
+    name="hr_case_type",
+    prompt_version="hr-case-v1",
+    instructions=(
+        "Each record is an HR case (subject and description) with personal data already replaced "
+        "by placeholders such as [PERSON_1] or [EMAIL_1]; keep placeholders as they are and never "
+        "guess who they stand for. Choose the case type, give your confidence between 0 and 1, "
+        "and write a neutral summary of what the employee asks for, in at most {max_words} "
+        "words, for the HR case handler.\n"
+        "Case types:\n{label_descriptions}"
+    ),
+    taxonomy=HR_CASE_TYPE,
+    summary_max_words=30,
+)
+
+HR_CASE_URGENCY_TASK = TaskSpec(
+    name="hr_case_urgency",
+    prompt_version="hr-urgency-v1",
+    instructions=(
+        "Each record is an HR case with personal data replaced by placeholders. Choose how "
+        "urgently HR must act and give your confidence between 0 and 1.\n"
+        "Urgency levels:\n{label_descriptions}"
+    ),
+    taxonomy=HR_CASE_URGENCY,
+)

@@ -22,7 +22,10 @@ PATTERNS: dict[str, str] = {
     ),
     "PHONE": r"(?:\+\d{1,3}[ .-]?)?\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}\b",
     "SALARY": (
-        r"(?i)\b(?:salary|wages?|pay|paid|earns?|earning|compensation|bonus|rate)\b"
+        # "salary ... USD 85,000": the words that always mean pay may sit a few words before it.
+        r"(?i)\b(?:salary|salaries|compensation)\b[^\d\n.;]{0,40}?"
+        r"(?P<pay>(?:[A-Z]{3}\s?)?[$£€]?\s?\d[\d,]*(?:\.\d+)?(?:\s?[kK]\b)?)"
+        r"|\b(?:salary|wages?|pay|paid|earns?|earning|compensation|bonus|rate)\b"
         r"(?:\s+(?:of|is|was|at|to))?:?\s*(?P<value>[$£€]?\s?\d[\d,]*(?:\.\d+)?(?:\s?[kK]\b)?)"
         r"|(?P<amount>[$£€]\s?\d{2,3}(?:,\d{3})+(?:\.\d{2})?)(?=\s*(?:per|a|/)\s*(?:year|annum|yr))"
     ),
@@ -87,7 +90,7 @@ class Redactor:
         def substitute(kind: str):
             def replace(match: re.Match) -> str:
                 # Patterns that need context ("salary of …") name the part to redact.
-                group = next((g for g in ("value", "amount") if match.groupdict().get(g)), 0)
+                group = next((g for g in ("pay", "value", "amount") if match.groupdict().get(g)), 0)
                 value = match.group(group).strip()
                 key = (kind, self._key(kind, value))
                 if key not in seen:

@@ -52,3 +52,70 @@ SPEND_CATEGORY = Taxonomy(
         ),
     ),
 )
+
+HR_CASE_TYPE = Taxonomy(
+    name="hr_case_type",
+    labels=(
+        Label(
+            "payroll_query",
+            "Questions or errors about pay: payslips, net pay, overtime, deductions, tax codes.",
+            ("payslip looks wrong", "overtime missing from pay", "net pay deduction query"),
+        ),
+        Label(
+            "leave_request",
+            "Requests to book or plan leave: annual leave, parental leave, sick leave, sabbatical.",
+            ("book annual leave holiday", "parental leave baby", "time off request"),
+        ),
+        Label(
+            "benefits",
+            "Benefit plans: health and dental cover, pension contributions, enrolment, dependants.",
+            ("dental plan enrolment", "pension contribution change", "add partner to health plan"),
+        ),
+        Label(
+            "harassment_complaint",
+            "Reports of harassment, bullying, discrimination or inappropriate conduct by others.",
+            ("inappropriate comments colleague", "feel unsafe conduct", "bullying report"),
+        ),
+        Label(
+            "relocation",
+            "Moving to another office, city or country: transfers and relocation support.",
+            ("relocation support move", "transfer to another office city", "moving family"),
+        ),
+        Label(
+            "performance",
+            "Performance reviews, ratings, improvement plans and disputes about them.",
+            ("disagree with review rating", "performance improvement plan", "appraisal"),
+        ),
+        Label(
+            "resignation",
+            "An employee resigning or giving notice: last day, notice period, leaving for an "
+            "offer.",
+            ("formal resignation notice", "last day leaving", "accepted another offer resigning"),
+        ),
+        Label("other", "Anything that fits none of the other case types.", ()),
+    ),
+)
+
+HR_CASE_URGENCY = Taxonomy(
+    name="hr_case_urgency",
+    labels=(
+        Label(
+            "high",
+            "Needs action within a day: safety, harassment or discrimination, legal exposure, "
+            "an employee leaving, pay that is wrong now.",
+            ("feel unsafe", "harassment complaint confidential", "resigning last day", "unpaid"),
+        ),
+        Label(
+            "medium",
+            "Needs action within the week: pay questions, disputed reviews, transfers, planning "
+            "leave that affects staffing.",
+            ("payslip query overtime", "disagree with review", "relocation transfer"),
+        ),
+        Label(
+            "low",
+            "Routine, no deadline pressure: enrolment questions, booking ordinary leave, "
+            "information requests.",
+            ("how do I enrol dental plan", "book annual leave", "pension contribution question"),
+        ),
+    ),
+)

@@ -11,7 +11,7 @@ import great_expectations.expectations as gxe
 
 from enrichment.models import STATUSES
 from enrichment.taxonomies import SPEND_CATEGORY
-from expectations.pii import PII_PATTERNS
+from expectations.enrichment import label_rules, summary_rules
 from expectations.suite import ERROR, WARN, Rule, Suite
 from transforms.contracts import MAX_EXPENSE_AGE_DAYS, MAX_EXPENSE_AMOUNT, VALID_CURRENCIES
 
@@ -122,48 +122,8 @@ def gold_expense_lines_suite(
             without them the drift rule is left out (there is nothing to drift from).
     """
     llm_rules = [
-        Rule(
-            "spend_category_in_taxonomy",
-            ERROR,
-            "Every label is one of the declared spend categories.",
-            gxe.ExpectColumnValuesToBeInSet(
-                column="spend_category", value_set=SPEND_CATEGORY.names
-            ),
-        ),
-        Rule(
-            "enrichment_status_known",
-            ERROR,
-            "Every row says what became of its enrichment.",
-            gxe.ExpectColumnValuesToBeInSet(column="enrichment_status", value_set=list(STATUSES)),
-        ),
-        Rule(
-            "confidence_is_probability",
-            ERROR,
-            "Confidence is between 0 and 1.",
-            gxe.ExpectColumnValuesToBeBetween(column="confidence", min_value=0, max_value=1),
-        ),
-        Rule(
-            "provenance_model_recorded",
-            ERROR,
-            "Every row names the model or rule that produced its enrichment.",
-            gxe.ExpectColumnValuesToNotBeNull(column="model"),
-        ),
-        Rule(
-            "summary_length_bounded",
-            ERROR,
-            f"Summaries are 1 to {SUMMARY_MAX_CHARS} characters.",
-            gxe.ExpectColumnValueLengthsToBeBetween(
-                column="justification_summary", min_value=1, max_value=SUMMARY_MAX_CHARS
-            ),
-        ),
-        Rule(
-            "summary_has_no_personal_data",
-            ERROR,
-            "No e-mail address, phone number, national id or card number in a summary.",
-            gxe.ExpectColumnValuesToNotMatchRegexList(
-                column="justification_summary", regex_list=list(PII_PATTERNS.values())
-            ),
-        ),
+        *label_rules("spend_category", "confidence", SPEND_CATEGORY),
+        *summary_rules("justification_summary", SUMMARY_MAX_CHARS),
         Rule(
             "enriched_share",
             WARN,

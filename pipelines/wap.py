@@ -225,3 +225,29 @@ def publish(
         run_id=run_id,
     )
     return staged_version, gold_version
+
+
+@dataclass
+class Published:
+    """What publishing a run's dates did: staged version published per date, rows, last version."""
+
+    staged_versions: dict[str, int]
+    rows: int
+    gold_version: int | None
+
+
+def publish_dates(
+    lakehouse: LakehouseResource,
+    spark: SparkSession,
+    table: GoldTable,
+    business_dates: list[date],
+    run_id: str,
+) -> Published:
+    """Publish each date in turn; the first refused date raises ``PublishRefusedError``."""
+    done = Published({}, 0, None)
+    for day in business_dates:
+        staged_version, done.gold_version = publish(lakehouse, spark, table, day, run_id)
+        done.staged_versions[day.isoformat()] = staged_version
+        metrics = lakehouse.last_commit_metrics(spark, table.gold)
+        done.rows += int(metrics.get("numOutputRows", 0))
+    return done

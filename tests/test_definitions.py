@@ -27,6 +27,8 @@ def test_definitions_load_with_one_shared_daily_partitioning():
         "silver_hris_history",
         "staging_expense_lines",
         "gold_expense_lines",
+        "staging_hr_cases",
+        "gold_hr_cases",
         *(
             f"{layer}_{t}"
             for layer in ("staging", "gold")

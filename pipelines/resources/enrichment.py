@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from dagster import ConfigurableResource, EnvVar
+from dagster import ConfigurableResource, EnvVar, MetadataValue
 from delta.exceptions import ConcurrentAppendException
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame
@@ -219,3 +219,30 @@ class EnrichmentResource(ConfigurableResource):
             except ConcurrentAppendException:
                 time.sleep(0.5 * (attempt + 1))
         raise RuntimeError("ops.llm_cache merge kept conflicting with concurrent runs")
+
+
+def enrichment_rollup(staged: DataFrame, prefix: str = "") -> dict:
+    """Rows by status and source, tokens, cost and latency percentiles of staged rows.
+
+    ``prefix`` selects a second outcome's provenance columns (``urgency_`` on HR cases) and
+    prefixes the metadata keys with it.
+    """
+    row = staged.agg(
+        F.sum(prefix + "tokens_in").alias("tokens_in"),
+        F.sum(prefix + "tokens_out").alias("tokens_out"),
+        F.sum(prefix + "cost_usd").alias("cost_usd"),
+        F.percentile_approx(prefix + "latency_ms", [0.5, 0.95]).alias("latency"),
+    ).first()
+    statuses = {r[0]: r[1] for r in staged.groupBy(prefix + "enrichment_status").count().collect()}
+    sources = {r[0]: r[1] for r in staged.groupBy(prefix + "source").count().collect()}
+    latency = row["latency"] or [0.0, 0.0]
+    figures = {
+        "rows_by_status": MetadataValue.json(statuses),
+        "rows_by_source": MetadataValue.json(sources),
+        "llm_tokens_in": int(row["tokens_in"] or 0),
+        "llm_tokens_out": int(row["tokens_out"] or 0),
+        "llm_cost_usd": float(row["cost_usd"] or 0.0),
+        "latency_ms_p50": float(latency[0] or 0.0),
+        "latency_ms_p95": float(latency[1] or 0.0),
+    }
+    return {prefix + key: value for key, value in figures.items()}

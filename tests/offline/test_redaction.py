@@ -22,6 +22,8 @@ def redactor() -> Redactor:
         ("Deposit to account no. 12345678 failed", "BANK_ACCOUNT", "12345678"),
         ("Her salary of $85,000 was not updated", "SALARY", "85,000"),
         ("Offer is $120,000 per year plus benefits", "SALARY", "120,000"),
+        ("My salary is GBP 62,000 a year", "SALARY", "62,000"),
+        ("salary there is higher than my USD 85,000", "SALARY", "85,000"),
         ("Jane Doe reported the issue", "PERSON", "Jane Doe"),
         ("Per the form, Doe, Jane signed", "PERSON", "Doe, Jane"),
     ],

@@ -1,0 +1,159 @@
+"""HR cases: silver -> staging (type, urgency, summary; redacted first) -> gold.
+
+The text of a case is redacted with the names on that date's HRIS roster before it is hashed,
+cached or sent anywhere (``transforms/enrich.py``); the tasks are in ``enrichment/prompts.py``, the
+shape in ``transforms/hr_cases.py`` and the rules in ``expectations/hr_cases.py``.
+"""
+
+from dataclasses import dataclass
+from datetime import date
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
+from enrichment.prompts import HR_CASE_TASK, HR_CASE_URGENCY_TASK
+from expectations.hr_cases import CONSTRAINTS, NOT_NULL_COLUMNS, all_rule_names, gold_hr_cases_suite
+from expectations.runner import ValidationReport
+from pipelines import wap
+from pipelines.checks import markdown_preview, suite_check_results, suite_check_specs
+from pipelines.resources.enrichment import EnrichmentResource, enrichment_rollup
+from pipelines.resources.lakehouse import LakehouseResource, TableRef
+from pipelines.resources.spark import SparkResource
+from transforms.contracts import HR_CASES, HRIS_ROSTER
+from transforms.hr_cases import URGENCY_PREFIX, hr_case_text, roster_names, to_gold_hr_cases
+
+SILVER = TableRef("silver", HR_CASES.name)
+ROSTER = TableRef("silver", HRIS_ROSTER.name)
+GOLD = wap.GoldTable("hr_cases", not_null=NOT_NULL_COLUMNS, checks=tuple(CONSTRAINTS.items()))
+RULES = all_rule_names()
+PREVIEW_COLUMNS = ["case_id", "case_type", "case_type_confidence", "urgency", "case_summary",
+                   "redactions", "source", "model"]  # fmt: skip
+
+
+@dataclass
+class StagedCases:
+    """What one date's enrichment and audit of HR cases did."""
+
+    staged_version: int
+    report: ValidationReport
+    computed: int
+    cache_hits: int
+
+
+def stage_and_audit_hr_cases_day(
+    session: SparkSession,
+    lakehouse: LakehouseResource,
+    enrichment: EnrichmentResource,
+    day: date,
+    run_id: str,
+) -> StagedCases:
+    """Redact, classify (type, urgency) and summarize one date of cases; stage and audit it."""
+    cases = lakehouse.read_partition(session, SILVER, day)
+    names = roster_names(lakehouse.read_partition(session, ROSTER, day))
+    runs = [
+        enrichment.enrich(lakehouse, cases, hr_case_text(), task, day, run_id, names)
+        for task in (HR_CASE_TASK, HR_CASE_URGENCY_TASK)
+    ]
+    candidate = to_gold_hr_cases(runs[0].rows, runs[1].rows)
+    staged_version = wap.stage(lakehouse, candidate, GOLD, day)
+    report = wap.audit(lakehouse, session, GOLD, day, staged_version, gold_hr_cases_suite(), run_id)
+    return StagedCases(
+        staged_version,
+        report,
+        computed=sum(r.computed for r in runs),
+        cache_hits=sum(r.cache_hits for r in runs),
+    )
+
+
+@asset(
+    partitions_def=daily_partitions,
+    backfill_policy=BACKFILL_POLICY,
+    retry_policy=TRANSIENT_RETRY,
+    deps=[AssetKey("silver_hr_cases"), AssetKey("silver_hris_roster")],
+    group_name="staging",
+    kinds={"spark", "delta", "openai"},
+    check_specs=suite_check_specs("staging_hr_cases", RULES),
+    pool="llm",
+    description="Candidate gold partition of HR cases: case type and urgency (each with "
+    "confidence and provenance) and a summary for the case handler, all computed from text "
+    "with personal data redacted (roster names, e-mails, phones, ids, account numbers, "
+    "salaries). Audited by the gold_hr_cases suite before anything reaches gold.",
+)
+def staging_hr_cases(
+    context: AssetExecutionContext,
+    spark: SparkResource,
+    lakehouse: LakehouseResource,
+    enrichment: EnrichmentResource,
+):
+    session = spark.session
+    context.log.info(f"enrichment by {enrichment.describe()}")
+    days = {
+        day: stage_and_audit_hr_cases_day(session, lakehouse, enrichment, day, context.run_id)
+        for day in business_dates(context)
+    }
+    staged = lakehouse.read(session, GOLD.staging).where(F.col("business_date").isin(list(days)))
+    reports = [d.report for d in days.values()]
+    by_type = {r[0]: r[1] for r in staged.groupBy("case_type").count().collect()}
+    by_urgency = {r[0]: r[1] for r in staged.groupBy("urgency").count().collect()}
+    last = days[max(days)]
+    yield MaterializeResult(
+        metadata={
+            "rows": sum(rep.rows for rep in reports),
+            "staged_delta_version": last.staged_version,
+            "table": GOLD.staging.qualified,
+            "enrichment_provider": enrichment.describe(),
+            "computed_now": sum(d.computed for d in days.values()),
+            "cache_hits": sum(d.cache_hits for d in days.values()),
+            "cases_by_type": MetadataValue.json({str(k): v for k, v in by_type.items()}),
+            "cases_by_urgency": MetadataValue.json({str(k): v for k, v in by_urgency.items()}),
+            **enrichment_rollup(staged),
+            **enrichment_rollup(staged, URGENCY_PREFIX),
+            "validation_passed": all(rep.passed for rep in reports),
+            "preview": MetadataValue.md(markdown_preview(staged.select(*PREVIEW_COLUMNS))),
+        }
+    )
+    yield from suite_check_results(
+        {day: (d.report, d.staged_version) for day, d in days.items()},
+        "staging_hr_cases",
+        [name for name, _, _ in RULES],
+    )
+
+
+@asset(
+    partitions_def=daily_partitions,
+    backfill_policy=BACKFILL_POLICY,
+    retry_policy=TRANSIENT_RETRY,
+    deps=[staging_hr_cases],
+    group_name="gold",
+    kinds={"spark", "delta"},
+    description="Published, enriched HR cases: one row per case per business_date with case "
+    "type, urgency, a redacted summary, what was redacted, and per-output provenance (model, "
+    "source, confidence). No free text from the source: subject and description stay in silver.",
+)
+def gold_hr_cases(
+    context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
+) -> MaterializeResult:
+    try:
+        done = wap.publish_dates(
+            lakehouse, spark.session, GOLD, business_dates(context), context.run_id
+        )
+    except wap.PublishRefusedError as refused:
+        raise Failure(description=str(refused), allow_retries=False) from refused
+    return MaterializeResult(
+        metadata={
+            "rows": done.rows,
+            "published_from_staged_versions": MetadataValue.json(done.staged_versions),
+            "delta_version": done.gold_version,
+            "table": GOLD.gold.qualified,
+            "location": lakehouse.path(GOLD.gold),
+        }
+    )

@@ -1,0 +1,65 @@
+"""Rules every enriched output must meet, whichever table carries it.
+
+One enrichment outcome is a label (or summary) column plus its provenance (``enrichment_status``,
+``model``, a confidence). Tables with two outcomes prefix the second's provenance columns.
+"""
+
+import great_expectations.expectations as gxe
+
+from enrichment.models import STATUSES, Taxonomy
+from expectations.pii import PII_PATTERNS
+from expectations.suite import ERROR, Rule
+
+
+def label_rules(label: str, confidence: str, taxonomy: Taxonomy, prefix: str = "") -> list[Rule]:
+    """The label is in the taxonomy, its confidence a probability, its provenance recorded."""
+    return [
+        Rule(
+            f"{label}_in_taxonomy",
+            ERROR,
+            f"Every {label} is one of the declared {taxonomy.name} labels.",
+            gxe.ExpectColumnValuesToBeInSet(column=label, value_set=taxonomy.names),
+        ),
+        Rule(
+            f"{prefix}enrichment_status_known",
+            ERROR,
+            f"Every row says what became of its {label} enrichment.",
+            gxe.ExpectColumnValuesToBeInSet(
+                column=f"{prefix}enrichment_status", value_set=list(STATUSES)
+            ),
+        ),
+        Rule(
+            f"{confidence}_is_probability",
+            ERROR,
+            "Confidence is between 0 and 1.",
+            gxe.ExpectColumnValuesToBeBetween(column=confidence, min_value=0, max_value=1),
+        ),
+        Rule(
+            f"{prefix}provenance_model_recorded",
+            ERROR,
+            f"Every row names the model or rule that produced its {label}.",
+            gxe.ExpectColumnValuesToNotBeNull(column=f"{prefix}model"),
+        ),
+    ]
+
+
+def summary_rules(column: str, max_chars: int) -> list[Rule]:
+    """A summary is bounded and carries no personal data the patterns can see."""
+    return [
+        Rule(
+            "summary_length_bounded",
+            ERROR,
+            f"Summaries are 1 to {max_chars} characters.",
+            gxe.ExpectColumnValueLengthsToBeBetween(
+                column=column, min_value=1, max_value=max_chars
+            ),
+        ),
+        Rule(
+            "summary_has_no_personal_data",
+            ERROR,
+            "No e-mail address, phone number, national id or card number in a summary.",
+            gxe.ExpectColumnValuesToNotMatchRegexList(
+                column=column, regex_list=list(PII_PATTERNS.values())
+            ),
+        ),
+    ]

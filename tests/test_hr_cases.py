@@ -1,0 +1,122 @@
+"""HR cases through Dagster: redacted before anything is sent, typed, prioritised, summarized.
+
+One generated date of the roster and the cases, materialized twice: on the embedded offline
+model, and against the local fake OpenAI server, whose recorded requests must hold none of the
+roster's personal data.
+"""
+
+import csv
+import json
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+from dagster import materialize
+
+from assets import hr_cases, sources
+from enrichment.providers.embedded import EMBEDDED_MODEL_ID
+from enrichment.taxonomies import HR_CASE_TYPE, HR_CASE_URGENCY
+from pipelines import sample_close
+from pipelines.definitions import build_resources
+from pipelines.resources.lakehouse import LakehouseResource, TableRef
+from tests.enrichment.fake_openai import FakeOpenAI
+
+pytestmark = pytest.mark.slow
+
+DAY = date(2026, 10, 1)  # a Thursday: cases land on weekdays
+GOLD = TableRef("gold", "hr_cases")
+STEPS = [
+    a
+    for a in sources.source_assets
+    if {k.to_user_string() for k in a.keys}
+    & {"bronze_hr_cases", "silver_hr_cases", "bronze_hris_roster", "silver_hris_roster"}
+] + [hr_cases.staging_hr_cases, hr_cases.gold_hr_cases]
+
+
+def _landed(root: Path) -> tuple[list[dict], list[dict], dict]:
+    sample_close.generate_close(root, DAY, DAY, seed=5, gl_lines_per_day=20, employees=30)
+    cases_file = next((root / "landing" / "hr_cases").rglob("*.jsonl"))
+    cases = [json.loads(line) for line in cases_file.read_text().splitlines() if line.strip()]
+    roster_file = next((root / "landing" / "hris_roster").rglob("*.csv"))
+    with roster_file.open() as f:
+        roster = list(csv.DictReader(f))
+    key = json.loads((root / "answer_keys" / "close" / f"{DAY}.json").read_text())
+    return cases, roster, key["hr_cases"]
+
+
+def _materialize(monkeypatch, root: Path, **env: str):
+    monkeypatch.setenv("LAKEHOUSE_ROOT", str(root))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = materialize(STEPS, resources=build_resources(), partition_key=DAY.isoformat())
+    assert result.success
+    return result
+
+
+def _secrets(cases: list[dict], roster: list[dict]) -> set[str]:
+    """Every name, e-mail, phone and salary figure of the people the cases are about."""
+    people = {r["employee_id"]: r for r in roster}
+    found = set()
+    for case in cases:
+        person = people[case["employee_id"]]
+        found |= {person["name"], person["email"], *person["name"].split()}
+        found |= set(re.findall(r"\d{3}[ .-]\d{3}[ .-]\d{4}", case["description"]))
+        found |= set(re.findall(r"\d{1,3}(?:,\d{3})+", case["description"]))
+    return {s for s in found if len(s) >= 3}
+
+
+def test_cases_are_typed_prioritised_and_summarized_offline(spark, tmp_path, monkeypatch):
+    root = tmp_path / "lakehouse"
+    cases, roster, truth = _landed(root)
+    assert cases, "the generator lands cases on weekdays"
+    result = _materialize(monkeypatch, root)
+
+    gold = {r["case_id"]: r for r in LakehouseResource().read(spark, GOLD).collect()}
+    assert set(gold) == {c["case_id"] for c in cases}
+    for case_id, row in gold.items():
+        assert row["enrichment_status"] == "ok" and row["urgency_enrichment_status"] == "ok"
+        assert row["case_type"] in HR_CASE_TYPE.names
+        assert row["urgency"] in HR_CASE_URGENCY.names
+        # Honest provenance: the embedded model, never presented as an LLM.
+        assert (row["source"], row["model"]) == ("model", EMBEDDED_MODEL_ID)
+        assert (row["urgency_source"], row["urgency_model"]) == ("model", EMBEDDED_MODEL_ID)
+        assert 0 <= row["case_type_confidence"] <= 1
+        assert row["case_summary"]
+        assert json.loads(row["redactions"])["PERSON"] >= 1
+        assert row["case_type"] == truth[case_id]["case_type"]
+    summaries = " ".join(r["case_summary"] for r in gold.values())
+    for secret in _secrets(cases, roster):
+        assert secret not in summaries
+    staged = result.asset_materializations_for_node("staging_hr_cases")[0].metadata
+    assert staged["enrichment_provider"].value.startswith("embedded offline model")
+    assert staged["validation_passed"].value is True
+
+
+def test_nothing_personal_reaches_the_llm_and_rows_say_llm(spark, tmp_path, monkeypatch):
+    root = tmp_path / "lakehouse"
+    cases, roster, _ = _landed(root)
+    with FakeOpenAI() as server:
+        _materialize(
+            monkeypatch, root, OPENAI_API_KEY="sk-test-hr", OPENAI_BASE_URL=server.base_url
+        )
+        requests = server.chat_requests()
+    sent = " ".join(json.dumps(r.body) for r in requests)
+    assert requests and "[PERSON_1]" in sent and "[EMAIL_1]" in sent
+    for secret in _secrets(cases, roster):
+        assert secret not in sent, secret
+    assert "sk-test-hr" not in sent
+    # One request per task: the day's cases are packed together.
+    assert len(requests) == 2
+
+    gold = LakehouseResource().read(spark, GOLD).collect()
+    assert len(gold) == len(cases)
+    for row in gold:
+        assert (row["source"], row["urgency_source"]) == ("llm", "llm")
+        assert row["model"] == "gpt-4o-mini"
+        assert (row["prompt_version"], row["urgency_prompt_version"]) == (
+            "hr-case-v1",
+            "hr-urgency-v1",
+        )
+        assert row["tokens_in"] > 0 and row["urgency_tokens_in"] > 0
