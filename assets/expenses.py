@@ -36,7 +36,13 @@ from expectations.expense_lines import (
 from expectations.runner import ValidationReport
 from pipelines import wap
 from pipelines.checks import markdown_preview, suite_check_results, suite_check_specs
-from pipelines.resources.enrichment import EnrichmentResource, enrichment_rollup
+from pipelines.resources.enrichment import (
+    EnrichmentResource,
+    EnrichmentRun,
+    budget_metadata,
+    enrichment_rollup,
+    over_budget_warnings,
+)
 from pipelines.resources.lakehouse import LakehouseResource, TableRef
 from pipelines.resources.spark import SparkResource
 from transforms.conform import day_rates
@@ -221,9 +227,7 @@ class StagedDay:
 
     staged_version: int
     report: ValidationReport
-    distinct_inputs: int
-    cache_hits: int
-    computed: int
+    run: EnrichmentRun
 
 
 def stage_and_audit_day(
@@ -250,7 +254,7 @@ def stage_and_audit_day(
     staged_version = wap.stage(lakehouse, run.rows.transform(to_gold_expense_lines), GOLD, day)
     suite = gold_expense_lines_suite(day, recent_label_counts(lakehouse, session, day))
     report = wap.audit(lakehouse, session, GOLD, day, staged_version, suite, run_id)
-    return StagedDay(staged_version, report, run.distinct_inputs, run.cache_hits, run.computed)
+    return StagedDay(staged_version, report, run)
 
 
 @asset(
@@ -278,6 +282,8 @@ def staging_expense_lines(
         day: stage_and_audit_day(session, lakehouse, enrichment, day, context.run_id)
         for day in business_dates(context)
     }
+    for warning in over_budget_warnings([d.run for d in days.values()]):
+        context.log.warning(warning)
     staged = lakehouse.read(session, GOLD.staging).where(F.col("business_date").isin(list(days)))
     last = days[max(days)]
     reports = [d.report for d in days.values()]
@@ -288,9 +294,10 @@ def staging_expense_lines(
             "staged_delta_version": last.staged_version,
             "table": GOLD.staging.qualified,
             "enrichment_provider": enrichment.describe(),
-            "distinct_inputs": sum(d.distinct_inputs for d in days.values()),
-            "cache_hits": sum(d.cache_hits for d in days.values()),
-            "computed_now": sum(d.computed for d in days.values()),
+            "distinct_inputs": sum(d.run.distinct_inputs for d in days.values()),
+            "cache_hits": sum(d.run.cache_hits for d in days.values()),
+            "computed_now": sum(d.run.computed for d in days.values()),
+            **budget_metadata([d.run for d in days.values()], enrichment),
             **enrichment_rollup(staged),
             "validation_passed": all(rep.passed for rep in reports),
             "rules_passed": sum(r.success for rep in reports for r in rep.results),

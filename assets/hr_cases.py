@@ -25,7 +25,13 @@ from expectations.hr_cases import CONSTRAINTS, NOT_NULL_COLUMNS, all_rule_names,
 from expectations.runner import ValidationReport
 from pipelines import wap
 from pipelines.checks import markdown_preview, suite_check_results, suite_check_specs
-from pipelines.resources.enrichment import EnrichmentResource, enrichment_rollup
+from pipelines.resources.enrichment import (
+    EnrichmentResource,
+    EnrichmentRun,
+    budget_metadata,
+    enrichment_rollup,
+    over_budget_warnings,
+)
 from pipelines.resources.lakehouse import LakehouseResource, TableRef
 from pipelines.resources.spark import SparkResource
 from transforms.contracts import HR_CASES, HRIS_ROSTER
@@ -45,8 +51,7 @@ class StagedCases:
 
     staged_version: int
     report: ValidationReport
-    computed: int
-    cache_hits: int
+    runs: list[EnrichmentRun]
 
 
 def stage_and_audit_hr_cases_day(
@@ -66,12 +71,7 @@ def stage_and_audit_hr_cases_day(
     candidate = to_gold_hr_cases(runs[0].rows, runs[1].rows)
     staged_version = wap.stage(lakehouse, candidate, GOLD, day)
     report = wap.audit(lakehouse, session, GOLD, day, staged_version, gold_hr_cases_suite(), run_id)
-    return StagedCases(
-        staged_version,
-        report,
-        computed=sum(r.computed for r in runs),
-        cache_hits=sum(r.cache_hits for r in runs),
-    )
+    return StagedCases(staged_version, report, runs)
 
 
 @asset(
@@ -100,6 +100,9 @@ def staging_hr_cases(
         day: stage_and_audit_hr_cases_day(session, lakehouse, enrichment, day, context.run_id)
         for day in business_dates(context)
     }
+    runs = [r for d in days.values() for r in d.runs]
+    for warning in over_budget_warnings(runs):
+        context.log.warning(warning)
     staged = lakehouse.read(session, GOLD.staging).where(F.col("business_date").isin(list(days)))
     reports = [d.report for d in days.values()]
     by_type = {r[0]: r[1] for r in staged.groupBy("case_type").count().collect()}
@@ -111,8 +114,9 @@ def staging_hr_cases(
             "staged_delta_version": last.staged_version,
             "table": GOLD.staging.qualified,
             "enrichment_provider": enrichment.describe(),
-            "computed_now": sum(d.computed for d in days.values()),
-            "cache_hits": sum(d.cache_hits for d in days.values()),
+            "computed_now": sum(r.computed for r in runs),
+            "cache_hits": sum(r.cache_hits for r in runs),
+            **budget_metadata(runs, enrichment),
             "cases_by_type": MetadataValue.json({str(k): v for k, v in by_type.items()}),
             "cases_by_urgency": MetadataValue.json({str(k): v for k, v in by_urgency.items()}),
             **enrichment_rollup(staged),

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from enrichment.models import RecordIn, TaskSpec
+from enrichment.prompts import system_prompt
 from enrichment.tokens import count_tokens
 
 
@@ -132,3 +133,16 @@ def parse_response(task: TaskSpec, content: str, requested_ids: list[str]) -> Pa
         elif rid not in answers and rid not in problems:
             problems[rid] = "id missing from the response"
     return ParsedResponse(answers, problems)
+
+
+def estimate_input_tokens(
+    task: TaskSpec, records: list[RecordIn], model: str, max_tokens: int, max_records: int
+) -> tuple[int, int]:
+    """``(input tokens, requests)`` that sending ``records`` would cost, packed as providers pack.
+
+    Counted with tiktoken before anything is sent: the system prompt once per request plus each
+    pack's user message. Retries are not included: the attempt budget bounds them.
+    """
+    packs = pack(records, model, max_tokens, max_records)
+    system = count_tokens(system_prompt(task), model)
+    return sum(system + count_tokens(user_message(p), model) for p in packs), len(packs)

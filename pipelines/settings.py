@@ -44,6 +44,7 @@ class LLMSettings:
     max_records_per_request: int = 20
     max_input_tokens_per_request: int = 6000
     run_token_budget: int = 2_000_000
+    budget_policy: str = "warn"
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None
     max_concurrency: int = 4
@@ -59,6 +60,7 @@ def llm_settings() -> LLMSettings:
         max_records_per_request=int(_env("LLM_MAX_RECORDS_PER_REQUEST", "20")),
         max_input_tokens_per_request=int(_env("LLM_MAX_INPUT_TOKENS_PER_REQUEST", "6000")),
         run_token_budget=int(_env("LLM_RUN_TOKEN_BUDGET", "2000000")),
+        budget_policy=_env("LLM_BUDGET_POLICY", "warn"),
         requests_per_minute=_optional_float("LLM_REQUESTS_PER_MINUTE"),
         tokens_per_minute=_optional_float("LLM_TOKENS_PER_MINUTE"),
         max_concurrency=int(_env("LLM_MAX_CONCURRENCY", "4")),

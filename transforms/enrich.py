@@ -19,6 +19,7 @@ from enrichment.models import (
     RecordOut,
     TaskSpec,
 )
+from enrichment.packing import estimate_input_tokens
 from enrichment.providers import ProviderConfig, build_provider
 from enrichment.redaction import Redaction, Redactor
 
@@ -164,6 +165,40 @@ def call_provider(task: TaskSpec, config: ProviderConfig) -> Callable[[DataFrame
         return inputs.select(INPUT_HASH, ENRICH_TEXT).mapInPandas(
             _enrich_batches(task, config), OUTCOME_SCHEMA
         )
+
+    return transform
+
+
+ESTIMATE_SCHEMA = "input_tokens long, requests long, records long"
+
+
+def estimate_request_tokens(
+    task: TaskSpec, config: ProviderConfig, model: str
+) -> Callable[[DataFrame], DataFrame]:
+    """Per Spark partition of the inputs: the input tokens and requests sending them would take.
+
+    Run on the inputs partitioned as the provider call will see them, so the packing is the same.
+    """
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        records = [
+            RecordIn(id=h, text=t)
+            for batch in batches
+            for h, t in zip(batch[INPUT_HASH], batch[ENRICH_TEXT], strict=True)
+        ]
+        tokens, requests = estimate_input_tokens(
+            task,
+            records,
+            model,
+            config.max_input_tokens_per_request,
+            config.max_records_per_request,
+        )
+        yield pd.DataFrame(
+            {"input_tokens": [tokens], "requests": [requests], "records": [len(records)]}
+        )
+
+    def transform(inputs: DataFrame) -> DataFrame:
+        return inputs.select(INPUT_HASH, ENRICH_TEXT).mapInPandas(run, ESTIMATE_SCHEMA)
 
     return transform
 

@@ -12,10 +12,11 @@ from datetime import date
 from dagster import ConfigurableResource, EnvVar, MetadataValue
 from delta.exceptions import ConcurrentAppendException
 from delta.tables import DeltaTable
+from pydantic import PrivateAttr
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from enrichment.models import STATUS_OK, TaskSpec
+from enrichment.models import STATUS_OK, STATUS_SKIPPED, TaskSpec
 from enrichment.providers import ProviderConfig
 from enrichment.providers.base import EMBEDDED, OPENAI, OPENAI_BATCH
 from pipelines.resources.lakehouse import LakehouseResource, TableRef
@@ -26,11 +27,19 @@ from transforms.enrich import (
     OUTCOME_COLUMNS,
     as_cache_hits,
     call_provider,
+    estimate_request_tokens,
     with_enrichment_input,
 )
 
 LLM_CACHE = TableRef("ops", "llm_cache")
 LLM_CALLS = TableRef("ops", "llm_calls")
+
+
+BUDGET_POLICIES = ("warn", "fail")
+
+
+class TokenBudgetExceededError(RuntimeError):
+    """The run's token budget does not (or did not) cover the work, and the policy is ``fail``."""
 
 
 @dataclass
@@ -43,6 +52,14 @@ class EnrichmentRun:
     distinct_inputs: int
     cache_hits: int
     computed: int
+    # Counted with tiktoken before any request (0 when no LLM is configured).
+    estimated_input_tokens: int = 0
+    estimated_requests: int = 0
+    tokens_spent: int = 0
+    skipped_for_budget: int = 0
+    # The run's budget left when this step started, and whether the estimate exceeded it.
+    budget_left: int = 0
+    over_budget_estimate: bool = False
 
 
 class EnrichmentResource(ConfigurableResource):
@@ -55,13 +72,20 @@ class EnrichmentResource(ConfigurableResource):
     max_input_tokens_per_request: int = 6000
     max_attempts_per_record: int = 3
     request_timeout_s: float = 60.0
+    # Tokens (in + out) one Dagster run may spend across all its enrichment steps; when the
+    # pre-run estimate or the spend exceeds it: "warn" (send what fits, mark the rest skipped,
+    # publish with a warning) or "fail" (send nothing when the estimate does not fit; fail the
+    # step after recording what was spent when records had to be skipped).
     run_token_budget: int = 2_000_000
+    budget_policy: str = "warn"
     # "chat" (synchronous) or "batch" (the Batch API: slower, half the price)
     route: str = "chat"
     # Provider limits for the whole run; each of max_concurrency Spark tasks gets its share.
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None
     max_concurrency: int = 4
+
+    _tokens_spent: int = PrivateAttr(default=0)
 
     @classmethod
     def from_env(cls) -> "EnrichmentResource":
@@ -75,6 +99,7 @@ class EnrichmentResource(ConfigurableResource):
             max_records_per_request=settings.max_records_per_request,
             max_input_tokens_per_request=settings.max_input_tokens_per_request,
             run_token_budget=settings.run_token_budget,
+            budget_policy=settings.budget_policy,
             requests_per_minute=settings.requests_per_minute,
             tokens_per_minute=settings.tokens_per_minute,
             max_concurrency=settings.max_concurrency,
@@ -89,6 +114,11 @@ class EnrichmentResource(ConfigurableResource):
             raise ValueError(f"LLM_ROUTE must be chat or batch, not {self.route!r}")
         return OPENAI_BATCH if self.route == "batch" else OPENAI
 
+    @property
+    def budget_left(self) -> int:
+        """Tokens this run may still spend."""
+        return max(0, self.run_token_budget - self._tokens_spent)
+
     def provider_config(self) -> ProviderConfig:
         """The picklable configuration shipped to Spark executors."""
         return ProviderConfig(
@@ -101,7 +131,7 @@ class EnrichmentResource(ConfigurableResource):
             max_attempts_per_record=self.max_attempts_per_record,
             request_timeout_s=self.request_timeout_s,
             # Budgets and limits are per run; each of max_concurrency tasks gets its share.
-            token_budget=max(1, self.run_token_budget // self._tasks),
+            token_budget=self.budget_left // self._tasks,
             requests_per_minute=self._share(self.requests_per_minute),
             tokens_per_minute=self._share(self.tokens_per_minute),
         )
@@ -156,10 +186,30 @@ class EnrichmentResource(ConfigurableResource):
             hits = None
             misses = distinct
 
+        estimate = (0, 0)
+        budget_left = self.budget_left
         if config.kind != EMBEDDED:
+            if self.budget_policy not in BUDGET_POLICIES:
+                raise ValueError(
+                    f"LLM_BUDGET_POLICY must be warn or fail, not {self.budget_policy!r}"
+                )
             # Bounded concurrency: at most max_concurrency tasks talk to the provider at once,
-            # each within its share of the run's rate limits.
-            misses = misses.repartition(self.max_concurrency, INPUT_HASH)
+            # each within its share of the run's rate limits. Persisted: the estimate and the
+            # call read the same partitions, and the inputs are redacted once.
+            misses = misses.repartition(self.max_concurrency, INPUT_HASH).persist()
+            row = (
+                misses.transform(estimate_request_tokens(task, config, config.model_id))
+                .agg(F.sum("input_tokens"), F.sum("requests"))
+                .first()
+            )
+            estimate = (int(row[0] or 0), int(row[1] or 0))
+            if estimate[0] > budget_left and self.budget_policy == "fail":
+                misses.unpersist()
+                raise TokenBudgetExceededError(
+                    f"{task.name} {business_date}: about {estimate[0]:,} input tokens in "
+                    f"{estimate[1]:,} requests, but the run has {budget_left:,} tokens left of "
+                    f"LLM_RUN_TOKEN_BUDGET={self.run_token_budget:,}; nothing was sent"
+                )
         outcomes = misses.transform(call_provider(task, config)).select(
             F.lit(run_id).alias("run_id"),
             F.lit(business_date).cast("date").alias("business_date"),
@@ -178,9 +228,23 @@ class EnrichmentResource(ConfigurableResource):
             .select(*OUTCOME_COLUMNS)
         )
         self._remember(lakehouse, fresh, task)
+        if config.kind != EMBEDDED:
+            misses.unpersist()
         results = fresh if hits is None else fresh.unionByName(hits)
         counts = results.groupBy("source").count().collect()
         by_source = {r["source"]: r["count"] for r in counts}
+        spend = fresh.agg(
+            F.sum(F.col("tokens_in") + F.col("tokens_out")),
+            F.sum((F.col("enrichment_status") == STATUS_SKIPPED).cast("int")),
+        ).first()
+        spent, skipped = int(spend[0] or 0), int(spend[1] or 0)
+        self._tokens_spent += spent
+        if skipped and config.kind != EMBEDDED and self.budget_policy == "fail":
+            raise TokenBudgetExceededError(
+                f"{task.name} {business_date}: the run's token budget "
+                f"(LLM_RUN_TOKEN_BUDGET={self.run_token_budget:,}) ran out; {skipped:,} inputs "
+                f"were skipped (what was spent is recorded in {LLM_CALLS.qualified})"
+            )
         enriched = inputs.join(results, INPUT_HASH, "left").drop(ENRICH_TEXT)
         return EnrichmentRun(
             rows=enriched,
@@ -189,6 +253,12 @@ class EnrichmentResource(ConfigurableResource):
             distinct_inputs=sum(by_source.values()),
             cache_hits=by_source.get("cache", 0),
             computed=sum(v for k, v in by_source.items() if k != "cache"),
+            estimated_input_tokens=estimate[0],
+            estimated_requests=estimate[1],
+            tokens_spent=spent,
+            skipped_for_budget=skipped,
+            budget_left=budget_left,
+            over_budget_estimate=estimate[0] > budget_left,
         )
 
     def _remember(self, lakehouse: LakehouseResource, fresh: DataFrame, task: TaskSpec) -> None:
@@ -246,3 +316,26 @@ def enrichment_rollup(staged: DataFrame, prefix: str = "") -> dict:
         "latency_ms_p95": float(latency[1] or 0.0),
     }
     return {prefix + key: value for key, value in figures.items()}
+
+
+def budget_metadata(runs: Sequence[EnrichmentRun], resource: EnrichmentResource) -> dict:
+    """The pre-run estimate and the spend of a step's enrichment calls, for its metadata."""
+    return {
+        "estimated_llm_input_tokens": sum(r.estimated_input_tokens for r in runs),
+        "estimated_llm_requests": sum(r.estimated_requests for r in runs),
+        "llm_tokens_spent": sum(r.tokens_spent for r in runs),
+        "skipped_for_budget": sum(r.skipped_for_budget for r in runs),
+        "run_token_budget": resource.run_token_budget,
+        "run_token_budget_left": resource.budget_left,
+        "budget_policy": resource.budget_policy,
+    }
+
+
+def over_budget_warnings(runs: Sequence[EnrichmentRun]) -> list[str]:
+    """One line per call whose estimate exceeded what the run had left (policy ``warn``)."""
+    return [
+        f"estimated {r.estimated_input_tokens:,} input tokens but only {r.budget_left:,} left in "
+        f"the run's budget: records that do not fit are marked skipped"
+        for r in runs
+        if r.over_budget_estimate
+    ]

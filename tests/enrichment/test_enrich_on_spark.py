@@ -11,7 +11,13 @@ import pytest
 from pyspark.sql import functions as F
 
 from enrichment.prompts import EXPENSE_LINE_TASK
-from pipelines.resources.enrichment import LLM_CACHE, LLM_CALLS, EnrichmentResource
+from enrichment.tokens import count_tokens
+from pipelines.resources.enrichment import (
+    LLM_CACHE,
+    LLM_CALLS,
+    EnrichmentResource,
+    TokenBudgetExceededError,
+)
 from pipelines.resources.lakehouse import LakehouseResource
 from tests.enrichment.fake_openai import Fault
 
@@ -126,3 +132,69 @@ def test_personal_data_never_reaches_the_llm(spark, lakehouse_root, fake_openai)
     # Nothing but personal data: withheld, and the row says so.
     assert out["ER-3"]["enrichment_status"] == "redacted"
     assert out["ER-3"]["source"] == "rule"
+
+
+# --- the run's token budget: estimated before any request, enforced across calls ---------------
+
+
+def test_the_estimate_before_sending_is_what_the_requests_cost(
+    spark, lines, lakehouse_root, fake_openai
+):
+    resource = EnrichmentResource(api_key="sk-test", base_url=fake_openai.base_url)
+    task = replace(EXPENSE_LINE_TASK, prompt_version="estimate")  # nothing cached for it
+    run = _enrich(resource, lines, "run-estimate", task=task)
+    requests = fake_openai.chat_requests()
+    assert run.estimated_requests == len(requests) >= 1
+    # tiktoken on the same messages before sending: what the server counts on receiving them.
+    received = sum(
+        count_tokens(r.system or "", "gpt-4o-mini") + count_tokens(r.user or "", "gpt-4o-mini")
+        for r in requests
+    )
+    assert run.estimated_input_tokens == received
+    assert run.tokens_spent > run.estimated_input_tokens  # plus the answers' tokens
+    assert resource.budget_left == resource.run_token_budget - run.tokens_spent
+
+
+def test_fail_policy_sends_nothing_when_the_estimate_exceeds_the_budget(
+    spark, lines, lakehouse_root, fake_openai
+):
+    resource = EnrichmentResource(
+        api_key="sk-test", base_url=fake_openai.base_url, run_token_budget=50, budget_policy="fail"
+    )
+    task = replace(EXPENSE_LINE_TASK, prompt_version="too-big")
+    with pytest.raises(TokenBudgetExceededError, match="nothing was sent"):
+        _enrich(resource, lines, "run-too-big", task=task)
+    assert fake_openai.chat_requests() == []
+
+
+def test_the_budget_spans_the_calls_of_a_run(spark, lines, lakehouse_root, fake_openai):
+    first = _enrich(
+        EnrichmentResource(api_key="sk-test", base_url=fake_openai.base_url),
+        lines,
+        "run-probe",
+        task=replace(EXPENSE_LINE_TASK, prompt_version="probe"),
+    )
+    fake_openai.reset_log()
+    # Enough for the first call of the run, not for a second one with another prompt version.
+    budget = first.tokens_spent + first.estimated_input_tokens // 2
+    other = replace(EXPENSE_LINE_TASK, prompt_version="expense-v1-budget")
+    warn = EnrichmentResource(
+        api_key="sk-test", base_url=fake_openai.base_url, run_token_budget=budget
+    )
+    _enrich(warn, lines, "run-budget-1", task=replace(EXPENSE_LINE_TASK, prompt_version="b1"))
+    second = _enrich(warn, lines, "run-budget-2", task=other)
+    assert second.over_budget_estimate
+    assert second.skipped_for_budget > 0
+    statuses = {r["enrichment_status"] for r in second.rows.collect()}
+    assert "skipped" in statuses
+    assert warn.budget_left <= budget - first.tokens_spent + first.estimated_input_tokens
+
+    fail = EnrichmentResource(
+        api_key="sk-test", base_url=fake_openai.base_url, run_token_budget=budget,
+        budget_policy="fail",
+    )  # fmt: skip
+    _enrich(fail, lines, "run-budget-3", task=replace(EXPENSE_LINE_TASK, prompt_version="b3"))
+    fake_openai.reset_log()
+    with pytest.raises(TokenBudgetExceededError):
+        _enrich(fail, lines, "run-budget-4", task=replace(other, prompt_version="b4"))
+    assert fake_openai.chat_requests() == []
