@@ -12,6 +12,7 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from enrichment.injection import INJECTION_REGEX
 from enrichment.models import (
     SOURCE_RULE,
     STATUS_REDACTED,
@@ -27,6 +28,7 @@ REDACTION_MODEL_ID = "redaction-v1"
 
 INPUT_HASH = "input_hash"
 ENRICH_TEXT = "_enrich_text"
+INJECTION_SUSPECTED = "injection_suspected"
 
 OUTCOME_SCHEMA = (
     "input_hash string, enrichment_status string, label string, confidence double, "
@@ -90,7 +92,8 @@ def with_redacted_text(text: Column, names: Sequence[str] = ()) -> Callable[[Dat
 def with_enrichment_input(
     text: Column, task: TaskSpec, config: ProviderConfig, names: Sequence[str] = ()
 ) -> Callable[[DataFrame], DataFrame]:
-    """Add the text sent for enrichment (redacted if the task says so) and its ``input_hash``.
+    """Add the text sent for enrichment (redacted if the task says so), its ``input_hash``, and
+    ``injection_suspected``: the text looks like it addresses the model (``enrichment/injection``).
 
     ``input_hash = sha256(task, prompt version, model, parameters, redacted text)``: a prompt or
     model change gives every affected row a new key, and nothing else changes.
@@ -106,6 +109,9 @@ def with_enrichment_input(
             )
         return df.withColumn(
             INPUT_HASH, F.sha2(F.concat(F.lit(params + "\u001f"), F.col(ENRICH_TEXT)), 256)
+        ).withColumn(
+            INJECTION_SUSPECTED,
+            F.coalesce(F.col(ENRICH_TEXT).rlike(INJECTION_REGEX), F.lit(False)),
         )
 
     return transform
@@ -121,11 +127,20 @@ def _enrich_batches(
                 RecordIn(id=h, text=t)
                 for h, t in zip(batch[INPUT_HASH], batch[ENRICH_TEXT], strict=True)
             ]
+            suspected = {
+                h
+                for h, flag in zip(batch[INPUT_HASH], batch[INJECTION_SUSPECTED], strict=True)
+                if flag
+            }
             # A record that is mostly personal data is not worth sending, even redacted.
             withheld = [r for r in records if task.redact and not Redaction(r.text).has_content]
             withheld_ids = {r.id for r in withheld}
-            to_send = [r for r in records if r.id not in withheld_ids]
+            to_send = [r for r in records if r.id not in withheld_ids | suspected]
             outcomes = provider.run(task, to_send) if to_send else []
+            # Text that addresses the model travels alone: it cannot reach another record.
+            for record in records:
+                if record.id in suspected and record.id not in withheld_ids:
+                    outcomes += provider.run(task, [record])
             outcomes += [
                 RecordOut(
                     id=r.id,
@@ -162,7 +177,7 @@ def call_provider(task: TaskSpec, config: ProviderConfig) -> Callable[[DataFrame
     """Distinct ``(input_hash, _enrich_text)`` rows in, one outcome row per hash out."""
 
     def transform(inputs: DataFrame) -> DataFrame:
-        return inputs.select(INPUT_HASH, ENRICH_TEXT).mapInPandas(
+        return inputs.select(INPUT_HASH, ENRICH_TEXT, INJECTION_SUSPECTED).mapInPandas(
             _enrich_batches(task, config), OUTCOME_SCHEMA
         )
 
@@ -181,24 +196,35 @@ def estimate_request_tokens(
     """
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        records = [
-            RecordIn(id=h, text=t)
-            for batch in batches
-            for h, t in zip(batch[INPUT_HASH], batch[ENRICH_TEXT], strict=True)
-        ]
-        tokens, requests = estimate_input_tokens(
-            task,
-            records,
-            model,
-            config.max_input_tokens_per_request,
-            config.max_records_per_request,
-        )
+        packed: list[RecordIn] = []
+        alone: list[RecordIn] = []
+        for batch in batches:
+            columns = (batch[INPUT_HASH], batch[ENRICH_TEXT], batch[INJECTION_SUSPECTED])
+            for h, t, suspected in zip(*columns, strict=True):
+                (alone if suspected else packed).append(RecordIn(id=h, text=t))
+        tokens, requests = 0, 0
+        # Suspected injections travel alone (see _enrich_batches).
+        for group in [packed, *[[r] for r in alone]]:
+            t, r = estimate_input_tokens(
+                task,
+                group,
+                model,
+                config.max_input_tokens_per_request,
+                config.max_records_per_request,
+            )
+            tokens, requests = tokens + t, requests + r
         yield pd.DataFrame(
-            {"input_tokens": [tokens], "requests": [requests], "records": [len(records)]}
+            {
+                "input_tokens": [tokens],
+                "requests": [requests],
+                "records": [len(packed) + len(alone)],
+            }
         )
 
     def transform(inputs: DataFrame) -> DataFrame:
-        return inputs.select(INPUT_HASH, ENRICH_TEXT).mapInPandas(run, ESTIMATE_SCHEMA)
+        return inputs.select(INPUT_HASH, ENRICH_TEXT, INJECTION_SUSPECTED).mapInPandas(
+            run, ESTIMATE_SCHEMA
+        )
 
     return transform
 

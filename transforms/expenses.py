@@ -192,6 +192,7 @@ GOLD_EXPENSE_COLUMNS = [
     "category_differs_from_claim",
     "justification_summary",
     "redactions",
+    "injection_suspected",
     "enrichment_status",
     "failure_kind",
     "source",

@@ -44,6 +44,7 @@ GOLD_HR_CASE_COLUMNS = [
     "urgency",
     "urgency_confidence",
     "redactions",
+    "injection_suspected",
     *PROVENANCE,
     *[URGENCY_PREFIX + c for c in PROVENANCE],
 ]

@@ -23,6 +23,7 @@ from pipelines.resources.lakehouse import LakehouseResource, TableRef
 from pipelines.settings import llm_settings
 from transforms.enrich import (
     ENRICH_TEXT,
+    INJECTION_SUSPECTED,
     INPUT_HASH,
     OUTCOME_COLUMNS,
     as_cache_hits,
@@ -172,7 +173,9 @@ class EnrichmentResource(ConfigurableResource):
         spark = rows.sparkSession
         config = self.provider_config()
         inputs = rows.transform(with_enrichment_input(text, task, config, names))
-        distinct = inputs.select(INPUT_HASH, ENRICH_TEXT).dropDuplicates([INPUT_HASH])
+        distinct = inputs.select(INPUT_HASH, ENRICH_TEXT, INJECTION_SUSPECTED).dropDuplicates(
+            [INPUT_HASH]
+        )
 
         cache = None
         if lakehouse.exists(spark, LLM_CACHE):
@@ -315,6 +318,8 @@ def enrichment_rollup(staged: DataFrame, prefix: str = "") -> dict:
         "latency_ms_p50": float(latency[0] or 0.0),
         "latency_ms_p95": float(latency[1] or 0.0),
     }
+    if not prefix and INJECTION_SUSPECTED in staged.columns:
+        figures["injection_suspected_rows"] = staged.where(F.col(INJECTION_SUSPECTED)).count()
     return {prefix + key: value for key, value in figures.items()}
 
 

@@ -234,6 +234,9 @@ class LakehouseResource(ConfigurableResource):
             df.write.format("delta")
             .mode("overwrite")
             .option("replaceWhere", predicate)
+            # Additive schema changes (a new nullable column) evolve the table; a changed type
+            # still fails the write.
+            .option("mergeSchema", "true")
             .partitionBy("business_date")
             .save(path)
         )
