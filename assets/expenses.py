@@ -48,7 +48,9 @@ from pipelines.resources.spark import SparkResource
 from transforms.conform import day_rates
 from transforms.contracts import EXPENSE_LINES, FX_RATES
 from transforms.expenses import (
+    LABEL_HISTORY_DAYS,
     classify_expense_rows,
+    expense_text,
     silver_expense_lines,
     to_gold_expense_lines,
 )
@@ -239,17 +241,20 @@ def stage_and_audit_day(
 ) -> StagedDay:
     """Enrich one date of silver, write the candidate to staging once, and audit that version."""
     silver = lakehouse.read_partition(session, SILVER, day)
-    run = enrichment.enrich(
+    # Claims coded by employees over the last LABEL_HISTORY_DAYS: the model's labelled history.
+    history = lakehouse.read(session, SILVER).where(
+        (F.col("business_date") < F.lit(day))
+        & (F.col("business_date") >= F.lit(day - timedelta(days=LABEL_HISTORY_DAYS)))
+    )
+    run = enrichment.enrich_with_history(
         lakehouse,
         silver,
-        text=F.concat_ws(
-            "\n",
-            F.concat(F.lit("Merchant: "), F.col("merchant")),
-            F.concat(F.lit("Justification: "), F.coalesce(F.col("justification"), F.lit(""))),
-        ),
+        text=expense_text(),
         task=EXPENSE_LINE_TASK,
         business_date=day,
         run_id=run_id,
+        history=history,
+        label_col="claimed_category",
     )
     staged_version = wap.stage(lakehouse, run.rows.transform(to_gold_expense_lines), GOLD, day)
     suite = gold_expense_lines_suite(day, recent_label_counts(lakehouse, session, day))
@@ -298,6 +303,12 @@ def staging_expense_lines(
             "cache_hits": sum(d.run.cache_hits for d in days.values()),
             "computed_now": sum(d.run.computed for d in days.values()),
             **budget_metadata([d.run for d in days.values()], enrichment),
+            "history_model": last.run.history_model or "none (too little labelled history)",
+            "labelled_by_history_model": sum(d.run.model_labelled for d in days.values()),
+            "routed_to_provider": sum(
+                d.run.routed_to_provider if d.run.history_model else d.run.distinct_inputs
+                for d in days.values()
+            ),
             **enrichment_rollup(staged),
             "validation_passed": all(rep.passed for rep in reports),
             "rules_passed": sum(r.success for rep in reports for r in rep.results),

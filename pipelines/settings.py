@@ -48,6 +48,8 @@ class LLMSettings:
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None
     max_concurrency: int = 4
+    route_below_confidence: float = 0.7
+    history_min_rows: int = 200
 
 
 def llm_settings() -> LLMSettings:
@@ -64,4 +66,6 @@ def llm_settings() -> LLMSettings:
         requests_per_minute=_optional_float("LLM_REQUESTS_PER_MINUTE"),
         tokens_per_minute=_optional_float("LLM_TOKENS_PER_MINUTE"),
         max_concurrency=int(_env("LLM_MAX_CONCURRENCY", "4")),
+        route_below_confidence=float(_env("LLM_ROUTE_BELOW_CONFIDENCE", "0.7")),
+        history_min_rows=int(_env("ENRICH_HISTORY_MIN_ROWS", "200")),
     )

@@ -14,7 +14,9 @@ from pyspark.sql import functions as F
 
 from enrichment.injection import INJECTION_REGEX
 from enrichment.models import (
+    SOURCE_MODEL,
     SOURCE_RULE,
+    STATUS_OK,
     STATUS_REDACTED,
     RecordIn,
     RecordOut,
@@ -22,6 +24,7 @@ from enrichment.models import (
 )
 from enrichment.packing import estimate_input_tokens
 from enrichment.providers import ProviderConfig, build_provider
+from enrichment.providers.embedded import EXTRACTIVE_SUMMARY_ID, extractive_summary
 from enrichment.redaction import Redaction, Redactor
 
 REDACTION_MODEL_ID = "redaction-v1"
@@ -179,6 +182,50 @@ def call_provider(task: TaskSpec, config: ProviderConfig) -> Callable[[DataFrame
     def transform(inputs: DataFrame) -> DataFrame:
         return inputs.select(INPUT_HASH, ENRICH_TEXT, INJECTION_SUSPECTED).mapInPandas(
             _enrich_batches(task, config), OUTCOME_SCHEMA
+        )
+
+    return transform
+
+
+def model_outcomes(
+    model_id: str, task: TaskSpec, label: str = "predicted_label", confidence: str = "confidence"
+) -> Callable[[DataFrame], DataFrame]:
+    """Rows a local model labelled, as enrichment outcomes (``source`` = model, no tokens spent).
+
+    The summary, when the task wants one, is the embedded extractive summary of the text that
+    would have been sent (``_enrich_text``); ``model`` names both. ``prompt_version`` is null: no
+    prompt produced these answers.
+    """
+    words = task.summary_max_words
+
+    @F.pandas_udf("string")
+    def summarize(texts: pd.Series) -> pd.Series:
+        return texts.map(
+            lambda t: extractive_summary(t, words) if isinstance(t, str) and t.strip() else None
+        )
+
+    described = f"{model_id}+{EXTRACTIVE_SUMMARY_ID}" if task.summarizes else model_id
+
+    def transform(df: DataFrame) -> DataFrame:
+        has_label = F.col(label).isNotNull()
+        return df.withColumns(
+            {
+                "enrichment_status": F.when(has_label, F.lit(STATUS_OK)).otherwise("failed"),
+                "label": F.col(label),
+                "confidence": F.col(confidence).cast("double"),
+                "summary": summarize(F.col(ENRICH_TEXT))
+                if task.summarizes
+                else F.lit(None).cast("string"),
+                "source": F.lit(SOURCE_MODEL),
+                "model": F.lit(described),
+                "prompt_version": F.lit(None).cast("string"),
+                "tokens_in": F.lit(0),
+                "tokens_out": F.lit(0),
+                "cost_usd": F.lit(0.0),
+                "attempts": F.lit(1),
+                "error": F.when(~has_label, F.lit("the model had no text to classify")),
+                "latency_ms": F.lit(0.0),
+            }
         )
 
     return transform

@@ -24,6 +24,19 @@ from transforms.quarantine import (
     with_rejection_reason,
 )
 
+# Claims coded by employees over this many days train the spend-category model.
+LABEL_HISTORY_DAYS = 90
+
+
+def expense_text() -> Column:
+    """What a model reads of an expense line: the merchant and the justification, labelled."""
+    return F.concat_ws(
+        "\n",
+        F.concat(F.lit("Merchant: "), F.col("merchant")),
+        F.concat(F.lit("Justification: "), F.coalesce(F.col("justification"), F.lit(""))),
+    )
+
+
 SILVER_EXPENSE_COLUMNS = [
     "report_id",
     "line_id",

@@ -21,7 +21,8 @@ from enrichment.models import (
     Taxonomy,
 )
 
-EMBEDDED_MODEL_ID = "embedded/tfidf-label-similarity-v1+extractive-summary-v1"
+EXTRACTIVE_SUMMARY_ID = "extractive-summary-v1"
+EMBEDDED_MODEL_ID = f"embedded/tfidf-label-similarity-v1+{EXTRACTIVE_SUMMARY_ID}"
 # Softmax temperature over cosine similarities; 0.08 spreads confidence between a clear match
 # (~0.9) and a guess among labels with no shared words (~1/len(labels)).
 _TEMPERATURE = 0.08

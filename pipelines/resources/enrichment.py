@@ -29,7 +29,15 @@ from transforms.enrich import (
     as_cache_hits,
     call_provider,
     estimate_request_tokens,
+    model_outcomes,
     with_enrichment_input,
+)
+from transforms.mllib_classifier import (
+    NEEDS_LLM,
+    PREDICTED_LABEL,
+    predict_labels,
+    route_by_confidence,
+    train_text_classifier,
 )
 
 LLM_CACHE = TableRef("ops", "llm_cache")
@@ -61,6 +69,10 @@ class EnrichmentRun:
     # The run's budget left when this step started, and whether the estimate exceeded it.
     budget_left: int = 0
     over_budget_estimate: bool = False
+    # Set when a model trained on labelled history answered part of the rows.
+    history_model: str | None = None
+    model_labelled: int = 0
+    routed_to_provider: int = 0
 
 
 class EnrichmentResource(ConfigurableResource):
@@ -86,6 +98,11 @@ class EnrichmentResource(ConfigurableResource):
     tokens_per_minute: float | None = None
     max_concurrency: int = 4
 
+    # Where labelled history exists (enrich_with_history): a Spark ML model answers, and rows it
+    # is less sure of than this go to the LLM (when one is configured).
+    route_below_confidence: float = 0.7
+    history_min_rows: int = 200
+
     _tokens_spent: int = PrivateAttr(default=0)
 
     @classmethod
@@ -104,6 +121,8 @@ class EnrichmentResource(ConfigurableResource):
             requests_per_minute=settings.requests_per_minute,
             tokens_per_minute=settings.tokens_per_minute,
             max_concurrency=settings.max_concurrency,
+            route_below_confidence=settings.route_below_confidence,
+            history_min_rows=settings.history_min_rows,
         )
 
     @property
@@ -263,6 +282,61 @@ class EnrichmentResource(ConfigurableResource):
             budget_left=budget_left,
             over_budget_estimate=estimate[0] > budget_left,
         )
+
+    def enrich_with_history(
+        self,
+        lakehouse: LakehouseResource,
+        rows: DataFrame,
+        text: Column,
+        task: TaskSpec,
+        business_date: date,
+        run_id: str,
+        history: DataFrame,
+        label_col: str,
+        names: Sequence[str] = (),
+    ) -> EnrichmentRun:
+        """Like ``enrich``, but a model trained on labelled ``history`` answers first.
+
+        With at least ``history_min_rows`` history rows whose ``label_col`` is in the taxonomy (two
+        labels or more), a Spark ML classifier (``transforms/mllib_classifier.py``) is trained on
+        their redacted text and labels today's rows, with a calibrated confidence. With an LLM
+        configured, rows below ``route_below_confidence`` go to it; without one, the model answers
+        every row it has text for. Model answers say so (``source`` = model, ``model`` names the
+        training window); with too little history, everything goes through ``enrich``.
+        """
+        if task.taxonomy is None:
+            raise ValueError(f"{task.name} does not classify: there is nothing to learn")
+        config = self.provider_config()
+        prepare = with_enrichment_input(text, task, config, names)
+        labelled = history.transform(prepare).where(F.col(label_col).isin(task.taxonomy.names))
+        stats = labelled.agg(F.count(F.lit(1)), F.countDistinct(label_col)).first()
+        if stats[0] < self.history_min_rows or stats[1] < 2:
+            return self.enrich(lakehouse, rows, text, task, business_date, run_id, names)
+        trained = train_text_classifier(labelled, ENRICH_TEXT, label_col)
+        model_id = (
+            f"spark-ml/tfidf-logreg(trained on {trained.training_rows} labelled rows before "
+            f"{business_date}, T={trained.temperature:.2f})"
+        )
+        threshold = 0.0 if config.kind == EMBEDDED else self.route_below_confidence
+        scored = (
+            predict_labels(trained, rows.transform(prepare), ENRICH_TEXT)
+            .transform(route_by_confidence(threshold))
+            .persist()
+        )
+        doubtful = scored.where(F.col(NEEDS_LLM)).select(*rows.columns)
+        local = (
+            scored.where(~F.col(NEEDS_LLM))
+            .transform(model_outcomes(model_id, task))
+            .drop(ENRICH_TEXT, NEEDS_LLM, PREDICTED_LABEL)
+        )
+        run = self.enrich(lakehouse, doubtful, text, task, business_date, run_id, names)
+        model_labelled = local.count()
+        run.rows = run.rows.unionByName(local)
+        scored.unpersist()
+        run.history_model = model_id
+        run.model_labelled = model_labelled
+        run.routed_to_provider = run.distinct_inputs
+        return run
 
     def _remember(self, lakehouse: LakehouseResource, fresh: DataFrame, task: TaskSpec) -> None:
         """Merge this run's successful outcomes into ``ops.llm_cache``, once per key.

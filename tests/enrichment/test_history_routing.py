@@ -1,0 +1,95 @@
+"""A model trained on labelled history answers first; only its doubtful rows reach the LLM."""
+
+from datetime import date, timedelta
+
+import pytest
+from pyspark.sql import functions as F
+
+from enrichment.prompts import EXPENSE_LINE_TASK
+from enrichment.providers.embedded import EMBEDDED_MODEL_ID
+from pipelines import sample_data
+from pipelines.resources.enrichment import EnrichmentResource
+from pipelines.resources.lakehouse import LakehouseResource
+from transforms.expenses import expense_text
+
+DAY = date(2026, 5, 11)
+COLUMNS = "report_id string, line_id string, merchant string, justification string, "
+COLUMNS += "claimed_category string, business_date date"
+
+
+def _lines(spark, days: list[date], rows: int):
+    data = [
+        (r["report_id"], r["line_id"], r["merchant"], r["justification"], r["claimed_category"], d)
+        for d in days
+        for r in sample_data.build_day(d, rows, seed=11, bad_share=0.0).lines
+        if isinstance(r, dict)
+    ]
+    return spark.createDataFrame(data, COLUMNS)
+
+
+@pytest.fixture
+def history(spark):
+    return _lines(spark, [DAY - timedelta(days=n) for n in range(1, 6)], 80)
+
+
+@pytest.fixture
+def today(spark):
+    return _lines(spark, [DAY], 40)
+
+
+def _run(resource, today, history, run_id):
+    return resource.enrich_with_history(
+        LakehouseResource(),
+        today,
+        expense_text(),
+        EXPENSE_LINE_TASK,
+        DAY,
+        run_id,
+        history=history,
+        label_col="claimed_category",
+    )
+
+
+def test_offline_the_history_model_answers_every_row(spark, lakehouse_root, history, today):
+    run = _run(EnrichmentResource(), today, history, "run-history")
+    rows = run.rows.collect()
+    assert sorted((r["report_id"], r["line_id"]) for r in rows) == sorted(
+        (r["report_id"], r["line_id"]) for r in today.collect()
+    )
+    assert run.history_model and run.history_model.startswith("spark-ml/tfidf-logreg")
+    assert run.model_labelled == len(rows)
+    for r in rows:
+        assert (r["source"], r["enrichment_status"]) == ("model", "ok")
+        assert r["model"].startswith("spark-ml/") and r["model"].endswith("extractive-summary-v1")
+        assert r["label"] in EXPENSE_LINE_TASK.taxonomy.names
+        assert 0 < r["confidence"] <= 1 and r["summary"]
+        assert r["prompt_version"] is None and r["tokens_in"] == 0
+    # Coded history teaches what the label descriptions alone do not: most claims agree.
+    agree = sum(r["label"] == r["claimed_category"] for r in rows) / len(rows)
+    assert agree >= 0.8
+
+
+def test_too_little_history_falls_back_to_the_provider(spark, lakehouse_root, history, today):
+    resource = EnrichmentResource(history_min_rows=10_000)
+    run = _run(resource, today, history, "run-short")
+    assert run.history_model is None
+    assert {r["model"] for r in run.rows.collect()} == {EMBEDDED_MODEL_ID}
+
+
+def test_only_doubtful_rows_are_sent_to_the_llm(spark, lakehouse_root, history, today, fake_openai):
+    resource = EnrichmentResource(
+        api_key="sk-test", base_url=fake_openai.base_url, route_below_confidence=0.9
+    )
+    run = _run(resource, today, history, "run-routed")
+    rows = {(r["report_id"], r["line_id"]): r for r in run.rows.collect()}
+    assert len(rows) == today.count()
+    by_source = {}
+    for r in rows.values():
+        by_source.setdefault(r["source"], []).append(r)
+    assert set(by_source) == {"model", "llm"}, "a 0.9 bar keeps some rows local and sends some"
+    assert all(r["confidence"] >= 0.9 for r in by_source["model"])
+    sent = {i for req in fake_openai.chat_requests() for i in req.record_ids}
+    assert sent == {r["input_hash"] for r in by_source["llm"]}
+    assert run.model_labelled == len(by_source["model"])
+    assert all(r["model"] == "gpt-4o-mini" for r in by_source["llm"])
+    assert run.rows.where(F.col("enrichment_status") != "ok").count() == 0
