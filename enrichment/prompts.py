@@ -70,3 +70,26 @@ HR_CASE_URGENCY_TASK = TaskSpec(
     ),
     taxonomy=HR_CASE_URGENCY,
 )
+
+
+CLOSE_NARRATIVE_TASK = TaskSpec(
+    name="close_narrative",
+    prompt_version="close-narrative-v1",
+    instructions=(
+        "Each record is either a batch of reconciliation exceptions from one legal entity's "
+        "nightly close, one exception per line, or a set of earlier summaries of such batches "
+        "from the same entity and night. Write one plain paragraph of at most {max_words} words "
+        "for the financial controller stating: what is still open (how many exceptions, of "
+        "which kinds), how much money is involved (amounts with their currencies), and the "
+        "oldest open items (their dates or age). Use only facts and figures present in the "
+        "record; keep amounts, currencies, dates and identifiers exactly as written; add "
+        "amounts only when they share a currency and never convert currencies; when combining "
+        "earlier summaries, carry their counts and totals forward. Do not speculate about "
+        "causes, do not recommend actions, and do not mention anything the record does not say. "
+        "If nothing is open, say so."
+    ),
+    summary_max_words=120,
+    # Inputs are reconciliation exception descriptions (accounts, amounts, dates), not personal
+    # data; redacting them would remove the amounts the controller needs.
+    redact=False,
+)

@@ -228,6 +228,68 @@ def close_summary_suite(business_date: date) -> Suite:
     return Suite("gold_close_summary", ("legal_entity", "recon"), rules)
 
 
+NARRATIVE_MAX_CHARS = 2000
+NARRATIVE_NOT_NULL = ("business_date", "legal_entity", "status", "source", "model")
+NARRATIVE_CONSTRAINTS = {
+    "ok_narratives_have_text": "status <> 'ok' OR narrative IS NOT NULL",
+    "template_is_never_an_llm": "source <> 'rule' OR prompt_version IS NULL",
+}
+
+
+def close_narrative_suite() -> Suite:
+    """One paragraph per entity, bounded, without personal data, saying who wrote it."""
+    return Suite(
+        "gold_close_narrative",
+        ("legal_entity",),
+        (
+            Rule(
+                "one_narrative_per_entity",
+                ERROR,
+                "One paragraph per legal entity and night.",
+                gxe.ExpectColumnValuesToBeUnique(column="legal_entity"),
+            ),
+            Rule(
+                "narrative_status_known",
+                ERROR,
+                "Every paragraph was written (ok) or says why not (failed, skipped).",
+                gxe.ExpectColumnValuesToBeInSet(
+                    column="status", value_set=["ok", "failed", "skipped"]
+                ),
+            ),
+            Rule(
+                "narrative_author_recorded",
+                ERROR,
+                "Every paragraph says whether a rule (template), a model or an LLM wrote it.",
+                gxe.ExpectColumnValuesToBeInSet(
+                    column="source", value_set=["rule", "model", "llm"]
+                ),
+            ),
+            Rule(
+                "narrative_length_bounded",
+                ERROR,
+                f"Paragraphs are 1 to {NARRATIVE_MAX_CHARS} characters.",
+                gxe.ExpectColumnValueLengthsToBeBetween(
+                    column="narrative", min_value=1, max_value=NARRATIVE_MAX_CHARS
+                ),
+            ),
+            Rule(
+                "narrative_has_no_personal_data",
+                ERROR,
+                "No e-mail address, phone number, national id or card number in a paragraph.",
+                gxe.ExpectColumnValuesToNotMatchRegexList(
+                    column="narrative", regex_list=list(PII_PATTERNS.values())
+                ),
+            ),
+            Rule(
+                "narratives_written",
+                WARN,
+                "Every entity got its paragraph.",
+                gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["ok"]),
+            ),
+        ),
+    )
+
+
 def rule_specs(suite: Suite) -> list[tuple[str, str, str]]:
     """(name, severity, description) of every rule: the asset checks to declare."""
     return [(r.name, r.severity, r.description) for r in suite.rules]

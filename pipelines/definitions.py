@@ -2,7 +2,7 @@
 
 from dagster import Definitions, in_process_executor, load_assets_from_modules
 
-from assets import close, expenses, hr_cases, sources
+from assets import close, expenses, hr_cases, narrative, sources
 from pipelines.jobs import daily_close_job, nightly_close_schedule
 from pipelines.resources.enrichment import EnrichmentResource
 from pipelines.resources.lakehouse import LakehouseResource
@@ -19,7 +19,10 @@ def build_resources() -> dict:
     }
 
 
-all_assets = [*sources.source_assets, *load_assets_from_modules([expenses, hr_cases, close])]
+all_assets = [
+    *sources.source_assets,
+    *load_assets_from_modules([expenses, hr_cases, close, narrative]),
+]
 
 defs = Definitions(
     assets=all_assets,

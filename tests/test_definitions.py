@@ -29,6 +29,8 @@ def test_definitions_load_with_one_shared_daily_partitioning():
         "gold_expense_lines",
         "staging_hr_cases",
         "gold_hr_cases",
+        "staging_close_narrative",
+        "gold_close_narrative",
         *(
             f"{layer}_{t}"
             for layer in ("staging", "gold")

@@ -134,6 +134,10 @@ class EnrichmentResource(ConfigurableResource):
             raise ValueError(f"LLM_ROUTE must be chat or batch, not {self.route!r}")
         return OPENAI_BATCH if self.route == "batch" else OPENAI
 
+    def record_spend(self, tokens: int) -> None:
+        """Count tokens spent outside ``enrich`` (a group summary) against the run's budget."""
+        self._tokens_spent += tokens
+
     @property
     def budget_left(self) -> int:
         """Tokens this run may still spend."""

@@ -1,0 +1,195 @@
+"""The night's close as one paragraph per legal entity, for the controller.
+
+With an LLM configured, the entity's open exceptions (one line each, oldest first) are summarized
+in stages past the context window (``enrichment/group_summary.py``, prompt
+``CLOSE_NARRATIVE_TASK``). Without one, the paragraph is a template filled from the same rows:
+counts by type, open amounts by currency, the oldest item, what closed today. It says so:
+``source`` = rule and ``model`` names the template, never an LLM.
+"""
+
+from datetime import date
+from decimal import Decimal
+
+import pandas as pd
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from enrichment.group_summary import group_summarizer, group_summary_schema
+from enrichment.models import SOURCE_RULE, STATUS_OK, TaskSpec
+from enrichment.providers.base import EMBEDDED, ProviderConfig
+
+TEMPLATE_MODEL_ID = "template/close-narrative-v1"
+NO_OPEN_LINE = "No reconciliation exception is open for this entity tonight."
+
+NARRATIVE_COLUMNS = [
+    "business_date",
+    "legal_entity",
+    "status",
+    "narrative",
+    "open_exceptions",
+    "closed_today",
+    "stages",
+    "truncated_rows",
+    "tokens_in",
+    "tokens_out",
+    "cost_usd",
+    "source",
+    "model",
+    "prompt_version",
+    "error",
+]
+_LINES_SCHEMA = (
+    "legal_entity string, seq long, line string, exception_type string, recon string, "
+    "status string, age_days int, first_seen_date date, amount decimal(18,2), currency string"
+)
+
+
+def exception_lines(exceptions: DataFrame, entities: DataFrame, as_of: date) -> DataFrame:
+    """One line per exception of ``as_of`` (open first, oldest first), per entity in ``entities``.
+
+    An entity with nothing to report gets one line saying so, so every entity gets a paragraph.
+    """
+    day = exceptions.where(F.col("business_date") == F.lit(as_of))
+    line = F.format_string(
+        "%s (%s) %s %d days, since %s: %s %s. %s",
+        F.col("exception_type"),
+        F.col("recon"),
+        F.when(F.col("status") == "open", F.lit("open")).otherwise(
+            F.concat(F.lit("closed today ("), F.col("resolution"), F.lit(") after"))
+        ),
+        F.col("age_days"),
+        F.col("first_seen_date").cast("string"),
+        F.col("amount").cast("string"),
+        F.col("currency"),
+        F.coalesce(F.col("detail"), F.lit("")),
+    )
+    ordered = F.row_number().over(
+        Window.partitionBy("legal_entity").orderBy(
+            (F.col("status") != "open").cast("int"), F.col("age_days").desc(), "exception_id"
+        )
+    )
+    lines = day.select(
+        "legal_entity",
+        ordered.cast("long").alias("seq"),
+        line.alias("line"),
+        "exception_type",
+        "recon",
+        "status",
+        F.col("age_days").cast("int"),
+        "first_seen_date",
+        F.col("amount").cast("decimal(18,2)"),
+        "currency",
+    )
+    quiet = (
+        entities.select("legal_entity")
+        .distinct()
+        .join(day.select("legal_entity").distinct(), "legal_entity", "left_anti")
+        .select(
+            "legal_entity",
+            F.lit(0).cast("long").alias("seq"),
+            F.lit(NO_OPEN_LINE).alias("line"),
+            *[F.lit(None).cast(t).alias(c) for c, t in _NULL_COLUMNS],
+        )
+    )
+    return lines.unionByName(quiet)
+
+
+_NULL_COLUMNS = [
+    ("exception_type", "string"),
+    ("recon", "string"),
+    ("status", "string"),
+    ("age_days", "int"),
+    ("first_seen_date", "date"),
+    ("amount", "decimal(18,2)"),
+    ("currency", "string"),
+]
+
+
+def template_paragraph(entity: str, rows: pd.DataFrame) -> str:
+    """The paragraph the template writes for one entity from its exception rows."""
+    rows = rows[rows["status"].notna()]
+    open_rows = rows[rows["status"] == "open"]
+    closed = int((rows["status"] == "closed").sum())
+    if open_rows.empty:
+        text = f"{entity}: no reconciliation exception is open."
+    else:
+        kinds = open_rows.groupby("exception_type").size().sort_values(ascending=False)
+        by_kind = ", ".join(f"{n} {kind}" for kind, n in kinds.items())
+        totals: dict[str, Decimal] = {}
+        for amount, currency in zip(open_rows["amount"], open_rows["currency"], strict=True):
+            if amount is not None and currency:
+                totals[currency] = totals.get(currency, Decimal(0)) + abs(Decimal(str(amount)))
+        money = " and ".join(f"{c} {v:,.2f}" for c, v in sorted(totals.items()))
+        oldest = open_rows.sort_values("age_days", ascending=False).iloc[0]
+        text = (
+            f"{entity}: {len(open_rows)} reconciliation exception"
+            f"{'s are' if len(open_rows) != 1 else ' is'} open ({by_kind}), "
+            f"{money or 'no amount'} unexplained in absolute terms. The oldest is "
+            f"{oldest['exception_type']} in {oldest['recon']}, open {int(oldest['age_days'])} "
+            f"days since {oldest['first_seen_date']}."
+        )
+    if closed:
+        text += f" {closed} exception{'s' if closed != 1 else ''} closed today."
+    return text
+
+
+def _narrate(pdf: pd.DataFrame) -> pd.DataFrame:
+    """The template's paragraph for one entity (``applyInPandas``)."""
+    entity = str(pdf["legal_entity"].iloc[0])
+    return pd.DataFrame(
+        [
+            {
+                "legal_entity": entity,
+                "status": STATUS_OK,
+                "narrative": template_paragraph(entity, pdf),
+                "stages": 0,
+                "truncated_rows": 0,
+                "tokens_in": 0,
+                "tokens_out": 0,
+                "cost_usd": 0.0,
+                "source": SOURCE_RULE,
+                "model": TEMPLATE_MODEL_ID,
+                "prompt_version": None,
+                "error": None,
+            }
+        ]
+    )
+
+
+_TEMPLATE_SCHEMA = (
+    "legal_entity string, status string, narrative string, stages int, truncated_rows int, "
+    "tokens_in int, tokens_out int, cost_usd double, source string, model string, "
+    "prompt_version string, error string"
+)
+
+
+def close_narratives(
+    lines: DataFrame, as_of: date, config: ProviderConfig, task: TaskSpec
+) -> DataFrame:
+    """One paragraph per entity of ``exception_lines``: by the LLM in stages, else the template."""
+    counts = lines.groupBy("legal_entity").agg(
+        F.sum((F.col("status") == "open").cast("int")).alias("open_exceptions"),
+        F.sum((F.col("status") == "closed").cast("int")).alias("closed_today"),
+    )
+    grouped = lines.groupBy("legal_entity")
+    if config.kind == EMBEDDED:
+        written = grouped.applyInPandas(_narrate, _TEMPLATE_SCHEMA)
+    else:
+        written = grouped.applyInPandas(
+            group_summarizer(
+                config=config, task=task, group_col="legal_entity", text_col="line", order_col="seq"
+            ),
+            group_summary_schema("legal_entity"),
+        )
+    return (
+        written.join(counts, "legal_entity")
+        .withColumn("business_date", F.lit(as_of).cast("date"))
+        .select(
+            *[
+                F.coalesce(F.col(c), F.lit(0)).cast("long").alias(c)
+                if c in ("open_exceptions", "closed_today")
+                else F.col(c)
+                for c in NARRATIVE_COLUMNS
+            ]
+        )
+    )
