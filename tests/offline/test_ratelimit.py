@@ -23,27 +23,39 @@ def vt() -> VirtualTime:
     return VirtualTime()
 
 
-def test_requests_per_minute_allow_a_burst_then_pace(vt):
+def test_requests_per_minute_allow_the_minute_at_once_then_wait_for_the_window(vt):
     limiter = RateLimiter(requests_per_minute=60, clock=vt.clock, sleep=vt.sleep)
     for _ in range(60):
         assert limiter.acquire() == 0
-    assert limiter.acquire() == pytest.approx(1.0)  # one request a second once the burst is spent
-    assert limiter.acquire() == pytest.approx(1.0)
-    assert vt.now == pytest.approx(1002.0)
+    # The 61st waits until the first leaves the window: never 61 in any 60 seconds.
+    assert limiter.acquire() == pytest.approx(60.0)
+    assert limiter.acquire() == 0  # the second also left the window at the same instant
+    assert vt.now == pytest.approx(1060.0)
 
 
-def test_sixty_seconds_of_traffic_stays_within_the_limit(vt):
+def test_no_sixty_second_window_ever_exceeds_the_limits_not_even_the_first(vt):
     limiter = RateLimiter(requests_per_minute=120, tokens_per_minute=6000, clock=vt.clock,
                           sleep=vt.sleep)  # fmt: skip
-    sent_tokens, requests, start = 0, 0, vt.now
+    sent: list[tuple[float, int]] = []
+    start = vt.now
+    sizes = [100, 250, 40, 900, 5, 300]
+    n = 0
     while vt.now - start < 600:
-        limiter.acquire(100)
-        sent_tokens += 100
-        requests += 1
-    minutes = (vt.now - start) / 60
-    # After the initial full buckets, throughput is the token limit: 60 requests of 100 a minute.
-    assert sent_tokens / minutes <= 6000 * 1.11
-    assert requests / minutes <= 120
+        tokens = sizes[n % len(sizes)]
+        limiter.acquire(tokens)
+        sent.append((vt.now, tokens))
+        n += 1
+    for t0, _ in sent:
+        window = [tok for t, tok in sent if t0 <= t < t0 + 60]
+        assert sum(window) <= 6000 and len(window) <= 120
+    # And it uses the limit: over ten minutes, at least 90% of 10 × 6000 tokens were sent.
+    assert sum(tok for _, tok in sent) >= 0.9 * 6000 * 10
+
+
+def test_a_request_larger_than_the_limit_waits_for_an_empty_window(vt):
+    limiter = RateLimiter(tokens_per_minute=1000, clock=vt.clock, sleep=vt.sleep)
+    assert limiter.acquire(600) == 0
+    assert limiter.acquire(5000) == pytest.approx(60.0)
 
 
 def test_retry_after_pauses_everything(vt):
