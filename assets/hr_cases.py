@@ -19,6 +19,7 @@ from dagster import (
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from assets.expenses import roster_names_on
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
 from enrichment.prompts import HR_CASE_TASK, HR_CASE_URGENCY_TASK
 from expectations.hr_cases import CONSTRAINTS, NOT_NULL_COLUMNS, all_rule_names, gold_hr_cases_suite
@@ -34,11 +35,10 @@ from pipelines.resources.enrichment import (
 )
 from pipelines.resources.lakehouse import LakehouseResource, TableRef
 from pipelines.resources.spark import SparkResource
-from transforms.contracts import HR_CASES, HRIS_ROSTER
-from transforms.hr_cases import URGENCY_PREFIX, hr_case_text, roster_names, to_gold_hr_cases
+from transforms.contracts import HR_CASES
+from transforms.hr_cases import URGENCY_PREFIX, hr_case_text, to_gold_hr_cases
 
 SILVER = TableRef("silver", HR_CASES.name)
-ROSTER = TableRef("silver", HRIS_ROSTER.name)
 GOLD = wap.GoldTable("hr_cases", not_null=NOT_NULL_COLUMNS, checks=tuple(CONSTRAINTS.items()))
 RULES = all_rule_names()
 PREVIEW_COLUMNS = ["case_id", "case_type", "case_type_confidence", "urgency", "case_summary",
@@ -63,7 +63,7 @@ def stage_and_audit_hr_cases_day(
 ) -> StagedCases:
     """Redact, classify (type, urgency) and summarize one date of cases; stage and audit it."""
     cases = lakehouse.read_partition(session, SILVER, day)
-    names = roster_names(lakehouse.read_partition(session, ROSTER, day))
+    names = roster_names_on(lakehouse, session, day)
     runs = [
         enrichment.enrich(lakehouse, cases, hr_case_text(), task, day, run_id, names)
         for task in (HR_CASE_TASK, HR_CASE_URGENCY_TASK)

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass, field
 
+RATIONALE_MAX_WORDS = 30
+
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
 STATUS_SKIPPED = "skipped"
@@ -30,6 +32,8 @@ class Taxonomy:
 
     name: str
     labels: tuple[Label, ...]
+    # A record may carry several labels (``labels``); ``label`` is then the first, the strongest.
+    multi_label: bool = False
 
     @property
     def names(self) -> list[str]:
@@ -51,6 +55,8 @@ class TaskSpec:
     summary_max_words: int | None = None
     # Redact personal data (enrichment/redaction.py) before the text is hashed or sent anywhere.
     redact: bool = True
+    # Ask for a short rationale of the label (at most RATIONALE_MAX_WORDS words).
+    rationale: bool = False
 
     @property
     def classifies(self) -> bool:
@@ -82,6 +88,8 @@ class RecordOut:
     label: str | None = None
     confidence: float | None = None
     summary: str | None = None
+    labels: list[str] | None = None
+    rationale: str | None = None
     tokens_in: int = 0
     tokens_out: int = 0
     cost_usd: float = 0.0

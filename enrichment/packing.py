@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from enrichment.models import RecordIn, TaskSpec
+from enrichment.models import RATIONALE_MAX_WORDS, RecordIn, TaskSpec
 from enrichment.prompts import system_prompt
 from enrichment.tokens import count_tokens
 
@@ -49,8 +49,16 @@ def response_schema(task: TaskSpec) -> dict[str, Any]:
     """The strict JSON schema of an answer: one item per id, label constrained to the enum."""
     item: dict[str, Any] = {"id": {"type": "string"}}
     if task.taxonomy is not None:
-        item["label"] = {"type": "string", "enum": task.taxonomy.names}
+        if task.taxonomy.multi_label:
+            item["labels"] = {
+                "type": "array",
+                "items": {"type": "string", "enum": task.taxonomy.names},
+            }
+        else:
+            item["label"] = {"type": "string", "enum": task.taxonomy.names}
         item["confidence"] = {"type": "number"}
+        if task.rationale:
+            item["rationale"] = {"type": "string"}
     if task.summary_max_words is not None:
         item["summary"] = {"type": "string"}
     return {
@@ -78,6 +86,8 @@ class ParsedItem:
     label: str | None
     confidence: float | None
     summary: str | None
+    labels: list[str] | None = None
+    rationale: str | None = None
 
 
 @dataclass
@@ -110,10 +120,28 @@ def parse_response(task: TaskSpec, content: str, requested_ids: list[str]) -> Pa
         if rid not in wanted:
             continue
         label = item.get("label")
+        labels = None
         confidence = item.get("confidence")
         summary = item.get("summary")
-        if task.taxonomy is not None and label not in task.taxonomy.names:
+        rationale = item.get("rationale")
+        if task.taxonomy is not None and task.taxonomy.multi_label:
+            given = item.get("labels")
+            if not isinstance(given, list) or not given:
+                problems[rid] = "labels missing"
+                continue
+            outside = [x for x in given if x not in task.taxonomy.names]
+            if outside:
+                problems[rid] = f"label outside the taxonomy: {str(outside[0])[:60]!r}"
+                continue
+            labels = list(dict.fromkeys(given))
+            label = labels[0]
+        elif task.taxonomy is not None and label not in task.taxonomy.names:
             problems[rid] = f"label outside the taxonomy: {str(label)[:60]!r}"
+            continue
+        elif task.taxonomy is not None:
+            labels = [label]
+        if task.rationale and not (isinstance(rationale, str) and rationale.strip()):
+            problems[rid] = "rationale missing"
             continue
         if task.taxonomy is not None and not isinstance(confidence, int | float):
             problems[rid] = "confidence missing"
@@ -125,6 +153,8 @@ def parse_response(task: TaskSpec, content: str, requested_ids: list[str]) -> Pa
             label=label,
             confidence=None if confidence is None else min(1.0, max(0.0, float(confidence))),
             summary=summary.strip() if isinstance(summary, str) else None,
+            labels=labels,
+            rationale=_bounded(rationale) if task.rationale else None,
         )
     for rid in requested_ids:
         if seen.get(rid, 0) > 1:
@@ -133,6 +163,14 @@ def parse_response(task: TaskSpec, content: str, requested_ids: list[str]) -> Pa
         elif rid not in answers and rid not in problems:
             problems[rid] = "id missing from the response"
     return ParsedResponse(answers, problems)
+
+
+def _bounded(text: str) -> str:
+    """A rationale cut to ``RATIONALE_MAX_WORDS`` words."""
+    words = text.strip().split()
+    if len(words) <= RATIONALE_MAX_WORDS:
+        return " ".join(words)
+    return " ".join(words[:RATIONALE_MAX_WORDS]) + "…"
 
 
 def estimate_input_tokens(

@@ -5,7 +5,7 @@ affects are enriched again. Record text is data, never instructions: it reaches 
 JSON string values inside a delimited block, and the answer is constrained by a JSON schema.
 """
 
-from enrichment.models import TaskSpec
+from enrichment.models import RATIONALE_MAX_WORDS, TaskSpec
 from enrichment.taxonomies import HR_CASE_TYPE, HR_CASE_URGENCY, SPEND_CATEGORY
 
 SYSTEM_PROMPT = """You enrich corporate finance and HR records for a lakehouse pipeline.
@@ -30,14 +30,29 @@ EXPENSE_LINE_TASK = TaskSpec(
 )
 
 
+MULTI_LABEL_INSTRUCTION = (
+    'A record may fit several labels: list in "labels" every one that applies, the strongest '
+    "first; your confidence is in the first."
+)
+RATIONALE_INSTRUCTION = (
+    "Give a rationale of at most {words} words: which facts in the record support the label. "
+    "Quote no personal data and keep placeholders such as [PERSON_1] as they are."
+)
+
+
 def task_instructions(task: TaskSpec) -> str:
     """The task-specific part of the system prompt."""
     labels = ""
     if task.taxonomy is not None:
         labels = "\n".join(f"- {lab.name}: {lab.description}" for lab in task.taxonomy.labels)
-    return task.instructions.format(
+    text = task.instructions.format(
         max_words=task.summary_max_words or 0, label_descriptions=labels
     )
+    if task.taxonomy is not None and task.taxonomy.multi_label:
+        text += "\n" + MULTI_LABEL_INSTRUCTION
+    if task.rationale:
+        text += "\n" + RATIONALE_INSTRUCTION.format(words=RATIONALE_MAX_WORDS)
+    return text
 
 
 def system_prompt(task: TaskSpec) -> str:
@@ -62,13 +77,15 @@ HR_CASE_TASK = TaskSpec(
 
 HR_CASE_URGENCY_TASK = TaskSpec(
     name="hr_case_urgency",
-    prompt_version="hr-urgency-v1",
+    prompt_version="hr-urgency-v2",
     instructions=(
         "Each record is an HR case with personal data replaced by placeholders. Choose how "
         "urgently HR must act and give your confidence between 0 and 1.\n"
         "Urgency levels:\n{label_descriptions}"
     ),
     taxonomy=HR_CASE_URGENCY,
+    # The handler sees why a case was marked urgent.
+    rationale=True,
 )
 
 

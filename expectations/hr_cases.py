@@ -5,6 +5,7 @@ import great_expectations.expectations as gxe
 from enrichment.models import STATUSES
 from enrichment.taxonomies import HR_CASE_TYPE, HR_CASE_URGENCY
 from expectations.enrichment import label_rules, summary_rules
+from expectations.pii import PII_PATTERNS
 from expectations.suite import ERROR, WARN, Rule, Suite
 from transforms.hr_cases import KEY, URGENCY_PREFIX
 
@@ -50,6 +51,14 @@ def gold_hr_cases_suite() -> Suite:
         *label_rules("case_type", "case_type_confidence", HR_CASE_TYPE),
         *label_rules("urgency", "urgency_confidence", HR_CASE_URGENCY, prefix=URGENCY_PREFIX),
         *summary_rules("case_summary", SUMMARY_MAX_CHARS),
+        Rule(
+            "urgency_rationale_has_no_personal_data",
+            ERROR,
+            "No e-mail address, phone number, national id or card number in a rationale.",
+            gxe.ExpectColumnValuesToNotMatchRegexList(
+                column="urgency_rationale", regex_list=list(PII_PATTERNS.values())
+            ),
+        ),
     ]
     for prefix, what in (("", "type"), (URGENCY_PREFIX, "urgency")):
         rules.append(

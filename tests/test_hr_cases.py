@@ -84,6 +84,7 @@ def test_cases_are_typed_prioritised_and_summarized_offline(spark, tmp_path, mon
         assert (row["urgency_source"], row["urgency_model"]) == ("model", EMBEDDED_MODEL_ID)
         assert 0 <= row["case_type_confidence"] <= 1
         assert row["case_summary"]
+        assert row["urgency_rationale"].startswith(("shares ", "no word in common"))
         assert json.loads(row["redactions"])["PERSON"] >= 1
         assert row["case_type"] == truth[case_id]["case_type"]
     summaries = " ".join(r["case_summary"] for r in gold.values())
@@ -117,6 +118,7 @@ def test_nothing_personal_reaches_the_llm_and_rows_say_llm(spark, tmp_path, monk
         assert row["model"] == "gpt-4o-mini"
         assert (row["prompt_version"], row["urgency_prompt_version"]) == (
             "hr-case-v1",
-            "hr-urgency-v1",
+            "hr-urgency-v2",
         )
         assert row["tokens_in"] > 0 and row["urgency_tokens_in"] > 0
+        assert row["urgency_rationale"] == f"the record reads like {row['urgency']}"

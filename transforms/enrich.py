@@ -36,23 +36,28 @@ INJECTION_SUSPECTED = "injection_suspected"
 OUTCOME_SCHEMA = (
     "input_hash string, enrichment_status string, label string, confidence double, "
     "summary string, source string, model string, prompt_version string, tokens_in int, "
-    "tokens_out int, cost_usd double, attempts int, error string, latency_ms double"
+    "tokens_out int, cost_usd double, attempts int, error string, latency_ms double, "
+    "labels array<string>, rationale string"
 )
-OUTCOME_COLUMNS = [c.strip().split(" ")[0] for c in OUTCOME_SCHEMA.split(",")]
+OUTCOME_TYPES = dict(c.strip().split(" ", 1) for c in OUTCOME_SCHEMA.split(", "))
+OUTCOME_COLUMNS = list(OUTCOME_TYPES)
 
 
 def cache_params(task: TaskSpec, config: ProviderConfig) -> str:
     """The parameters that change an answer, as a stable string for the cache key."""
-    return json.dumps(
-        {
-            "task": task.name,
-            "prompt_version": task.prompt_version,
-            "model": config.model_id,
-            "labels": task.taxonomy.names if task.taxonomy else None,
-            "summary_max_words": task.summary_max_words,
-        },
-        sort_keys=True,
-    )
+    params = {
+        "task": task.name,
+        "prompt_version": task.prompt_version,
+        "model": config.model_id,
+        "labels": task.taxonomy.names if task.taxonomy else None,
+        "summary_max_words": task.summary_max_words,
+    }
+    # Only when set, so the keys of tasks without them (and their cached answers) do not change.
+    if task.taxonomy is not None and task.taxonomy.multi_label:
+        params["multi_label"] = True
+    if task.rationale:
+        params["rationale"] = True
+    return json.dumps(params, sort_keys=True)
 
 
 @lru_cache(maxsize=4)
@@ -170,6 +175,8 @@ def _enrich_batches(
                     "attempts": [o.attempts for o in outcomes],
                     "error": [o.error for o in outcomes],
                     "latency_ms": [float(o.latency_ms) for o in outcomes],
+                    "labels": [o.labels for o in outcomes],
+                    "rationale": [o.rationale for o in outcomes],
                 }
             )
 
@@ -225,6 +232,16 @@ def model_outcomes(
                 "attempts": F.lit(1),
                 "error": F.when(~has_label, F.lit("the model had no text to classify")),
                 "latency_ms": F.lit(0.0),
+                "labels": F.when(has_label, F.array(F.col(label))),
+                "rationale": F.when(
+                    has_label,
+                    F.format_string(
+                        "model probability %.2f for this label after calibration",
+                        F.col(confidence),
+                    ),
+                )
+                if task.rationale
+                else F.lit(None).cast("string"),
             }
         )
 
@@ -287,6 +304,9 @@ def as_cache_hits(cached: DataFrame) -> DataFrame:
             else F.lit(0.0).alias(c)
             if c in ("cost_usd", "latency_ms")
             else F.col(c)
+            if c in cached.columns
+            # a cache written before the column existed
+            else F.lit(None).cast(OUTCOME_TYPES[c]).alias(c)
             for c in OUTCOME_COLUMNS
         ]
     )

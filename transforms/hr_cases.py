@@ -43,6 +43,7 @@ GOLD_HR_CASE_COLUMNS = [
     "case_summary",
     "urgency",
     "urgency_confidence",
+    "urgency_rationale",
     "redactions",
     "injection_suspected",
     *PROVENANCE,
@@ -76,6 +77,7 @@ def to_gold_hr_cases(case_type: DataFrame, urgency: DataFrame) -> DataFrame:
         *KEY,
         F.col("label").alias("urgency"),
         F.col("confidence").alias("urgency_confidence"),
+        F.col("rationale").alias("urgency_rationale"),
         *[F.col(c).alias(URGENCY_PREFIX + c) for c in PROVENANCE],
     )
     return (

@@ -50,6 +50,7 @@ def apply_answers(
             answer = parsed.answers[r.id]
             out.status, out.error = STATUS_OK, None
             out.label, out.confidence, out.summary = answer.label, answer.confidence, answer.summary
+            out.labels, out.rationale = answer.labels, answer.rationale
         else:
             out.error = parsed.problems.get(r.id, "no answer")
             retry.append(r)

@@ -26,6 +26,8 @@ EMBEDDED_MODEL_ID = f"embedded/tfidf-label-similarity-v1+{EXTRACTIVE_SUMMARY_ID}
 # Softmax temperature over cosine similarities; 0.08 spreads confidence between a clear match
 # (~0.9) and a guess among labels with no shared words (~1/len(labels)).
 _TEMPERATURE = 0.08
+# In a multi-label taxonomy, further labels with at least this softmax share are added.
+MULTI_LABEL_MIN_SHARE = 0.25
 _WORD = re.compile(r"[a-z][a-z0-9]+")
 _STOPWORDS = frozenset(
     [
@@ -100,16 +102,30 @@ class LabelSimilarityClassifier:
         norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
         return {t: v / norm for t, v in vec.items()}
 
-    def predict(self, text: str) -> tuple[str, float]:
-        """The most similar label and a softmax confidence over all labels."""
+    def scores(self, text: str) -> list[tuple[str, float]]:
+        """Every label with its softmax share, strongest first (``other`` first on no overlap)."""
         vec = self._weigh(Counter(tokens(text)))
         sims = [sum(w * lv.get(t, 0.0) for t, w in vec.items()) for lv in self.vectors]
         top = max(sims)
         weights = [math.exp((s - top) / _TEMPERATURE) for s in sims]
-        best = max(range(len(sims)), key=lambda i: sims[i])
+        total = sum(weights)
+        ranked = sorted(
+            ((self.labels[i], weights[i] / total) for i in range(len(sims))),
+            key=lambda pair: -pair[1],
+        )
         if top == 0.0 and "other" in self.labels:
-            best = self.labels.index("other")
-        return self.labels[best], weights[best] / sum(weights)
+            ranked.sort(key=lambda pair: pair[0] != "other")
+        return ranked
+
+    def predict(self, text: str) -> tuple[str, float]:
+        """The most similar label and a softmax confidence over all labels."""
+        return self.scores(text)[0]
+
+    def shared_terms(self, text: str, label: str, limit: int = 5) -> list[str]:
+        """The record's words that weigh most in ``label``'s description and examples."""
+        vector = self.vectors[self.labels.index(label)]
+        words = dict.fromkeys(tokens(text))
+        return sorted((w for w in words if w in vector), key=lambda w: -vector[w])[:limit]
 
 
 def extractive_summary(text: str, max_words: int) -> str:
@@ -149,8 +165,22 @@ class EmbeddedProvider:
             )
             try:
                 if classifier is not None:
-                    out.label, confidence = classifier.predict(record.text)
+                    ranked = classifier.scores(record.text)
+                    out.label, confidence = ranked[0]
                     out.confidence = round(confidence, 4)
+                    out.labels = [out.label]
+                    if task.taxonomy is not None and task.taxonomy.multi_label:
+                        out.labels += [
+                            name for name, share in ranked[1:] if share >= MULTI_LABEL_MIN_SHARE
+                        ]
+                    if task.rationale:
+                        terms = classifier.shared_terms(record.text, out.label)
+                        out.rationale = (
+                            f"shares {', '.join(repr(t) for t in terms)} with the description "
+                            f"of {out.label}"
+                            if terms
+                            else f"no word in common with any label; {out.label} by default"
+                        )
                 if task.summary_max_words is not None:
                     out.summary = extractive_summary(record.text, task.summary_max_words)
                 out.attempts = 1

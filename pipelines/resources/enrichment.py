@@ -243,9 +243,10 @@ class EnrichmentResource(ConfigurableResource):
             F.current_timestamp().alias("called_at"),
             *OUTCOME_COLUMNS,
         )
-        outcomes.write.format("delta").mode("append").partitionBy("business_date").save(
-            lakehouse.path(LLM_CALLS)
-        )
+        # mergeSchema: outcome columns added in a later version evolve an existing call log.
+        outcomes.write.format("delta").mode("append").option("mergeSchema", "true").partitionBy(
+            "business_date"
+        ).save(lakehouse.path(LLM_CALLS))
         lakehouse.register(spark, LLM_CALLS)
         fresh = (
             lakehouse.read(spark, LLM_CALLS)
@@ -363,6 +364,7 @@ class EnrichmentResource(ConfigurableResource):
                     DeltaTable.forPath(spark, path)
                     .alias("c")
                     .merge(ok.alias("n"), "c.input_hash = n.input_hash")
+                    .withSchemaEvolution()
                     .whenNotMatchedInsertAll()
                     .execute()
                 )

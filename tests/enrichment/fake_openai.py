@@ -746,6 +746,8 @@ class FakeOpenAI:
                 "label": label,
                 "confidence": confidence,
                 "summary": extractive_summary(rec["text"], self.summary_max_words),
+                "labels": [label],
+                "rationale": f"the record reads like {label}",
             }
             results.append({k: full[k] for k in wanted if k in full})
         results = _apply_item_fault(results, fault)

@@ -2,12 +2,13 @@
 
 import itertools
 import json
+from dataclasses import replace
 
 import pytest
 
 from enrichment.models import RecordIn, TaskSpec
 from enrichment.packing import pack, parse_response, record_line, response_schema, user_message
-from enrichment.prompts import EXPENSE_LINE_TASK
+from enrichment.prompts import EXPENSE_LINE_TASK, system_prompt
 from enrichment.taxonomies import SPEND_CATEGORY
 from enrichment.tokens import count_tokens
 
@@ -262,3 +263,61 @@ def test_parse_classify_only_task_needs_no_summary() -> None:
     assert parsed.problems == {}
     assert parsed.answers["a"].label == "telecom"
     assert parsed.answers["a"].summary is None
+
+
+# --- multi-label taxonomies and rationales ------------------------------------------------------
+
+MULTI = TaskSpec(
+    name="multi",
+    prompt_version="multi-v1",
+    instructions="Label each record.\n{label_descriptions}",
+    taxonomy=replace(SPEND_CATEGORY, multi_label=True),
+    rationale=True,
+)
+
+
+def test_multi_label_schema_asks_for_an_array_of_taxonomy_labels_and_a_rationale() -> None:
+    item = response_schema(MULTI)["properties"]["results"]["items"]
+    assert item["properties"]["labels"] == {
+        "type": "array",
+        "items": {"type": "string", "enum": SPEND_CATEGORY.names},
+    }
+    assert "label" not in item["properties"]
+    assert item["required"] == ["id", "labels", "confidence", "rationale"]
+    assert "several labels" in system_prompt(MULTI) and "rationale" in system_prompt(MULTI)
+    assert "several labels" not in system_prompt(EXPENSE_LINE_TASK)
+
+
+def test_parse_multi_label_keeps_order_drops_repeats_and_bounds_the_rationale() -> None:
+    long = " ".join(["word"] * 50)
+    content = json.dumps(
+        {
+            "results": [
+                {"id": "a", "labels": ["meals", "travel_air", "meals"], "confidence": 0.8,
+                 "rationale": long},
+                {"id": "b", "labels": ["meals", "yachts"], "confidence": 0.8, "rationale": "x"},
+                {"id": "c", "labels": [], "confidence": 0.8, "rationale": "x"},
+                {"id": "d", "labels": ["meals"], "confidence": 0.8, "rationale": " "},
+            ]
+        }
+    )  # fmt: skip
+    parsed = parse_response(MULTI, content, ["a", "b", "c", "d"])
+    a = parsed.answers["a"]
+    assert (a.label, a.labels) == ("meals", ["meals", "travel_air"])
+    assert a.rationale == " ".join(["word"] * 30) + "…"
+    assert parsed.problems == {
+        "b": "label outside the taxonomy: 'yachts'",
+        "c": "labels missing",
+        "d": "rationale missing",
+    }
+
+
+def test_embedded_multi_label_and_rationale_say_what_they_rest_on() -> None:
+    from enrichment.providers.embedded import EmbeddedProvider
+
+    (out,) = EmbeddedProvider().run(
+        MULTI, [RecordIn("r", "Hotel nights and the team dinner at the restaurant")]
+    )
+    assert out.status == "ok" and out.labels[0] == out.label
+    assert set(out.labels) <= set(SPEND_CATEGORY.names)
+    assert out.rationale.startswith("shares ") and out.label in out.rationale
