@@ -46,7 +46,7 @@ from pipelines.resources.enrichment import (
 from pipelines.resources.lakehouse import LakehouseResource, TableRef
 from pipelines.resources.spark import SparkResource
 from transforms.conform import day_rates
-from transforms.contracts import EXPENSE_LINES, FX_RATES
+from transforms.contracts import EXPENSE_LINES, FX_RATES, HRIS_ROSTER
 from transforms.expenses import (
     LABEL_HISTORY_DAYS,
     classify_expense_rows,
@@ -54,11 +54,13 @@ from transforms.expenses import (
     silver_expense_lines,
     to_gold_expense_lines,
 )
+from transforms.hr_cases import roster_names
 
 BRONZE = TableRef("bronze", "expense_lines")
 SILVER = TableRef("silver", "expense_lines")
 QUARANTINE = TableRef("silver", "quarantine")
 FX_SILVER = TableRef("silver", FX_RATES.name)
+ROSTER = TableRef("silver", HRIS_ROSTER.name)
 GOLD = wap.GoldTable("expense_lines", not_null=NOT_NULL_COLUMNS, checks=tuple(CONSTRAINTS.items()))
 GOLD_RULES = all_rule_names()
 SILVER_RULES = [
@@ -223,6 +225,13 @@ def recent_label_counts(
     return {r[0]: r[1] for r in window.groupBy("spend_category").count().collect()}
 
 
+def roster_names_on(lakehouse: LakehouseResource, session: SparkSession, day: date) -> list[str]:
+    """The names on the day's HRIS roster (none before the roster first lands): redacted."""
+    if not lakehouse.exists(session, ROSTER):
+        return []
+    return roster_names(lakehouse.read_partition(session, ROSTER, day))
+
+
 @dataclass
 class StagedDay:
     """What one date's enrichment and audit did."""
@@ -255,6 +264,7 @@ def stage_and_audit_day(
         run_id=run_id,
         history=history,
         label_col="claimed_category",
+        names=roster_names_on(lakehouse, session, day),
     )
     staged_version = wap.stage(lakehouse, run.rows.transform(to_gold_expense_lines), GOLD, day)
     suite = gold_expense_lines_suite(day, recent_label_counts(lakehouse, session, day))
@@ -266,7 +276,7 @@ def stage_and_audit_day(
     partitions_def=daily_partitions,
     backfill_policy=BACKFILL_POLICY,
     retry_policy=TRANSIENT_RETRY,
-    deps=[AssetKey("silver_expense_lines")],
+    deps=[AssetKey("silver_expense_lines"), AssetKey("silver_hris_roster")],
     group_name="staging",
     kinds={"spark", "delta", "openai"},
     check_specs=suite_check_specs("staging_expense_lines", GOLD_RULES),

@@ -64,6 +64,22 @@ def _summary(first: date, day: date, provider: str) -> str:
         if r["recon"] == "ap_gl" and r["ap_variance_unexplained"] is not None:
             extra = f"  AP variance unexplained: {r['ap_variance_unexplained']}"
         lines.append(f"    {r['legal_entity']:<6}{r['recon']:<10}{rate:>8}{extra}")
+    cases = lakehouse.read_partition(spark, TableRef("gold", "hr_cases"), day)
+    by_type = cases.groupBy("case_type", "urgency").count().orderBy("case_type").collect()
+    lines.append(
+        f"\n  gold.hr_cases on {day}: {cases.count()} cases"
+        + (" (" + ", ".join(f"{r[0]}/{r[1]}={r[2]}" for r in by_type) + ")" if by_type else "")
+    )
+    narratives = (
+        lakehouse.read_partition(spark, TableRef("gold", "close_narrative"), day)
+        .orderBy("legal_entity")
+        .collect()
+    )
+    if narratives:
+        source = narratives[0]["source"]
+        author = "an LLM" if source == "llm" else f"the {narratives[0]['model']} (no LLM)"
+        lines += ["", f"  The night per entity (gold.close_narrative, written by {author}):"]
+        lines += [f"    {r['narrative']}" for r in narratives]
     quarantine = lakehouse.read_partition(spark, TableRef("silver", "quarantine"), day)
     reasons = quarantine.groupBy("source", "reason_code").count().orderBy("source").collect()
     lines.append(
