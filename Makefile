@@ -6,7 +6,7 @@ export PYTHONPATH := $(CURDIR)
 export QUERY
 PY := .venv/bin/python
 
-.PHONY: help setup jars run test test-fast ui docs sql thrift bench bench-close lint format lock clean
+.PHONY: help setup jars run test test-fast ui docs sql thrift bench bench-close bench-enrich lint format lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ bench: setup ## Validation cost (GX vs one aggregation; ROWS='1000000')
 
 bench-close: setup ## The close of one date at scale, Dagster vs bare PySpark (GL_LINES='1000000')
 	$(PY) benchmarks/close_scale.py $(if $(GL_LINES),--gl-lines $(GL_LINES))
+
+bench-enrich: setup ## Enrichment costs: packing, cache re-run, mapInPandas vs UDF, limiter vs 429s
+	$(PY) benchmarks/enrichment_costs.py
 
 lint: setup ## Ruff lint and format check
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .

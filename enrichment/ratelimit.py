@@ -91,6 +91,21 @@ class RateLimiter:
             self._last = at
             return max(0.0, wait)
 
+    def settle(self) -> None:
+        """Move the latest request to now, once its answer is back.
+
+        The provider counts a request when it arrives, later than it left; counted from its
+        departure, the client's window would free up before the provider's and a request at the
+        edge would meet a 429. Each provider owns its limiter and sends one request at a time,
+        so the latest entry is the request just answered.
+        """
+        with self._lock:
+            if self._sent:
+                when, tokens = self._sent.pop()
+                now = max(when, self._clock())
+                self._sent.append((now, tokens))
+                self._last = max(self._last, now)
+
     def pause(self, seconds: float) -> None:
         """Send nothing for ``seconds`` (a 429's ``Retry-After``, an exhausted quota)."""
         with self._lock:

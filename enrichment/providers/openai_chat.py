@@ -103,13 +103,21 @@ class OpenAIChatProvider:
         self.limiter.acquire(estimate)
         started = time.perf_counter()
         try:
-            raw = self.client.chat.completions.with_raw_response.create(
-                model=self.model_id,
-                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
-                response_format={"type": "json_schema", "json_schema": schema},
-                max_tokens=self.config.max_output_tokens_per_request,
-                temperature=0,
-            )
+            try:
+                raw = self.client.chat.completions.with_raw_response.create(
+                    model=self.model_id,
+                    messages=[
+                        {"role": "system", "content": system},
+                        {"role": "user", "content": user},
+                    ],
+                    response_format={"type": "json_schema", "json_schema": schema},
+                    max_tokens=self.config.max_output_tokens_per_request,
+                    temperature=0,
+                )
+            finally:
+                # Count the request from its answer (the provider counted it on arrival, after
+                # it left): the window never frees up before the provider's.
+                self.limiter.settle()
             # The provider's own account of what is left this minute paces the next request.
             self.limiter.observe(raw.headers)
             response = raw.parse()

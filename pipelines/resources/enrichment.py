@@ -143,8 +143,13 @@ class EnrichmentResource(ConfigurableResource):
         """Tokens this run may still spend."""
         return max(0, self.run_token_budget - self._tokens_spent)
 
-    def provider_config(self) -> ProviderConfig:
-        """The picklable configuration shipped to Spark executors."""
+    def provider_config(self, tasks: int | None = None) -> ProviderConfig:
+        """The picklable configuration shipped to Spark executors.
+
+        The run's budget left and its rate limits are split evenly between the ``tasks`` Spark
+        tasks that will call the provider (``max_concurrency`` unless given).
+        """
+        tasks = 1 if self.provider_kind == EMBEDDED else max(1, tasks or self.max_concurrency)
         return ProviderConfig(
             kind=self.provider_kind,
             model=self.model,
@@ -155,17 +160,14 @@ class EnrichmentResource(ConfigurableResource):
             max_attempts_per_record=self.max_attempts_per_record,
             request_timeout_s=self.request_timeout_s,
             # Budgets and limits are per run; each of max_concurrency tasks gets its share.
-            token_budget=self.budget_left // self._tasks,
-            requests_per_minute=self._share(self.requests_per_minute),
-            tokens_per_minute=self._share(self.tokens_per_minute),
+            token_budget=self.budget_left // tasks,
+            requests_per_minute=None
+            if self.requests_per_minute is None
+            else self.requests_per_minute / tasks,
+            tokens_per_minute=None
+            if self.tokens_per_minute is None
+            else self.tokens_per_minute / tasks,
         )
-
-    @property
-    def _tasks(self) -> int:
-        return 1 if self.provider_kind == EMBEDDED else max(1, self.max_concurrency)
-
-    def _share(self, limit: float | None) -> float | None:
-        return None if limit is None else limit / self._tasks
 
     def describe(self) -> str:
         """One line for logs and metadata; never includes the key."""
@@ -220,9 +222,14 @@ class EnrichmentResource(ConfigurableResource):
                     f"LLM_BUDGET_POLICY must be warn or fail, not {self.budget_policy!r}"
                 )
             # Bounded concurrency: at most max_concurrency tasks talk to the provider at once,
-            # each within its share of the run's rate limits. Persisted: the estimate and the
-            # call read the same partitions, and the inputs are redacted once.
-            misses = misses.repartition(self.max_concurrency, INPUT_HASH).persist()
+            # each within its share of the run's rate limits, and no more tasks than there are
+            # full requests (a task's records are packed together). Persisted: the estimate and
+            # the call read the same partitions, and the inputs are redacted once.
+            computed = misses.persist()
+            pending = computed.count()
+            tasks = max(1, min(self.max_concurrency, -(-pending // self.max_records_per_request)))
+            misses = computed.repartition(tasks, INPUT_HASH).persist()
+            config = self.provider_config(tasks)
             row = (
                 misses.transform(estimate_request_tokens(task, config, config.model_id))
                 .agg(F.sum("input_tokens"), F.sum("requests"))
@@ -231,6 +238,7 @@ class EnrichmentResource(ConfigurableResource):
             estimate = (int(row[0] or 0), int(row[1] or 0))
             if estimate[0] > budget_left and self.budget_policy == "fail":
                 misses.unpersist()
+                computed.unpersist()
                 raise TokenBudgetExceededError(
                     f"{task.name} {business_date}: about {estimate[0]:,} input tokens in "
                     f"{estimate[1]:,} requests, but the run has {budget_left:,} tokens left of "
@@ -257,6 +265,7 @@ class EnrichmentResource(ConfigurableResource):
         self._remember(lakehouse, fresh, task)
         if config.kind != EMBEDDED:
             misses.unpersist()
+            computed.unpersist()
         results = fresh if hits is None else fresh.unionByName(hits)
         counts = results.groupBy("source").count().collect()
         by_source = {r["source"]: r["count"] for r in counts}

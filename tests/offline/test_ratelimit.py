@@ -93,3 +93,12 @@ def test_no_limits_means_no_waiting(vt):
     limiter = RateLimiter(clock=vt.clock, sleep=vt.sleep)
     assert all(limiter.acquire(10_000) == 0 for _ in range(1000))
     assert vt.sleeps == []
+
+
+def test_a_settled_request_counts_from_its_answer(vt):
+    limiter = RateLimiter(requests_per_minute=1, clock=vt.clock, sleep=vt.sleep)
+    assert limiter.acquire() == 0
+    vt.now += 5  # the answer took five seconds
+    limiter.settle()
+    assert limiter.acquire() == pytest.approx(60.0)  # 60 s after the answer, not after sending
+    assert vt.now == pytest.approx(1065.0)
