@@ -6,7 +6,12 @@ JSON string values inside a delimited block, and the answer is constrained by a 
 """
 
 from enrichment.models import RATIONALE_MAX_WORDS, TaskSpec
-from enrichment.taxonomies import HR_CASE_TYPE, HR_CASE_URGENCY, SPEND_CATEGORY
+from enrichment.taxonomies import (
+    EXCEPTION_REASON,
+    HR_CASE_TYPE,
+    HR_CASE_URGENCY,
+    SPEND_CATEGORY,
+)
 
 SYSTEM_PROMPT = """You enrich corporate finance and HR records for a lakehouse pipeline.
 You receive records inside <records>...</records>, one JSON object per line, each with an "id" and a
@@ -109,4 +114,20 @@ CLOSE_NARRATIVE_TASK = TaskSpec(
     # Inputs are reconciliation exception descriptions (accounts, amounts, dates), not personal
     # data; redacting them would remove the amounts the controller needs.
     redact=False,
+)
+
+
+EXCEPTION_NOTE_TASK = TaskSpec(
+    name="recon_exception_note",
+    prompt_version="exception-note-v1",
+    instructions=(
+        "Each record is one reconciliation exception from the nightly close: its type, the "
+        "reconciliation, the legal entity, the rule's own description and the amount. Choose the "
+        "most probable reason, give your confidence between 0 and 1, and write one sentence of at "
+        "most {max_words} words an analyst can act on: what does not agree, by how much, and "
+        "where to look. Use only facts in the record; do not invent references or dates.\n"
+        "Reasons:\n{label_descriptions}"
+    ),
+    taxonomy=EXCEPTION_REASON,
+    summary_max_words=35,
 )

@@ -119,3 +119,44 @@ HR_CASE_URGENCY = Taxonomy(
         ),
     ),
 )
+
+EXCEPTION_REASON = Taxonomy(
+    name="exception_reason",
+    labels=(
+        Label(
+            "timing_difference",
+            "Both sides will agree once the other posts or clears: in transit, posted late, "
+            "value date after the cut-off.",
+            ("not yet cleared in transit", "posted late after cut-off", "timing"),
+        ),
+        Label(
+            "missing_entry",
+            "One side has a record the other never received: a payment or invoice not posted, "
+            "a bank movement with no ledger entry.",
+            ("has no GL posting", "no bank line", "not posted in the ledger", "not in AP"),
+        ),
+        Label(
+            "duplicate_entry",
+            "The same transaction recorded or paid twice.",
+            ("duplicate posting", "paid twice", "duplicate claim", "duplicate payment"),
+        ),
+        Label(
+            "amount_or_fx_error",
+            "Both sides exist but the amounts differ: keying error, wrong FX rate, partial "
+            "payment, pay different from the contract.",
+            ("amount mismatch", "differs by", "pay variance", "wrong exchange rate"),
+        ),
+        Label(
+            "unknown_party",
+            "A payment to someone the master data does not know or no longer employs.",
+            ("employee not on the roster", "unknown employee", "not active", "terminated"),
+        ),
+        Label(
+            "policy_breach",
+            "An expense that breaks policy: over the limit, split to stay under it, on a weekend, "
+            "at a blocked merchant.",
+            ("over the limit", "split transaction", "weekend expense", "blocked merchant"),
+        ),
+        Label("other", "Anything the other reasons do not explain.", ()),
+    ),
+)

@@ -11,6 +11,8 @@ import great_expectations.expectations as gxe
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from enrichment.taxonomies import EXCEPTION_REASON
+from expectations.enrichment import label_rules, summary_rules
 from expectations.pii import PII_PATTERNS
 from expectations.suite import ERROR, WARN, Rule, Suite
 from transforms.contracts import VALID_CURRENCIES
@@ -293,3 +295,30 @@ def close_narrative_suite() -> Suite:
 def rule_specs(suite: Suite) -> list[tuple[str, str, str]]:
     """(name, severity, description) of every rule: the asset checks to declare."""
     return [(r.name, r.severity, r.description) for r in suite.rules]
+
+
+NOTES_NOT_NULL = ("business_date", "exception_id", "enrichment_status", "model")
+NOTES_CONSTRAINTS = {
+    "reason_confidence_is_probability": "reason_confidence IS NULL OR "
+    "(reason_confidence >= 0 AND reason_confidence <= 1)",
+    "ok_rows_have_a_reason": "enrichment_status <> 'ok' OR probable_reason IS NOT NULL",
+}
+NOTE_MAX_CHARS = 400
+
+
+def exception_notes_suite() -> Suite:
+    """One note per open exception, its reason in the taxonomy, no personal data in the note."""
+    return Suite(
+        "gold_recon_exception_notes",
+        ("exception_id",),
+        (
+            Rule(
+                "one_note_per_exception",
+                ERROR,
+                "One note per exception and night.",
+                gxe.ExpectColumnValuesToBeUnique(column="exception_id"),
+            ),
+            *label_rules("probable_reason", "reason_confidence", EXCEPTION_REASON),
+            *summary_rules("analyst_note", NOTE_MAX_CHARS),
+        ),
+    )

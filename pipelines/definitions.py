@@ -2,7 +2,7 @@
 
 from dagster import Definitions, in_process_executor, load_assets_from_modules
 
-from assets import close, expenses, hr_cases, narrative, sources
+from assets import close, exception_notes, expenses, hr_cases, narrative, sources
 from pipelines.jobs import daily_close_job, nightly_close_schedule
 from pipelines.resources.enrichment import EnrichmentResource
 from pipelines.resources.lakehouse import LakehouseResource
@@ -21,7 +21,7 @@ def build_resources() -> dict:
 
 all_assets = [
     *sources.source_assets,
-    *load_assets_from_modules([expenses, hr_cases, close, narrative]),
+    *load_assets_from_modules([expenses, hr_cases, close, narrative, exception_notes]),
 ]
 
 defs = Definitions(

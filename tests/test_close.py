@@ -18,6 +18,8 @@ from dagster._core.storage.tags import (
 )
 from pyspark.sql import functions as F
 
+from enrichment.providers.embedded import EMBEDDED_MODEL_ID
+from enrichment.taxonomies import EXCEPTION_REASON
 from pipelines import sample_close
 from pipelines.definitions import all_assets, build_resources
 from pipelines.resources.lakehouse import LakehouseResource, TableRef
@@ -156,6 +158,46 @@ def test_every_source_conserves_rows_and_every_gold_table_was_published(spark, c
     summary = lakehouse.read_partition(spark, TableRef("gold", "close_summary"), LAST)
     assert summary.where("recon = 'ap_gl' AND abs(ap_variance_unexplained) > 0.01").count() == 0
     assert {r["business_date"] for r in lakehouse.read(spark, EXCEPTIONS).collect()} == set(DAYS)
+
+
+def test_open_exceptions_get_notes_and_a_carried_item_is_enriched_once(spark, closed):
+    lakehouse = LakehouseResource()
+    notes = lakehouse.read(spark, TableRef("gold", "recon_exception_notes"))
+    exceptions = lakehouse.read(spark, EXCEPTIONS)
+    previous: set[str] = set()
+    for day in DAYS:
+        open_ids = {
+            r["exception_id"]
+            for r in exceptions.where(
+                (F.col("business_date") == F.lit(day)) & (F.col("status") == "open")
+            ).collect()
+        }
+        rows = {
+            r["exception_id"]: r
+            for r in notes.where(F.col("business_date") == F.lit(day)).collect()
+        }
+        assert set(rows) == open_ids, day
+        for exception_id, row in rows.items():
+            assert row["enrichment_status"] == "ok" and row["analyst_note"]
+            assert row["probable_reason"] in EXCEPTION_REASON.names
+            # Offline: a local model wrote it, or the cache holds what it wrote a night before.
+            assert (row["source"], row["model"]) in {("model", EMBEDDED_MODEL_ID),
+                                                     ("cache", EMBEDDED_MODEL_ID)}  # fmt: skip
+            if exception_id in previous:
+                assert row["source"] == "cache", (day, exception_id)
+        previous = open_ids
+
+
+def test_each_entity_gets_a_paragraph_on_each_night(spark, closed):
+    lakehouse = LakehouseResource()
+    narratives = lakehouse.read(spark, TableRef("gold", "close_narrative")).collect()
+    summary = lakehouse.read(spark, TableRef("gold", "close_summary")).collect()
+    assert {(r["business_date"], r["legal_entity"]) for r in narratives} == {
+        (r["business_date"], r["legal_entity"]) for r in summary
+    }
+    for row in narratives:
+        assert row["status"] == "ok" and row["narrative"].startswith(row["legal_entity"] + ":")
+        assert (row["source"], row["model"]) == ("rule", "template/close-narrative-v1")
 
 
 def test_rerunning_a_date_alone_leaves_the_close_unchanged(spark, closed):

@@ -31,6 +31,8 @@ def test_definitions_load_with_one_shared_daily_partitioning():
         "gold_hr_cases",
         "staging_close_narrative",
         "gold_close_narrative",
+        "staging_recon_exception_notes",
+        "gold_recon_exception_notes",
         *(
             f"{layer}_{t}"
             for layer in ("staging", "gold")
