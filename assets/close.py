@@ -21,6 +21,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
+from assets.publishing import published_metadata
 from assets.sources import rows_written
 from expectations import reconciliation as suites
 from expectations.runner import ValidationReport
@@ -285,11 +286,5 @@ def gold_reconciliation(
             raise Failure(description=str(refused), allow_retries=False) from refused
         yield MaterializeResult(
             asset_key=f"gold_{table.name}",
-            metadata={
-                "rows": done.rows,
-                "published_from_staged_versions": MetadataValue.json(done.staged_versions),
-                "delta_version": done.gold_version,
-                "table": table.gold.qualified,
-                "location": lakehouse.path(table.gold),
-            },
+            metadata=published_metadata(done, table, lakehouse),
         )

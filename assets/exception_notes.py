@@ -11,7 +11,6 @@ from datetime import date
 from dagster import (
     AssetExecutionContext,
     AssetKey,
-    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -21,6 +20,7 @@ from pyspark.sql import functions as F
 
 from assets.expenses import roster_names_on
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
+from assets.publishing import publish_asset
 from enrichment.prompts import EXCEPTION_NOTE_TASK
 from expectations import reconciliation as suites
 from expectations.runner import ValidationReport
@@ -135,32 +135,10 @@ def staging_recon_exception_notes(
     )
 
 
-@asset(
-    partitions_def=daily_partitions,
-    backfill_policy=BACKFILL_POLICY,
-    retry_policy=TRANSIENT_RETRY,
-    deps=[staging_recon_exception_notes],
-    group_name="gold",
-    kinds={"spark", "delta"},
-    description="One note per open reconciliation exception per night: probable reason, "
+gold_recon_exception_notes = publish_asset(
+    NOTES,
+    staging_recon_exception_notes,
+    "One note per open reconciliation exception per night: probable reason, "
     "confidence, an analyst sentence, and who produced them (model or LLM) at what cost. Join "
     "to gold.recon_exceptions on exception_id and business_date.",
 )
-def gold_recon_exception_notes(
-    context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
-) -> MaterializeResult:
-    try:
-        done = wap.publish_dates(
-            lakehouse, spark.session, NOTES, business_dates(context), context.run_id
-        )
-    except wap.PublishRefusedError as refused:
-        raise Failure(description=str(refused), allow_retries=False) from refused
-    return MaterializeResult(
-        metadata={
-            "rows": done.rows,
-            "published_from_staged_versions": MetadataValue.json(done.staged_versions),
-            "delta_version": done.gold_version,
-            "table": NOTES.gold.qualified,
-            "location": lakehouse.path(NOTES.gold),
-        }
-    )

@@ -13,7 +13,6 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
-    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -23,6 +22,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
+from assets.publishing import publish_asset
 from assets.sources import SilverDay, ingest_day, write_silver_day
 from enrichment.prompts import EXPENSE_LINE_TASK
 from expectations.expense_lines import (
@@ -339,32 +339,10 @@ def staging_expense_lines(
     )
 
 
-@asset(
-    partitions_def=daily_partitions,
-    backfill_policy=BACKFILL_POLICY,
-    retry_policy=TRANSIENT_RETRY,
-    deps=[staging_expense_lines],
-    group_name="gold",
-    kinds={"spark", "delta"},
-    description="Published, enriched expense lines. Grain: one row per (report_id, line_id) per "
+gold_expense_lines = publish_asset(
+    GOLD,
+    staging_expense_lines,
+    "Published, enriched expense lines. Grain: one row per (report_id, line_id) per "
     "business_date. Every row carries enrichment provenance (model, source, confidence). Only "
     "partitions whose staging audit passed are published.",
 )
-def gold_expense_lines(
-    context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
-) -> MaterializeResult:
-    try:
-        done = wap.publish_dates(
-            lakehouse, spark.session, GOLD, business_dates(context), context.run_id
-        )
-    except wap.PublishRefusedError as refused:
-        raise Failure(description=str(refused), allow_retries=False) from refused
-    return MaterializeResult(
-        metadata={
-            "rows": done.rows,
-            "published_from_staged_versions": MetadataValue.json(done.staged_versions),
-            "delta_version": done.gold_version,
-            "table": GOLD.gold.qualified,
-            "location": lakehouse.path(GOLD.gold),
-        }
-    )

@@ -11,7 +11,6 @@ from datetime import date
 from dagster import (
     AssetExecutionContext,
     AssetKey,
-    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -21,6 +20,7 @@ from pyspark.sql import functions as F
 
 from assets.expenses import roster_names_on
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
+from assets.publishing import publish_asset
 from enrichment.prompts import HR_CASE_TASK, HR_CASE_URGENCY_TASK
 from expectations.hr_cases import CONSTRAINTS, NOT_NULL_COLUMNS, all_rule_names, gold_hr_cases_suite
 from expectations.runner import ValidationReport
@@ -132,32 +132,10 @@ def staging_hr_cases(
     )
 
 
-@asset(
-    partitions_def=daily_partitions,
-    backfill_policy=BACKFILL_POLICY,
-    retry_policy=TRANSIENT_RETRY,
-    deps=[staging_hr_cases],
-    group_name="gold",
-    kinds={"spark", "delta"},
-    description="Published, enriched HR cases: one row per case per business_date with case "
+gold_hr_cases = publish_asset(
+    GOLD,
+    staging_hr_cases,
+    "Published, enriched HR cases: one row per case per business_date with case "
     "type, urgency, a redacted summary, what was redacted, and per-output provenance (model, "
     "source, confidence). No free text from the source: subject and description stay in silver.",
 )
-def gold_hr_cases(
-    context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
-) -> MaterializeResult:
-    try:
-        done = wap.publish_dates(
-            lakehouse, spark.session, GOLD, business_dates(context), context.run_id
-        )
-    except wap.PublishRefusedError as refused:
-        raise Failure(description=str(refused), allow_retries=False) from refused
-    return MaterializeResult(
-        metadata={
-            "rows": done.rows,
-            "published_from_staged_versions": MetadataValue.json(done.staged_versions),
-            "delta_version": done.gold_version,
-            "table": GOLD.gold.qualified,
-            "location": lakehouse.path(GOLD.gold),
-        }
-    )

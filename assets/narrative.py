@@ -11,7 +11,6 @@ from datetime import date
 from dagster import (
     AssetExecutionContext,
     AssetKey,
-    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -20,6 +19,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
+from assets.publishing import publish_asset
 from enrichment.prompts import CLOSE_NARRATIVE_TASK
 from expectations import reconciliation as suites
 from expectations.runner import ValidationReport
@@ -121,31 +121,9 @@ def staging_close_narrative(
     )
 
 
-@asset(
-    partitions_def=daily_partitions,
-    backfill_policy=BACKFILL_POLICY,
-    retry_policy=TRANSIENT_RETRY,
-    deps=[staging_close_narrative],
-    group_name="gold",
-    kinds={"spark", "delta"},
-    description="One paragraph per legal entity and night on the close, with who wrote it "
+gold_close_narrative = publish_asset(
+    NARRATIVE,
+    staging_close_narrative,
+    "One paragraph per legal entity and night on the close, with who wrote it "
     "(template, model or LLM), its prompt version, the stages it took and its token cost.",
 )
-def gold_close_narrative(
-    context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
-) -> MaterializeResult:
-    try:
-        done = wap.publish_dates(
-            lakehouse, spark.session, NARRATIVE, business_dates(context), context.run_id
-        )
-    except wap.PublishRefusedError as refused:
-        raise Failure(description=str(refused), allow_retries=False) from refused
-    return MaterializeResult(
-        metadata={
-            "rows": done.rows,
-            "published_from_staged_versions": MetadataValue.json(done.staged_versions),
-            "delta_version": done.gold_version,
-            "table": NARRATIVE.gold.qualified,
-            "location": lakehouse.path(NARRATIVE.gold),
-        }
-    )

@@ -39,6 +39,23 @@ OUTCOME_SCHEMA = (
     "tokens_out int, cost_usd double, attempts int, error string, latency_ms double, "
     "labels array<string>, rationale string"
 )
+# What every enriched gold row says of how its value was produced (``failure_kind`` added by
+# ``with_failure_kind``).
+PROVENANCE_COLUMNS = [
+    "enrichment_status",
+    "failure_kind",
+    "source",
+    "model",
+    "prompt_version",
+    "input_hash",
+    "tokens_in",
+    "tokens_out",
+    "cost_usd",
+    "attempts",
+    "error",
+    "latency_ms",
+]
+
 OUTCOME_TYPES = dict(c.strip().split(" ", 1) for c in OUTCOME_SCHEMA.split(", "))
 OUTCOME_COLUMNS = list(OUTCOME_TYPES)
 

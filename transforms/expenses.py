@@ -14,7 +14,7 @@ from transforms.contracts import (
     MAX_EXPENSE_AMOUNT,
     VALID_CURRENCIES,
 )
-from transforms.enrich import with_failure_kind
+from transforms.enrich import PROVENANCE_COLUMNS, with_failure_kind
 from transforms.ingest import ROW_HASH_COLUMN, SOURCE_FILE_COLUMN
 from transforms.quarantine import (
     Rule,
@@ -206,18 +206,7 @@ GOLD_EXPENSE_COLUMNS = [
     "justification_summary",
     "redactions",
     "injection_suspected",
-    "enrichment_status",
-    "failure_kind",
-    "source",
-    "model",
-    "prompt_version",
-    "input_hash",
-    "tokens_in",
-    "tokens_out",
-    "cost_usd",
-    "attempts",
-    "error",
-    "latency_ms",
+    *PROVENANCE_COLUMNS,
     "business_date",
     SOURCE_FILE_COLUMN,
     ROW_HASH_COLUMN,

@@ -12,24 +12,11 @@ is restricted), gold carries the redacted summary and what was redacted.
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from transforms.enrich import with_failure_kind
+from transforms.enrich import PROVENANCE_COLUMNS, with_failure_kind
 
 KEY = ("case_id",)
 # Provenance columns of one enrichment outcome, as ``EnrichmentResource.enrich`` returns them.
-PROVENANCE = (
-    "enrichment_status",
-    "source",
-    "model",
-    "prompt_version",
-    "input_hash",
-    "tokens_in",
-    "tokens_out",
-    "cost_usd",
-    "attempts",
-    "error",
-    "failure_kind",
-    "latency_ms",
-)
+PROVENANCE = PROVENANCE_COLUMNS
 URGENCY_PREFIX = "urgency_"
 
 GOLD_HR_CASE_COLUMNS = [

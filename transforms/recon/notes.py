@@ -8,7 +8,7 @@ reads the same every night and is enriched once (``ops.llm_cache``). The task is
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from transforms.enrich import with_failure_kind
+from transforms.enrich import PROVENANCE_COLUMNS, with_failure_kind
 
 NOTE_COLUMNS = [
     "business_date",
@@ -21,18 +21,7 @@ NOTE_COLUMNS = [
     "analyst_note",
     "redactions",
     "injection_suspected",
-    "enrichment_status",
-    "failure_kind",
-    "source",
-    "model",
-    "prompt_version",
-    "input_hash",
-    "tokens_in",
-    "tokens_out",
-    "cost_usd",
-    "attempts",
-    "error",
-    "latency_ms",
+    *PROVENANCE_COLUMNS,
 ]
 
 
