@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
 from assets.publishing import publish_asset
-from assets.sources import SilverDay, ingest_day, write_silver_day
+from assets.sources import SilverDay, ingest_day, roster_names_on, write_silver_day
 from enrichment.prompts import EXPENSE_LINE_TASK
 from expectations.expense_lines import (
     CONSTRAINTS,
@@ -46,7 +46,7 @@ from pipelines.resources.enrichment import (
 from pipelines.resources.lakehouse import LakehouseResource, TableRef
 from pipelines.resources.spark import SparkResource
 from transforms.conform import day_rates
-from transforms.contracts import EXPENSE_LINES, FX_RATES, HRIS_ROSTER
+from transforms.contracts import EXPENSE_LINES, FX_RATES
 from transforms.expenses import (
     LABEL_HISTORY_DAYS,
     classify_expense_rows,
@@ -54,13 +54,11 @@ from transforms.expenses import (
     silver_expense_lines,
     to_gold_expense_lines,
 )
-from transforms.hr_cases import roster_names
 
 BRONZE = TableRef("bronze", "expense_lines")
 SILVER = TableRef("silver", "expense_lines")
 QUARANTINE = TableRef("silver", "quarantine")
 FX_SILVER = TableRef("silver", FX_RATES.name)
-ROSTER = TableRef("silver", HRIS_ROSTER.name)
 GOLD = wap.GoldTable("expense_lines", not_null=NOT_NULL_COLUMNS, checks=tuple(CONSTRAINTS.items()))
 GOLD_RULES = all_rule_names()
 SILVER_RULES = [
@@ -223,13 +221,6 @@ def recent_label_counts(
         & F.col("spend_category").isNotNull()
     )
     return {r[0]: r[1] for r in window.groupBy("spend_category").count().collect()}
-
-
-def roster_names_on(lakehouse: LakehouseResource, session: SparkSession, day: date) -> list[str]:
-    """The names on the day's HRIS roster (none before the roster first lands): redacted."""
-    if not lakehouse.exists(session, ROSTER):
-        return []
-    return roster_names(lakehouse.read_partition(session, ROSTER, day))
 
 
 @dataclass

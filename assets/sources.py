@@ -33,6 +33,7 @@ from pipelines.resources.lakehouse import LakehouseResource, TableRef
 from pipelines.resources.spark import SparkResource
 from transforms import contracts as c
 from transforms.conform import day_rates
+from transforms.hr_cases import roster_names
 from transforms.ingest import with_ingestion_metadata
 from transforms.quarantine import quarantined_rows
 from transforms.sources import classify_source, silver_source
@@ -52,9 +53,19 @@ SOURCES = (
 )
 
 
+_ROSTER = TableRef("silver", c.HRIS_ROSTER.name)
+
+
 def rows_written(lakehouse: LakehouseResource, session: SparkSession, table: TableRef) -> int:
     """Rows the table's latest commit wrote."""
     return int(lakehouse.last_commit_metrics(session, table).get("numOutputRows", 0))
+
+
+def roster_names_on(lakehouse: LakehouseResource, session: SparkSession, day: date) -> list[str]:
+    """The names on the day's HRIS roster (none before the roster first lands): redacted."""
+    if not lakehouse.exists(session, _ROSTER):
+        return []
+    return roster_names(lakehouse.read_partition(session, _ROSTER, day))
 
 
 def ingest_day(

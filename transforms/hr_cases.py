@@ -16,7 +16,6 @@ from transforms.enrich import PROVENANCE_COLUMNS, with_failure_kind
 
 KEY = ("case_id",)
 # Provenance columns of one enrichment outcome, as ``EnrichmentResource.enrich`` returns them.
-PROVENANCE = PROVENANCE_COLUMNS
 URGENCY_PREFIX = "urgency_"
 
 GOLD_HR_CASE_COLUMNS = [
@@ -33,8 +32,8 @@ GOLD_HR_CASE_COLUMNS = [
     "urgency_rationale",
     "redactions",
     "injection_suspected",
-    *PROVENANCE,
-    *[URGENCY_PREFIX + c for c in PROVENANCE],
+    *PROVENANCE_COLUMNS,
+    *[URGENCY_PREFIX + c for c in PROVENANCE_COLUMNS],
 ]
 
 
@@ -65,7 +64,7 @@ def to_gold_hr_cases(case_type: DataFrame, urgency: DataFrame) -> DataFrame:
         F.col("label").alias("urgency"),
         F.col("confidence").alias("urgency_confidence"),
         F.col("rationale").alias("urgency_rationale"),
-        *[F.col(c).alias(URGENCY_PREFIX + c) for c in PROVENANCE],
+        *[F.col(c).alias(URGENCY_PREFIX + c) for c in PROVENANCE_COLUMNS],
     )
     return (
         typed.withColumnRenamed("label", "case_type")

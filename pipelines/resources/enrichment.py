@@ -322,20 +322,27 @@ class EnrichmentResource(ConfigurableResource):
             raise ValueError(f"{task.name} does not classify: there is nothing to learn")
         config = self.provider_config()
         prepare = with_enrichment_input(text, task, config, names)
-        labelled = history.transform(prepare).where(F.col(label_col).isin(task.taxonomy.names))
+        # Persisted: the history is redacted once for the count, the fit and the calibration.
+        labelled = (
+            history.transform(prepare).where(F.col(label_col).isin(task.taxonomy.names)).persist()
+        )
         stats = labelled.agg(F.count(F.lit(1)), F.countDistinct(label_col)).first()
         if stats[0] < self.history_min_rows or stats[1] < 2:
+            labelled.unpersist()
             return self.enrich(lakehouse, rows, text, task, business_date, run_id, names)
         trained = train_text_classifier(labelled, ENRICH_TEXT, label_col)
+        labelled.unpersist()
         model_id = (
             f"spark-ml/tfidf-logreg(trained on {trained.training_rows} labelled rows before "
             f"{business_date}, T={trained.temperature:.2f})"
         )
         threshold = 0.0 if config.kind == EMBEDDED else self.route_below_confidence
+        # Checkpointed: today's rows are redacted and scored once, though both branches and the
+        # staging write downstream read them.
         scored = (
             predict_labels(trained, rows.transform(prepare), ENRICH_TEXT)
             .transform(route_by_confidence(threshold))
-            .persist()
+            .localCheckpoint()
         )
         doubtful = scored.where(F.col(NEEDS_LLM)).select(*rows.columns)
         local = (
@@ -346,7 +353,6 @@ class EnrichmentResource(ConfigurableResource):
         run = self.enrich(lakehouse, doubtful, text, task, business_date, run_id, names)
         model_labelled = local.count()
         run.rows = run.rows.unionByName(local)
-        scored.unpersist()
         run.history_model = model_id
         run.model_labelled = model_labelled
         run.routed_to_provider = run.distinct_inputs
