@@ -1,35 +1,45 @@
 """What validation costs: a 20-rule Great Expectations suite vs the same rules as one aggregation.
 
 Generates gold-shaped expense lines in Spark (1 million and 10 million rows by default), writes
-them to Delta, then times, on the same data in one run:
-  1. GX, result_format SUMMARY (counts only),
-  2. GX as the pipeline runs it (COMPLETE with the offending rows' keys),
-  3. the same 20 rules as one hand-written Spark aggregation (one pass),
-and prints the times and the ratios. Not a test: run on demand.
+them to Delta, then, on the same data in one run, times and counts the Spark jobs of:
+  1. one aggregation: the 20 rules as failing-row counts, hand-written (the floor),
+  2. GX counts only: one validation, ``SUMMARY`` without partial lists,
+  3. GX in one pass with offending keys (``COMPLETE``): how the pipeline validated until the
+     two-pass runner; it collects every offending row to the driver,
+  4. the pipeline's runner (``expectations.runner.validate``) on a partition that passes:
+     counts, then nothing more,
+  5. the runner on a partition where 1% of rows break one rule: counts, then the offending keys
+     of that rule alone.
+and prints the times, the Spark jobs and the ratios to the aggregation. Not a test: run on demand.
 
 Usage: .venv/bin/python benchmarks/validation_cost.py [--rows 1000000 10000000]
+       [--driver-memory 6g] [--skip-complete]
 """
 
 import argparse
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+import great_expectations as gx
 import great_expectations.expectations as gxe
-from pyspark.sql import DataFrame
+from great_expectations.data_context.types.base import ProgressBarsConfig
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from enrichment.models import STATUSES
 from enrichment.taxonomies import SPEND_CATEGORY
 from expectations.expense_lines import gold_expense_lines_suite
 from expectations.pii import PII_PATTERNS
-from expectations.runner import validate
+from expectations.runner import COUNTS_ONLY, validate
 from expectations.suite import ERROR, Rule, Suite
 from pipelines.resources.spark import build_spark_session
 from transforms.contracts import VALID_CURRENCIES
 
 DAY = date(2026, 3, 31)
+BROKEN_RULE = "currency_is_iso"
 
 
 def twenty_rule_suite() -> Suite:
@@ -83,9 +93,11 @@ def hand_written(df: DataFrame) -> dict:
     return row
 
 
-def synthetic(spark, rows: int) -> DataFrame:
+def synthetic(spark: SparkSession, rows: int, broken_share: float = 0.0) -> DataFrame:
+    """Gold-shaped expense lines; ``broken_share`` of them carry a currency outside ISO 4217."""
     labels = F.array(*[F.lit(x) for x in SPEND_CATEGORY.names])
     currencies = F.array(*[F.lit(x) for x in ("USD", "EUR", "GBP", "CAD")])
+    broken = (F.col("id") % 10_000) < int(broken_share * 10_000)
     return spark.range(rows).select(
         F.concat(F.lit("ER-"), (F.col("id") / 5).cast("long").cast("string")).alias("report_id"),
         (F.col("id") % 5 + 1).cast("int").alias("line_id"),
@@ -93,7 +105,9 @@ def synthetic(spark, rows: int) -> DataFrame:
         F.date_sub(F.lit(DAY), (F.col("id") % 30).cast("int")).alias("transaction_date"),
         F.lit("Uber").alias("merchant"),
         ((F.col("id") % 50_000) / 3 + 1).cast("decimal(18,2)").alias("amount"),
-        currencies[(F.col("id") % 4).cast("int")].alias("currency"),
+        F.when(broken, F.lit("US$"))
+        .otherwise(currencies[(F.col("id") % 4).cast("int")])
+        .alias("currency"),
         labels[(F.col("id") % 9).cast("int")].alias("spend_category"),
         ((F.col("id") % 100) / 100.0).alias("confidence"),
         F.lit("Taxi from the airport to the client office.").alias("justification_summary"),
@@ -106,43 +120,8 @@ def synthetic(spark, rows: int) -> DataFrame:
     )
 
 
-def timed(fn) -> tuple[float, object]:
-    started = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - started, result
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
-    args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-validation-"))
-    spark = build_spark_session("local[*]", str(workdir / "warehouse"),
-                                extra_conf={"spark.sql.shuffle.partitions": "8"})  # fmt: skip
-    spark.sparkContext.setLogLevel("ERROR")
-    suite = twenty_rule_suite()
-    print(f"{'rows':>12} {'GX summary s':>13} {'GX+keys s':>10} {'one agg s':>10} "
-          f"{'GX/agg':>7} {'GX+keys/agg':>12}")  # fmt: skip
-    for rows in args.rows:
-        path = str(workdir / f"gold_{rows}")
-        synthetic(spark, rows).write.format("delta").mode("overwrite").save(path)
-        df = spark.read.format("delta").load(path)
-        hand_written(df)  # warm-up: JIT, file listing
-        t_agg, counts = timed(lambda df=df: hand_written(df))
-        t_gx, report = timed(lambda df=df: _gx_summary(df, suite))
-        t_gx_keys, _ = timed(lambda df=df: validate(df, suite))
-        assert report.rows == rows and counts["rows"] == rows
-        print(f"{rows:>12,} {t_gx:>13.1f} {t_gx_keys:>10.1f} {t_agg:>10.1f} "
-              f"{t_gx / t_agg:>7.1f} {t_gx_keys / t_agg:>12.1f}")  # fmt: skip
-
-
-def _gx_summary(df: DataFrame, suite: Suite):
-    """GX with counts only: how a team would run the same suite without offending keys."""
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    from expectations.runner import ValidationReport
-
+def gx_one_pass(df: DataFrame, suite: Suite, result_format: dict) -> dict:
+    """Every rule in one GX validation with ``result_format``; failed rules and rows checked."""
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch = (
@@ -153,10 +132,96 @@ def _gx_summary(df: DataFrame, suite: Suite):
     )
     gx_suite = gx.ExpectationSuite(name="bench")
     for rule in suite.rules:
-        gx_suite.add_expectation(rule.expectation)
-    outcome = batch.validate(gx_suite, result_format="SUMMARY")
+        gx_suite.add_expectation(rule.expectation.copy(update={"id": None}))
+    outcome = batch.validate(gx_suite, result_format=result_format)
     rows = max((r.result or {}).get("element_count", 0) or 0 for r in outcome.results)
-    return ValidationReport(suite="bench", rows=rows, results=[])
+    return {"rows": rows, "failed": sum(not r.success for r in outcome.results)}
+
+
+class Measured:
+    """Runs a callable in its own Spark job group; keeps the wall time and the jobs it ran."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+        self._n = 0
+
+    def __call__(self, fn: Callable[[], object]) -> tuple[float, int, object]:
+        self._n += 1
+        group = f"bench-{self._n}"
+        context = self.spark.sparkContext
+        context.setJobGroup(group, group)
+        started = time.perf_counter()
+        try:
+            result = fn()
+        finally:
+            elapsed = time.perf_counter() - started
+            context.setLocalProperty("spark.jobGroup.id", None)
+        return elapsed, len(context.statusTracker().getJobIdsForGroup(group)), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument(
+        "--driver-memory",
+        default="6g",
+        help="Spark driver heap; in local mode it is the executors' heap too",
+    )
+    parser.add_argument(
+        "--skip-complete",
+        action="store_true",
+        help="leave out GX COMPLETE (3), which holds every offending key",
+    )
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-validation-"))
+    spark = build_spark_session("local[*]", str(workdir / "warehouse"),
+                                extra_conf={"spark.sql.shuffle.partitions": "8",
+                                            "spark.driver.memory": args.driver_memory,
+                                            "spark.ui.enabled": "false"})  # fmt: skip
+    spark.sparkContext.setLogLevel("ERROR")
+    measure = Measured(spark)
+    complete = {
+        "result_format": "COMPLETE",
+        "unexpected_index_column_names": list(twenty_rule_suite().key),
+        "return_unexpected_index_query": False,
+    }
+    cores = spark.sparkContext.defaultParallelism
+    print(
+        f"Spark {spark.version}, GX {gx.__version__}, {cores} cores, driver heap "
+        f"{args.driver_memory}; a 20-rule suite; times in seconds."
+    )
+    for rows in args.rows:
+        paths = {}
+        for name, share in (("good", 0.0), ("broken", 0.01)):
+            paths[name] = str(workdir / f"gold_{rows}_{name}")
+            synthetic(spark, rows, share).write.format("delta").mode("overwrite").save(paths[name])
+        good = spark.read.format("delta").load(paths["good"])
+        broken = spark.read.format("delta").load(paths["broken"])
+        hand_written(good)  # warm-up: JIT, file listing
+        table: list[tuple[str, float, int, str]] = []
+        t, jobs, counts = measure(lambda df=good: hand_written(df))
+        assert counts["rows"] == rows and counts[BROKEN_RULE] == 0
+        table.append(("1. one aggregation (floor)", t, jobs, "counts"))
+        t, jobs, out = measure(lambda df=good: gx_one_pass(df, twenty_rule_suite(), COUNTS_ONLY))
+        assert out["rows"] == rows and out["failed"] == 0
+        table.append(("2. GX counts only", t, jobs, "counts"))
+        if not args.skip_complete:
+            t, jobs, out = measure(lambda df=good: gx_one_pass(df, twenty_rule_suite(), complete))
+            table.append(("3. GX one pass + keys (COMPLETE)", t, jobs, "counts, every key"))
+        t, jobs, report = measure(lambda df=good: validate(df, twenty_rule_suite()))
+        assert report.passed and report.passes == 1 and report.rows == rows
+        table.append(("4. runner, partition passes", t, jobs, "counts"))
+        t, jobs, report = measure(lambda df=broken: validate(df, twenty_rule_suite()))
+        [failed] = [r for r in report.results if not r.success]
+        assert failed.name == BROKEN_RULE and failed.unexpected_count == rows // 100
+        assert report.passes == 2 and len(failed.offending_keys) > 0
+        table.append(("5. runner, 1% rows break a rule", t, jobs,
+                      f"counts, {len(failed.offending_keys):,} keys"))  # fmt: skip
+        floor = table[0][1]
+        print(f"\n{rows:,} rows")
+        print(f"  {'':<36}{'s':>8}{'jobs':>6}{'x agg':>7}  returns")
+        for name, seconds, jobs, returns in table:
+            print(f"  {name:<36}{seconds:>8.1f}{jobs:>6}{seconds / floor:>7.1f}  {returns}")
 
 
 if __name__ == "__main__":

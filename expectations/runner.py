@@ -1,4 +1,16 @@
-"""Run a suite with Great Expectations on a Spark DataFrame, in one validation."""
+"""Run a suite with Great Expectations on a Spark DataFrame, in as few Spark passes as it can.
+
+GX computes a rule's counts as aggregates it bundles into one Spark job per column, but every
+offending-row detail (a sample of values, the rows' keys) costs it one more job per rule, whether
+or not the rule found anything. So a suite runs in two passes:
+
+1. every rule with counts only (``SUMMARY`` without partial lists): the verdicts, row and
+   unexpected counts and observed values, in a few bundled jobs;
+2. only when some rule failed on offending rows: those rules again with a sample of their
+   offending values and the keys of up to ``MAX_OFFENDING_KEYS`` offending rows.
+
+A partition that passes, the common case, pays for the first pass alone.
+"""
 
 from dataclasses import dataclass, field
 from typing import Any
@@ -7,11 +19,14 @@ import great_expectations as gx
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from pyspark.sql import DataFrame
 
-from expectations.suite import ERROR, Suite
+from expectations.suite import ERROR, Rule, Suite
 
 # Offending keys kept per failed rule (the count is always exact).
 MAX_OFFENDING_KEYS = 1000
+# Offending values sampled per failed rule.
+SAMPLE_VALUES = 10
 DOCS_SITE = "lakehouse"
+COUNTS_ONLY = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
 
 
 @dataclass
@@ -37,6 +52,10 @@ class ValidationReport:
     rows: int
     results: list[RuleResult]
     docs_url: str | None = None
+    # Data Docs of the second pass (the failed rules' offending values), when it ran.
+    failures_docs_url: str | None = None
+    # GX validations run: 1 when every rule passed, 2 when offending rows were looked up.
+    passes: int = 0
 
     @property
     def blocking_failures(self) -> list[RuleResult]:
@@ -67,11 +86,48 @@ def _context(docs_dir: str | None):
     return context
 
 
-def validate(df: DataFrame, suite: Suite, docs_dir: str | None = None) -> ValidationReport:
-    """Validate ``df`` against ``suite`` in one GX validation; report every rule's verdict.
+def _run_pass(
+    context, df: DataFrame, name: str, rules: list[Rule], result_format: dict, docs: bool
+) -> tuple[list, str | None]:
+    """One GX validation of ``rules`` on ``df``: its expectation results and Data Docs page."""
+    source = context.data_sources.add_spark(name=f"{name}_source")
+    asset = source.add_dataframe_asset(name=name)
+    batch_definition = asset.add_batch_definition_whole_dataframe(f"{name}_batch")
+    gx_suite = context.suites.add(gx.ExpectationSuite(name=name))
+    for rule in rules:
+        # A copy: an expectation belongs to one GX suite, and a rule may be validated again.
+        gx_suite.add_expectation(
+            rule.expectation.copy(update={"id": None, "meta": {"rule": rule.name}})
+        )
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=name, data=batch_definition, suite=gx_suite)
+    )
+    actions = (
+        [gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=[DOCS_SITE])] if docs else []
+    )
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(
+            name=name,
+            validation_definitions=[definition],
+            actions=actions,
+            result_format=result_format,
+        )
+    )
+    run = checkpoint.run(batch_parameters={"dataframe": df})
+    [(identifier, outcome)] = list(run.run_results.items())
+    url = None
+    if docs:
+        urls = context.get_docs_sites_urls(resource_identifier=identifier, site_name=DOCS_SITE)
+        url = urls[0]["site_url"] if urls else None
+    return list(outcome.results), url
 
-    With ``docs_dir``, GX Data Docs (HTML) for this validation are written there and the page's
-    address is in the report.
+
+def validate(df: DataFrame, suite: Suite, docs_dir: str | None = None) -> ValidationReport:
+    """Validate ``df`` against ``suite`` with GX; report every rule's verdict.
+
+    Offending rows are identified (values sampled, keys kept) for the rules that failed on them.
+    With ``docs_dir``, GX Data Docs (HTML) are written there and the pages' addresses are in the
+    report.
     """
     if df.isEmpty():
         # Every rule is a statement about rows: over no rows each holds, and running GX to say so
@@ -92,67 +148,69 @@ def validate(df: DataFrame, suite: Suite, docs_dir: str | None = None) -> Valida
                 for rule in suite.rules
             ],
         )
-    context = _context(docs_dir)
-    source = context.data_sources.add_spark(name=f"{suite.name}_source")
-    asset = source.add_dataframe_asset(name=suite.name)
-    batch_definition = asset.add_batch_definition_whole_dataframe(f"{suite.name}_batch")
-    gx_suite = context.suites.add(gx.ExpectationSuite(name=suite.name))
-    for rule in suite.rules:
-        rule.expectation.meta = {"rule": rule.name}
-        gx_suite.add_expectation(rule.expectation)
-    result_format = {
-        "result_format": "COMPLETE",
-        # GX on Spark returns the offending rows' key columns for row-level rules.
-        "unexpected_index_column_names": list(suite.key),
-        "return_unexpected_index_query": False,
-        "partial_unexpected_count": 10,
-    }
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=gx_suite)
-    )
-    actions = []
-    if docs_dir:
-        actions.append(gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=[DOCS_SITE]))
-    checkpoint = context.checkpoints.add(
-        gx.Checkpoint(
-            name=suite.name,
-            validation_definitions=[definition],
-            actions=actions,
-            result_format=result_format,
-        )
-    )
     if suite.prepare is not None:
         df = suite.prepare(df)
-    run = checkpoint.run(batch_parameters={"dataframe": df})
-    [(identifier, outcome)] = list(run.run_results.items())
-    docs_url = None
-    if docs_dir:
-        urls = context.get_docs_sites_urls(resource_identifier=identifier, site_name=DOCS_SITE)
-        docs_url = urls[0]["site_url"] if urls else None
-    results = []
+    context = _context(docs_dir)
+    counted, docs_url = _run_pass(
+        context, df, suite.name, list(suite.rules), COUNTS_ONLY, bool(docs_dir)
+    )
+    results = {}
     rows = None
-    for item in outcome.results:
+    for item in counted:
         rule = suite.rule(item.expectation_config.meta["rule"])
         detail = item.result or {}
         rows = detail.get("element_count", rows)
-        results.append(
-            RuleResult(
-                name=rule.name,
-                severity=rule.severity,
-                description=rule.description,
-                success=bool(item.success),
-                element_count=detail.get("element_count"),
-                unexpected_count=detail.get("unexpected_count"),
-                sample=[str(v) for v in (detail.get("partial_unexpected_list") or [])[:10]],
-                offending_keys=[
-                    {k: _plain(row.get(k)) for k in suite.key}
-                    for row in (detail.get("unexpected_index_list") or [])[:MAX_OFFENDING_KEYS]
-                    if isinstance(row, dict)
-                ],
-                observed_value=_plain(detail.get("observed_value")),
-            )
+        results[rule.name] = RuleResult(
+            name=rule.name,
+            severity=rule.severity,
+            description=rule.description,
+            success=bool(item.success),
+            element_count=detail.get("element_count"),
+            unexpected_count=detail.get("unexpected_count"),
+            observed_value=_plain(detail.get("observed_value")),
         )
-    return ValidationReport(suite=suite.name, rows=rows or 0, results=results, docs_url=docs_url)
+    report = ValidationReport(
+        suite=suite.name,
+        rows=rows or 0,
+        results=list(results.values()),
+        docs_url=docs_url,
+        passes=1,
+    )
+    # Row-level rules that failed on offending rows: look those rows up, and nothing else.
+    to_explain = [
+        suite.rule(r.name) for r in report.results if not r.success and (r.unexpected_count or 0)
+    ]
+    if not to_explain:
+        return report
+    explained, report.failures_docs_url = _run_pass(
+        context,
+        df,
+        f"{suite.name}_failures",
+        to_explain,
+        {
+            # SUMMARY, not COMPLETE: COMPLETE collects every offending row to the driver, which
+            # a bad partition of millions of rows does not survive; SUMMARY stops at the bound.
+            "result_format": "SUMMARY",
+            # GX on Spark returns the offending rows' key columns for row-level rules.
+            "unexpected_index_column_names": list(suite.key),
+            "return_unexpected_index_query": False,
+            "partial_unexpected_count": MAX_OFFENDING_KEYS,
+        },
+        bool(docs_dir),
+    )
+    report.passes = 2
+    for item in explained:
+        result = results[item.expectation_config.meta["rule"]]
+        detail = item.result or {}
+        result.sample = [
+            str(v) for v in (detail.get("partial_unexpected_list") or [])[:SAMPLE_VALUES]
+        ]
+        result.offending_keys = [
+            {k: _plain(row.get(k)) for k in suite.key}
+            for row in (detail.get("partial_unexpected_index_list") or [])[:MAX_OFFENDING_KEYS]
+            if isinstance(row, dict)
+        ]
+    return report
 
 
 def _plain(value: Any) -> Any:
