@@ -26,7 +26,12 @@ from assets.sources import rows_written
 from expectations import reconciliation as suites
 from expectations.runner import ValidationReport
 from pipelines import wap
-from pipelines.checks import markdown_preview, suite_check_results, suite_check_specs
+from pipelines.checks import (
+    markdown_preview,
+    suite_check_results,
+    suite_check_specs,
+    validation_metadata,
+)
 from pipelines.resources.lakehouse import LakehouseResource, TableRef
 from pipelines.resources.spark import SparkResource
 from transforms import contracts as c
@@ -206,14 +211,12 @@ def staging_reconciliation(
     }
     last = days[max(days)]
     for table, suite in GATED:
-        reports = [d.reports[table.name] for d in days.values()]
+        reports = [d.reports[table.name] for _, d in sorted(days.items())]
         metadata = {
             "rows": sum(r.rows for r in reports),
             "staged_delta_version": last.versions[table.name],
             "table": table.staging.qualified,
-            "validation_passed": all(r.passed for r in reports),
-            "rules_passed": sum(x.success for r in reports for x in r.results),
-            "rules_total": sum(len(r.results) for r in reports),
+            **validation_metadata(reports),
         }
         if table is EXCEPTIONS:
             totals: dict[str, int] = {}
@@ -237,9 +240,6 @@ def staging_reconciliation(
                     )
                 )
             )
-        docs_url = last.reports[table.name].docs_url
-        if docs_url:
-            metadata["data_docs"] = MetadataValue.url(docs_url)
         yield MaterializeResult(asset_key=_staging_key(table), metadata=metadata)
         yield from suite_check_results(
             {day: (d.reports[table.name], d.versions[table.name]) for day, d in days.items()},

@@ -25,7 +25,12 @@ from enrichment.prompts import EXCEPTION_NOTE_TASK
 from expectations import reconciliation as suites
 from expectations.runner import ValidationReport
 from pipelines import wap
-from pipelines.checks import markdown_preview, suite_check_results, suite_check_specs
+from pipelines.checks import (
+    markdown_preview,
+    suite_check_results,
+    suite_check_specs,
+    validation_metadata,
+)
 from pipelines.resources.enrichment import (
     EnrichmentResource,
     EnrichmentRun,
@@ -124,7 +129,7 @@ def staging_recon_exception_notes(
             "notes_by_reason": MetadataValue.json(reasons),
             **budget_metadata(runs, enrichment),
             **enrichment_rollup(staged),
-            "validation_passed": all(d.report.passed for d in days.values()),
+            **validation_metadata([d.report for _, d in sorted(days.items())]),
             "preview": MetadataValue.md(markdown_preview(staged.select(*PREVIEW_COLUMNS))),
         }
     )

@@ -25,7 +25,12 @@ from enrichment.prompts import HR_CASE_TASK, HR_CASE_URGENCY_TASK
 from expectations.hr_cases import CONSTRAINTS, NOT_NULL_COLUMNS, all_rule_names, gold_hr_cases_suite
 from expectations.runner import ValidationReport
 from pipelines import wap
-from pipelines.checks import markdown_preview, suite_check_results, suite_check_specs
+from pipelines.checks import (
+    markdown_preview,
+    suite_check_results,
+    suite_check_specs,
+    validation_metadata,
+)
 from pipelines.resources.enrichment import (
     EnrichmentResource,
     EnrichmentRun,
@@ -104,7 +109,7 @@ def staging_hr_cases(
     for warning in over_budget_warnings(runs):
         context.log.warning(warning)
     staged = lakehouse.read(session, GOLD.staging).where(F.col("business_date").isin(list(days)))
-    reports = [d.report for d in days.values()]
+    reports = [d.report for _, d in sorted(days.items())]
     by_type = {r[0]: r[1] for r in staged.groupBy("case_type").count().collect()}
     by_urgency = {r[0]: r[1] for r in staged.groupBy("urgency").count().collect()}
     last = days[max(days)]
@@ -121,7 +126,7 @@ def staging_hr_cases(
             "cases_by_urgency": MetadataValue.json({str(k): v for k, v in by_urgency.items()}),
             **enrichment_rollup(staged),
             **enrichment_rollup(staged, URGENCY_PREFIX),
-            "validation_passed": all(rep.passed for rep in reports),
+            **validation_metadata(reports),
             "preview": MetadataValue.md(markdown_preview(staged.select(*PREVIEW_COLUMNS))),
         }
     )

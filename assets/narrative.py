@@ -24,7 +24,12 @@ from enrichment.prompts import CLOSE_NARRATIVE_TASK
 from expectations import reconciliation as suites
 from expectations.runner import ValidationReport
 from pipelines import wap
-from pipelines.checks import markdown_preview, suite_check_results, suite_check_specs
+from pipelines.checks import (
+    markdown_preview,
+    suite_check_results,
+    suite_check_specs,
+    validation_metadata,
+)
 from pipelines.resources.enrichment import EnrichmentResource
 from pipelines.resources.lakehouse import LakehouseResource, TableRef
 from pipelines.resources.spark import SparkResource
@@ -108,7 +113,7 @@ def staging_close_narrative(
             if enrichment.api_key
             else "template (no OPENAI_API_KEY set: no LLM used)",
             "llm_tokens": sum(d.tokens for d in days.values()),
-            "validation_passed": all(d.report.passed for d in days.values()),
+            **validation_metadata([d.report for _, d in sorted(days.items())]),
             "preview": MetadataValue.md(
                 markdown_preview(staged.select("legal_entity", "narrative", "source", "model"))
             ),

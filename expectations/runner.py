@@ -16,7 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import great_expectations as gx
-from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.data_context.types.base import (
+    DataContextConfig,
+    InMemoryStoreBackendDefaults,
+    ProgressBarsConfig,
+)
 from pyspark.sql import DataFrame
 
 from expectations.suite import ERROR, Rule, Suite
@@ -69,7 +73,10 @@ class ValidationReport:
 
 
 def _context(docs_dir: str | None):
-    context = gx.get_context(mode="ephemeral")
+    # In memory, without the temporary docs site GX's default ephemeral context makes (and never
+    # removes) under /tmp for every validation.
+    config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults())
+    context = gx.get_context(mode="ephemeral", project_config=config)
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     if docs_dir:
         context.add_data_docs_site(

@@ -91,6 +91,30 @@ def suite_check_results(
     return results
 
 
+def validation_metadata(reports: list[ValidationReport]) -> dict:
+    """What an audited step reports of its validations (one report per date of the run).
+
+    Rows validated, rules passed and failed, how many GX passes ran (2 where offending rows were
+    looked up), and links to the last date's Data Docs: the whole suite, and the failed rules'
+    offending values when there were any.
+    """
+    failed = sorted({r.name for rep in reports for r in rep.results if not r.success})
+    metadata: dict = {
+        "rows_validated": sum(rep.rows for rep in reports),
+        "validation_passed": all(rep.passed for rep in reports),
+        "rules_passed": sum(r.success for rep in reports for r in rep.results),
+        "rules_total": sum(len(rep.results) for rep in reports),
+        "rules_failed": ", ".join(failed) or "none",
+        "gx_validation_passes": sum(rep.passes for rep in reports),
+    }
+    last = reports[-1] if reports else None
+    if last is not None and last.docs_url:
+        metadata["data_docs"] = MetadataValue.url(last.docs_url)
+    if last is not None and last.failures_docs_url:
+        metadata["data_docs_failures"] = MetadataValue.url(last.failures_docs_url)
+    return metadata
+
+
 def markdown_preview(df: DataFrame, rows: int = 5) -> str:
     """The first rows of ``df`` as a Markdown table, for a materialization's metadata."""
     sample = df.limit(rows).collect()

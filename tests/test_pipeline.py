@@ -125,6 +125,10 @@ def test_end_to_end_publishes_exactly_the_valid_rows_and_is_idempotent(spark, la
     staging = _metadata(result, "staging_expense_lines")
     assert staging["computed_now"] > 0
     assert "no OPENAI_API_KEY" in staging["enrichment_provider"]
+    # The audit: every staged row validated, in one GX pass (nothing failed), Data Docs written.
+    assert staging["rows_validated"] == gold.count() and staging["rules_failed"] == "none"
+    assert staging["gx_validation_passes"] == 1 and "data_docs_failures" not in staging
+    assert Path(staging["data_docs"].removeprefix("file://")).is_file()
 
     # The second run: same gold, no duplicates, nothing computed again.
     before = gold.drop(*RUN_PROVENANCE).orderBy("report_id", "line_id").collect()
@@ -183,6 +187,10 @@ def test_failing_audit_blocks_publish_and_leaves_gold_unchanged(spark, landed):
     assert checks["line_key_unique"] is True
     # gold's step never ran; its table did not move.
     assert not result.asset_materializations_for_node("gold_expense_lines")
+    # The failed rule's offending rows were looked up in a second pass, with Data Docs of their own.
+    staging = _metadata(result, "staging_expense_lines")
+    assert staging["gx_validation_passes"] == 2
+    assert Path(staging["data_docs_failures"].removeprefix("file://")).is_file()
     assert lakehouse.version(spark, GOLD) == version_before
     assert lakehouse.read(spark, GOLD).orderBy("report_id", "line_id").collect() == content_before
     # The rejected candidate stays in staging for inspection, and the ledger says why.
