@@ -23,7 +23,13 @@ from pyspark.sql import functions as F
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
 from assets.publishing import publish_asset
-from assets.sources import SilverDay, ingest_day, roster_names_on, write_silver_day
+from assets.sources import (
+    SilverDay,
+    ingest_day,
+    repeated_files_on,
+    roster_names_on,
+    write_silver_day,
+)
 from enrichment.prompts import EXPENSE_LINE_TASK
 from expectations.expense_lines import (
     CONSTRAINTS,
@@ -35,7 +41,12 @@ from expectations.expense_lines import (
 )
 from expectations.runner import ValidationReport
 from pipelines import wap
-from pipelines.checks import markdown_preview, suite_check_results, suite_check_specs
+from pipelines.checks import (
+    markdown_preview,
+    suite_check_results,
+    suite_check_specs,
+    validation_metadata,
+)
 from pipelines.resources.enrichment import (
     EnrichmentResource,
     EnrichmentRun,
@@ -103,12 +114,15 @@ def build_silver_day(
 ) -> SilverDay:
     """Type, validate and dedupe one date of bronze into silver and quarantine, then audit it."""
     rates = day_rates(lakehouse.read_partition(session, FX_SILVER, day), day)
+    repeats = repeated_files_on(session, lakehouse, EXPENSE_LINES, day)
     return write_silver_day(
         session,
         lakehouse,
         EXPENSE_LINES,
         day,
-        lakehouse.read_partition(session, BRONZE, day).transform(classify_expense_rows(day, rates)),
+        lakehouse.read_partition(session, BRONZE, day).transform(
+            classify_expense_rows(day, rates, repeats)
+        ),
         silver_expense_lines,
         silver_expense_lines_suite(day),
         run_id,
@@ -161,7 +175,6 @@ def silver_expense_lines_assets(
         for code, count in result.reasons.items():
             reasons[code] = reasons.get(code, 0) + count
     last = days[max(days)]
-    docs = {"data_docs": MetadataValue.url(last.report.docs_url)} if last.report.docs_url else {}
     yield MaterializeResult(
         asset_key="silver_expense_lines",
         metadata={
@@ -170,8 +183,7 @@ def silver_expense_lines_assets(
             "quarantined_rows": sum(d.quarantine_rows for d in days.values()),
             "delta_version": last.silver_version,
             "table": SILVER.qualified,
-            "validation_passed": all(d.report.passed for d in days.values()),
-            **docs,
+            **validation_metadata([d.report for _, d in sorted(days.items())]),
         },
     )
     yield MaterializeResult(
@@ -292,8 +304,7 @@ def staging_expense_lines(
         context.log.warning(warning)
     staged = lakehouse.read(session, GOLD.staging).where(F.col("business_date").isin(list(days)))
     last = days[max(days)]
-    reports = [d.report for d in days.values()]
-    failed = sorted({r.name for rep in reports for r in rep.results if not r.success})
+    reports = [d.report for _, d in sorted(days.items())]
     yield MaterializeResult(
         metadata={
             "rows": sum(rep.rows for rep in reports),
@@ -311,16 +322,8 @@ def staging_expense_lines(
                 for d in days.values()
             ),
             **enrichment_rollup(staged),
-            "validation_passed": all(rep.passed for rep in reports),
-            "rules_passed": sum(r.success for rep in reports for r in rep.results),
-            "rules_total": sum(len(rep.results) for rep in reports),
-            "rules_failed": ", ".join(failed) or "none",
+            **validation_metadata(reports),
             "preview": MetadataValue.md(markdown_preview(staged.select(*PREVIEW_COLUMNS))),
-            **(
-                {"data_docs": MetadataValue.url(last.report.docs_url)}
-                if last.report.docs_url
-                else {}
-            ),
         }
     )
     yield from suite_check_results(

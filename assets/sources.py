@@ -28,17 +28,20 @@ from expectations.runner import ValidationReport, validate
 from expectations.sources import silver_rule_specs, silver_source_suite
 from expectations.suite import Suite
 from pipelines import wap
-from pipelines.checks import suite_check_results, suite_check_specs
+from pipelines.checks import suite_check_results, suite_check_specs, validation_metadata
 from pipelines.resources.lakehouse import LakehouseResource, TableRef
 from pipelines.resources.spark import SparkResource
 from transforms import contracts as c
 from transforms.conform import day_rates
+from transforms.deliveries import FINGERPRINT_COLUMNS, delivery_fingerprints, repeated_deliveries
 from transforms.hr_cases import roster_names
 from transforms.ingest import with_ingestion_metadata
 from transforms.quarantine import quarantined_rows
 from transforms.sources import classify_source, silver_source
 
 QUARANTINE = TableRef("silver", "quarantine")
+# One row per landed file per source and date: rows and content fingerprint (repeat detection).
+LANDED_FILES = TableRef("ops", "landed_files")
 FX_SILVER = TableRef("silver", c.FX_RATES.name)
 # The sources built here, in dependency order (FX first: the others convert with it).
 SOURCES = (
@@ -71,14 +74,42 @@ def roster_names_on(lakehouse: LakehouseResource, session: SparkSession, day: da
 def ingest_day(
     session: SparkSession, lakehouse: LakehouseResource, contract: c.SourceContract, day: date
 ) -> tuple[int, dict]:
-    """Land one date of a source in bronze; return rows written and the drift report."""
+    """Land one date of a source in bronze; return rows written and the drift report.
+
+    Each landed file's rows and content fingerprint go to ``ops.landed_files``, so silver can tell
+    a file that repeats an earlier delivery.
+    """
     raw, drift = lakehouse.read_landing_checked(session, contract, day)
     ingested_at = datetime.now(UTC).replace(tzinfo=None)
     table = TableRef("bronze", contract.name)
-    lakehouse.write_partition(
+    version = lakehouse.write_partition(
         raw.transform(with_ingestion_metadata(contract, day, ingested_at)), table, day
     )
-    return rows_written(lakehouse, session, table), drift.as_metadata()
+    rows = rows_written(lakehouse, session, table)
+    files = (
+        lakehouse.read_partition(session, table, day, version)
+        .transform(delivery_fingerprints())
+        .select(
+            F.lit(contract.name).alias("source"),
+            *FINGERPRINT_COLUMNS,
+            F.lit(ingested_at).cast("timestamp").alias("ingested_at"),
+        )
+    )
+    lakehouse.write_partition(files, LANDED_FILES, day, {"source": contract.name})
+    return rows, drift.as_metadata()
+
+
+def repeated_files_on(
+    session: SparkSession, lakehouse: LakehouseResource, contract: c.SourceContract, day: date
+) -> DataFrame | None:
+    """The date's files whose content an earlier file of the source already brought (or None)."""
+    if contract.deliveries_may_repeat or not lakehouse.exists(session, LANDED_FILES):
+        return None
+    landed = lakehouse.read(session, LANDED_FILES).where(
+        (F.col("source") == contract.name) & (F.col("business_date") <= F.lit(day))
+    )
+    repeats = repeated_deliveries(landed.select(*FINGERPRINT_COLUMNS))
+    return repeats.where(F.col("business_date") == F.lit(day)).localCheckpoint()
 
 
 @dataclass
@@ -105,12 +136,13 @@ def conform_day(
     rates = None
     if contract.amount_columns:
         rates = day_rates(lakehouse.read_partition(session, FX_SILVER, day), day)
+    repeats = repeated_files_on(session, lakehouse, contract, day)
     return write_silver_day(
         session,
         lakehouse,
         contract,
         day,
-        bronze.transform(classify_source(contract, day, rates)),
+        bronze.transform(classify_source(contract, day, rates, repeats)),
         silver_source(contract),
         silver_source_suite(contract, day),
         run_id,
@@ -237,9 +269,6 @@ def _silver_asset(contract: c.SourceContract) -> AssetsDefinition:
             for code, count in d.reasons.items():
                 reasons[code] = reasons.get(code, 0) + count
         last = days[max(days)]
-        docs = (
-            {"data_docs": MetadataValue.url(last.report.docs_url)} if last.report.docs_url else {}
-        )
         yield MaterializeResult(
             metadata={
                 "rows": sum(d.silver_rows for d in days.values()),
@@ -250,8 +279,7 @@ def _silver_asset(contract: c.SourceContract) -> AssetsDefinition:
                 ),
                 "delta_version": last.silver_version,
                 "table": f"silver.{contract.name}",
-                "validation_passed": all(d.report.passed for d in days.values()),
-                **docs,
+                **validation_metadata([d.report for _, d in sorted(days.items())]),
             }
         )
         unbalanced = {

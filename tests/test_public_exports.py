@@ -15,8 +15,9 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from transforms.contracts import EXPENSE_LINES, HRIS_ROSTER, SourceContract
+from transforms.deliveries import delivery_fingerprints, repeated_deliveries
 from transforms.expenses import classify_expense_rows
-from transforms.ingest import with_ingestion_metadata
+from transforms.ingest import row_hash, with_ingestion_metadata
 from transforms.mapping import SourceMapping, read_mapped, unmapped_columns
 from transforms.onboarding import BIRMINGHAM_PCARD, CHICAGO_ROSTER
 
@@ -114,6 +115,25 @@ def test_birmingham_through_the_silver_expense_path(spark, shared_data, cached):
         "AMOUNT_OUT_OF_RANGE": (3_008, 3_007),  # every refund, and one 106,289.88 purchase
         "DATE_OUT_OF_RANGE": (82_271, 0),  # before 2016-02-01: outside the claim window
     }
+
+
+def test_birmingham_monthly_file_published_twice_is_found(spark, shared_data, cached):
+    """Two of the council's monthly files carry the same transactions under two names."""
+    df = landed(spark, cached, BIRMINGHAM_PCARD, shared_data / BIRMINGHAM_FILE)
+    # A monthly file is one report here; its content is every column but the ones named after
+    # the file (report_id) or numbered within it (line_id).
+    content = [c for c in EXPENSE_LINES.column_names if c not in ("report_id", "line_id")]
+    prints = df.withColumn("business_date", F.lit(BUSINESS_DATE)).transform(
+        delivery_fingerprints("report_id", row_hash(content))
+    )
+    repeats = repeated_deliveries(prints).collect()
+    assert prints.count() == 35
+    # Both are read on one business date here, so the name decides which one is the original.
+    assert [(r["original"], r["delivery"]) for r in repeats] == [
+        ("purchasecardtransactionsjune2014", "purchasecardtransactionsmay2014")
+    ]
+    rows = {r["delivery"]: r["rows"] for r in prints.collect()}
+    assert rows[repeats[0]["delivery"]] == rows[repeats[0]["original"]] == 4_573
 
 
 def test_chicago_lands_as_hris_roster_with_unique_surrogate_keys(spark, shared_data, cached):

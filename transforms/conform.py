@@ -14,6 +14,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from transforms.contracts import CORRUPT_RECORD_COLUMN, VALID_CURRENCIES, SourceContract
+from transforms.deliveries import REPEAT_OF_COLUMN, with_repeat_of
 from transforms.ingest import ROW_HASH_COLUMN, SOURCE_FILE_COLUMN
 from transforms.quarantine import (
     REASON_CODE,
@@ -163,22 +164,46 @@ def missing_rate_rule(contract: SourceContract, business_date: date) -> Rule:
     )
 
 
+def repeated_file_rule() -> Rule:
+    """A row of a file whose content repeats an earlier delivery (``transforms.deliveries``)."""
+    return Rule(
+        "DUPLICATE_FILE",
+        message(
+            F.col(REPEAT_OF_COLUMN).isNotNull(),
+            "the file repeats the content of ",
+            F.col(REPEAT_OF_COLUMN),
+        ),
+    )
+
+
+def with_repeated_files(
+    repeats: DataFrame | None,
+) -> tuple[Callable[[DataFrame], DataFrame], list[Rule]]:
+    """The join that marks rows of repeated files, and the rule that rejects them (first)."""
+    if repeats is None:
+        return (lambda df: df), []
+    return with_repeat_of(repeats), [repeated_file_rule()]
+
+
 def classify_rows(
     contract: SourceContract,
     business_date: date,
     rates: DataFrame | None = None,
     extra_rules: Sequence[Rule] = (),
     after_dedupe: Sequence[Callable[[DataFrame], DataFrame]] = (),
+    repeats: DataFrame | None = None,
 ) -> Callable[[DataFrame], DataFrame]:
     """Type bronze rows, apply the contract's rules (then ``extra_rules``), dedupe by key.
 
     ``after_dedupe`` transforms see the deduplicated rows and may reject more (set-level rules such
-    as an unbalanced journal).
+    as an unbalanced journal). ``repeats`` (``deliveries.repeated_deliveries``) names files that
+    repeat an earlier delivery: their rows are rejected first, whole, before deduplication.
     """
 
     def transform(bronze: DataFrame) -> DataFrame:
-        df = bronze.transform(with_typed_columns(contract))
-        rules = conform_rules(contract)
+        mark_repeats, repeat_rules = with_repeated_files(repeats)
+        df = bronze.transform(with_typed_columns(contract)).transform(mark_repeats)
+        rules = [*repeat_rules, *conform_rules(contract)]
         if contract.amount_columns and rates is not None:
             df = df.transform(with_fx_rates(contract, rates))
             rules.append(missing_rate_rule(contract, business_date))

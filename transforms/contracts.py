@@ -31,7 +31,9 @@ class SourceContract:
     land only on some dates (payroll on pay dates): a date without files is then an empty partition,
     not an error. ``amount_columns`` are converted to USD in silver at the business date's rate
     (``currency_column`` names the currency); a row whose currency has no rate that day is
-    quarantined with ``MISSING_FX_RATE``, never guessed.
+    quarantined with ``MISSING_FX_RATE``, never guessed. A delivery (file) whose content repeats
+    one already landed is quarantined ``DUPLICATE_FILE``, unless ``deliveries_may_repeat`` (a daily
+    snapshot may equal yesterday's when nothing changed).
     """
 
     name: str
@@ -41,6 +43,7 @@ class SourceContract:
     lands_daily: bool = True
     amount_columns: tuple[str, ...] = ()
     currency_column: str | None = None
+    deliveries_may_repeat: bool = False
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -250,6 +253,8 @@ HRIS_ROSTER = SourceContract(
         Column("currency"),
     ),
     key=("employee_id",),
+    # A snapshot: on a quiet day it is the same as yesterday's, and that is no repeat.
+    deliveries_may_repeat=True,
     description="HRIS roster: a full snapshot of every employee as of the business date.",
 )
 

@@ -6,7 +6,13 @@ from datetime import date
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from transforms.conform import FX_RATE_COLUMN, RATE_COLUMN, missing_rate_rule, with_fx_rates
+from transforms.conform import (
+    FX_RATE_COLUMN,
+    RATE_COLUMN,
+    missing_rate_rule,
+    with_fx_rates,
+    with_repeated_files,
+)
 from transforms.contracts import (
     CORRUPT_RECORD_COLUMN,
     EXPENSE_LINES,
@@ -136,17 +142,19 @@ def _with_typed_expense_columns(df: DataFrame) -> DataFrame:
 
 
 def classify_expense_rows(
-    business_date: date, rates: DataFrame | None = None
+    business_date: date, rates: DataFrame | None = None, repeats: DataFrame | None = None
 ) -> Callable[[DataFrame], DataFrame]:
     """Type bronze expense lines and attach the reason each rejected row is rejected for.
 
     With the day's ``rates`` (``conform.day_rates``), a line whose currency has no rate that day
-    is rejected ``MISSING_FX_RATE`` and silver carries ``amount_usd``.
+    is rejected ``MISSING_FX_RATE`` and silver carries ``amount_usd``. Lines of a file that
+    repeats an earlier delivery (``repeats``) are rejected ``DUPLICATE_FILE`` first.
     """
 
     def transform(bronze: DataFrame) -> DataFrame:
-        rules = expense_line_rules(business_date)
-        df = bronze.transform(_with_typed_expense_columns)
+        mark_repeats, repeat_rules = with_repeated_files(repeats)
+        rules = [*repeat_rules, *expense_line_rules(business_date)]
+        df = bronze.transform(_with_typed_expense_columns).transform(mark_repeats)
         if rates is not None:
             df = df.transform(with_fx_rates(EXPENSE_LINES, rates))
             rules.append(missing_rate_rule(EXPENSE_LINES, business_date))

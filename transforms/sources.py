@@ -178,11 +178,19 @@ SOURCE_RULES: dict[str, SourceRules] = {
 
 
 def classify_source(
-    contract: c.SourceContract, business_date: date, rates: DataFrame | None = None
+    contract: c.SourceContract,
+    business_date: date,
+    rates: DataFrame | None = None,
+    repeats: DataFrame | None = None,
 ) -> Callable[[DataFrame], DataFrame]:
-    """Type and check one date of a source's bronze rows; each rejected row gets its reason."""
+    """Type and check one date of a source's bronze rows; each rejected row gets its reason.
+
+    ``repeats`` names the date's files that repeat an earlier delivery (``DUPLICATE_FILE``).
+    """
     own = SOURCE_RULES[contract.name]
-    return classify_rows(contract, business_date, rates, own.rules(business_date), own.after_dedupe)
+    return classify_rows(
+        contract, business_date, rates, own.rules(business_date), own.after_dedupe, repeats
+    )
 
 
 def silver_source(contract: c.SourceContract) -> Callable[[DataFrame], DataFrame]:
