@@ -16,6 +16,12 @@ from pipelines import sample_close
 from pipelines.settings import lakehouse_root
 
 
+def _by_model(df) -> str:
+    """``source model=rows`` for each producer of a gold table's enriched values, most first."""
+    rows = df.groupBy("source", "model").count().orderBy("count", ascending=False).collect()
+    return "; ".join(f"{r['source']} {r['model']}={r['count']}" for r in rows) or "none"
+
+
 def _summary(first: date, day: date, provider: str) -> str:
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
@@ -25,11 +31,13 @@ def _summary(first: date, day: date, provider: str) -> str:
     spark = SparkSession.getActiveSession()
     lakehouse = LakehouseResource()
     span = f"{first} .. {day}" if first != day else f"{day}"
-    lines = [f"Closed business dates {span}. Enrichment: {provider}.", ""]
+    lines = [f"Closed business dates {span}. Enrichment configured: {provider}.", ""]
     expenses = lakehouse.read_partition(spark, TableRef("gold", "expense_lines"), day)
     lines.append(f"  gold.expense_lines        {expenses.count():>8} rows on {day}")
     status = expenses.groupBy("enrichment_status", "source").count().collect()
     lines.append("    enrichment: " + ", ".join(f"{r[0]}/{r[1]}={r[2]}" for r in status))
+    # What actually labelled the lines: the history-trained model where there was history.
+    lines.append(f"    labelled by: {_by_model(expenses)}")
     exceptions = lakehouse.read_partition(spark, TableRef("gold", "recon_exceptions"), day)
     counts = (
         exceptions.groupBy("recon", "exception_type")
@@ -70,6 +78,8 @@ def _summary(first: date, day: date, provider: str) -> str:
         f"\n  gold.hr_cases on {day}: {cases.count()} cases"
         + (" (" + ", ".join(f"{r[0]}/{r[1]}={r[2]}" for r in by_type) + ")" if by_type else "")
     )
+    if by_type:
+        lines.append(f"    labelled by: {_by_model(cases)}")
     narratives = (
         lakehouse.read_partition(spark, TableRef("gold", "close_narrative"), day)
         .orderBy("legal_entity")

@@ -25,6 +25,11 @@ def spark_master() -> str:
     return _env("SPARK_MASTER", "local[*]")
 
 
+def spark_driver_memory() -> str:
+    """``SPARK_DRIVER_MEMORY``: the driver's heap (in local mode, the executors' too): ``4g``."""
+    return _env("SPARK_DRIVER_MEMORY", "4g")
+
+
 def _optional_float(name: str) -> float | None:
     value = os.environ.get(name, "").strip()
     return float(value) if value else None

@@ -9,7 +9,7 @@ from pydantic import PrivateAttr
 from pyspark.sql import SparkSession
 
 from pipelines.resources.jars import delta_jar_paths
-from pipelines.settings import PROJECT_ROOT, lakehouse_root, spark_master
+from pipelines.settings import PROJECT_ROOT, lakehouse_root, spark_driver_memory, spark_master
 
 LOG4J_CONFIG = PROJECT_ROOT / "conf" / "log4j2.properties"
 
@@ -24,6 +24,9 @@ def spark_conf(
     jars = delta_jar_paths()
     conf = {
         "spark.master": master,
+        # Read when the driver JVM starts; Spark's 1 GB default does not hold a close of a million
+        # GL lines, and in local mode the executors share this heap.
+        "spark.driver.memory": spark_driver_memory(),
         "spark.jars": ",".join(jars),
         # Also on the driver's system classpath: the Thrift Server resolves the Delta catalog
         # before jars added at run time are visible.
