@@ -21,6 +21,7 @@ from great_expectations.data_context.types.base import (
     InMemoryStoreBackendDefaults,
     ProgressBarsConfig,
 )
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 
 from expectations.suite import ERROR, Rule, Suite
@@ -97,7 +98,8 @@ def _run_pass(
     context, df: DataFrame, name: str, rules: list[Rule], result_format: dict, docs: bool
 ) -> tuple[list, str | None]:
     """One GX validation of ``rules`` on ``df``: its expectation results and Data Docs page."""
-    source = context.data_sources.add_spark(name=f"{name}_source")
+    # The caller persists the frame once for both passes (and unpersists it after).
+    source = context.data_sources.add_spark(name=f"{name}_source", persist=False)
     asset = source.add_dataframe_asset(name=name)
     batch_definition = asset.add_batch_definition_whole_dataframe(f"{name}_batch")
     gx_suite = context.suites.add(gx.ExpectationSuite(name=name))
@@ -157,6 +159,16 @@ def validate(df: DataFrame, suite: Suite, docs_dir: str | None = None) -> Valida
         )
     if suite.prepare is not None:
         df = suite.prepare(df)
+    # Read once, validated from memory by every GX job of both passes, released afterwards (GX's
+    # own persist is never released).
+    df = df.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        return _validate(df, suite, docs_dir)
+    finally:
+        df.unpersist()
+
+
+def _validate(df: DataFrame, suite: Suite, docs_dir: str | None) -> ValidationReport:
     context = _context(docs_dir)
     counted, docs_url = _run_pass(
         context, df, suite.name, list(suite.rules), COUNTS_ONLY, bool(docs_dir)
