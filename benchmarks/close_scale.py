@@ -314,15 +314,19 @@ def _session():
 
 
 def _gold_counts(day: date) -> dict[str, int]:
-    """Rows of gold.recon_exceptions by recon, type and status, and of gold.expense_lines."""
+    """Rows of gold.recon_exceptions by recon, type and status, and of every other gold table."""
     from pipelines.resources.lakehouse import LakehouseResource, TableRef
 
     session, lakehouse = _session(), LakehouseResource()
     exceptions = lakehouse.read_partition(session, TableRef("gold", "recon_exceptions"), day)
     rows = exceptions.groupBy("recon", "exception_type", "status").count().collect()
     counts = {f"exceptions {r[0]}/{r[1]}/{r[2]}": r[3] for r in rows}
-    expenses = lakehouse.read_partition(session, TableRef("gold", "expense_lines"), day)
-    counts["expense_lines rows"] = expenses.count()
+    others = ("expense_lines", "hr_cases", "close_narrative", "recon_exception_notes",
+              "recon_matches", "close_summary")  # fmt: skip
+    for name in others:
+        counts[f"{name} rows"] = lakehouse.read_partition(
+            session, TableRef("gold", name), day
+        ).count()
     return dict(sorted(counts.items()))
 
 
@@ -387,7 +391,10 @@ def bare_worker(args: argparse.Namespace) -> dict:
     phases = Phases()
     with phases.time("imports"):
         from assets import close as close_assets
+        from assets import exception_notes as notes_assets
         from assets import expenses as expense_assets
+        from assets import hr_cases as hr_case_assets
+        from assets import narrative as narrative_assets
         from assets.sources import SOURCES, conform_day, ingest_day
         from pipelines import wap
         from pipelines.resources.enrichment import EnrichmentResource
@@ -400,6 +407,7 @@ def bare_worker(args: argparse.Namespace) -> dict:
         with phases.time("spark start"):
             session = _session()
         lakehouse = LakehouseResource()
+        enrichment = EnrichmentResource.from_env()
         for contract in SOURCES:  # FX first
             with phases.time("bronze"):
                 ingest_day(session, lakehouse, contract, day)
@@ -412,10 +420,11 @@ def bare_worker(args: argparse.Namespace) -> dict:
             silver = expense_assets.build_silver_day(session, lakehouse, day, run_id)
         _conserved(c.EXPENSE_LINES.name, silver)
         with phases.time("staging"):
-            enrichment = EnrichmentResource.from_env()
             expense_assets.stage_and_audit_day(session, lakehouse, enrichment, day, run_id)
+            hr_case_assets.stage_and_audit_hr_cases_day(session, lakehouse, enrichment, day, run_id)
         with phases.time("gold"):
             wap.publish(lakehouse, session, expense_assets.GOLD, day, run_id)
+            wap.publish(lakehouse, session, hr_case_assets.GOLD, day, run_id)
         with phases.time("silver"):
             close_assets.build_hris_history_day(session, lakehouse, day)
         with phases.time("staging"):
@@ -423,6 +432,13 @@ def bare_worker(args: argparse.Namespace) -> dict:
         with phases.time("gold"):
             for table, _ in close_assets.GATED:
                 wap.publish(lakehouse, session, table, day, run_id)
+        # What reads the published close: the night's narrative and the notes on open items.
+        with phases.time("staging"):
+            narrative_assets.stage_narrative_day(session, lakehouse, enrichment, day, run_id)
+            notes_assets.stage_notes_day(session, lakehouse, enrichment, day, run_id)
+        with phases.time("gold"):
+            wap.publish(lakehouse, session, narrative_assets.NARRATIVE, day, run_id)
+            wap.publish(lakehouse, session, notes_assets.NOTES, day, run_id)
     with phases.time("gold counts"):
         gold = _gold_counts(day)
     return {"mode": "bare", "phases": phases, "gold": gold}
