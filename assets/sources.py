@@ -102,14 +102,19 @@ def ingest_day(
 def repeated_files_on(
     session: SparkSession, lakehouse: LakehouseResource, contract: c.SourceContract, day: date
 ) -> DataFrame | None:
-    """The date's files whose content an earlier file of the source already brought (or None)."""
+    """The date's files whose content an earlier file of the source already brought.
+
+    None when there are none (the common case: classification then needs no join).
+    """
     if contract.deliveries_may_repeat or not lakehouse.exists(session, LANDED_FILES):
         return None
     landed = lakehouse.read(session, LANDED_FILES).where(
         (F.col("source") == contract.name) & (F.col("business_date") <= F.lit(day))
     )
     repeats = repeated_deliveries(landed.select(*FINGERPRINT_COLUMNS))
-    return repeats.where(F.col("business_date") == F.lit(day)).localCheckpoint()
+    found = repeats.where(F.col("business_date") == F.lit(day))
+    rows = found.collect()
+    return session.createDataFrame(rows, found.schema) if rows else None
 
 
 @dataclass

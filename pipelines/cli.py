@@ -24,7 +24,6 @@ def _by_model(df) -> str:
 
 def _summary(first: date, day: date, provider: str) -> str:
     from pyspark.sql import SparkSession
-    from pyspark.sql import functions as F
 
     from pipelines.resources.lakehouse import LakehouseResource, TableRef
 
@@ -32,64 +31,26 @@ def _summary(first: date, day: date, provider: str) -> str:
     lakehouse = LakehouseResource()
     span = f"{first} .. {day}" if first != day else f"{day}"
     lines = [f"Closed business dates {span}. Enrichment configured: {provider}.", ""]
-    expenses = lakehouse.read_partition(spark, TableRef("gold", "expense_lines"), day)
-    lines.append(f"  gold.expense_lines        {expenses.count():>8} rows on {day}")
-    status = expenses.groupBy("enrichment_status", "source").count().collect()
-    lines.append("    enrichment: " + ", ".join(f"{r[0]}/{r[1]}={r[2]}" for r in status))
-    # What actually labelled the lines: the history-trained model where there was history.
-    lines.append(f"    labelled by: {_by_model(expenses)}")
-    exceptions = lakehouse.read_partition(spark, TableRef("gold", "recon_exceptions"), day)
-    counts = (
-        exceptions.groupBy("recon", "exception_type")
-        .agg(
-            F.sum(F.when(F.col("status") == "open", 1).otherwise(0)).alias("open"),
-            F.sum(F.when(F.col("status") == "closed", 1).otherwise(0)).alias("closed"),
-            F.max("age_days").alias("oldest"),
+
+    def published(name: str):
+        """The day's partition of ``gold.<name>``, or None where the run did not publish it."""
+        table = TableRef("gold", name)
+        return (
+            lakehouse.read_partition(spark, table, day) if lakehouse.exists(spark, table) else None
         )
-        .orderBy("recon", "exception_type")
-        .collect()
-    )
-    lines += ["", f"  Exceptions on {day} (gold.recon_exceptions), by type:"]
-    lines.append(f"    {'recon':<16}{'exception_type':<24}{'open':>6}{'closed':>8}{'oldest':>8}")
-    for r in counts:
-        lines.append(
-            f"    {r['recon']:<16}{r['exception_type']:<24}{r['open']:>6}{r['closed']:>8}"
-            f"{r['oldest']:>7}d"
-        )
-    total_open = sum(r["open"] for r in counts)
-    lines.append(f"    {'total open':<40}{total_open:>6}{sum(r['closed'] for r in counts):>8}")
-    summary = lakehouse.read_partition(spark, TableRef("gold", "close_summary"), day)
-    rates = (
-        summary.where(F.col("recon").isin("bank_gl", "ap_gl"))
-        .select("legal_entity", "recon", "match_rate", "ap_variance_unexplained")
-        .orderBy("legal_entity", "recon")
-        .collect()
-    )
-    lines += ["", "  Match rates (gold.close_summary):"]
-    for r in rates:
-        rate = "n/a" if r["match_rate"] is None else f"{r['match_rate']:.1%}"
-        extra = ""
-        if r["recon"] == "ap_gl" and r["ap_variance_unexplained"] is not None:
-            extra = f"  AP variance unexplained: {r['ap_variance_unexplained']}"
-        lines.append(f"    {r['legal_entity']:<6}{r['recon']:<10}{rate:>8}{extra}")
-    cases = lakehouse.read_partition(spark, TableRef("gold", "hr_cases"), day)
-    by_type = cases.groupBy("case_type", "urgency").count().orderBy("case_type").collect()
-    lines.append(
-        f"\n  gold.hr_cases on {day}: {cases.count()} cases"
-        + (" (" + ", ".join(f"{r[0]}/{r[1]}={r[2]}" for r in by_type) + ")" if by_type else "")
-    )
-    if by_type:
-        lines.append(f"    labelled by: {_by_model(cases)}")
-    narratives = (
-        lakehouse.read_partition(spark, TableRef("gold", "close_narrative"), day)
-        .orderBy("legal_entity")
-        .collect()
-    )
-    if narratives:
-        source = narratives[0]["source"]
-        author = "an LLM" if source == "llm" else f"the {narratives[0]['model']} (no LLM)"
-        lines += ["", f"  The night per entity (gold.close_narrative, written by {author}):"]
-        lines += [f"    {r['narrative']}" for r in narratives]
+
+    expenses = published("expense_lines")
+    if expenses is not None:
+        lines += _expense_lines(expenses, day)
+    exceptions, summary = published("recon_exceptions"), published("close_summary")
+    if exceptions is not None and summary is not None:
+        lines += _reconciliations(exceptions, summary, day)
+    cases = published("hr_cases")
+    if cases is not None:
+        lines += _hr_cases(cases, day)
+    narratives = published("close_narrative")
+    if narratives is not None:
+        lines += _narratives(narratives)
     quarantine = lakehouse.read_partition(spark, TableRef("silver", "quarantine"), day)
     reasons = quarantine.groupBy("source", "reason_code").count().orderBy("source").collect()
     lines.append(
@@ -103,6 +64,77 @@ def _summary(first: date, day: date, provider: str) -> str:
         f"WHERE business_date = DATE'{day}' GROUP BY ALL;",
     ]
     return "\n".join(lines)
+
+
+def _expense_lines(expenses, day: date) -> list[str]:
+    lines = []
+    lines.append(f"  gold.expense_lines        {expenses.count():>8} rows on {day}")
+    status = expenses.groupBy("enrichment_status", "source").count().collect()
+    lines.append("    enrichment: " + ", ".join(f"{r[0]}/{r[1]}={r[2]}" for r in status))
+    # What actually labelled the lines: the history-trained model where there was history.
+    lines.append(f"    labelled by: {_by_model(expenses)}")
+    return lines
+
+
+def _reconciliations(exceptions, summary, day: date) -> list[str]:
+    from pyspark.sql import functions as F
+
+    counts = (
+        exceptions.groupBy("recon", "exception_type")
+        .agg(
+            F.sum(F.when(F.col("status") == "open", 1).otherwise(0)).alias("open"),
+            F.sum(F.when(F.col("status") == "closed", 1).otherwise(0)).alias("closed"),
+            F.max("age_days").alias("oldest"),
+        )
+        .orderBy("recon", "exception_type")
+        .collect()
+    )
+    lines = ["", f"  Exceptions on {day} (gold.recon_exceptions), by type:"]
+    lines.append(f"    {'recon':<16}{'exception_type':<24}{'open':>6}{'closed':>8}{'oldest':>8}")
+    for r in counts:
+        lines.append(
+            f"    {r['recon']:<16}{r['exception_type']:<24}{r['open']:>6}{r['closed']:>8}"
+            f"{r['oldest']:>7}d"
+        )
+    total_open = sum(r["open"] for r in counts)
+    lines.append(f"    {'total open':<40}{total_open:>6}{sum(r['closed'] for r in counts):>8}")
+    rates = (
+        summary.where(F.col("recon").isin("bank_gl", "ap_gl"))
+        .select("legal_entity", "recon", "match_rate", "ap_variance_unexplained")
+        .orderBy("legal_entity", "recon")
+        .collect()
+    )
+    lines += ["", "  Match rates (gold.close_summary):"]
+    for r in rates:
+        rate = "n/a" if r["match_rate"] is None else f"{r['match_rate']:.1%}"
+        extra = ""
+        if r["recon"] == "ap_gl" and r["ap_variance_unexplained"] is not None:
+            extra = f"  AP variance unexplained: {r['ap_variance_unexplained']}"
+        lines.append(f"    {r['legal_entity']:<6}{r['recon']:<10}{rate:>8}{extra}")
+    return lines
+
+
+def _hr_cases(cases, day: date) -> list[str]:
+    lines = []
+    by_type = cases.groupBy("case_type", "urgency").count().orderBy("case_type").collect()
+    lines.append(
+        f"\n  gold.hr_cases on {day}: {cases.count()} cases"
+        + (" (" + ", ".join(f"{r[0]}/{r[1]}={r[2]}" for r in by_type) + ")" if by_type else "")
+    )
+    if by_type:
+        lines.append(f"    labelled by: {_by_model(cases)}")
+    return lines
+
+
+def _narratives(published) -> list[str]:
+    lines: list[str] = []
+    narratives = published.orderBy("legal_entity").collect()
+    if narratives:
+        source = narratives[0]["source"]
+        author = "an LLM" if source == "llm" else f"the {narratives[0]['model']} (no LLM)"
+        lines += ["", f"  The night per entity (gold.close_narrative, written by {author}):"]
+        lines += [f"    {r['narrative']}" for r in narratives]
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -133,9 +165,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"Wrote a sample landing zone for {first} .. {day} under {root / 'landing'}.")
     resources = build_resources()
     provider = resources["enrichment"].describe()
-    print(f"Closing {first} .. {day} ... enrichment: {provider}", flush=True)
+    scope = f" ({args.select})" if args.select else ""
+    print(f"Closing {first} .. {day}{scope} ... enrichment: {provider}", flush=True)
     result = materialize(
         all_assets,
+        # Everything by default; e.g. '*gold_expense_lines' for one table and what it needs.
+        selection=args.select,
         resources=resources,
         instance=DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None,
         raise_on_error=False,
@@ -195,6 +230,12 @@ def main() -> int:
     run_parser.add_argument("--gl-lines", type=int, default=600, help="sample GL lines per day")
     run_parser.add_argument(
         "--days", type=int, default=3, help="business dates to close, ending with --date"
+    )
+    run_parser.add_argument(
+        "--select",
+        default=None,
+        help="Dagster asset selection (default: the whole close); "
+        "'*gold_expense_lines' runs one gold table and everything upstream of it",
     )
     sub.add_parser("docs", help="print and open the latest Great Expectations Data Docs page")
     sub.add_parser("spark-conf", help="print the Spark settings as spark-submit --conf args")
