@@ -10,7 +10,7 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-from dagster import DagsterInstance, materialize
+from dagster import AssetSelection, DagsterInstance, materialize
 
 from pipelines import sample_close
 from pipelines.settings import lakehouse_root
@@ -137,6 +137,27 @@ def _narratives(published) -> list[str]:
     return lines
 
 
+def whole_steps(selection: str | None) -> AssetSelection | None:
+    """The Dagster asset selection ``selection``, widened to whole steps.
+
+    A multi-asset writes all of its keys in one step (silver and quarantine of a source, the three
+    reconciliation tables), so Dagster refuses a subset of it; the selection takes the step's
+    other keys too, as the UI does. An unknown asset is a usage error, not a stack trace.
+    """
+    from dagster._core.errors import DagsterInvalidSubsetError
+
+    from pipelines.definitions import defs
+
+    if not selection:
+        return None
+    widened = AssetSelection.from_string(selection).required_multi_asset_neighbors()
+    try:
+        widened.resolve(defs.resolve_asset_graph())
+    except DagsterInvalidSubsetError as error:
+        raise SystemExit(f"--select {selection!r}: {error}") from None
+    return widened
+
+
 def run(args: argparse.Namespace) -> int:
     """Generate sample data if needed and run the close for the last ``--days`` business dates.
 
@@ -170,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
     result = materialize(
         all_assets,
         # Everything by default; e.g. '*gold_expense_lines' for one table and what it needs.
-        selection=args.select,
+        selection=whole_steps(args.select),
         resources=resources,
         instance=DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None,
         raise_on_error=False,

@@ -1,5 +1,6 @@
 """The Dagster definitions load, and their wiring matches the design."""
 
+import pytest
 from dagster import AssetKey, DailyPartitionsDefinition
 
 from assets.partitions import daily_partitions
@@ -136,3 +137,16 @@ def test_keys_of_one_multi_asset_share_their_parents():
             continue
         parents = {key: graph.get(key).parent_keys for key in keys}
         assert len({frozenset(p) for p in parents.values()}) == 1, parents
+
+
+def test_run_selection_takes_whole_multi_asset_steps():
+    from pipelines.cli import whole_steps
+
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in whole_steps("*gold_expense_lines").resolve(graph)}
+    # silver_expense_lines is written in one step with its quarantine: both are selected.
+    assert {"silver_expense_lines", "quarantine_expense_lines", "gold_expense_lines"} <= keys
+    assert "gold_recon_exceptions" not in keys
+    assert whole_steps(None) is None
+    with pytest.raises(SystemExit, match="no_such_asset"):
+        whole_steps("no_such_asset")
