@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import pyspark
@@ -46,6 +47,15 @@ def project_env(**overrides: str) -> dict[str, str]:
     env.pop("DAGSTER_HOME", None)  # runs go to an ephemeral instance, not the project's
     env.update(overrides)
     return env
+
+
+def close_command(day: date, select: str = "*gold_expense_lines") -> list[str]:
+    """``pipelines.cli run`` for one date of ``select`` (by default gold.expense_lines and what
+    it needs: the servers, not the whole close, are under test here)."""
+    return [
+        sys.executable, "-m", "pipelines.cli", "run",
+        "--date", day.isoformat(), "--days", "1", "--select", select,
+    ]  # fmt: skip
 
 
 @contextmanager

@@ -8,7 +8,6 @@ their own to ship to executors; they run end to end in ``tests/test_close.py``.
 """
 
 import subprocess
-import sys
 from datetime import date
 
 import pytest
@@ -19,6 +18,7 @@ from tests.integration.conftest import (
     PROJECT_ROOT,
     SPARK_HOME,
     background,
+    close_command,
     free_port,
     project_env,
     wait_for_port,
@@ -44,19 +44,9 @@ def _run_date(root, master: str, log) -> None:
         root, DAY, DAY, seed=5, gl_lines_per_day=150, employees=30, expense_rows=120
     )
     env = project_env(LAKEHOUSE_ROOT=str(root), SPARK_MASTER=master)
-    cmd = [
-        sys.executable,
-        "-m",
-        "pipelines.cli",
-        "run",
-        "--date",
-        DAY.isoformat(),
-        "--days",
-        "1",
-        "--select",
-        "*gold_expense_lines",
-    ]
-    done = subprocess.run(cmd, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        close_command(DAY), env=env, cwd=PROJECT_ROOT, capture_output=True, text=True
+    )
     log.write_text(done.stdout + done.stderr)
     assert done.returncode == 0, done.stderr[-3000:]
 

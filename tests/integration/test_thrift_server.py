@@ -8,7 +8,6 @@ catalog and beeline runs the analysts' query over JDBC.
 
 import json
 import subprocess
-import sys
 from datetime import date
 
 import pytest
@@ -18,6 +17,7 @@ from tests.integration.conftest import (
     PROJECT_ROOT,
     SPARK_HOME,
     background,
+    close_command,
     free_port,
     project_env,
     wait_for_port,
@@ -36,18 +36,7 @@ def test_beeline_queries_gold_through_the_thrift_server(tmp_path):
     key = json.loads((root / "answer_keys" / "expense_lines" / f"{DAY}.json").read_text())
     env = project_env(LAKEHOUSE_ROOT=str(root), SPARK_MASTER="local[2]")
     run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipelines.cli",
-            "run",
-            "--date",
-            DAY.isoformat(),
-            "--days",
-            "1",
-            "--select",
-            "*gold_expense_lines",
-        ],
+        close_command(DAY),
         env=env,
         cwd=PROJECT_ROOT,
         capture_output=True,
