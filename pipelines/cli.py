@@ -32,9 +32,9 @@ def _summary(first: date, day: date, provider: str) -> str:
     span = f"{first} .. {day}" if first != day else f"{day}"
     lines = [f"Closed business dates {span}. Enrichment configured: {provider}.", ""]
 
-    def published(name: str):
-        """The day's partition of ``gold.<name>``, or None where the run did not publish it."""
-        table = TableRef("gold", name)
+    def published(name: str, layer: str = "gold"):
+        """The day's partition of ``<layer>.<name>``, or None where no run has written it."""
+        table = TableRef(layer, name)
         return (
             lakehouse.read_partition(spark, table, day) if lakehouse.exists(spark, table) else None
         )
@@ -51,12 +51,13 @@ def _summary(first: date, day: date, provider: str) -> str:
     narratives = published("close_narrative")
     if narratives is not None:
         lines += _narratives(narratives)
-    quarantine = lakehouse.read_partition(spark, TableRef("silver", "quarantine"), day)
-    reasons = quarantine.groupBy("source", "reason_code").count().orderBy("source").collect()
-    lines.append(
-        f"\n  silver.quarantine on {day}: "
-        + (", ".join(f"{r[0]}/{r[1]}={r[2]}" for r in reasons) or "none")
-    )
+    quarantine = published("quarantine", layer="silver")
+    if quarantine is not None:  # a --select of gold alone may run no silver step
+        reasons = quarantine.groupBy("source", "reason_code").count().orderBy("source").collect()
+        lines.append(
+            f"\n  silver.quarantine on {day}: "
+            + (", ".join(f"{r[0]}/{r[1]}={r[2]}" for r in reasons) or "none")
+        )
     lines += [
         "",
         "Query it (make sql, or any Spark SQL client on this lakehouse):",
@@ -126,9 +127,9 @@ def _hr_cases(cases, day: date) -> list[str]:
     return lines
 
 
-def _narratives(published) -> list[str]:
+def _narratives(narrative_rows) -> list[str]:
     lines: list[str] = []
-    narratives = published.orderBy("legal_entity").collect()
+    narratives = narrative_rows.orderBy("legal_entity").collect()
     if narratives:
         source = narratives[0]["source"]
         author = "an LLM" if source == "llm" else f"the {narratives[0]['model']} (no LLM)"
