@@ -18,7 +18,7 @@ jars: setup ## Re-fetch the Delta jars for the installed pyspark / delta-spark t
 	$(PY) scripts/fetch_delta_jars.py
 
 run: setup ## Sample landing zone + the close of the last 3 business dates; ARGS='--days 1' etc.
-	$(PY) -m pipelines.cli run $(ARGS)
+	$(PY) -m cli run $(ARGS)
 
 test: setup ## Run the whole test suite
 	$(PY) -m pytest
@@ -30,7 +30,7 @@ ui: setup ## Start the Dagster UI (webserver + daemon) on http://127.0.0.1:3000
 	.venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 docs: setup ## Print (and open) the latest Great Expectations Data Docs page
-	$(PY) -m pipelines.cli docs
+	$(PY) -m cli docs
 
 sql: setup ## spark-sql shell on the lakehouse; or one statement: make sql QUERY='SELECT ...'
 	bash scripts/spark_sql.sh

@@ -25,15 +25,15 @@ from assets.publishing import published_metadata
 from assets.sources import rows_written
 from expectations import reconciliation as suites
 from expectations.runner import ValidationReport
-from pipelines import wap
-from pipelines.checks import (
+from infra import wap
+from infra.checks import (
     markdown_preview,
     suite_check_results,
     suite_check_specs,
     validation_metadata,
 )
-from pipelines.resources.lakehouse import LakehouseResource, TableRef
-from pipelines.resources.spark import SparkResource
+from infra.lakehouse import LakehouseResource, TableRef
+from infra.spark import SparkResource
 from transforms import contracts as c
 from transforms.hris import hris_history
 from transforms.recon.ap import ap_control_balances

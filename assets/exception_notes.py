@@ -24,22 +24,22 @@ from assets.sources import roster_names_on
 from enrichment.prompts import EXCEPTION_NOTE_TASK
 from expectations import reconciliation as suites
 from expectations.runner import ValidationReport
-from pipelines import wap
-from pipelines.checks import (
+from infra import wap
+from infra.checks import (
     markdown_preview,
     suite_check_results,
     suite_check_specs,
     validation_metadata,
 )
-from pipelines.resources.enrichment import (
+from infra.enrichment import (
     EnrichmentResource,
     EnrichmentRun,
     budget_metadata,
     enrichment_rollup,
     over_budget_warnings,
 )
-from pipelines.resources.lakehouse import LakehouseResource, TableRef
-from pipelines.resources.spark import SparkResource
+from infra.lakehouse import LakehouseResource, TableRef
+from infra.spark import SparkResource
 from transforms.recon.notes import exception_text, open_exceptions, to_gold_exception_notes
 
 NOTES = wap.GoldTable(

@@ -40,22 +40,22 @@ from expectations.expense_lines import (
     silver_expense_lines_suite,
 )
 from expectations.runner import ValidationReport
-from pipelines import wap
-from pipelines.checks import (
+from infra import wap
+from infra.checks import (
     markdown_preview,
     suite_check_results,
     suite_check_specs,
     validation_metadata,
 )
-from pipelines.resources.enrichment import (
+from infra.enrichment import (
     EnrichmentResource,
     EnrichmentRun,
     budget_metadata,
     enrichment_rollup,
     over_budget_warnings,
 )
-from pipelines.resources.lakehouse import LakehouseResource, TableRef
-from pipelines.resources.spark import SparkResource
+from infra.lakehouse import LakehouseResource, TableRef
+from infra.spark import SparkResource
 from transforms.conform import day_rates
 from transforms.contracts import EXPENSE_LINES, FX_RATES
 from transforms.expenses import (

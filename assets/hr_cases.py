@@ -24,22 +24,22 @@ from assets.sources import roster_names_on
 from enrichment.prompts import HR_CASE_TASK, HR_CASE_URGENCY_TASK
 from expectations.hr_cases import CONSTRAINTS, NOT_NULL_COLUMNS, all_rule_names, gold_hr_cases_suite
 from expectations.runner import ValidationReport
-from pipelines import wap
-from pipelines.checks import (
+from infra import wap
+from infra.checks import (
     markdown_preview,
     suite_check_results,
     suite_check_specs,
     validation_metadata,
 )
-from pipelines.resources.enrichment import (
+from infra.enrichment import (
     EnrichmentResource,
     EnrichmentRun,
     budget_metadata,
     enrichment_rollup,
     over_budget_warnings,
 )
-from pipelines.resources.lakehouse import LakehouseResource, TableRef
-from pipelines.resources.spark import SparkResource
+from infra.lakehouse import LakehouseResource, TableRef
+from infra.spark import SparkResource
 from transforms.contracts import HR_CASES
 from transforms.hr_cases import URGENCY_PREFIX, hr_case_text, to_gold_hr_cases
 

@@ -23,16 +23,16 @@ from assets.publishing import publish_asset
 from enrichment.prompts import CLOSE_NARRATIVE_TASK
 from expectations import reconciliation as suites
 from expectations.runner import ValidationReport
-from pipelines import wap
-from pipelines.checks import (
+from infra import wap
+from infra.checks import (
     markdown_preview,
     suite_check_results,
     suite_check_specs,
     validation_metadata,
 )
-from pipelines.resources.enrichment import EnrichmentResource
-from pipelines.resources.lakehouse import LakehouseResource, TableRef
-from pipelines.resources.spark import SparkResource
+from infra.enrichment import EnrichmentResource
+from infra.lakehouse import LakehouseResource, TableRef
+from infra.spark import SparkResource
 from transforms.recon.narrative import close_narratives, exception_lines
 
 NARRATIVE = wap.GoldTable(

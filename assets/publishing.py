@@ -15,9 +15,9 @@ from dagster import (
 )
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
-from pipelines import wap
-from pipelines.resources.lakehouse import LakehouseResource
-from pipelines.resources.spark import SparkResource
+from infra import wap
+from infra.lakehouse import LakehouseResource
+from infra.spark import SparkResource
 
 
 def published_metadata(

@@ -27,10 +27,10 @@ from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, 
 from expectations.runner import ValidationReport, validate
 from expectations.sources import silver_rule_specs, silver_source_suite
 from expectations.suite import Suite
-from pipelines import wap
-from pipelines.checks import suite_check_results, suite_check_specs, validation_metadata
-from pipelines.resources.lakehouse import LakehouseResource, TableRef
-from pipelines.resources.spark import SparkResource
+from infra import wap
+from infra.checks import suite_check_results, suite_check_specs, validation_metadata
+from infra.lakehouse import LakehouseResource, TableRef
+from infra.spark import SparkResource
 from transforms import contracts as c
 from transforms.conform import day_rates
 from transforms.deliveries import FINGERPRINT_COLUMNS, delivery_fingerprints, repeated_deliveries

@@ -33,7 +33,7 @@ from pyspark.sql import functions as F
 
 from enrichment.models import Label, Taxonomy
 from enrichment.providers.embedded import LabelSimilarityClassifier
-from pipelines.resources.spark import build_spark_session
+from infra.spark import build_spark_session
 from transforms.mllib_classifier import (
     CONFIDENCE,
     NEEDS_LLM,

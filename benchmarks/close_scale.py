@@ -3,7 +3,7 @@
 Writes one business date of every source (1 million GL lines by default, with the bank, AP and
 fx_rates files that match them, plus the usual roster, expenses and HR cases), then runs the close
 for that date twice, each time in a fresh process on its own copy of the landing zone:
-  1. dagster: ``materialize`` of every asset, as ``pipelines.cli`` runs it (ephemeral instance),
+  1. dagster: ``materialize`` of every asset, as ``cli`` runs it (ephemeral instance),
   2. bare: one SparkSession and the same per-date functions the assets call, in the same order,
 and prints the wall time and peak memory (RSS summed over the process tree: the Python driver, its
 Spark JVM and the JVM's Python workers) of each, their ratio, where the time went, and the gold
@@ -284,7 +284,7 @@ def worker(args: argparse.Namespace) -> None:
 
 def generate_worker(args: argparse.Namespace) -> dict:
     """Every source for the date at sample size, then GL, bank, AP and fx at volume over them."""
-    from pipelines.sample_close import generate_close, generate_gl_day
+    from sample.close import generate_close, generate_gl_day
 
     started = time.perf_counter()
     (key,) = generate_close(args.root, args.date, args.date, gl_lines_per_day=200,
@@ -302,8 +302,8 @@ def generate_worker(args: argparse.Namespace) -> dict:
 
 def _session():
     """The SparkSession exactly as ``SparkResource`` builds it (reused if already running)."""
-    from pipelines.resources.spark import SparkResource, build_spark_session
-    from pipelines.settings import lakehouse_root, spark_master
+    from infra.settings import lakehouse_root, spark_master
+    from infra.spark import SparkResource, build_spark_session
 
     resource_defaults = SparkResource()
     return build_spark_session(
@@ -315,7 +315,7 @@ def _session():
 
 def _gold_counts(day: date) -> dict[str, int]:
     """Rows of gold.recon_exceptions by recon, type and status, and of every other gold table."""
-    from pipelines.resources.lakehouse import LakehouseResource, TableRef
+    from infra.lakehouse import LakehouseResource, TableRef
 
     session, lakehouse = _session(), LakehouseResource()
     exceptions = lakehouse.read_partition(session, TableRef("gold", "recon_exceptions"), day)
@@ -331,7 +331,7 @@ def _gold_counts(day: date) -> dict[str, int]:
 
 
 def dagster_worker(args: argparse.Namespace) -> dict:
-    """``materialize`` every asset for the date, as ``pipelines.cli`` does."""
+    """``materialize`` every asset for the date, as ``cli`` does."""
     phases = Phases()
     with phases.time("imports"):
         from dagster import DagsterInstance, materialize
@@ -344,7 +344,7 @@ def dagster_worker(args: argparse.Namespace) -> dict:
             partition_key=args.date.isoformat(),
             resources=build_resources(),
             instance=instance,
-            # As pipelines.cli runs it: step-level progress, not per-event debug lines.
+            # As cli runs it: step-level progress, not per-event debug lines.
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
     assert result.success, [e.step_key for e in result.get_step_failure_events()]
@@ -396,9 +396,9 @@ def bare_worker(args: argparse.Namespace) -> dict:
         from assets import hr_cases as hr_case_assets
         from assets import narrative as narrative_assets
         from assets.sources import SOURCES, conform_day, ingest_day
-        from pipelines import wap
-        from pipelines.resources.enrichment import EnrichmentResource
-        from pipelines.resources.lakehouse import LakehouseResource
+        from infra import wap
+        from infra.enrichment import EnrichmentResource
+        from infra.lakehouse import LakehouseResource
         from transforms import contracts as c
 
     day = args.date

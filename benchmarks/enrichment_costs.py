@@ -2,7 +2,7 @@
 
 Runs against the local fake OpenAI server (``tests/enrichment/fake_openai.py``, on 127.0.0.1,
 never the internet) with a dummy API key, on generated expense lines
-(``pipelines.sample_data.build_day``, text as ``assets/expenses.py`` builds it), and prints in one
+(``sample.expenses.build_day``, text as ``assets/expenses.py`` builds it), and prints in one
 run:
   1. input tokens per record, packed (``max_records_per_request=20``) vs one record per request,
      on the same records, counted with tiktoken from the requests the server recorded (system +
@@ -45,7 +45,7 @@ from enrichment.providers import ProviderConfig, build_provider
 from enrichment.providers.openai_chat import OpenAIChatProvider
 from enrichment.ratelimit import RateLimiter
 from enrichment.tokens import count_tokens
-from pipelines.sample_data import build_day
+from sample.expenses import build_day
 from tests.enrichment.fake_openai import FakeOpenAI
 
 TASK = EXPENSE_LINE_TASK
@@ -208,7 +208,7 @@ def tokens_per_record(lines: list[Line]) -> dict:
 
 
 def spark_session(workdir: Path):
-    from pipelines.resources.spark import build_spark_session
+    from infra.spark import build_spark_session
 
     spark = build_spark_session(
         master="local[2]",
@@ -246,8 +246,8 @@ def text_column():
 
 
 def cache_rerun(spark, workdir: Path, lines: list[Line], latency_s: float) -> dict:
-    from pipelines.resources.enrichment import EnrichmentResource
-    from pipelines.resources.lakehouse import LakehouseResource
+    from infra.enrichment import EnrichmentResource
+    from infra.lakehouse import LakehouseResource
 
     lakehouse = LakehouseResource(root=str(workdir / "lakehouse"))
     rows = lines_frame(spark, lines)
@@ -424,7 +424,7 @@ def rate_limited_run(
     workers: int,
     client_tpm: float | None,
 ) -> dict:
-    from pipelines.resources.enrichment import EnrichmentResource
+    from infra.enrichment import EnrichmentResource
 
     server = CountingFakeOpenAI(latency_s=latency_s, tokens_per_minute=tpm, window_s=minute_s)
     server.start()

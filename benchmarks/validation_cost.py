@@ -35,7 +35,7 @@ from expectations.expense_lines import gold_expense_lines_suite
 from expectations.pii import PII_PATTERNS
 from expectations.runner import COUNTS_ONLY, validate
 from expectations.suite import ERROR, Rule, Suite
-from pipelines.resources.spark import build_spark_session
+from infra.spark import build_spark_session
 from transforms.contracts import VALID_CURRENCIES
 
 DAY = date(2026, 3, 31)

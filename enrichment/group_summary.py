@@ -58,7 +58,8 @@ from enrichment.models import (
 )
 from enrichment.packing import user_message
 from enrichment.prompts import CLOSE_NARRATIVE_TASK, system_prompt
-from enrichment.providers.base import Provider, ProviderConfig, build_provider
+from enrichment.providers.base import Provider, ProviderConfig
+from enrichment.providers.factory import build_provider
 from enrichment.tokens import count_tokens, encoding_for
 
 DEFAULT_MAX_STAGES = 5

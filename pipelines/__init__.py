@@ -1,1 +1,1 @@
-"""Wiring: configuration, resources, jobs, schedules and the Dagster ``Definitions``."""
+"""Wiring only: the Dagster ``Definitions``, jobs, schedules and sensors."""

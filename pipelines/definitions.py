@@ -3,10 +3,10 @@
 from dagster import Definitions, in_process_executor, load_assets_from_modules
 
 from assets import close, exception_notes, expenses, hr_cases, narrative, sources
+from infra.enrichment import EnrichmentResource
+from infra.lakehouse import LakehouseResource
+from infra.spark import SparkResource
 from pipelines.jobs import daily_close_job, nightly_close_schedule
-from pipelines.resources.enrichment import EnrichmentResource
-from pipelines.resources.lakehouse import LakehouseResource
-from pipelines.resources.spark import SparkResource
 from pipelines.sensors import landing_zone_sensor
 
 

@@ -13,8 +13,8 @@ from dagster import (
     sensor,
 )
 
+from infra.lakehouse import LakehouseResource
 from pipelines.jobs import daily_close_job
-from pipelines.resources.lakehouse import LakehouseResource
 from transforms.contracts import CONTRACTS
 
 # Sources the close needs every day, and by when (UTC, the morning after the business date) they

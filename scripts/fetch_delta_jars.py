@@ -4,7 +4,7 @@ delta-spark's pip package ships Python only. Spark needs
 ``io.delta:delta-spark_<spark major.minor>_2.13:<delta version>`` and ``io.delta:delta-storage`` on
 its classpath. This script resolves exactly those versions (and their runtime dependencies that
 pyspark does not already ship) into ``.cache/jars/<key>/`` and writes a manifest that
-``pipelines.resources.spark`` checks at start-up, so later runs start without any download.
+``infra.spark`` checks at start-up, so later runs start without any download.
 
 Usage: ``python scripts/fetch_delta_jars.py [--cache-dir DIR]``
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from pipelines.resources.jars import (  # noqa: E402
+from infra.jars import (  # noqa: E402
     DeltaJarsError,
     delta_coordinates,
     delta_jar_paths,

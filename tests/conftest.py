@@ -12,7 +12,7 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
-    from pipelines.resources.spark import build_spark_session
+    from infra.spark import build_spark_session
 
     warehouse = tempfile.mkdtemp(prefix="spark-warehouse-")
     session = build_spark_session(

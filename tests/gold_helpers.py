@@ -8,8 +8,8 @@ from expectations.expense_lines import (
     NOT_NULL_COLUMNS,
     gold_expense_lines_suite,
 )
-from pipelines import wap
-from pipelines.resources.lakehouse import LakehouseResource
+from infra import wap
+from infra.lakehouse import LakehouseResource
 
 DAY = date(2026, 3, 31)
 GOLD = wap.GoldTable("expense_lines", not_null=NOT_NULL_COLUMNS, checks=tuple(CONSTRAINTS.items()))

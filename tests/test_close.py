@@ -20,9 +20,9 @@ from pyspark.sql import functions as F
 
 from enrichment.providers.embedded import EMBEDDED_MODEL_ID
 from enrichment.taxonomies import EXCEPTION_REASON
-from pipelines import sample_close
+from infra.lakehouse import LakehouseResource, TableRef
 from pipelines.definitions import all_assets, build_resources
-from pipelines.resources.lakehouse import LakehouseResource, TableRef
+from sample import close as sample_close
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ from assets.close import EXCEPTIONS
 from expectations.reconciliation import recon_exceptions_suite
 from expectations.runner import validate
 from expectations.sources import silver_source_suite
-from pipelines import wap
-from pipelines.resources.lakehouse import LakehouseResource
+from infra import wap
+from infra.lakehouse import LakehouseResource
 from transforms.contracts import GL_JOURNAL_LINES
 from transforms.recon.common import EXCEPTION_COLUMNS
 

@@ -102,9 +102,9 @@ def test_landing_sensor_requests_complete_dates_once_and_reports_late_sources(
     from dagster import SkipReason, build_sensor_context
 
     import pipelines.sensors
-    from pipelines.resources.lakehouse import LakehouseResource
-    from pipelines.sample_close import generate_close
+    from infra.lakehouse import LakehouseResource
     from pipelines.sensors import landing_zone_sensor
+    from sample.close import generate_close
 
     noon = datetime(2026, 3, 31, 12, 0, tzinfo=UTC)  # past 06:00: yesterday's files are due
     monkeypatch.setattr(pipelines.sensors, "utc_now", lambda: noon)
@@ -140,7 +140,7 @@ def test_keys_of_one_multi_asset_share_their_parents():
 
 
 def test_run_selection_takes_whole_multi_asset_steps():
-    from pipelines.cli import whole_steps
+    from cli import whole_steps
 
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in whole_steps("*gold_expense_lines").resolve(graph)}

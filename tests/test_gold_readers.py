@@ -10,7 +10,7 @@ import duckdb
 import pytest
 from deltalake import DeltaTable
 
-from pipelines.resources.lakehouse import LakehouseResource
+from infra.lakehouse import LakehouseResource
 from tests.gold_helpers import DAY, GOLD, gate, line
 
 

@@ -17,9 +17,9 @@ from dagster import materialize
 from assets import hr_cases, sources
 from enrichment.providers.embedded import EMBEDDED_MODEL_ID
 from enrichment.taxonomies import HR_CASE_TYPE, HR_CASE_URGENCY
-from pipelines import sample_close
+from infra.lakehouse import LakehouseResource, TableRef
 from pipelines.definitions import build_resources
-from pipelines.resources.lakehouse import LakehouseResource, TableRef
+from sample import close as sample_close
 from tests.enrichment.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.slow

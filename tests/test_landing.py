@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.resources.lakehouse import LakehouseResource
+from infra.lakehouse import LakehouseResource
 from transforms import contracts as c
 from transforms.drift import SchemaDriftError
 

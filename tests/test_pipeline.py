@@ -12,10 +12,11 @@ import pytest
 from dagster import AssetKey, materialize
 from pyspark.sql import functions as F
 
-from pipelines import sample_close, sample_data
+from infra.enrichment import EnrichmentResource
+from infra.lakehouse import LakehouseResource, TableRef
 from pipelines.definitions import all_assets, build_resources
-from pipelines.resources.enrichment import EnrichmentResource
-from pipelines.resources.lakehouse import LakehouseResource, TableRef
+from sample import close as sample_close
+from sample import expenses as sample_data
 from transforms.contracts import VALID_CURRENCIES
 
 pytestmark = pytest.mark.slow

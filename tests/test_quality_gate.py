@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import functions as F
 
-from pipelines import wap
-from pipelines.resources.lakehouse import LakehouseResource
+from infra import wap
+from infra.lakehouse import LakehouseResource
 from tests.gold_helpers import DAY, GOLD, SCHEMA, gate, line
 
 

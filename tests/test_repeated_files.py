@@ -6,8 +6,8 @@ from datetime import date, timedelta
 from pyspark.sql import functions as F
 
 from assets.sources import LANDED_FILES, QUARANTINE, conform_day, ingest_day
-from pipelines import sample_close
-from pipelines.resources.lakehouse import LakehouseResource
+from infra.lakehouse import LakehouseResource
+from sample import close as sample_close
 from transforms import contracts as c
 
 D1 = date(2026, 11, 19)

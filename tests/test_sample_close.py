@@ -17,8 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import sample_close, sample_data
-from pipelines.sample_data import (
+from sample import close as sample_close
+from sample import expenses as sample_data
+from sample.expenses import (
     BLOCKED_MERCHANT_TERMS,
     CATEGORY_LIMITS_USD,
     WEEKDAY_ONLY_CATEGORIES,

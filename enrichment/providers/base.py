@@ -6,6 +6,9 @@ from typing import Protocol
 from enrichment.models import RecordIn, RecordOut, TaskSpec
 
 EMBEDDED = "embedded"
+# The embedded offline default's name in provenance: label similarity + extractive summary.
+EXTRACTIVE_SUMMARY_ID = "extractive-summary-v1"
+EMBEDDED_MODEL_ID = f"embedded/tfidf-label-similarity-v1+{EXTRACTIVE_SUMMARY_ID}"
 OPENAI = "openai"
 OPENAI_BATCH = "openai_batch"
 
@@ -49,27 +52,4 @@ class ProviderConfig:
     @property
     def model_id(self) -> str:
         """The model name recorded in provenance and cache keys."""
-        if self.kind == EMBEDDED:
-            from enrichment.providers.embedded import EMBEDDED_MODEL_ID
-
-            return EMBEDDED_MODEL_ID
-        return self.model
-
-
-def build_provider(config: ProviderConfig) -> Provider:
-    """Instantiate the configured provider (called once per Spark partition)."""
-    if config.kind == EMBEDDED:
-        from enrichment.providers.embedded import EmbeddedProvider
-
-        return EmbeddedProvider()
-    if config.kind == OPENAI:
-        from enrichment.providers.openai_chat import OpenAIChatProvider
-
-        return OpenAIChatProvider(config)
-    if config.kind == OPENAI_BATCH:
-        from enrichment.providers.openai_batch import OpenAIBatchProvider
-
-        return OpenAIBatchProvider(config)
-    raise ValueError(
-        f"unknown enrichment provider kind {config.kind!r} (embedded | openai | openai_batch)"
-    )
+        return EMBEDDED_MODEL_ID if self.kind == EMBEDDED else self.model

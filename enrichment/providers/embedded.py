@@ -20,9 +20,10 @@ from enrichment.models import (
     TaskSpec,
     Taxonomy,
 )
+from enrichment.providers.base import EMBEDDED_MODEL_ID, EXTRACTIVE_SUMMARY_ID
 
-EXTRACTIVE_SUMMARY_ID = "extractive-summary-v1"
-EMBEDDED_MODEL_ID = f"embedded/tfidf-label-similarity-v1+{EXTRACTIVE_SUMMARY_ID}"
+__all__ = ["EMBEDDED_MODEL_ID", "EXTRACTIVE_SUMMARY_ID", "EmbeddedProvider"]
+
 # Softmax temperature over cosine similarities; 0.08 spreads confidence between a clear match
 # (~0.9) and a guess among labels with no shared words (~1/len(labels)).
 _TEMPERATURE = 0.08

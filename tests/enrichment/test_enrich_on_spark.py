@@ -12,13 +12,13 @@ from pyspark.sql import functions as F
 
 from enrichment.prompts import EXPENSE_LINE_TASK
 from enrichment.tokens import count_tokens
-from pipelines.resources.enrichment import (
+from infra.enrichment import (
     LLM_CACHE,
     LLM_CALLS,
     EnrichmentResource,
     TokenBudgetExceededError,
 )
-from pipelines.resources.lakehouse import LakehouseResource
+from infra.lakehouse import LakehouseResource
 from tests.enrichment.fake_openai import Fault
 
 DAY = date(2026, 3, 31)

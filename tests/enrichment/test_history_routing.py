@@ -7,9 +7,9 @@ from pyspark.sql import functions as F
 
 from enrichment.prompts import EXPENSE_LINE_TASK
 from enrichment.providers.embedded import EMBEDDED_MODEL_ID
-from pipelines import sample_data
-from pipelines.resources.enrichment import EnrichmentResource
-from pipelines.resources.lakehouse import LakehouseResource
+from infra.enrichment import EnrichmentResource
+from infra.lakehouse import LakehouseResource
+from sample import expenses as sample_data
 from transforms.expenses import expense_text
 
 DAY = date(2026, 5, 11)

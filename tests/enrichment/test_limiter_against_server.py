@@ -24,7 +24,7 @@ from enrichment.providers.base import ProviderConfig
 from enrichment.providers.openai_chat import OpenAIChatProvider
 from enrichment.ratelimit import RateLimiter
 from enrichment.tokens import count_tokens
-from pipelines.resources.enrichment import EnrichmentResource
+from infra.enrichment import EnrichmentResource
 from tests.enrichment.fake_openai import FakeOpenAI
 
 TASK = EXPENSE_LINE_TASK

@@ -15,12 +15,8 @@ from enrichment.models import SOURCE_LLM, STATUS_FAILED, STATUS_OK, STATUS_SKIPP
 from enrichment.packing import pack, response_schema, user_message
 from enrichment.prompts import EXPENSE_LINE_TASK, system_prompt
 from enrichment.providers import openai_batch
-from enrichment.providers.base import (
-    EMBEDDED,
-    OPENAI_BATCH,
-    ProviderConfig,
-    build_provider,
-)
+from enrichment.providers.base import EMBEDDED, OPENAI_BATCH, ProviderConfig
+from enrichment.providers.factory import build_provider
 from enrichment.providers.openai_batch import OpenAIBatchProvider
 from enrichment.providers.openai_chat import OpenAIChatProvider
 from enrichment.tokens import count_tokens

@@ -50,10 +50,10 @@ def project_env(**overrides: str) -> dict[str, str]:
 
 
 def close_command(day: date, select: str = "*gold_expense_lines") -> list[str]:
-    """``pipelines.cli run`` for one date of ``select`` (by default gold.expense_lines and what
+    """``cli run`` for one date of ``select`` (by default gold.expense_lines and what
     it needs: the servers, not the whole close, are under test here)."""
     return [
-        sys.executable, "-m", "pipelines.cli", "run",
+        sys.executable, "-m", "cli", "run",
         "--date", day.isoformat(), "--days", "1", "--select", select,
     ]  # fmt: skip
 

@@ -13,7 +13,7 @@ from datetime import date
 import pytest
 from deltalake import DeltaTable
 
-from pipelines import sample_close
+from sample import close as sample_close
 from tests.integration.conftest import (
     PROJECT_ROOT,
     SPARK_HOME,

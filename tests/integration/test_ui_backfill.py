@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from pipelines import sample_close
+from sample import close as sample_close
 from tests.integration.conftest import PROJECT_ROOT, background, free_port, project_env
 
 pytestmark = pytest.mark.slow

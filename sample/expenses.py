@@ -4,7 +4,7 @@ Each business date gets ``landing/expense_lines/business_date=YYYY-MM-DD/expense
 answer key (``answer_keys/expense_lines/YYYY-MM-DD.json``) that says which rows are bad and what
 should become of them, so tests can check the pipeline's verdicts row by row.
 
-Usage: ``python -m pipelines.sample_data --start 2026-11-20 --end 2026-11-26 --rows 200``
+Usage: ``python -m sample.expenses --start 2026-11-20 --end 2026-11-26 --rows 200``
 """
 
 import argparse
@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-from pipelines.settings import lakehouse_root
+from infra.settings import lakehouse_root
 
 # Expense policy. TODO: these must match ``transforms.recon.expense_policy`` (not written yet when
 # the generator was); good claims are generated well inside them.

@@ -14,7 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from pipelines.settings import lakehouse_root
+from infra.settings import lakehouse_root
 from transforms.contracts import CORRUPT_RECORD_COLUMN, SourceContract
 from transforms.drift import DriftReport, SchemaDriftError, detect_drift
 from transforms.ingest import EXTRA_COLUMNS_COLUMN, SOURCE_FILE_COLUMN

@@ -17,7 +17,7 @@ from pyspark.sql.types import StructField, StructType
 
 from expectations.runner import ValidationReport, validate
 from expectations.suite import Suite
-from pipelines.resources.lakehouse import LakehouseResource, TableRef
+from infra.lakehouse import LakehouseResource, TableRef
 
 WAP_LEDGER = TableRef("ops", "wap_ledger")
 VALIDATION_RESULTS = TableRef("ops", "validation_results")

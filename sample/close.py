@@ -10,7 +10,7 @@ Anomalies are seeded on purpose; everything else is built so that it cannot rais
 accident (amounts that could pair by amount are unique per entity over the whole window, claims
 stay well inside the expense policy, payroll pays the roster's salaries).
 
-Usage: ``python -m pipelines.sample_close --start 2026-11-16 --end 2026-11-30``
+Usage: ``python -m sample.close --start 2026-11-16 --end 2026-11-30``
 """
 
 import argparse
@@ -25,8 +25,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines import sample_data
-from pipelines.sample_data import (
+from infra.settings import lakehouse_root
+from sample import expenses as sample_data
+from sample.expenses import (
     _MERCHANTS,
     CATEGORY_LIMITS_USD,
     FX_BASE_RATES,
@@ -34,7 +35,6 @@ from pipelines.sample_data import (
     WEEKDAY_ONLY_CATEGORIES,
     lag_cents,
 )
-from pipelines.settings import lakehouse_root
 from transforms.contracts import CONTRACTS, VALID_CURRENCIES
 from transforms.reference_data import (
     AP_SOURCE_SYSTEM,

@@ -19,8 +19,8 @@ from pyspark.sql import functions as F
 from enrichment.models import STATUS_OK, STATUS_SKIPPED, TaskSpec
 from enrichment.providers import ProviderConfig
 from enrichment.providers.base import EMBEDDED, OPENAI, OPENAI_BATCH
-from pipelines.resources.lakehouse import LakehouseResource, TableRef
-from pipelines.settings import llm_settings
+from infra.lakehouse import LakehouseResource, TableRef
+from infra.settings import llm_settings
 from transforms.enrich import (
     ENRICH_TEXT,
     INJECTION_SUSPECTED,

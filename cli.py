@@ -1,4 +1,4 @@
-"""``python -m pipelines.cli run``: the nightly close on embedded defaults, end to end.
+"""``python -m cli run``: the nightly close on embedded defaults, end to end.
 
 Writes a sample landing zone (if the dates have none), closes the last ``--days`` business dates
 through Dagster in one ranged run, and prints the exceptions by type, match rates and how to query.
@@ -12,8 +12,8 @@ from pathlib import Path
 
 from dagster import AssetSelection, DagsterInstance, materialize
 
-from pipelines import sample_close
-from pipelines.settings import lakehouse_root
+from infra.settings import lakehouse_root
+from sample import close as sample_close
 
 
 def _by_model(df) -> str:
@@ -25,7 +25,7 @@ def _by_model(df) -> str:
 def _summary(first: date, day: date, provider: str) -> str:
     from pyspark.sql import SparkSession
 
-    from pipelines.resources.lakehouse import LakehouseResource, TableRef
+    from infra.lakehouse import LakehouseResource, TableRef
 
     spark = SparkSession.getActiveSession()
     lakehouse = LakehouseResource()
@@ -215,7 +215,7 @@ def docs(args: argparse.Namespace) -> int:
     """Print (and open, where a browser is available) the latest GX Data Docs page."""
     import webbrowser
 
-    from pipelines.resources.lakehouse import LakehouseResource
+    from infra.lakehouse import LakehouseResource
 
     docs_dir = LakehouseResource().data_docs_dir
     pages = sorted(
@@ -234,8 +234,8 @@ def docs(args: argparse.Namespace) -> int:
 
 def spark_conf_args(args: argparse.Namespace) -> int:
     """Print the project's Spark settings as ``--conf`` arguments (for spark-submit tools)."""
-    from pipelines.resources.spark import spark_conf
-    from pipelines.settings import spark_master
+    from infra.settings import spark_master
+    from infra.spark import spark_conf
 
     conf = spark_conf(spark_master(), f"{lakehouse_root().rstrip('/')}/_warehouse")
     for key, value in conf.items():
@@ -244,7 +244,7 @@ def spark_conf_args(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="pipelines.cli")
+    parser = argparse.ArgumentParser(prog="cli")
     sub = parser.add_subparsers(dest="command", required=True)
     run_parser = sub.add_parser("run", help="run the close for the latest business dates")
     run_parser.add_argument("--date", type=date.fromisoformat, default=None)

@@ -8,8 +8,8 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
 from pyspark.sql import SparkSession
 
-from pipelines.resources.jars import delta_jar_paths
-from pipelines.settings import PROJECT_ROOT, lakehouse_root, spark_driver_memory, spark_master
+from infra.jars import delta_jar_paths
+from infra.settings import PROJECT_ROOT, lakehouse_root, spark_driver_memory, spark_master
 
 LOG4J_CONFIG = PROJECT_ROOT / "conf" / "log4j2.properties"
 

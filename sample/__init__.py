@@ -1,0 +1,1 @@
+"""The deterministic sample landing zone (every source, seeded anomalies, an answer key)."""
