@@ -11,7 +11,6 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
-    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -21,8 +20,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
-from assets.publishing import published_metadata
-from assets.sources import rows_written
+from assets.publishing import publish_events, refused_failure
+from assets.sources import union_all
 from expectations import reconciliation as suites
 from expectations.runner import ValidationReport
 from infra import wap
@@ -93,41 +92,59 @@ def _silver(lakehouse: LakehouseResource, session: SparkSession, contract: c.Sou
 def silver_hris_history(
     context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
 ) -> MaterializeResult:
-    rows = {
-        day.isoformat(): build_hris_history_day(spark.session, lakehouse, day)
-        for day in business_dates(context)
-    }
+    rows = build_hris_history_dates(spark.session, lakehouse, business_dates(context))
     return MaterializeResult(
         metadata={
-            "versions": MetadataValue.json(rows),
+            "versions": MetadataValue.json({d.isoformat(): n for d, n in rows.items()}),
             "table": HRIS_HISTORY.qualified,
         }
     )
 
 
+def build_hris_history_dates(
+    session: SparkSession, lakehouse: LakehouseResource, days: list[date]
+) -> dict[date, int]:
+    """Write the HRIS history as known on each date (one commit); versions written per date."""
+    snapshots = _silver(lakehouse, session, c.HRIS_ROSTER)
+    history = union_all(
+        [
+            hris_history(snapshots.where(F.col("business_date") <= F.lit(day))).withColumn(
+                "business_date", F.lit(day)
+            )
+            for day in days
+        ]
+    )
+    commit = lakehouse.write_dates(history, HRIS_HISTORY, days)
+    counts = (
+        lakehouse.read_dates(session, HRIS_HISTORY, days, commit.version)
+        .groupBy("business_date")
+        .count()
+        .collect()
+    )
+    return {day: next((r[1] for r in counts if r[0] == day), 0) for day in days}
+
+
 def build_hris_history_day(session: SparkSession, lakehouse: LakehouseResource, day: date) -> int:
     """Write the HRIS history as known on ``day``; return the number of versions written."""
-    snapshots = _silver(lakehouse, session, c.HRIS_ROSTER).where(
-        F.col("business_date") <= F.lit(day)
-    )
-    history = hris_history(snapshots).withColumn("business_date", F.lit(day))
-    lakehouse.write_partition(history, HRIS_HISTORY, day)
-    return rows_written(lakehouse, session, HRIS_HISTORY)
+    return build_hris_history_dates(session, lakehouse, [day])[day]
 
 
 @dataclass
 class StagedClose:
-    """One date's staged versions and audit reports, per gold table."""
+    """A run's staged versions per gold table, each date's audit reports, open exceptions."""
 
     versions: dict[str, int]
-    reports: dict[str, ValidationReport]
+    reports: dict[str, dict[date, ValidationReport]]
     exception_counts: dict[str, int]
 
 
-def stage_close_day(
-    session: SparkSession, lakehouse: LakehouseResource, day: date, run_id: str
+def stage_close_dates(
+    session: SparkSession, lakehouse: LakehouseResource, days: list[date], run_id: str
 ) -> StagedClose:
-    """Reconcile one date, stage matches and exceptions, then the summary built from them."""
+    """Reconcile each date, stage matches and exceptions, then the summaries built from them.
+
+    Each table is staged once for the run's dates (one commit) and audited per date.
+    """
     inputs = CloseInputs(
         bank=_silver(lakehouse, session, c.BANK_STATEMENT_LINES),
         gl=_silver(lakehouse, session, c.GL_JOURNAL_LINES),
@@ -144,25 +161,41 @@ def stage_close_day(
     def materialize(df):
         return df.localCheckpoint()
 
-    window = windowed(inputs, day)
-    window = CloseInputs(**{f.name: materialize(getattr(window, f.name)) for f in fields(window)})
-    result = run_close(window, day, materialize=materialize)
+    results = {}
+    for day in days:
+        window = windowed(inputs, day)
+        window = CloseInputs(
+            **{f.name: materialize(getattr(window, f.name)) for f in fields(window)}
+        )
+        results[day] = run_close(window, day, materialize=materialize)
+    versions = {
+        MATCHES.name: wap.stage_dates(
+            lakehouse, union_all([r.matches for r in results.values()]), MATCHES, days
+        ),
+        EXCEPTIONS.name: wap.stage_dates(
+            lakehouse, union_all([r.exceptions for r in results.values()]), EXCEPTIONS, days
+        ),
+    }
+    staged_matches = lakehouse.read_dates(session, MATCHES.staging, days, versions[MATCHES.name])
+    staged_exceptions = lakehouse.read_dates(
+        session, EXCEPTIONS.staging, days, versions[EXCEPTIONS.name]
+    )
+    on = F.col("business_date")
     # Balances run over every date to D (not the window): the subledger and the control account
     # are cumulative.
-    balances = ap_control_balances(inputs.ap_invoices, inputs.ap_payments, inputs.gl, day)
-    versions = {
-        MATCHES.name: wap.stage(lakehouse, result.matches, MATCHES, day),
-        EXCEPTIONS.name: wap.stage(lakehouse, result.exceptions, EXCEPTIONS, day),
-    }
-    staged_matches = lakehouse.read_partition(session, MATCHES.staging, day, versions[MATCHES.name])
-    staged_exceptions = lakehouse.read_partition(
-        session, EXCEPTIONS.staging, day, versions[EXCEPTIONS.name]
-    )
-    summary = close_summary(staged_exceptions, staged_matches, balances, day)
-    versions[SUMMARY.name] = wap.stage(lakehouse, summary, SUMMARY, day)
+    summaries = [
+        close_summary(
+            staged_exceptions.where(on == F.lit(day)),
+            staged_matches.where(on == F.lit(day)),
+            ap_control_balances(inputs.ap_invoices, inputs.ap_payments, inputs.gl, day),
+            day,
+        )
+        for day in days
+    ]
+    versions[SUMMARY.name] = wap.stage_dates(lakehouse, union_all(summaries), SUMMARY, days)
     reports = {
-        table.name: wap.audit(
-            lakehouse, session, table, day, versions[table.name], suite(day), run_id
+        table.name: wap.audit_dates(
+            lakehouse, session, table, days, versions[table.name], suite, run_id
         )
         for table, suite in GATED
     }
@@ -173,6 +206,13 @@ def stage_close_day(
         .collect()
     )
     return StagedClose(versions, reports, {r[0]: r[1] for r in counts})
+
+
+def stage_close_day(
+    session: SparkSession, lakehouse: LakehouseResource, day: date, run_id: str
+) -> StagedClose:
+    """``stage_close_dates`` for one date."""
+    return stage_close_dates(session, lakehouse, [day], run_id)
 
 
 def _staging_key(table: wap.GoldTable) -> str:
@@ -197,7 +237,9 @@ def _staging_key(table: wap.GoldTable) -> str:
     check_specs=[
         spec
         for table, suite in GATED
-        for spec in suite_check_specs(_staging_key(table), suites.rule_specs(suite(_ANY_DAY)))
+        for spec in suite_check_specs(
+            _staging_key(table), suites.rule_specs(suite(_ANY_DAY)), gated_per_date=True
+        )
     ],
 )
 def staging_reconciliation(
@@ -205,27 +247,21 @@ def staging_reconciliation(
 ):
     """Bank ↔ GL, AP ↔ GL, payroll ↔ HRIS and expense policy for each date of the run."""
     session = spark.session
-    days = {
-        day: stage_close_day(session, lakehouse, day, context.run_id)
-        for day in business_dates(context)
-    }
-    last = days[max(days)]
+    days = business_dates(context)
+    done = stage_close_dates(session, lakehouse, days, context.run_id)
     for table, suite in GATED:
-        reports = [d.reports[table.name] for _, d in sorted(days.items())]
+        by_date = done.reports[table.name]
+        reports = [r for _, r in sorted(by_date.items())]
         metadata = {
             "rows": sum(r.rows for r in reports),
-            "staged_delta_version": last.versions[table.name],
+            "staged_delta_version": done.versions[table.name],
             "table": table.staging.qualified,
             **validation_metadata(reports),
         }
         if table is EXCEPTIONS:
-            totals: dict[str, int] = {}
-            for d in days.values():
-                for kind, n in d.exception_counts.items():
-                    totals[kind] = totals.get(kind, 0) + n
-            metadata["open_exceptions_by_type"] = MetadataValue.json(totals)
-            staged = lakehouse.read(session, table.staging).where(
-                F.col("business_date") == F.lit(max(days))
+            metadata["open_exceptions_by_type"] = MetadataValue.json(done.exception_counts)
+            staged = lakehouse.read_partition(
+                session, table.staging, max(days), done.versions[table.name]
             )
             metadata["preview"] = MetadataValue.md(
                 markdown_preview(
@@ -242,7 +278,7 @@ def staging_reconciliation(
             )
         yield MaterializeResult(asset_key=_staging_key(table), metadata=metadata)
         yield from suite_check_results(
-            {day: (d.reports[table.name], d.versions[table.name]) for day, d in days.items()},
+            {day: (r, done.versions[table.name]) for day, r in by_date.items()},
             _staging_key(table),
             [name for name, _, _ in suites.rule_specs(suite(_ANY_DAY))],
         )
@@ -276,15 +312,30 @@ def staging_reconciliation(
 def gold_reconciliation(
     context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
 ):
-    """Publish each audited staging partition of the close's gold tables."""
+    """Publish each audited staging partition of the close's gold tables.
+
+    A date refused for one table is refused for all three (they are read together), so gold never
+    holds matches without the exceptions and summary of the same close.
+    """
+    days = business_dates(context)
+    failing = {day: [] for day in days}
     for table, _ in GATED:
-        try:
-            done = wap.publish_dates(
-                lakehouse, spark.session, table, business_dates(context), context.run_id
-            )
-        except wap.PublishRefusedError as refused:
-            raise Failure(description=str(refused), allow_retries=False) from refused
-        yield MaterializeResult(
-            asset_key=f"gold_{table.name}",
-            metadata=published_metadata(done, table, lakehouse),
-        )
+        verdicts = wap.latest_audits(lakehouse, spark.session, table, days)
+        for day in days:
+            if not verdicts.get(day, (0, False))[1]:
+                failing[day].append(table.name)
+    whole = [day for day in days if not failing[day]]
+    refused = {
+        day: f"the close of {day} did not pass its audit ({', '.join(names)}); gold is "
+        "unchanged for that date"
+        for day, names in failing.items()
+        if names
+    }
+    for table, _ in GATED:
+        done = wap.Published({}, 0, None)
+        if whole:
+            done = wap.publish_dates(lakehouse, spark.session, table, whole, context.run_id)
+        done.refused = refused
+        yield from publish_events(done, table, lakehouse, f"gold_{table.name}")
+    if refused:
+        raise refused_failure(refused)

@@ -16,11 +16,10 @@ from dagster import (
     asset,
 )
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
 from assets.publishing import publish_asset
-from assets.sources import roster_names_on
+from assets.sources import roster_names_on, union_all
 from enrichment.prompts import EXCEPTION_NOTE_TASK
 from expectations import reconciliation as suites
 from expectations.runner import ValidationReport
@@ -55,11 +54,45 @@ PREVIEW_COLUMNS = ["exception_type", "legal_entity", "probable_reason", "reason_
 
 @dataclass
 class StagedNotes:
-    """One night's notes: where they were staged, their audit, the enrichment run."""
+    """A run's notes: where they were staged, each night's audit, the enrichment runs."""
 
     staged_version: int
-    report: ValidationReport
-    run: EnrichmentRun
+    reports: dict[date, ValidationReport]
+    runs: list[EnrichmentRun]
+
+
+def stage_notes_dates(
+    session: SparkSession,
+    lakehouse: LakehouseResource,
+    enrichment: EnrichmentResource,
+    days: list[date],
+    run_id: str,
+) -> StagedNotes:
+    """Enrich a run's open exceptions, stage the notes in one commit and audit each night."""
+    runs = [
+        enrichment.enrich(
+            lakehouse,
+            open_exceptions(lakehouse.read_partition(session, EXCEPTIONS, day)),
+            exception_text(),
+            EXCEPTION_NOTE_TASK,
+            day,
+            run_id,
+            roster_names_on(lakehouse, session, day),
+        )
+        for day in days
+    ]
+    candidate = union_all([run.rows.transform(to_gold_exception_notes) for run in runs])
+    staged_version = wap.stage_dates(lakehouse, candidate, NOTES, days)
+    reports = wap.audit_dates(
+        lakehouse,
+        session,
+        NOTES,
+        days,
+        staged_version,
+        lambda _: suites.exception_notes_suite(),
+        run_id,
+    )
+    return StagedNotes(staged_version, reports, runs)
 
 
 def stage_notes_day(
@@ -69,22 +102,8 @@ def stage_notes_day(
     day: date,
     run_id: str,
 ) -> StagedNotes:
-    """Enrich one night's open exceptions, stage the notes once and audit them."""
-    exceptions = open_exceptions(lakehouse.read_partition(session, EXCEPTIONS, day))
-    run = enrichment.enrich(
-        lakehouse,
-        exceptions,
-        exception_text(),
-        EXCEPTION_NOTE_TASK,
-        day,
-        run_id,
-        roster_names_on(lakehouse, session, day),
-    )
-    staged_version = wap.stage(lakehouse, run.rows.transform(to_gold_exception_notes), NOTES, day)
-    report = wap.audit(
-        lakehouse, session, NOTES, day, staged_version, suites.exception_notes_suite(), run_id
-    )
-    return StagedNotes(staged_version, report, run)
+    """``stage_notes_dates`` for one night."""
+    return stage_notes_dates(session, lakehouse, enrichment, [day], run_id)
 
 
 @asset(
@@ -94,7 +113,7 @@ def stage_notes_day(
     deps=[AssetKey("gold_recon_exceptions")],
     group_name="staging",
     kinds={"spark", "delta", "openai"},
-    check_specs=suite_check_specs("staging_recon_exception_notes", RULES),
+    check_specs=suite_check_specs("staging_recon_exception_notes", RULES, gated_per_date=True),
     pool="llm",
     description="Candidate notes on the night's open reconciliation exceptions: a probable "
     "reason (with confidence and provenance) and one sentence an analyst can act on. An item "
@@ -108,20 +127,17 @@ def staging_recon_exception_notes(
 ):
     session = spark.session
     context.log.info(f"enrichment by {enrichment.describe()}")
-    days = {
-        day: stage_notes_day(session, lakehouse, enrichment, day, context.run_id)
-        for day in business_dates(context)
-    }
-    runs = [d.run for d in days.values()]
+    days = business_dates(context)
+    done = stage_notes_dates(session, lakehouse, enrichment, days, context.run_id)
+    runs = done.runs
     for warning in over_budget_warnings(runs):
         context.log.warning(warning)
-    staged = lakehouse.read(session, NOTES.staging).where(F.col("business_date").isin(list(days)))
+    staged = lakehouse.read_dates(session, NOTES.staging, days, done.staged_version)
     reasons = {str(r[0]): r[1] for r in staged.groupBy("probable_reason").count().collect()}
-    last = days[max(days)]
     yield MaterializeResult(
         metadata={
-            "rows": sum(d.report.rows for d in days.values()),
-            "staged_delta_version": last.staged_version,
+            "rows": sum(r.rows for r in done.reports.values()),
+            "staged_delta_version": done.staged_version,
             "table": NOTES.staging.qualified,
             "enrichment_provider": enrichment.describe(),
             "computed_now": sum(r.computed for r in runs),
@@ -129,12 +145,12 @@ def staging_recon_exception_notes(
             "notes_by_reason": MetadataValue.json(reasons),
             **budget_metadata(runs, enrichment),
             **enrichment_rollup(staged),
-            **validation_metadata([d.report for _, d in sorted(days.items())]),
+            **validation_metadata([r for _, r in sorted(done.reports.items())]),
             "preview": MetadataValue.md(markdown_preview(staged.select(*PREVIEW_COLUMNS))),
         }
     )
     yield from suite_check_results(
-        {day: (d.report, d.staged_version) for day, d in days.items()},
+        {day: (report, done.staged_version) for day, report in done.reports.items()},
         "staging_recon_exception_notes",
         [name for name, _, _ in RULES],
     )

@@ -25,10 +25,11 @@ from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, 
 from assets.publishing import publish_asset
 from assets.sources import (
     SilverDay,
-    ingest_day,
-    repeated_files_on,
+    bronze_asset,
+    repeated_files_in,
     roster_names_on,
-    write_silver_day,
+    union_all,
+    write_silver_dates,
 )
 from enrichment.prompts import EXPENSE_LINE_TASK
 from expectations.expense_lines import (
@@ -79,61 +80,46 @@ PREVIEW_COLUMNS = ["report_id", "line_id", "merchant", "amount", "currency", "sp
                    "confidence", "justification_summary", "source"]  # fmt: skip
 
 
-@asset(
-    partitions_def=daily_partitions,
-    backfill_policy=BACKFILL_POLICY,
-    retry_policy=TRANSIENT_RETRY,
-    group_name="bronze",
-    kinds={"spark", "delta"},
-    description="Expense report lines as landed: every declared column a string, plus "
-    "_source_file, _ingested_at, _row_hash. Grain: one row per landed line. Partition: "
-    "business_date.",
-)
-def bronze_expense_lines(
-    context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
-) -> MaterializeResult:
-    rows = {}
-    for day in business_dates(context):
-        rows[day.isoformat()], drift = ingest_day(spark.session, lakehouse, EXPENSE_LINES, day)
-        if drift.get("has_drift"):
-            context.log.warning(f"expense_lines {day}: {drift.get('description')}")
-    version = lakehouse.version(spark.session, BRONZE)
-    return MaterializeResult(
-        metadata={
-            "rows": sum(rows.values()),
-            "rows_by_date": MetadataValue.json(rows),
-            "delta_version": version,
-            "table": BRONZE.qualified,
-            "location": lakehouse.path(BRONZE),
-        }
+# Bronze through the generic contract path, like every other source.
+bronze_expense_lines = bronze_asset(EXPENSE_LINES)
+
+
+def build_silver_dates(
+    session: SparkSession, lakehouse: LakehouseResource, days: list[date], run_id: str
+) -> dict[date, SilverDay]:
+    """Type, validate and dedupe a run's dates of bronze into silver and quarantine; audit."""
+    repeats = repeated_files_in(session, lakehouse, EXPENSE_LINES, days)
+
+    def classify(day: date):
+        rates = day_rates(lakehouse.read_partition(session, FX_SILVER, day), day)
+        return lakehouse.read_partition(session, BRONZE, day).transform(
+            classify_expense_rows(day, rates, repeats.get(day))
+        )
+
+    return write_silver_dates(
+        session,
+        lakehouse,
+        EXPENSE_LINES,
+        days,
+        classify,
+        silver_expense_lines,
+        silver_expense_lines_suite,
+        run_id,
     )
 
 
 def build_silver_day(
     session: SparkSession, lakehouse: LakehouseResource, day: date, run_id: str
 ) -> SilverDay:
-    """Type, validate and dedupe one date of bronze into silver and quarantine, then audit it."""
-    rates = day_rates(lakehouse.read_partition(session, FX_SILVER, day), day)
-    repeats = repeated_files_on(session, lakehouse, EXPENSE_LINES, day)
-    return write_silver_day(
-        session,
-        lakehouse,
-        EXPENSE_LINES,
-        day,
-        lakehouse.read_partition(session, BRONZE, day).transform(
-            classify_expense_rows(day, rates, repeats)
-        ),
-        silver_expense_lines,
-        silver_expense_lines_suite(day),
-        run_id,
-    )
+    """``build_silver_dates`` for one date."""
+    return build_silver_dates(session, lakehouse, [day], run_id)[day]
 
 
 @multi_asset(
     specs=[
         AssetSpec(
             "silver_expense_lines",
-            deps=[bronze_expense_lines, AssetKey("silver_fx_rates")],
+            deps=[AssetKey("bronze_expense_lines"), AssetKey("silver_fx_rates")],
             group_name="silver",
             kinds={"spark", "delta"},
             description="Typed, validated expense lines, converted to USD at the day's rate. "
@@ -143,7 +129,7 @@ def build_silver_day(
             "quarantine_expense_lines",
             # Same parents as silver: a missing FX rate is a quarantine reason. (Dagster also
             # refuses a UI backfill of a multi-asset whose keys have different parents.)
-            deps=[bronze_expense_lines, AssetKey("silver_fx_rates")],
+            deps=[AssetKey("bronze_expense_lines"), AssetKey("silver_fx_rates")],
             group_name="silver",
             kinds={"spark", "delta"},
             description="Expense lines rejected on the way to silver, each with its reason_code; "
@@ -166,10 +152,7 @@ def build_silver_day(
 def silver_expense_lines_assets(
     context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
 ):
-    days = {
-        day: build_silver_day(spark.session, lakehouse, day, context.run_id)
-        for day in business_dates(context)
-    }
+    days = build_silver_dates(spark.session, lakehouse, business_dates(context), context.run_id)
     reasons: dict[str, int] = {}
     for result in days.values():
         for code, count in result.reasons.items():
@@ -236,29 +219,29 @@ def recent_label_counts(
 
 
 @dataclass
-class StagedDay:
-    """What one date's enrichment and audit did."""
+class StagedDates:
+    """What a run's enrichment and audit did: the staged version, and per date its verdict."""
 
     staged_version: int
-    report: ValidationReport
-    run: EnrichmentRun
+    reports: dict[date, ValidationReport]
+    runs: dict[date, EnrichmentRun]
 
 
-def stage_and_audit_day(
+def enrich_day(
     session: SparkSession,
     lakehouse: LakehouseResource,
     enrichment: EnrichmentResource,
     day: date,
     run_id: str,
-) -> StagedDay:
-    """Enrich one date of silver, write the candidate to staging once, and audit that version."""
+) -> EnrichmentRun:
+    """One date of silver expense lines with a spend category and a summary (and provenance)."""
     silver = lakehouse.read_partition(session, SILVER, day)
     # Claims coded by employees over the last LABEL_HISTORY_DAYS: the model's labelled history.
     history = lakehouse.read(session, SILVER).where(
         (F.col("business_date") < F.lit(day))
         & (F.col("business_date") >= F.lit(day - timedelta(days=LABEL_HISTORY_DAYS)))
     )
-    run = enrichment.enrich_with_history(
+    return enrichment.enrich_with_history(
         lakehouse,
         silver,
         text=expense_text(),
@@ -269,10 +252,41 @@ def stage_and_audit_day(
         label_col="claimed_category",
         names=roster_names_on(lakehouse, session, day),
     )
-    staged_version = wap.stage(lakehouse, run.rows.transform(to_gold_expense_lines), GOLD, day)
-    suite = gold_expense_lines_suite(day, recent_label_counts(lakehouse, session, day))
-    report = wap.audit(lakehouse, session, GOLD, day, staged_version, suite, run_id)
-    return StagedDay(staged_version, report, run)
+
+
+def stage_and_audit_dates(
+    session: SparkSession,
+    lakehouse: LakehouseResource,
+    enrichment: EnrichmentResource,
+    days: list[date],
+    run_id: str,
+) -> StagedDates:
+    """Enrich a run's dates, write the candidates to staging in one commit, audit each date."""
+    runs = {day: enrich_day(session, lakehouse, enrichment, day, run_id) for day in days}
+    candidate = union_all([runs[day].rows.transform(to_gold_expense_lines) for day in days])
+    staged_version = wap.stage_dates(lakehouse, candidate, GOLD, days)
+    references = {day: recent_label_counts(lakehouse, session, day) for day in days}
+    reports = wap.audit_dates(
+        lakehouse,
+        session,
+        GOLD,
+        days,
+        staged_version,
+        lambda day: gold_expense_lines_suite(day, references[day]),
+        run_id,
+    )
+    return StagedDates(staged_version, reports, runs)
+
+
+def stage_and_audit_day(
+    session: SparkSession,
+    lakehouse: LakehouseResource,
+    enrichment: EnrichmentResource,
+    day: date,
+    run_id: str,
+) -> StagedDates:
+    """``stage_and_audit_dates`` for one date."""
+    return stage_and_audit_dates(session, lakehouse, enrichment, [day], run_id)
 
 
 @asset(
@@ -282,7 +296,7 @@ def stage_and_audit_day(
     deps=[AssetKey("silver_expense_lines"), AssetKey("silver_hris_roster")],
     group_name="staging",
     kinds={"spark", "delta", "openai"},
-    check_specs=suite_check_specs("staging_expense_lines", GOLD_RULES),
+    check_specs=suite_check_specs("staging_expense_lines", GOLD_RULES, gated_per_date=True),
     pool="llm",
     description="Candidate gold partition: silver expense lines enriched with a spend category "
     "(with confidence) and a one-sentence justification summary, audited by the "
@@ -296,30 +310,30 @@ def staging_expense_lines(
 ):
     session = spark.session
     context.log.info(f"enrichment by {enrichment.describe()}")
-    days = {
-        day: stage_and_audit_day(session, lakehouse, enrichment, day, context.run_id)
-        for day in business_dates(context)
-    }
-    for warning in over_budget_warnings([d.run for d in days.values()]):
+    staged_dates = stage_and_audit_dates(
+        session, lakehouse, enrichment, business_dates(context), context.run_id
+    )
+    runs = staged_dates.runs
+    for warning in over_budget_warnings(list(runs.values())):
         context.log.warning(warning)
-    staged = lakehouse.read(session, GOLD.staging).where(F.col("business_date").isin(list(days)))
-    last = days[max(days)]
-    reports = [d.report for _, d in sorted(days.items())]
+    staged = lakehouse.read_dates(session, GOLD.staging, list(runs), staged_dates.staged_version)
+    last = runs[max(runs)]
+    reports = [report for _, report in sorted(staged_dates.reports.items())]
     yield MaterializeResult(
         metadata={
             "rows": sum(rep.rows for rep in reports),
-            "staged_delta_version": last.staged_version,
+            "staged_delta_version": staged_dates.staged_version,
             "table": GOLD.staging.qualified,
             "enrichment_provider": enrichment.describe(),
-            "distinct_inputs": sum(d.run.distinct_inputs for d in days.values()),
-            "cache_hits": sum(d.run.cache_hits for d in days.values()),
-            "computed_now": sum(d.run.computed for d in days.values()),
-            **budget_metadata([d.run for d in days.values()], enrichment),
-            "history_model": last.run.history_model or "none (too little labelled history)",
-            "labelled_by_history_model": sum(d.run.model_labelled for d in days.values()),
+            "distinct_inputs": sum(r.distinct_inputs for r in runs.values()),
+            "cache_hits": sum(r.cache_hits for r in runs.values()),
+            "computed_now": sum(r.computed for r in runs.values()),
+            **budget_metadata(list(runs.values()), enrichment),
+            "history_model": last.history_model or "none (too little labelled history)",
+            "labelled_by_history_model": sum(r.model_labelled for r in runs.values()),
             "routed_to_provider": sum(
-                d.run.routed_to_provider if d.run.history_model else d.run.distinct_inputs
-                for d in days.values()
+                r.routed_to_provider if r.history_model else r.distinct_inputs
+                for r in runs.values()
             ),
             **enrichment_rollup(staged),
             **validation_metadata(reports),
@@ -327,7 +341,7 @@ def staging_expense_lines(
         }
     )
     yield from suite_check_results(
-        {day: (d.report, d.staged_version) for day, d in days.items()},
+        {day: (rep, staged_dates.staged_version) for day, rep in staged_dates.reports.items()},
         "staging_expense_lines",
         [name for name, _, _ in GOLD_RULES],
     )

@@ -15,12 +15,11 @@ from dagster import (
     MetadataValue,
     asset,
 )
-from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame, SparkSession
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
 from assets.publishing import publish_asset
-from assets.sources import roster_names_on
+from assets.sources import roster_names_on, union_all
 from enrichment.prompts import HR_CASE_TASK, HR_CASE_URGENCY_TASK
 from expectations.hr_cases import CONSTRAINTS, NOT_NULL_COLUMNS, all_rule_names, gold_hr_cases_suite
 from expectations.runner import ValidationReport
@@ -52,11 +51,46 @@ PREVIEW_COLUMNS = ["case_id", "case_type", "case_type_confidence", "urgency", "c
 
 @dataclass
 class StagedCases:
-    """What one date's enrichment and audit of HR cases did."""
+    """What a run's enrichment and audit of HR cases did: staged version, per date verdict."""
 
     staged_version: int
-    report: ValidationReport
+    reports: dict[date, ValidationReport]
     runs: list[EnrichmentRun]
+
+
+def enrich_cases_day(
+    session: SparkSession,
+    lakehouse: LakehouseResource,
+    enrichment: EnrichmentResource,
+    day: date,
+    run_id: str,
+) -> tuple[DataFrame, list[EnrichmentRun]]:
+    """Redact, classify (type, urgency) and summarize one date of cases: the gold candidate."""
+    cases = lakehouse.read_partition(session, SILVER, day)
+    names = roster_names_on(lakehouse, session, day)
+    runs = [
+        enrichment.enrich(lakehouse, cases, hr_case_text(), task, day, run_id, names)
+        for task in (HR_CASE_TASK, HR_CASE_URGENCY_TASK)
+    ]
+    return to_gold_hr_cases(runs[0].rows, runs[1].rows), runs
+
+
+def stage_and_audit_hr_cases_dates(
+    session: SparkSession,
+    lakehouse: LakehouseResource,
+    enrichment: EnrichmentResource,
+    days: list[date],
+    run_id: str,
+) -> StagedCases:
+    """Enrich a run's dates of cases, stage them in one commit and audit each date."""
+    enriched = [enrich_cases_day(session, lakehouse, enrichment, day, run_id) for day in days]
+    staged_version = wap.stage_dates(
+        lakehouse, union_all([candidate for candidate, _ in enriched]), GOLD, days
+    )
+    reports = wap.audit_dates(
+        lakehouse, session, GOLD, days, staged_version, lambda _: gold_hr_cases_suite(), run_id
+    )
+    return StagedCases(staged_version, reports, [r for _, runs in enriched for r in runs])
 
 
 def stage_and_audit_hr_cases_day(
@@ -66,17 +100,8 @@ def stage_and_audit_hr_cases_day(
     day: date,
     run_id: str,
 ) -> StagedCases:
-    """Redact, classify (type, urgency) and summarize one date of cases; stage and audit it."""
-    cases = lakehouse.read_partition(session, SILVER, day)
-    names = roster_names_on(lakehouse, session, day)
-    runs = [
-        enrichment.enrich(lakehouse, cases, hr_case_text(), task, day, run_id, names)
-        for task in (HR_CASE_TASK, HR_CASE_URGENCY_TASK)
-    ]
-    candidate = to_gold_hr_cases(runs[0].rows, runs[1].rows)
-    staged_version = wap.stage(lakehouse, candidate, GOLD, day)
-    report = wap.audit(lakehouse, session, GOLD, day, staged_version, gold_hr_cases_suite(), run_id)
-    return StagedCases(staged_version, report, runs)
+    """``stage_and_audit_hr_cases_dates`` for one date."""
+    return stage_and_audit_hr_cases_dates(session, lakehouse, enrichment, [day], run_id)
 
 
 @asset(
@@ -86,7 +111,7 @@ def stage_and_audit_hr_cases_day(
     deps=[AssetKey("silver_hr_cases"), AssetKey("silver_hris_roster")],
     group_name="staging",
     kinds={"spark", "delta", "openai"},
-    check_specs=suite_check_specs("staging_hr_cases", RULES),
+    check_specs=suite_check_specs("staging_hr_cases", RULES, gated_per_date=True),
     pool="llm",
     description="Candidate gold partition of HR cases: case type and urgency (each with "
     "confidence and provenance) and a summary for the case handler, all computed from text "
@@ -101,22 +126,19 @@ def staging_hr_cases(
 ):
     session = spark.session
     context.log.info(f"enrichment by {enrichment.describe()}")
-    days = {
-        day: stage_and_audit_hr_cases_day(session, lakehouse, enrichment, day, context.run_id)
-        for day in business_dates(context)
-    }
-    runs = [r for d in days.values() for r in d.runs]
+    days = business_dates(context)
+    done = stage_and_audit_hr_cases_dates(session, lakehouse, enrichment, days, context.run_id)
+    runs = done.runs
     for warning in over_budget_warnings(runs):
         context.log.warning(warning)
-    staged = lakehouse.read(session, GOLD.staging).where(F.col("business_date").isin(list(days)))
-    reports = [d.report for _, d in sorted(days.items())]
+    staged = lakehouse.read_dates(session, GOLD.staging, days, done.staged_version)
+    reports = [report for _, report in sorted(done.reports.items())]
     by_type = {r[0]: r[1] for r in staged.groupBy("case_type").count().collect()}
     by_urgency = {r[0]: r[1] for r in staged.groupBy("urgency").count().collect()}
-    last = days[max(days)]
     yield MaterializeResult(
         metadata={
             "rows": sum(rep.rows for rep in reports),
-            "staged_delta_version": last.staged_version,
+            "staged_delta_version": done.staged_version,
             "table": GOLD.staging.qualified,
             "enrichment_provider": enrichment.describe(),
             "computed_now": sum(r.computed for r in runs),
@@ -131,7 +153,7 @@ def staging_hr_cases(
         }
     )
     yield from suite_check_results(
-        {day: (d.report, d.staged_version) for day, d in days.items()},
+        {day: (report, done.staged_version) for day, report in done.reports.items()},
         "staging_hr_cases",
         [name for name, _, _ in RULES],
     )

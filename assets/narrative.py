@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
 from assets.publishing import publish_asset
+from assets.sources import union_all
 from enrichment.prompts import CLOSE_NARRATIVE_TASK
 from expectations import reconciliation as suites
 from expectations.runner import ValidationReport
@@ -47,11 +48,50 @@ RULES = suites.rule_specs(suites.close_narrative_suite())
 
 @dataclass
 class StagedNarrative:
-    """One night's paragraphs: where they were staged, their audit, what they cost."""
+    """A run's paragraphs: where they were staged, each night's audit, what they cost."""
 
     staged_version: int
-    report: ValidationReport
+    reports: dict[date, ValidationReport]
     tokens: int
+
+
+def stage_narrative_dates(
+    session: SparkSession,
+    lakehouse: LakehouseResource,
+    enrichment: EnrichmentResource,
+    days: list[date],
+    run_id: str,
+) -> StagedNarrative:
+    """Write a run's nightly paragraphs to staging in one commit, and audit each night."""
+    written = union_all(
+        [
+            close_narratives(
+                exception_lines(
+                    lakehouse.read_partition(session, EXCEPTIONS, day),
+                    lakehouse.read_partition(session, SUMMARY, day),
+                    day,
+                ),
+                day,
+                enrichment.provider_config(),
+                CLOSE_NARRATIVE_TASK,
+            )
+            for day in days
+        ]
+    )
+    staged_version = wap.stage_dates(lakehouse, written, NARRATIVE, days)
+    staged = lakehouse.read_dates(session, NARRATIVE.staging, days, staged_version)
+    tokens = staged.agg(F.sum(F.col("tokens_in") + F.col("tokens_out"))).first()[0] or 0
+    enrichment.record_spend(int(tokens))
+    reports = wap.audit_dates(
+        lakehouse,
+        session,
+        NARRATIVE,
+        days,
+        staged_version,
+        lambda _: suites.close_narrative_suite(),
+        run_id,
+    )
+    return StagedNarrative(staged_version, reports, int(tokens))
 
 
 def stage_narrative_day(
@@ -61,21 +101,8 @@ def stage_narrative_day(
     day: date,
     run_id: str,
 ) -> StagedNarrative:
-    """Write one night's paragraphs to staging once, and audit them."""
-    lines = exception_lines(
-        lakehouse.read_partition(session, EXCEPTIONS, day),
-        lakehouse.read_partition(session, SUMMARY, day),
-        day,
-    )
-    written = close_narratives(lines, day, enrichment.provider_config(), CLOSE_NARRATIVE_TASK)
-    staged_version = wap.stage(lakehouse, written, NARRATIVE, day)
-    staged = lakehouse.read_partition(session, NARRATIVE.staging, day, staged_version)
-    tokens = staged.agg(F.sum(F.col("tokens_in") + F.col("tokens_out"))).first()[0] or 0
-    enrichment.record_spend(int(tokens))
-    report = wap.audit(
-        lakehouse, session, NARRATIVE, day, staged_version, suites.close_narrative_suite(), run_id
-    )
-    return StagedNarrative(staged_version, report, int(tokens))
+    """``stage_narrative_dates`` for one night."""
+    return stage_narrative_dates(session, lakehouse, enrichment, [day], run_id)
 
 
 @asset(
@@ -85,7 +112,7 @@ def stage_narrative_day(
     deps=[AssetKey("gold_recon_exceptions"), AssetKey("gold_close_summary")],
     group_name="staging",
     kinds={"spark", "delta", "openai"},
-    check_specs=suite_check_specs("staging_close_narrative", RULES),
+    check_specs=suite_check_specs("staging_close_narrative", RULES, gated_per_date=True),
     pool="llm",
     description="Candidate paragraphs for gold.close_narrative: per legal entity, the night's "
     "open exceptions told for the controller. An LLM summarizes them in stages when one is "
@@ -98,29 +125,26 @@ def staging_close_narrative(
     enrichment: EnrichmentResource,
 ):
     session = spark.session
-    days = {
-        day: stage_narrative_day(session, lakehouse, enrichment, day, context.run_id)
-        for day in business_dates(context)
-    }
-    last = days[max(days)]
-    staged = lakehouse.read_partition(session, NARRATIVE.staging, max(days), last.staged_version)
+    days = business_dates(context)
+    done = stage_narrative_dates(session, lakehouse, enrichment, days, context.run_id)
+    staged = lakehouse.read_partition(session, NARRATIVE.staging, max(days), done.staged_version)
     yield MaterializeResult(
         metadata={
-            "rows": sum(d.report.rows for d in days.values()),
-            "staged_delta_version": last.staged_version,
+            "rows": sum(r.rows for r in done.reports.values()),
+            "staged_delta_version": done.staged_version,
             "table": NARRATIVE.staging.qualified,
             "written_by": enrichment.describe()
             if enrichment.api_key
             else "template (no OPENAI_API_KEY set: no LLM used)",
-            "llm_tokens": sum(d.tokens for d in days.values()),
-            **validation_metadata([d.report for _, d in sorted(days.items())]),
+            "llm_tokens": done.tokens,
+            **validation_metadata([r for _, r in sorted(done.reports.items())]),
             "preview": MetadataValue.md(
                 markdown_preview(staged.select("legal_entity", "narrative", "source", "model"))
             ),
         }
     )
     yield from suite_check_results(
-        {day: (d.report, d.staged_version) for day, d in days.items()},
+        {day: (report, done.staged_version) for day, report in done.reports.items()},
         "staging_close_narrative",
         [name for name, _, _ in RULES],
     )

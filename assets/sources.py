@@ -20,11 +20,11 @@ from dagster import (
     MetadataValue,
     asset,
 )
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
-from expectations.runner import ValidationReport, validate
+from expectations.runner import ValidationReport, validate_dates
 from expectations.sources import silver_rule_specs, silver_source_suite
 from expectations.suite import Suite
 from infra import wap
@@ -71,23 +71,35 @@ def roster_names_on(lakehouse: LakehouseResource, session: SparkSession, day: da
     return roster_names(lakehouse.read_partition(session, _ROSTER, day))
 
 
-def ingest_day(
-    session: SparkSession, lakehouse: LakehouseResource, contract: c.SourceContract, day: date
-) -> tuple[int, dict]:
-    """Land one date of a source in bronze; return rows written and the drift report.
+def union_all(frames: list[DataFrame]) -> DataFrame:
+    """The rows of every frame (columns matched by name): one plan for a run's dates."""
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame, allowMissingColumns=True)
+    return out
 
-    Each landed file's rows and content fingerprint go to ``ops.landed_files``, so silver can tell
-    a file that repeats an earlier delivery.
+
+def ingest_dates(
+    session: SparkSession,
+    lakehouse: LakehouseResource,
+    contract: c.SourceContract,
+    days: list[date],
+) -> tuple[dict[date, int], dict[date, dict]]:
+    """Land a run's dates of a source in bronze in one commit; rows and drift per date.
+
+    Each landed file's rows and content fingerprint go to ``ops.landed_files`` (one commit too),
+    so silver can tell a file that repeats an earlier delivery.
     """
-    raw, drift = lakehouse.read_landing_checked(session, contract, day)
     ingested_at = datetime.now(UTC).replace(tzinfo=None)
+    frames, drift = [], {}
+    for day in days:
+        raw, report = lakehouse.read_landing_checked(session, contract, day)
+        frames.append(raw.transform(with_ingestion_metadata(contract, day, ingested_at)))
+        drift[day] = report.as_metadata()
     table = TableRef("bronze", contract.name)
-    version = lakehouse.write_partition(
-        raw.transform(with_ingestion_metadata(contract, day, ingested_at)), table, day
-    )
-    rows = rows_written(lakehouse, session, table)
-    files = (
-        lakehouse.read_partition(session, table, day, version)
+    commit = lakehouse.write_dates(union_all(frames), table, days)
+    fingerprints = (
+        lakehouse.read_dates(session, table, days, commit.version)
         .transform(delivery_fingerprints())
         .select(
             F.lit(contract.name).alias("source"),
@@ -95,26 +107,59 @@ def ingest_day(
             F.lit(ingested_at).cast("timestamp").alias("ingested_at"),
         )
     )
-    lakehouse.write_partition(files, LANDED_FILES, day, {"source": contract.name})
-    return rows, drift.as_metadata()
+    # One row per landed file: collected once, it gives the rows per date too.
+    files = fingerprints.collect()
+    lakehouse.write_dates(
+        session.createDataFrame(files, fingerprints.schema),
+        LANDED_FILES,
+        days,
+        {"source": contract.name},
+    )
+    rows = {day: 0 for day in days}
+    for f in files:
+        rows[f["business_date"]] += f["rows"]
+    return rows, drift
+
+
+def ingest_day(
+    session: SparkSession, lakehouse: LakehouseResource, contract: c.SourceContract, day: date
+) -> tuple[int, dict]:
+    """``ingest_dates`` for one date: rows written and the drift report."""
+    rows, drift = ingest_dates(session, lakehouse, contract, [day])
+    return rows[day], drift[day]
+
+
+def repeated_files_in(
+    session: SparkSession,
+    lakehouse: LakehouseResource,
+    contract: c.SourceContract,
+    days: list[date],
+) -> dict[date, DataFrame]:
+    """Per date, its files whose content an earlier file of the source already brought.
+
+    Dates without any are absent (the common case: classification then needs no join).
+    """
+    if contract.deliveries_may_repeat or not lakehouse.exists(session, LANDED_FILES):
+        return {}
+    landed = lakehouse.read(session, LANDED_FILES).where(
+        (F.col("source") == contract.name) & (F.col("business_date") <= F.lit(max(days)))
+    )
+    repeats = repeated_deliveries(landed.select(*FINGERPRINT_COLUMNS))
+    found = repeats.where(F.col("business_date").isin([F.lit(d) for d in days]))
+    rows = found.collect()
+    by_day: dict[date, list] = {}
+    for row in rows:
+        by_day.setdefault(row["business_date"], []).append(row)
+    return {
+        day: session.createDataFrame(found_rows, found.schema) for day, found_rows in by_day.items()
+    }
 
 
 def repeated_files_on(
     session: SparkSession, lakehouse: LakehouseResource, contract: c.SourceContract, day: date
 ) -> DataFrame | None:
-    """The date's files whose content an earlier file of the source already brought.
-
-    None when there are none (the common case: classification then needs no join).
-    """
-    if contract.deliveries_may_repeat or not lakehouse.exists(session, LANDED_FILES):
-        return None
-    landed = lakehouse.read(session, LANDED_FILES).where(
-        (F.col("source") == contract.name) & (F.col("business_date") <= F.lit(day))
-    )
-    repeats = repeated_deliveries(landed.select(*FINGERPRINT_COLUMNS))
-    found = repeats.where(F.col("business_date") == F.lit(day))
-    rows = found.collect()
-    return session.createDataFrame(rows, found.schema) if rows else None
+    """The date's files whose content an earlier file of the source already brought, or None."""
+    return repeated_files_in(session, lakehouse, contract, [day]).get(day)
 
 
 @dataclass
@@ -129,6 +174,37 @@ class SilverDay:
     report: ValidationReport
 
 
+def conform_dates(
+    session: SparkSession,
+    lakehouse: LakehouseResource,
+    contract: c.SourceContract,
+    days: list[date],
+    run_id: str,
+) -> dict[date, SilverDay]:
+    """Type, check, convert and dedupe a run's dates of bronze into silver + quarantine; audit."""
+    bronze = TableRef("bronze", contract.name)
+    repeats = repeated_files_in(session, lakehouse, contract, days)
+
+    def classify(day: date) -> DataFrame:
+        rates = None
+        if contract.amount_columns:
+            rates = day_rates(lakehouse.read_partition(session, FX_SILVER, day), day)
+        return lakehouse.read_partition(session, bronze, day).transform(
+            classify_source(contract, day, rates, repeats.get(day))
+        )
+
+    return write_silver_dates(
+        session,
+        lakehouse,
+        contract,
+        days,
+        classify,
+        silver_source(contract),
+        lambda day: silver_source_suite(contract, day),
+        run_id,
+    )
+
+
 def conform_day(
     session: SparkSession,
     lakehouse: LakehouseResource,
@@ -136,70 +212,77 @@ def conform_day(
     day: date,
     run_id: str,
 ) -> SilverDay:
-    """Type, check, convert and dedupe one date of bronze into silver + quarantine; audit it."""
-    bronze = lakehouse.read_partition(session, TableRef("bronze", contract.name), day)
-    rates = None
-    if contract.amount_columns:
-        rates = day_rates(lakehouse.read_partition(session, FX_SILVER, day), day)
-    repeats = repeated_files_on(session, lakehouse, contract, day)
-    return write_silver_day(
-        session,
-        lakehouse,
-        contract,
-        day,
-        bronze.transform(classify_source(contract, day, rates, repeats)),
-        silver_source(contract),
-        silver_source_suite(contract, day),
-        run_id,
-    )
+    """``conform_dates`` for one date."""
+    return conform_dates(session, lakehouse, contract, [day], run_id)[day]
 
 
-def write_silver_day(
+def write_silver_dates(
     session: SparkSession,
     lakehouse: LakehouseResource,
     contract: c.SourceContract,
-    day: date,
-    classified: DataFrame,
+    days: list[date],
+    classify: Callable[[date], DataFrame],
     to_silver: Callable[[DataFrame], DataFrame],
-    suite: Suite,
+    suite_for: Callable[[date], Suite],
     run_id: str,
-) -> SilverDay:
-    """Write one date's classified rows to silver and quarantine, count them back, audit silver.
+) -> dict[date, SilverDay]:
+    """Write a run's classified rows to silver and quarantine, count them back, audit silver.
 
-    ``classified`` carries each row's reason code (null when accepted); it is computed once.
+    ``classify(day)`` gives one date's rows with each row's reason code (null when accepted); the
+    dates are written together (one commit per table) from one cached plan.
     """
-    classified = classified.cache()
+    classified = union_all([classify(day) for day in days]).cache()
     silver = TableRef("silver", contract.name)
-    version = lakehouse.write_partition(classified.transform(to_silver), silver, day)
-    quarantine_version = lakehouse.write_partition(
+    version = lakehouse.write_dates(classified.transform(to_silver), silver, days).version
+    quarantine_version = lakehouse.write_dates(
         classified.transform(quarantined_rows(contract)),
         QUARANTINE,
-        day,
+        days,
         {"source": contract.name},
-    )
+    ).version
     classified.unpersist()
-    # Conservation is checked on what the tables hold now, not on what the step meant to write.
-    bronze_rows = lakehouse.read_partition(session, TableRef("bronze", contract.name), day).count()
-    silver_rows = lakehouse.read_partition(session, silver, day, version).count()
-    quarantined = lakehouse.read_partition(session, QUARANTINE, day, quarantine_version).where(
-        F.col("source") == contract.name
+    # Conservation is checked on what the tables hold now, not on what the step meant to write:
+    # bronze, silver and quarantine counted per date (and reason) in one job.
+    written = lakehouse.read_dates(session, silver, days, version)
+
+    def tally(df: DataFrame, layer: str, reason: Column) -> DataFrame:
+        return df.groupBy("business_date", reason.alias("reason")).agg(
+            F.count(F.lit(1)).alias("rows"), F.lit(layer).alias("layer")
+        )
+
+    none = F.lit(None).cast("string")
+    counts = (
+        tally(lakehouse.read_dates(session, TableRef("bronze", contract.name), days), "b", none)
+        .unionByName(tally(written, "s", none))
+        .unionByName(
+            tally(
+                lakehouse.read_dates(session, QUARANTINE, days, quarantine_version).where(
+                    F.col("source") == contract.name
+                ),
+                "q",
+                F.col("reason_code"),
+            )
+        )
+        .collect()
     )
-    reasons = quarantined.groupBy("reason_code").count().collect()
-    report = validate(
-        lakehouse.read_partition(session, silver, day, version), suite, lakehouse.data_docs_dir
-    )
-    wap.record_validation(lakehouse, session, silver, day, version, report, run_id)
-    return SilverDay(
-        bronze_rows=bronze_rows,
-        silver_rows=silver_rows,
-        quarantine_rows=sum(r["count"] for r in reasons),
-        silver_version=version,
-        reasons={r["reason_code"]: r["count"] for r in reasons},
-        report=report,
-    )
+    reports = validate_dates(written, suite_for, days, lakehouse.data_docs_dir)
+    wap.record_validations(lakehouse, session, silver, reports, version, run_id)
+    out = {}
+    for day in days:
+        mine = [r for r in counts if r["business_date"] == day]
+        reasons = {r["reason"]: r["rows"] for r in mine if r["layer"] == "q"}
+        out[day] = SilverDay(
+            bronze_rows=sum(r["rows"] for r in mine if r["layer"] == "b"),
+            silver_rows=sum(r["rows"] for r in mine if r["layer"] == "s"),
+            quarantine_rows=sum(reasons.values()),
+            silver_version=version,
+            reasons=reasons,
+            report=reports[day],
+        )
+    return out
 
 
-def _bronze_asset(contract: c.SourceContract) -> AssetsDefinition:
+def bronze_asset(contract: c.SourceContract) -> AssetsDefinition:
     @asset(
         name=f"bronze_{contract.name}",
         partitions_def=daily_partitions,
@@ -215,17 +298,16 @@ def _bronze_asset(contract: c.SourceContract) -> AssetsDefinition:
     def _bronze(
         context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
     ) -> MaterializeResult:
-        rows, drift = {}, {}
-        for day in business_dates(context):
-            rows[day.isoformat()], report = ingest_day(spark.session, lakehouse, contract, day)
-            if report.get("has_drift"):
-                drift[day.isoformat()] = report
-                context.log.warning(f"{contract.name} {day}: {report.get('description')}")
+        rows, reports = ingest_dates(spark.session, lakehouse, contract, business_dates(context))
+        drift = {day.isoformat(): r for day, r in reports.items() if r.get("has_drift")}
+        for day, report in drift.items():
+            context.log.warning(f"{contract.name} {day}: {report.get('description')}")
         table = TableRef("bronze", contract.name)
         return MaterializeResult(
             metadata={
                 "rows": sum(rows.values()),
-                "rows_by_date": MetadataValue.json(rows),
+                "rows_by_date": MetadataValue.json({d.isoformat(): n for d, n in rows.items()}),
+                "delta_version": lakehouse.version(spark.session, table),
                 "schema_drift": MetadataValue.json(drift or {"none": True}),
                 "table": table.qualified,
                 "location": lakehouse.path(table),
@@ -265,10 +347,9 @@ def _silver_asset(contract: c.SourceContract) -> AssetsDefinition:
         + f", one row per {', '.join(contract.key)}; rejected rows in silver.quarantine.",
     )
     def _silver(context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource):
-        days = {
-            day: conform_day(spark.session, lakehouse, contract, day, context.run_id)
-            for day in business_dates(context)
-        }
+        days = conform_dates(
+            spark.session, lakehouse, contract, business_dates(context), context.run_id
+        )
         reasons: dict[str, int] = {}
         for d in days.values():
             for code, count in d.reasons.items():
@@ -312,5 +393,5 @@ def _silver_asset(contract: c.SourceContract) -> AssetsDefinition:
 
 
 source_assets: list[AssetsDefinition] = [
-    built for contract in SOURCES for built in (_bronze_asset(contract), _silver_asset(contract))
+    built for contract in SOURCES for built in (bronze_asset(contract), _silver_asset(contract))
 ]

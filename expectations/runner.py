@@ -12,17 +12,25 @@ or not the rule found anything. So a suite runs in two passes:
 A partition that passes, the common case, pays for the first pass alone.
 """
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import great_expectations as gx
+import great_expectations.expectations as gxe
 from great_expectations.data_context.types.base import (
     DataContextConfig,
     InMemoryStoreBackendDefaults,
     ProgressBarsConfig,
 )
+from great_expectations.expectations.expectation import (
+    ColumnMapExpectation,
+    MulticolumnMapExpectation,
+)
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from expectations.suite import ERROR, Rule, Suite
 
@@ -71,6 +79,30 @@ class ValidationReport:
     def passed(self) -> bool:
         """True when no blocking rule failed."""
         return not self.blocking_failures
+
+
+def _vacuous(suite: Suite) -> ValidationReport:
+    """Every rule is a statement about rows: over no rows each holds.
+
+    Running GX to say so costs seconds per table (payroll on a non-pay day, a weekend's bank
+    statement).
+    """
+    return ValidationReport(
+        suite=suite.name,
+        rows=0,
+        results=[
+            RuleResult(
+                name=rule.name,
+                severity=rule.severity,
+                description=rule.description,
+                success=True,
+                element_count=0,
+                unexpected_count=0,
+                observed_value="no rows to check",
+            )
+            for rule in suite.rules
+        ],
+    )
 
 
 def _context(docs_dir: str | None):
@@ -139,24 +171,7 @@ def validate(df: DataFrame, suite: Suite, docs_dir: str | None = None) -> Valida
     report.
     """
     if df.isEmpty():
-        # Every rule is a statement about rows: over no rows each holds, and running GX to say so
-        # costs seconds per table (payroll on a non-pay day, a weekend's bank statement).
-        return ValidationReport(
-            suite=suite.name,
-            rows=0,
-            results=[
-                RuleResult(
-                    name=rule.name,
-                    severity=rule.severity,
-                    description=rule.description,
-                    success=True,
-                    element_count=0,
-                    unexpected_count=0,
-                    observed_value="no rows to check",
-                )
-                for rule in suite.rules
-            ],
-        )
+        return _vacuous(suite)
     if suite.prepare is not None:
         df = suite.prepare(df)
     # Read once, validated from memory by every GX job of both passes, released afterwards (GX's
@@ -239,3 +254,114 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
     return str(value)
+
+
+def _range_safe(rule: Rule) -> Rule | None:
+    """``rule`` in a form that holds over several dates iff it holds on each; None if it can't.
+
+    Row-level rules (every value null-free, in a set, in range...) hold over a union of dates
+    exactly when they hold on each date. Uniqueness is per date, so ``business_date`` joins the
+    key. Rules on aggregates (``mostly`` shares, distributions) do not add up, and stay per date.
+    """
+    expectation = rule.expectation
+    if isinstance(expectation, gxe.ExpectColumnValuesToBeUnique):
+        expectation = gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=[expectation.column, "business_date"]
+        )
+    elif isinstance(expectation, gxe.ExpectCompoundColumnsToBeUnique):
+        expectation = expectation.copy(
+            update={"column_list": [*expectation.column_list, "business_date"]}
+        )
+    elif not isinstance(expectation, ColumnMapExpectation | MulticolumnMapExpectation):
+        return None
+    if (getattr(expectation, "mostly", 1) or 1) < 1:
+        return None
+    return Rule(rule.name, rule.severity, rule.description, expectation)
+
+
+def _same_rule(rules: list[Rule]) -> bool:
+    """Whether a rule is configured alike on every date (it does not depend on the date)."""
+    configs = {repr(r.expectation.configuration.to_json_dict()["kwargs"]) for r in rules}
+    return len(configs) == 1
+
+
+def validate_dates(
+    df: DataFrame,
+    suite_for: Callable[[date], Suite],
+    business_dates: Sequence[date],
+    docs_dir: str | None = None,
+) -> dict[date, ValidationReport]:
+    """Validate each business date of ``df`` against its suite, in as few GX passes as it can.
+
+    One date is ``validate``. Over several dates, the rules that read the same on every date and
+    are row-level run once over all the dates (offending keys carry ``business_date``); a rule
+    that fails there is looked up date by date, so each date gets its exact verdict. Rules that
+    depend on the date or on aggregates run per date. Dates without rows pass vacuously.
+    """
+    days = sorted(set(business_dates))
+    if len(days) == 1:
+        return {days[0]: validate(df, suite_for(days[0]), docs_dir)}
+    counts = {r[0]: r[1] for r in df.groupBy("business_date").count().collect()}
+    suites = {day: suite_for(day) for day in days}
+    template = suites[days[0]]
+    with_rows = [day for day in days if counts.get(day)]
+    shared: list[Rule] = []
+    for rule in template.rules:
+        same = [suites[day].rule(rule.name) for day in days]
+        ranged = _range_safe(rule) if _same_rule(same) else None
+        if ranged is not None:
+            shared.append(ranged)
+    shared_names = {r.name for r in shared}
+    reports: dict[date, ValidationReport] = {}
+    range_report = None
+    if with_rows and shared:
+        # Each date is prepared on its own (a journal's net, say, is a per-date window).
+        prepared = None
+        for day in with_rows:
+            part = df.where(F.col("business_date") == F.lit(day))
+            if template.prepare is not None:
+                part = template.prepare(part)
+            prepared = part if prepared is None else prepared.unionByName(part)
+        range_suite = Suite(template.name, (*template.key, "business_date"), tuple(shared))
+        range_report = validate(prepared, range_suite, docs_dir)
+    failed_shared = (
+        {r.name for r in range_report.results if not r.success} if range_report else set()
+    )
+    for day in days:
+        suite = suites[day]
+        if not counts.get(day):
+            reports[day] = _vacuous(suite)
+            continue
+        own = [r for r in suite.rules if r.name not in shared_names or r.name in failed_shared]
+        part = df.where(F.col("business_date") == F.lit(day))
+        own_report = (
+            validate(part, Suite(suite.name, suite.key, tuple(own), suite.prepare), docs_dir)
+            if own
+            else None
+        )
+        by_name = {r.name: r for r in own_report.results} if own_report else {}
+        results = [
+            by_name.get(rule.name)
+            or RuleResult(
+                name=rule.name,
+                severity=rule.severity,
+                description=rule.description,
+                success=True,
+                element_count=counts[day],
+                unexpected_count=0,
+            )
+            for rule in suite.rules
+        ]
+        first = day == with_rows[0]
+        reports[day] = ValidationReport(
+            suite=suite.name,
+            rows=counts[day],
+            results=results,
+            docs_url=(own_report.docs_url if own_report else None)
+            or (range_report.docs_url if range_report else None),
+            failures_docs_url=own_report.failures_docs_url if own_report else None,
+            # The pass over all dates is counted once, on the first date with rows.
+            passes=(own_report.passes if own_report else 0)
+            + (range_report.passes if range_report and first else 0),
+        )
+    return reports

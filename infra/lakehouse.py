@@ -4,7 +4,11 @@ Every dated table is partitioned by ``business_date`` and every write of a date 
 that date, so re-running a date is idempotent.
 """
 
-from dataclasses import dataclass
+import json
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -19,6 +23,7 @@ from transforms.contracts import CORRUPT_RECORD_COLUMN, SourceContract
 from transforms.drift import DriftReport, SchemaDriftError, detect_drift
 from transforms.ingest import EXTRA_COLUMNS_COLUMN, SOURCE_FILE_COLUMN
 
+_COMMIT_FILE = re.compile(r"\d{20}\.json")
 LAYERS = ("bronze", "silver", "staging", "gold", "ops")
 # (Spark application, table, location) already registered in the catalog by this process.
 _REGISTERED: set[tuple[str, str, str]] = set()
@@ -43,20 +48,91 @@ class TableRef:
         return f"{self.layer}.{self.name}"
 
 
-def date_predicate(business_date: date, extra: dict[str, str] | None = None) -> str:
-    """A ``replaceWhere`` predicate for one business date (and optional equality filters).
+def date_predicate(
+    business_date: date | Iterable[date], extra: dict[str, str] | None = None
+) -> str:
+    """A ``replaceWhere`` predicate for business dates (and optional equality filters).
 
-    Delta's ``replaceWhere`` takes SQL text only; every value here is a ``date`` or a name from our
-    own code, formatted and quoted, never user input.
+    One date gives ``business_date = DATE'…'``; several give ``business_date IN (…)``, so a run
+    over a range replaces exactly its dates in one commit. Delta's ``replaceWhere`` takes SQL text
+    only; every value here is a ``date`` or a name from our own code, formatted and quoted, never
+    user input.
     """
-    if not isinstance(business_date, date):
-        raise TypeError("business_date must be a datetime.date")
-    clauses = [f"business_date = DATE'{business_date.isoformat()}'"]
+    days = [business_date] if isinstance(business_date, date) else sorted(set(business_date))
+    if not days or not all(isinstance(d, date) for d in days):
+        raise TypeError("business dates must be datetime.date values (at least one)")
+    if len(days) == 1:
+        clauses = [f"business_date = DATE'{days[0].isoformat()}'"]
+    else:
+        clauses = ["business_date IN (" + ", ".join(f"DATE'{d.isoformat()}'" for d in days) + ")"]
     for column, value in (extra or {}).items():
         if not column.isidentifier() or "'" in value:
             raise ValueError(f"unsafe predicate {column}={value!r}")
         clauses.append(f"{column} = '{value}'")
     return " AND ".join(clauses)
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One Delta commit this process made: its version and Delta's operation metrics."""
+
+    version: int
+    metrics: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        """Rows the commit wrote (``numOutputRows``)."""
+        return int(self.metrics.get("numOutputRows", 0))
+
+
+def _local(path: str) -> Path | None:
+    """The local folder of a table path, or None on an object store."""
+    if "://" in path and not path.startswith("file:"):
+        return None
+    return Path(path.removeprefix("file://").removeprefix("file:"))
+
+
+def _log_versions(path: str) -> list[int] | None:
+    """Commit versions in a local table's ``_delta_log`` (None on object stores)."""
+    folder = _local(path)
+    if folder is None:
+        return None
+    log = folder / "_delta_log"
+    if not log.is_dir():
+        return []
+    return sorted(int(p.name[:20]) for p in log.glob("*.json") if _COMMIT_FILE.fullmatch(p.name))
+
+
+def find_commit(spark: SparkSession, path: str, token: str) -> Commit:
+    """The commit whose ``userMetadata`` is ``token``, newest first.
+
+    Local tables read the commit files themselves (milliseconds; ``DeltaTable.history`` costs a
+    Spark job each time); object stores ask Delta's history. Delta makes no commit for a write
+    that changes nothing (no rows to add, none to replace): that reads as the current version,
+    with no rows written.
+    """
+    versions = _log_versions(path)
+    if versions is not None:
+        log = _local(path) / "_delta_log"
+        for version in reversed(versions[-50:]):
+            with open(log / f"{version:020d}.json") as commit_file:
+                for line in commit_file:
+                    info = json.loads(line).get("commitInfo")
+                    if info is not None:
+                        if info.get("userMetadata") == token:
+                            return Commit(version, dict(info.get("operationMetrics") or {}))
+                        break
+    else:
+        history = DeltaTable.forPath(spark, path).history(50)
+        row = (
+            history.where(F.col("userMetadata") == token)
+            .select("version", "operationMetrics")
+            .first()
+        )
+        if row is not None:
+            return Commit(int(row[0]), dict(row[1] or {}))
+        versions = [int(DeltaTable.forPath(spark, path).history(1).first()["version"])]
+    return Commit(versions[-1], {"numOutputRows": "0"})
 
 
 class LakehouseResource(ConfigurableResource):
@@ -189,6 +265,21 @@ class LakehouseResource(ConfigurableResource):
         history = DeltaTable.forPath(spark, self.path(table)).history(1)
         return dict(history.select("operationMetrics").first()[0] or {})
 
+    def append(self, df: DataFrame, table: TableRef, partitioned: bool = True) -> Commit:
+        """Append ``df`` to ``table`` in one commit (ledgers: many rows, one commit per step)."""
+        token = uuid.uuid4().hex
+        writer = (
+            df.write.format("delta")
+            .mode("append")
+            .option("userMetadata", token)
+            .option("mergeSchema", "true")
+        )
+        if partitioned:
+            writer = writer.partitionBy("business_date")
+        writer.save(self.path(table))
+        self.register(df.sparkSession, table)
+        return find_commit(df.sparkSession, self.path(table), token)
+
     def path(self, table: TableRef) -> str:
         """Storage location of a table."""
         return f"{self.base}/{table.layer}/{table.name}"
@@ -224,12 +315,28 @@ class LakehouseResource(ConfigurableResource):
         extra_predicate: dict[str, str] | None = None,
     ) -> int:
         """Replace one business date of ``table`` with ``df``; return the new Delta version."""
-        predicate = date_predicate(business_date, extra_predicate)
+        return self.write_dates(df, table, [business_date], extra_predicate).version
+
+    def write_dates(
+        self,
+        df: DataFrame,
+        table: TableRef,
+        business_dates: Iterable[date],
+        extra_predicate: dict[str, str] | None = None,
+    ) -> Commit:
+        """Replace the given business dates of ``table`` with ``df`` in one Delta commit.
+
+        A date of the list with no rows in ``df`` is emptied; a row of another date is refused by
+        Delta. Returns the commit (version, rows written) without another Spark job.
+        """
+        predicate = date_predicate(list(business_dates), extra_predicate)
         path = self.path(table)
-        if not DeltaTable.isDeltaTable(df.sparkSession, path):
+        spark = df.sparkSession
+        if not DeltaTable.isDeltaTable(spark, path):
             # Delta checks rows against replaceWhere only when the table exists: create it empty
             # first, so even the first write refuses a row of another date.
             df.limit(0).write.format("delta").partitionBy("business_date").save(path)
+        token = uuid.uuid4().hex
         (
             df.write.format("delta")
             .mode("overwrite")
@@ -237,11 +344,25 @@ class LakehouseResource(ConfigurableResource):
             # Additive schema changes (a new nullable column) evolve the table; a changed type
             # still fails the write.
             .option("mergeSchema", "true")
+            # Finds this commit in the log afterwards, whoever else commits meanwhile.
+            .option("userMetadata", token)
             .partitionBy("business_date")
             .save(path)
         )
-        self.register(df.sparkSession, table)
-        return self.version(df.sparkSession, table)
+        self.register(spark, table)
+        return find_commit(spark, path, token)
+
+    def read_dates(
+        self,
+        spark: SparkSession,
+        table: TableRef,
+        business_dates: Iterable[date],
+        version: int | None = None,
+    ) -> DataFrame:
+        """The given business dates of a table (a partition filter: only their files are read)."""
+        return self.read(spark, table, version).where(
+            F.col("business_date").isin([F.lit(d) for d in sorted(set(business_dates))])
+        )
 
     def read(self, spark: SparkSession, table: TableRef, version: int | None = None) -> DataFrame:
         """The whole table, optionally as of a Delta version."""
@@ -259,6 +380,9 @@ class LakehouseResource(ConfigurableResource):
         )
 
     def version(self, spark: SparkSession, table: TableRef) -> int:
-        """The table's current Delta version."""
+        """The table's current Delta version (read off a local log without a Spark job)."""
+        versions = _log_versions(self.path(table))
+        if versions:
+            return versions[-1]
         history = DeltaTable.forPath(spark, self.path(table)).history(1)
         return int(history.select("version").first()[0])

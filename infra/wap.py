@@ -4,18 +4,23 @@
 2. ``audit``: validate the staged partition, at that Delta version, with the table's suite.
 3. ``publish``: only if the audit of that exact version passed, replace the date in
    ``gold.<table>`` in one Delta commit and record it in ``ops.wap_ledger``.
+
+Each step takes a run's dates at once (``stage_dates``, ``audit_dates``, ``publish_dates``): one
+commit per table per run, ledgers included, and a verdict per date, so one bad date is refused
+alone.
 """
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
-from expectations.runner import ValidationReport, validate
+from expectations.runner import ValidationReport, validate_dates
 from expectations.suite import Suite
 from infra.lakehouse import LakehouseResource, TableRef
 
@@ -56,34 +61,40 @@ class GoldTable:
 
 
 def _ledger(
-    lakehouse: LakehouseResource, spark: SparkSession, table: GoldTable, business_date: date, **row
+    lakehouse: LakehouseResource, spark: SparkSession, table: GoldTable, rows: list[dict]
 ) -> None:
-    record = {
-        "table": table.name,
-        "business_date": business_date,
-        "event": row["event"],
-        "staged_version": row.get("staged_version"),
-        "passed": row.get("passed"),
-        "rules_failed": row.get("rules_failed"),
-        "gold_version": row.get("gold_version"),
-        "run_id": row.get("run_id"),
-        "at": datetime.now(UTC).replace(tzinfo=None),
-    }
-    df = spark.createDataFrame([record], _LEDGER_SCHEMA)
-    df.write.format("delta").mode("append").save(lakehouse.path(WAP_LEDGER))
-    lakehouse.register(spark, WAP_LEDGER)
+    """Append ledger events (one per date) in one commit."""
+    at = datetime.now(UTC).replace(tzinfo=None)
+    records = [
+        {
+            "table": table.name,
+            "business_date": row["business_date"],
+            "event": row["event"],
+            "staged_version": row.get("staged_version"),
+            "passed": row.get("passed"),
+            "rules_failed": row.get("rules_failed"),
+            "gold_version": row.get("gold_version"),
+            "run_id": row.get("run_id"),
+            "at": at,
+        }
+        for row in rows
+    ]
+    if records:
+        lakehouse.append(spark.createDataFrame(records, _LEDGER_SCHEMA), WAP_LEDGER, False)
 
 
-def record_validation(
+def record_validations(
     lakehouse: LakehouseResource,
     spark: SparkSession,
     table: TableRef,
-    business_date: date,
+    reports: dict[date, ValidationReport],
     table_version: int,
-    report: ValidationReport,
     run_id: str,
 ) -> None:
-    """Append every rule's verdict, with the offending keys, to ``ops.validation_results``."""
+    """Append every rule's verdict per date, with offending keys, to ``ops.validation_results``.
+
+    One commit for all the dates of a run.
+    """
     at = datetime.now(UTC).replace(tzinfo=None)
     rows = [
         {
@@ -103,20 +114,38 @@ def record_validation(
             "run_id": run_id,
             "at": at,
         }
+        for business_date, report in sorted(reports.items())
         for r in report.results
     ]
-    df = spark.createDataFrame(rows, _RESULTS_SCHEMA)
-    df.write.format("delta").mode("append").partitionBy("business_date").save(
-        lakehouse.path(VALIDATION_RESULTS)
-    )
-    lakehouse.register(spark, VALIDATION_RESULTS)
+    if rows:
+        lakehouse.append(spark.createDataFrame(rows, _RESULTS_SCHEMA), VALIDATION_RESULTS)
+
+
+def record_validation(
+    lakehouse: LakehouseResource,
+    spark: SparkSession,
+    table: TableRef,
+    business_date: date,
+    table_version: int,
+    report: ValidationReport,
+    run_id: str,
+) -> None:
+    """``record_validations`` for one date."""
+    record_validations(lakehouse, spark, table, {business_date: report}, table_version, run_id)
 
 
 def stage(
     lakehouse: LakehouseResource, candidate: DataFrame, table: GoldTable, business_date: date
 ) -> int:
     """Write the candidate partition to staging once; return the staged Delta version."""
-    return lakehouse.write_partition(candidate, table.staging, business_date)
+    return stage_dates(lakehouse, candidate, table, [business_date])
+
+
+def stage_dates(
+    lakehouse: LakehouseResource, candidate: DataFrame, table: GoldTable, business_dates: list[date]
+) -> int:
+    """Write the candidate partitions of a run's dates to staging in one commit; its version."""
+    return lakehouse.write_dates(candidate, table.staging, business_dates).version
 
 
 def audit(
@@ -129,43 +158,76 @@ def audit(
     run_id: str,
 ) -> ValidationReport:
     """Validate the staged partition as of ``staged_version`` and record the verdict."""
-    staged = lakehouse.read_partition(spark, table.staging, business_date, staged_version)
-    report = validate(staged, suite, lakehouse.data_docs_dir)
-    record_validation(
-        lakehouse, spark, table.staging, business_date, staged_version, report, run_id
-    )
+    return audit_dates(
+        lakehouse, spark, table, [business_date], staged_version, lambda _: suite, run_id
+    )[business_date]
+
+
+def audit_dates(
+    lakehouse: LakehouseResource,
+    spark: SparkSession,
+    table: GoldTable,
+    business_dates: list[date],
+    staged_version: int,
+    suite_for: Callable[[date], Suite],
+    run_id: str,
+) -> dict[date, ValidationReport]:
+    """Validate each staged date as of ``staged_version``; record every verdict in one commit.
+
+    Returns each date's report: a date that fails is refused at publish, the others are not held
+    back by it.
+    """
+    staged = lakehouse.read_dates(spark, table.staging, business_dates, staged_version)
+    reports = validate_dates(staged, suite_for, business_dates, lakehouse.data_docs_dir)
+    record_validations(lakehouse, spark, table.staging, reports, staged_version, run_id)
     _ledger(
         lakehouse,
         spark,
         table,
-        business_date,
-        event="audited",
-        staged_version=staged_version,
-        passed=report.passed,
-        rules_failed=",".join(r.name for r in report.results if not r.success) or None,
-        run_id=run_id,
+        [
+            {
+                "business_date": day,
+                "event": "audited",
+                "staged_version": staged_version,
+                "passed": report.passed,
+                "rules_failed": ",".join(r.name for r in report.results if not r.success) or None,
+                "run_id": run_id,
+            }
+            for day, report in sorted(reports.items())
+        ],
     )
-    return report
+    return reports
+
+
+def latest_audits(
+    lakehouse: LakehouseResource, spark: SparkSession, table: GoldTable, business_dates: list[date]
+) -> dict[date, tuple[int, bool]]:
+    """``{date: (staged_version, passed)}`` of each date's latest audit (never audited: absent)."""
+    if not lakehouse.exists(spark, WAP_LEDGER):
+        return {}
+    latest = Window.partitionBy("business_date").orderBy(
+        F.col("at").desc(), F.col("staged_version").desc()
+    )
+    rows = (
+        lakehouse.read(spark, WAP_LEDGER)
+        .where(
+            (F.col("table") == table.name)
+            & F.col("business_date").isin([F.lit(d) for d in business_dates])
+            & (F.col("event") == "audited")
+        )
+        .withColumn("_rank", F.row_number().over(latest))
+        .where(F.col("_rank") == 1)
+        .select("business_date", "staged_version", "passed")
+        .collect()
+    )
+    return {r["business_date"]: (int(r["staged_version"]), bool(r["passed"])) for r in rows}
 
 
 def latest_audit(
     lakehouse: LakehouseResource, spark: SparkSession, table: GoldTable, business_date: date
 ) -> tuple[int, bool] | None:
     """``(staged_version, passed)`` of the latest audit of a date, or None if never audited."""
-    if not lakehouse.exists(spark, WAP_LEDGER):
-        return None
-    row = (
-        lakehouse.read(spark, WAP_LEDGER)
-        .where(
-            (F.col("table") == table.name)
-            & (F.col("business_date") == F.lit(business_date))
-            & (F.col("event") == "audited")
-        )
-        .orderBy(F.col("at").desc(), F.col("staged_version").desc())
-        .select("staged_version", "passed")
-        .first()
-    )
-    return None if row is None else (int(row["staged_version"]), bool(row["passed"]))
+    return latest_audits(lakehouse, spark, table, [business_date]).get(business_date)
 
 
 def _ensure_gold(
@@ -201,39 +263,29 @@ def publish(
 
     Returns ``(staged_version, gold_version)``. Raises ``PublishRefusedError`` otherwise.
     """
-    verdict = latest_audit(lakehouse, spark, table, business_date)
-    if verdict is None:
-        raise PublishRefusedError(f"{table.staging.qualified} {business_date} was never audited")
-    staged_version, passed = verdict
-    if not passed:
-        raise PublishRefusedError(
-            f"{table.staging.qualified} {business_date} version {staged_version} failed its audit; "
-            f"gold.{table.name} is unchanged"
-        )
-    staged = lakehouse.read_partition(spark, table.staging, business_date, staged_version)
-    _ensure_gold(lakehouse, spark, table, staged.schema)
-    gold_version = lakehouse.write_partition(staged, table.gold, business_date)
-    _ledger(
-        lakehouse,
-        spark,
-        table,
-        business_date,
-        event="published",
-        staged_version=staged_version,
-        passed=True,
-        gold_version=gold_version,
-        run_id=run_id,
-    )
-    return staged_version, gold_version
+    done = publish_dates(lakehouse, spark, table, [business_date], run_id)
+    if done.refused:
+        raise PublishRefusedError(done.refused[business_date])
+    return done.staged_versions[business_date.isoformat()], done.gold_version
 
 
 @dataclass
 class Published:
-    """What publishing a run's dates did: staged version published per date, rows, last version."""
+    """What publishing a run's dates did.
+
+    The staged version published per date, rows written, the gold version of the commit, and
+    each refused date with the reason (its audit failed or never ran).
+    """
 
     staged_versions: dict[str, int]
     rows: int
     gold_version: int | None
+    refused: dict[date, str] = field(default_factory=dict)
+
+    @property
+    def published_dates(self) -> list[date]:
+        """The dates whose partition reached gold, oldest first."""
+        return sorted(date.fromisoformat(d) for d in self.staged_versions)
 
 
 def publish_dates(
@@ -243,11 +295,53 @@ def publish_dates(
     business_dates: list[date],
     run_id: str,
 ) -> Published:
-    """Publish each date in turn; the first refused date raises ``PublishRefusedError``."""
+    """Publish every date of the run whose latest audit passed, in one gold commit.
+
+    A date whose audit failed (or never ran) is refused and left as it was in gold; the others
+    are not held back by it. The caller reports the refused dates as failed.
+    """
+    verdicts = latest_audits(lakehouse, spark, table, business_dates)
     done = Published({}, 0, None)
-    for day in business_dates:
-        staged_version, done.gold_version = publish(lakehouse, spark, table, day, run_id)
-        done.staged_versions[day.isoformat()] = staged_version
-        metrics = lakehouse.last_commit_metrics(spark, table.gold)
-        done.rows += int(metrics.get("numOutputRows", 0))
+    passing: dict[int, list[date]] = {}
+    for day in sorted(business_dates):
+        verdict = verdicts.get(day)
+        if verdict is None:
+            done.refused[day] = f"{table.staging.qualified} {day} was never audited"
+        elif not verdict[1]:
+            done.refused[day] = (
+                f"{table.staging.qualified} {day} version {verdict[0]} failed its audit; "
+                f"gold.{table.name} is unchanged for that date"
+            )
+        else:
+            passing.setdefault(verdict[0], []).append(day)
+    if not passing:
+        return done
+    # Dates audited in different runs come from different staged versions.
+    staged = None
+    for version, days in sorted(passing.items()):
+        part = lakehouse.read_dates(spark, table.staging, days, version)
+        staged = part if staged is None else staged.unionByName(part, allowMissingColumns=True)
+    _ensure_gold(lakehouse, spark, table, staged.schema)
+    published = [day for days in passing.values() for day in days]
+    commit = lakehouse.write_dates(staged, table.gold, published)
+    done.rows, done.gold_version = commit.rows, commit.version
+    for version, days in passing.items():
+        for day in days:
+            done.staged_versions[day.isoformat()] = version
+    _ledger(
+        lakehouse,
+        spark,
+        table,
+        [
+            {
+                "business_date": day,
+                "event": "published",
+                "staged_version": done.staged_versions[day.isoformat()],
+                "passed": True,
+                "gold_version": commit.version,
+                "run_id": run_id,
+            }
+            for day in sorted(published)
+        ],
+    )
     return done
