@@ -6,7 +6,7 @@ export PYTHONPATH := $(CURDIR)
 export QUERY
 PY := .venv/bin/python
 
-.PHONY: help setup jars run test test-fast ui docs sql thrift bench bench-close bench-enrich lint format lock clean
+.PHONY: help setup jars run test test-fast test-unit ui docs sql thrift bench bench-close bench-enrich bench-backfill lint format lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ test: setup ## Run the whole test suite
 
 test-fast: setup ## Unit tests only (no end-to-end Dagster runs)
 	$(PY) -m pytest -m "not slow"
+
+test-unit: setup ## Spark-free unit tests only (seconds)
+	$(PY) -m pytest -m "not spark and not slow"
 
 ui: setup ## Start the Dagster UI (webserver + daemon) on http://127.0.0.1:3000
 	.venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
@@ -46,6 +49,9 @@ bench-close: setup ## The close of one date at scale, Dagster vs bare PySpark (G
 
 bench-enrich: setup ## Enrichment costs: packing, cache re-run, mapInPandas vs UDF, limiter vs 429s
 	$(PY) benchmarks/enrichment_costs.py
+
+bench-backfill: setup ## Cost per date: one date, a ranged run (DATES='30'), an unchanged re-run, ranged = one by one
+	$(PY) benchmarks/backfill_cost.py $(if $(DATES),--dates $(DATES))
 
 lint: setup ## Ruff lint and format check
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .

@@ -51,3 +51,14 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"public sample data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs the Spark session ``spark``: the layers run alone.
+
+    ``-m "not spark and not slow"`` is the Spark-free unit layer, ``-m "spark and not slow"`` the
+    Spark layer, ``-m slow`` the end-to-end Dagster runs and integration tests.
+    """
+    for item in items:
+        if "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.spark)

@@ -1,0 +1,125 @@
+"""What a date costs: one date, N dates in one ranged run, an unchanged re-run, ranged = one by one.
+
+Every figure is measured on fresh lakehouses under a temporary folder, with the CLI a new user runs
+(``python -m cli run``), each run in its own process so Spark's start is included:
+
+1. ``--days 1`` wall time (cold);
+2. ``--days N`` in one ranged run, divided by (1);
+3. the same N dates again with nothing changed, divided by (2);
+4. the last 3 of those dates run one by one on a second lakehouse with the same landing zone:
+   the content digest of every gold table must equal the ranged run's for those dates.
+
+    .venv/bin/python benchmarks/backfill_cost.py --dates 30   # make bench-backfill
+"""
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLD_TABLES = (
+    "expense_lines",
+    "hr_cases",
+    "recon_matches",
+    "recon_exceptions",
+    "close_summary",
+    "close_narrative",
+    "recon_exception_notes",
+)
+# What differs between two runs of the same data: when and by whom, not what.
+RUN_COLUMNS = {
+    "_ingested_at",
+    "source",
+    "tokens_in",
+    "tokens_out",
+    "cost_usd",
+    "attempts",
+    "latency_ms",
+    "urgency_source",
+    "urgency_tokens_in",
+    "urgency_tokens_out",
+    "urgency_cost_usd",
+    "urgency_attempts",
+    "urgency_latency_ms",
+}
+
+
+def close(lakehouse: Path, last: date, days: int, args: argparse.Namespace) -> float:
+    """Run ``python -m cli run`` in a new process on ``lakehouse``; its wall time in seconds."""
+    env = {
+        **os.environ,
+        "LAKEHOUSE_ROOT": str(lakehouse),
+        "DAGSTER_HOME": str(lakehouse / "_dagster_home"),
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("OPENAI_API_KEY", None)
+    (lakehouse / "_dagster_home").mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "dagster.yaml", lakehouse / "_dagster_home" / "dagster.yaml")
+    command = [sys.executable, "-m", "cli", "run", "--date", last.isoformat(), "--days", str(days)]
+    command += ["--gl-lines", str(args.gl_lines), "--rows", str(args.rows)]
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return elapsed
+
+
+def digests(lakehouse: Path, days: list[date]) -> dict[str, str]:
+    """A content digest per gold table over ``days``: sorted rows, run-specific columns left out."""
+    from deltalake import DeltaTable
+
+    out = {}
+    for name in GOLD_TABLES:
+        table = DeltaTable(str(lakehouse / "gold" / name)).to_pandas()
+        table = table[table["business_date"].astype(str).isin([d.isoformat() for d in days])]
+        columns = sorted(c for c in table.columns if c not in RUN_COLUMNS)
+        rows = sorted(
+            "|".join(str(v) for v in row) for row in table[columns].itertuples(index=False)
+        )
+        out[name] = hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dates", type=int, default=30, help="dates of the ranged run")
+    parser.add_argument("--gl-lines", type=int, default=600)
+    parser.add_argument("--rows", type=int, default=300, help="expense lines per day")
+    parser.add_argument("--last", type=date.fromisoformat, default=date(2026, 10, 30))
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-backfill-"))
+    try:
+        one = close(work / "one", args.last, 1, args)
+        ranged = close(work / "ranged", args.last, args.dates, args)
+        again = close(work / "ranged", args.last, args.dates, args)
+        # The same landing zone, closed date by date (the first dates first: carry-forward).
+        tail = [args.last - timedelta(days=i) for i in reversed(range(min(3, args.dates)))]
+        shutil.copytree(work / "ranged" / "landing", work / "single" / "landing")
+        first = args.last - timedelta(days=args.dates - 1)
+        head = (tail[0] - first).days
+        if head:
+            close(work / "single", tail[0] - timedelta(days=1), head, args)
+        for day in tail:
+            close(work / "single", day, 1, args)
+        same = digests(work / "ranged", tail) == digests(work / "single", tail)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print("| figure | value |\n|---|---|")
+    print(f"| `--days 1` wall, cold, Spark start included | {one:.0f} s |")
+    n = args.dates
+    print(f"| `--days {n}` in one ranged run | {ranged:.0f} s ({ranged / one:.2f}x one date) |")
+    print(f"| unchanged re-run of the {n} dates | {again:.0f} s ({again / ranged:.2f}x cold) |")
+    print(f"| ranged = one by one, every gold table, last {len(tail)} dates | {same} |")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
