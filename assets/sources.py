@@ -59,11 +59,6 @@ SOURCES = (
 _ROSTER = TableRef("silver", c.HRIS_ROSTER.name)
 
 
-def rows_written(lakehouse: LakehouseResource, session: SparkSession, table: TableRef) -> int:
-    """Rows the table's latest commit wrote."""
-    return int(lakehouse.last_commit_metrics(session, table).get("numOutputRows", 0))
-
-
 def roster_names_on(lakehouse: LakehouseResource, session: SparkSession, day: date) -> list[str]:
     """The names on the day's HRIS roster (none before the roster first lands): redacted."""
     if not lakehouse.exists(session, _ROSTER):
@@ -153,13 +148,6 @@ def repeated_files_in(
     return {
         day: session.createDataFrame(found_rows, found.schema) for day, found_rows in by_day.items()
     }
-
-
-def repeated_files_on(
-    session: SparkSession, lakehouse: LakehouseResource, contract: c.SourceContract, day: date
-) -> DataFrame | None:
-    """The date's files whose content an earlier file of the source already brought, or None."""
-    return repeated_files_in(session, lakehouse, contract, [day]).get(day)
 
 
 @dataclass

@@ -260,11 +260,6 @@ class LakehouseResource(ConfigurableResource):
         header = spark.read.option("header", "true").csv(location).schema
         return StructType([StructField(f.name, StringType(), True) for f in header.fields])
 
-    def last_commit_metrics(self, spark: SparkSession, table: TableRef) -> dict[str, str]:
-        """Delta's operation metrics of the table's latest commit (rows written, files...)."""
-        history = DeltaTable.forPath(spark, self.path(table)).history(1)
-        return dict(history.select("operationMetrics").first()[0] or {})
-
     def append(self, df: DataFrame, table: TableRef, partitioned: bool = True) -> Commit:
         """Append ``df`` to ``table`` in one commit (ledgers: many rows, one commit per step)."""
         token = uuid.uuid4().hex

@@ -121,19 +121,6 @@ def record_validations(
         lakehouse.append(spark.createDataFrame(rows, _RESULTS_SCHEMA), VALIDATION_RESULTS)
 
 
-def record_validation(
-    lakehouse: LakehouseResource,
-    spark: SparkSession,
-    table: TableRef,
-    business_date: date,
-    table_version: int,
-    report: ValidationReport,
-    run_id: str,
-) -> None:
-    """``record_validations`` for one date."""
-    record_validations(lakehouse, spark, table, {business_date: report}, table_version, run_id)
-
-
 def stage(
     lakehouse: LakehouseResource, candidate: DataFrame, table: GoldTable, business_date: date
 ) -> int:
