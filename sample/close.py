@@ -41,10 +41,11 @@ from transforms.reference_data import (
     BANK_ACCOUNTS,
     GL_AP_CONTROL_ACCOUNT,
     LEGAL_ENTITIES,
+    RECON_LOOKBACK_DAYS,
 )
 
-# TODO: must match transforms.recon.cash.LOOKBACK_DAYS (records older than this leave the window).
-LOOKBACK_DAYS = 45
+# Records older than the reconciliations' window leave it (they close as aged out).
+LOOKBACK_DAYS = RECON_LOOKBACK_DAYS
 CASH_ACCOUNT = "1010"
 AR_ACCOUNT = "1200"
 MISSING_RATE_CURRENCY = "SEK"

@@ -17,22 +17,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from infra.settings import lakehouse_root
+from transforms.reference_data import (
+    EXPENSE_CATEGORY_LIMITS_USD,
+    WEEKDAY_ONLY_CATEGORIES,
+)
 
-# Expense policy. TODO: these must match ``transforms.recon.expense_policy`` (not written yet when
-# the generator was); good claims are generated well inside them.
-CATEGORY_LIMITS_USD: dict[str, int] = {
-    "travel_air": 2500,
-    "lodging": 1200,
-    "ground_transport": 600,
-    "meals": 300,
-    "software": 3000,
-    "office_supplies": 400,
-    "training": 2000,
-    "telecom": 250,
-    "entertainment": 500,
-}
-WEEKDAY_ONLY_CATEGORIES = frozenset({"office_supplies", "software", "training", "telecom"})
-BLOCKED_MERCHANT_TERMS = ("casino", "liquor", "nightclub", "betting")
+# The expense policy the close enforces; good claims are generated well inside it.
+CATEGORY_LIMITS_USD: dict[str, int] = {k: int(v) for k, v in EXPENSE_CATEGORY_LIMITS_USD.items()}
 # Good claims stay under this share of their limit, converted at the highest rate a day can have.
 POLICY_HEADROOM = 0.8
 

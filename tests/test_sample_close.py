@@ -19,14 +19,15 @@ import pytest
 
 from sample import close as sample_close
 from sample import expenses as sample_data
-from sample.expenses import (
-    BLOCKED_MERCHANT_TERMS,
-    CATEGORY_LIMITS_USD,
-    WEEKDAY_ONLY_CATEGORIES,
-    amount_usd,
-)
+from sample.expenses import CATEGORY_LIMITS_USD, amount_usd
 from transforms.contracts import CONTRACTS, VALID_CURRENCIES
-from transforms.reference_data import BANK_ACCOUNTS, GL_AP_CONTROL_ACCOUNT, GL_CASH_ACCOUNTS
+from transforms.reference_data import (
+    BANK_ACCOUNTS,
+    BLOCKED_MERCHANT_TERMS,
+    GL_AP_CONTROL_ACCOUNT,
+    GL_CASH_ACCOUNTS,
+    WEEKDAY_ONLY_CATEGORIES,
+)
 
 START, END = date(2026, 11, 12), date(2026, 12, 1)  # weekends, the 15th, a month end
 SMALL = {"seed": 3, "gl_lines_per_day": 120, "employees": 60, "expense_rows": 60}

@@ -5,6 +5,27 @@ reader finds them in one place and tests can rely on them.
 """
 
 from dataclasses import dataclass
+from decimal import Decimal
+
+# How far back the matching reconciliations look (business dates before D): an item unmatched
+# for longer closes as aged out. The sample generator plans its anomalies with the same number.
+RECON_LOOKBACK_DAYS = 45
+
+# The expense policy (``transforms/recon/expense_policy.py``); the sample generator keeps good
+# claims inside it and seeds violations against it.
+EXPENSE_CATEGORY_LIMITS_USD: dict[str, Decimal] = {
+    "travel_air": Decimal(2500),
+    "lodging": Decimal(1200),
+    "ground_transport": Decimal(600),
+    "meals": Decimal(300),
+    "software": Decimal(3000),
+    "office_supplies": Decimal(400),
+    "training": Decimal(2000),
+    "telecom": Decimal(250),
+    "entertainment": Decimal(500),
+}
+WEEKDAY_ONLY_CATEGORIES = frozenset({"office_supplies", "software", "training", "telecom"})
+BLOCKED_MERCHANT_TERMS = ("casino", "liquor", "nightclub", "betting")
 
 
 @dataclass(frozen=True)

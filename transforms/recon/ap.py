@@ -29,9 +29,9 @@ from transforms.recon.common import (
     to_exception_rows,
     to_match_rows,
 )
-from transforms.reference_data import GL_AP_CONTROL_ACCOUNT, LEGAL_ENTITIES
+from transforms.reference_data import GL_AP_CONTROL_ACCOUNT, LEGAL_ENTITIES, RECON_LOOKBACK_DAYS
 
-LOOKBACK_DAYS = 45
+LOOKBACK_DAYS = RECON_LOOKBACK_DAYS
 AMOUNT_TOLERANCE = Decimal("0.01")
 DATE_WINDOW_DAYS = 3  # unused by the AP rules; kept so every matching recon declares the same knobs
 

@@ -11,8 +11,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from transforms.recon.common import EXCEPTION_COLUMNS, ReconResult
+from transforms.reference_data import RECON_LOOKBACK_DAYS
 
-LOOKBACK_DAYS = 45
+LOOKBACK_DAYS = RECON_LOOKBACK_DAYS
 
 
 def carry_forward(

@@ -28,9 +28,9 @@ from transforms.recon.common import (
     to_exception_rows,
     to_match_rows,
 )
-from transforms.reference_data import BANK_ACCOUNTS, GL_CASH_ACCOUNTS
+from transforms.reference_data import BANK_ACCOUNTS, GL_CASH_ACCOUNTS, RECON_LOOKBACK_DAYS
 
-LOOKBACK_DAYS = 45
+LOOKBACK_DAYS = RECON_LOOKBACK_DAYS
 AMOUNT_TOLERANCE = Decimal("0.01")
 DATE_WINDOW_DAYS = 3
 

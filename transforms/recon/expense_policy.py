@@ -13,30 +13,22 @@ types. Exceptions are reported on the claim's business date only. Choices the sp
 """
 
 from datetime import date
-from decimal import Decimal
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from transforms.recon.common import record_id
 from transforms.recon.payroll import as_open_exceptions
+from transforms.reference_data import (
+    BLOCKED_MERCHANT_TERMS,
+    EXPENSE_CATEGORY_LIMITS_USD,
+    WEEKDAY_ONLY_CATEGORIES,
+)
 
 RECON = "expense_policy"
 LEGAL_ENTITY = "GROUP"
 
-CATEGORY_LIMITS_USD: dict[str, Decimal] = {
-    "travel_air": Decimal(2500),
-    "lodging": Decimal(1200),
-    "ground_transport": Decimal(600),
-    "meals": Decimal(300),
-    "software": Decimal(3000),
-    "office_supplies": Decimal(400),
-    "training": Decimal(2000),
-    "telecom": Decimal(250),
-    "entertainment": Decimal(500),
-}
-WEEKDAY_ONLY_CATEGORIES = frozenset({"office_supplies", "software", "training", "telecom"})
-BLOCKED_MERCHANT_TERMS = ("casino", "liquor", "nightclub", "betting")
+CATEGORY_LIMITS_USD = EXPENSE_CATEGORY_LIMITS_USD
 DUPLICATE_LOOKBACK_DAYS = 30
 
 CLAIM_RECORD = "_claim_record"
