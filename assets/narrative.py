@@ -22,6 +22,7 @@ from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, 
 from assets.publishing import publish_asset
 from assets.sources import union_all
 from enrichment.prompts import CLOSE_NARRATIVE_TASK
+from enrichment.providers.base import EMBEDDED
 from expectations import reconciliation as suites
 from expectations.runner import ValidationReport
 from infra import wap
@@ -34,7 +35,7 @@ from infra.checks import (
 from infra.enrichment import EnrichmentResource
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.spark import SparkResource
-from transforms.recon.narrative import close_narratives, exception_lines
+from transforms.recon.narrative import NARRATIVE_GROUP, close_narratives, exception_lines
 
 NARRATIVE = wap.GoldTable(
     "close_narrative",
@@ -63,21 +64,29 @@ def stage_narrative_dates(
     run_id: str,
 ) -> StagedNarrative:
     """Write a run's nightly paragraphs to staging in one commit, and audit each night."""
-    written = union_all(
+    lines = union_all(
         [
-            close_narratives(
-                exception_lines(
-                    lakehouse.read_partition(session, EXCEPTIONS, day),
-                    lakehouse.read_partition(session, SUMMARY, day),
-                    day,
-                ),
+            exception_lines(
+                lakehouse.read_partition(session, EXCEPTIONS, day),
+                lakehouse.read_partition(session, SUMMARY, day),
                 day,
-                enrichment.provider_config(),
-                CLOSE_NARRATIVE_TASK,
             )
             for day in days
         ]
     )
+    summaries = None
+    if enrichment.provider_kind != EMBEDDED:
+        # Summarized once, served from the cache on a re-run; the template needs neither.
+        summaries = enrichment.summarize_groups(
+            lakehouse,
+            lines,
+            CLOSE_NARRATIVE_TASK,
+            group_cols=NARRATIVE_GROUP,
+            text_col="line",
+            order_col="seq",
+            label_col="legal_entity",
+        )
+    written = close_narratives(lines, summaries)
     staged_version = wap.stage_dates(lakehouse, written, NARRATIVE, days)
     staged = lakehouse.read_dates(session, NARRATIVE.staging, days, staged_version)
     tokens = staged.agg(F.sum(F.col("tokens_in") + F.col("tokens_out"))).first()[0] or 0

@@ -31,7 +31,9 @@ Guarantees:
 
 :func:`summarize_groups` applies it per group to a pandas frame, so it runs on Spark executors
 inside ``groupBy(...).applyInPandas(...)`` with a picklable
-:class:`~enrichment.providers.base.ProviderConfig`.
+:class:`~enrichment.providers.base.ProviderConfig`. :func:`group_cache_params` names what, besides
+the texts, changes a group's narrative: the key of its cached answer (``ops.group_summary_cache``,
+``infra/enrichment.py``).
 
 Texts are sent as given: when a task has ``redact=True`` the caller must pass already redacted
 text (``transforms.enrich.with_redacted_text``), as for ``RecordIn`` everywhere else.
@@ -352,6 +354,27 @@ def summarize_group(
         return result
 
 
+def group_cache_params(
+    task: TaskSpec, model_id: str, *, max_input_tokens: int, max_words: int | None = None
+) -> str:
+    """What changes a group's narrative besides its texts, as a stable string for the cache key.
+
+    The key is ``sha256(params, the group's texts in order)``: a new prompt version, model, word
+    bound or request budget (which changes the chunks, hence the stages) gives a new key.
+    """
+    words = max_words if max_words is not None else task.summary_max_words
+    return json.dumps(
+        {
+            "task": task.name,
+            "prompt_version": task.prompt_version,
+            "model": model_id,
+            "summary_max_words": words,
+            "max_input_tokens": max_input_tokens,
+        },
+        sort_keys=True,
+    )
+
+
 # Columns of :func:`summarize_groups` after the group column, as Spark DDL.
 GROUP_SUMMARY_FIELDS = (
     "status string, narrative string, error string, stages int, chunks_per_stage array<int>, "
@@ -375,6 +398,7 @@ def summarize_groups(
     group_col: str,
     text_col: str,
     order_col: str | None = None,
+    label_col: str | None = None,
     max_input_tokens: int | None = None,
     max_words: int | None = None,
     tokenizer_model: str | None = None,
@@ -386,8 +410,10 @@ def summarize_groups(
     group_summary_schema(group_col, <its type>))``: Spark hands each call one group. The
     provider is built here, from the picklable ``config``, with a fresh token budget per call.
     Rows are summarized in ``order_col`` order when given (Spark does not keep row order within
-    a group), else in frame order. ``max_input_tokens`` defaults to the config's
-    ``max_input_tokens_per_request``; the other arguments are those of :func:`summarize_group`.
+    a group), else in frame order. The group is named in chunk record ids by its first
+    ``label_col`` value (default: the group key itself). ``max_input_tokens`` defaults to the
+    config's ``max_input_tokens_per_request``; the other arguments are those of
+    :func:`summarize_group`.
     """
     columns = [group_col, *GROUP_SUMMARY_COLUMNS]
     if pdf.empty:
@@ -401,10 +427,11 @@ def summarize_groups(
     rows = []
     for key, group in pdf.groupby(group_col, sort=False, dropna=False):
         texts = [t if isinstance(t, str) else None for t in group[text_col].tolist()]
+        label = key if label_col is None else group[label_col].iloc[0]
         summary = summarize_group(
             provider,
             task,
-            str(key),
+            str(label),
             texts,
             max_input_tokens=budget,
             max_words=max_words,
@@ -422,6 +449,7 @@ def group_summarizer(
     text_col: str,
     task: TaskSpec = CLOSE_NARRATIVE_TASK,
     order_col: str | None = None,
+    label_col: str | None = None,
     max_input_tokens: int | None = None,
     max_words: int | None = None,
     tokenizer_model: str | None = None,
@@ -446,6 +474,7 @@ def group_summarizer(
             group_col=group_col,
             text_col=text_col,
             order_col=order_col,
+            label_col=label_col,
             max_input_tokens=max_input_tokens,
             max_words=max_words,
             tokenizer_model=tokenizer_model,

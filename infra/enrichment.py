@@ -16,7 +16,8 @@ from pydantic import PrivateAttr
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from enrichment.models import STATUS_OK, STATUS_SKIPPED, TaskSpec
+from enrichment.group_summary import group_cache_params
+from enrichment.models import SOURCE_LLM, STATUS_OK, STATUS_SKIPPED, TaskSpec
 from enrichment.providers import ProviderConfig
 from enrichment.providers.base import EMBEDDED, OPENAI, OPENAI_BATCH
 from infra.lakehouse import LakehouseResource, TableRef
@@ -32,6 +33,12 @@ from transforms.enrich import (
     model_outcomes,
     with_enrichment_input,
 )
+from transforms.group_summary import (
+    GROUP_KEY,
+    as_group_cache_hits,
+    summarize_each_key_once,
+    with_group_key,
+)
 from transforms.mllib_classifier import (
     NEEDS_LLM,
     PREDICTED_LABEL,
@@ -42,6 +49,7 @@ from transforms.mllib_classifier import (
 
 LLM_CACHE = TableRef("ops", "llm_cache")
 LLM_CALLS = TableRef("ops", "llm_calls")
+GROUP_SUMMARY_CACHE = TableRef("ops", "group_summary_cache")
 
 
 BUDGET_POLICIES = ("warn", "fail")
@@ -359,34 +367,93 @@ class EnrichmentResource(ConfigurableResource):
         return run
 
     def _remember(self, lakehouse: LakehouseResource, fresh: DataFrame, task: TaskSpec) -> None:
-        """Merge this run's successful outcomes into ``ops.llm_cache``, once per key.
-
-        Concurrent runs may race on the same keys: Delta's optimistic concurrency makes the loser
-        retry, and the insert-only-if-absent merge then finds the key and adds nothing.
-        """
-        spark = fresh.sparkSession
+        """Merge this run's successful outcomes into ``ops.llm_cache``, once per key."""
         ok = (
             fresh.where(F.col("enrichment_status") == STATUS_OK)
             .withColumn("task", F.lit(task.name))
             .withColumn("cached_at", F.current_timestamp())
         )
-        path = lakehouse.path(LLM_CACHE)
-        DeltaTable.createIfNotExists(spark).location(path).addColumns(ok.schema).execute()
-        lakehouse.register(spark, LLM_CACHE)
-        for attempt in range(5):
-            try:
-                (
-                    DeltaTable.forPath(spark, path)
-                    .alias("c")
-                    .merge(ok.alias("n"), "c.input_hash = n.input_hash")
-                    .withSchemaEvolution()
-                    .whenNotMatchedInsertAll()
-                    .execute()
-                )
-                return
-            except ConcurrentAppendException:
-                time.sleep(0.5 * (attempt + 1))
-        raise RuntimeError("ops.llm_cache merge kept conflicting with concurrent runs")
+        _insert_absent_keys(lakehouse, LLM_CACHE, ok)
+
+    def summarize_groups(
+        self,
+        lakehouse: LakehouseResource,
+        lines: DataFrame,
+        task: TaskSpec,
+        *,
+        group_cols: Sequence[str],
+        text_col: str,
+        order_col: str,
+        label_col: str | None = None,
+    ) -> DataFrame:
+        """One summary per group of ``lines`` (``enrichment/group_summary.py``), through a cache.
+
+        A group is keyed by its content (``transforms/group_summary.py``): a key an earlier run
+        summarized is served from ``ops.group_summary_cache`` (``source`` = cache, nothing
+        spent), and every other key is summarized once, in one Spark job that is checkpointed
+        before anything reads it, so later actions (the write, counts, audits) never call the
+        provider again. Successful LLM summaries are then cached; failures are not, so the next
+        run retries them. Returns ``group_cols``, ``input_hash`` and ``GROUP_SUMMARY_COLUMNS``.
+        """
+        spark = lines.sparkSession
+        config = self.provider_config()
+        params = group_cache_params(
+            task, config.model_id, max_input_tokens=config.max_input_tokens_per_request
+        )
+        keys = lines.transform(with_group_key(group_cols, text_col, order_col, params))
+        keys = keys.localCheckpoint()
+        misses, hits = keys, None
+        if config.kind != EMBEDDED and lakehouse.exists(spark, GROUP_SUMMARY_CACHE):
+            # As of one version: the merge below must not turn this run's answers into hits.
+            version = lakehouse.version(spark, GROUP_SUMMARY_CACHE)
+            cached = lakehouse.read(spark, GROUP_SUMMARY_CACHE, version).join(
+                keys.select(GROUP_KEY).distinct(), GROUP_KEY, "left_semi"
+            )
+            hits = as_group_cache_hits(cached)
+            misses = keys.join(cached.select(GROUP_KEY), GROUP_KEY, "left_anti")
+        fresh = summarize_each_key_once(
+            lines,
+            misses,
+            config,
+            task,
+            group_cols=group_cols,
+            text_col=text_col,
+            order_col=order_col,
+            label_col=label_col or group_cols[-1],
+        ).localCheckpoint()
+        answered = fresh.where((F.col("status") == STATUS_OK) & (F.col("source") == SOURCE_LLM))
+        if config.kind != EMBEDDED and not answered.isEmpty():
+            ok = answered.withColumn("task", F.lit(task.name)).withColumn(
+                "cached_at", F.current_timestamp()
+            )
+            _insert_absent_keys(lakehouse, GROUP_SUMMARY_CACHE, ok)
+        return keys.join(fresh if hits is None else fresh.unionByName(hits), GROUP_KEY)
+
+
+def _insert_absent_keys(lakehouse: LakehouseResource, table: TableRef, rows: DataFrame) -> None:
+    """Merge ``rows`` into a cache table keyed by ``input_hash``, adding only absent keys.
+
+    Concurrent runs may race on the same keys: Delta's optimistic concurrency makes the loser
+    retry, and the insert-only-if-absent merge then finds the key and adds nothing.
+    """
+    spark = rows.sparkSession
+    path = lakehouse.path(table)
+    DeltaTable.createIfNotExists(spark).location(path).addColumns(rows.schema).execute()
+    lakehouse.register(spark, table)
+    for attempt in range(5):
+        try:
+            (
+                DeltaTable.forPath(spark, path)
+                .alias("c")
+                .merge(rows.alias("n"), "c.input_hash = n.input_hash")
+                .withSchemaEvolution()
+                .whenNotMatchedInsertAll()
+                .execute()
+            )
+            return
+        except ConcurrentAppendException:
+            time.sleep(0.5 * (attempt + 1))
+    raise RuntimeError(f"{table.qualified} merge kept conflicting with concurrent runs")
 
 
 def enrichment_rollup(staged: DataFrame, prefix: str = "") -> dict:

@@ -4,6 +4,7 @@ Backoff is observed, never waited: the OpenAI provider's ``sleep`` only records 
 """
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -13,6 +14,7 @@ from enrichment.group_summary import (
     CLOSE_NARRATIVE_TASK,
     GROUP_SUMMARY_COLUMNS,
     GroupSummary,
+    group_cache_params,
     group_summarizer,
     group_summary_schema,
     summarize_group,
@@ -441,3 +443,41 @@ def test_apply_in_pandas_on_spark(spark) -> None:
         assert list(row["chunks_per_stage"])[-1] == 1
     assert rows["DE01"]["stages"] >= 2
     assert rows["FR02"]["stages"] == 1 and list(rows["FR02"]["chunks_per_stage"]) == [1]
+
+
+# --- the cache key -----------------------------------------------------------------------------
+
+
+def test_cache_params_change_with_what_changes_the_narrative() -> None:
+    base = group_cache_params(TASK, MODEL, max_input_tokens=LARGE_BUDGET)
+    assert base == group_cache_params(TASK, MODEL, max_input_tokens=LARGE_BUDGET)
+    assert base == group_cache_params(
+        TASK, MODEL, max_input_tokens=LARGE_BUDGET, max_words=TASK.summary_max_words
+    )
+    changed = [
+        group_cache_params(replace(TASK, name="other"), MODEL, max_input_tokens=LARGE_BUDGET),
+        group_cache_params(
+            replace(TASK, prompt_version="close-narrative-v2"), MODEL, max_input_tokens=LARGE_BUDGET
+        ),
+        group_cache_params(TASK, "gpt-4o", max_input_tokens=LARGE_BUDGET),
+        group_cache_params(TASK, MODEL, max_input_tokens=LARGE_BUDGET, max_words=40),
+        group_cache_params(TASK, MODEL, max_input_tokens=SMALL_BUDGET),
+    ]
+    assert len({base, *changed}) == 6
+
+
+def test_label_col_names_the_group_in_requests(fake_openai: FakeOpenAI) -> None:
+    frame = pd.DataFrame(
+        {"key": ["k1", "k1"], "entity": ["DE01", "DE01"], "seq": [2, 1], "text": ["b", "a"]}
+    )
+    out = summarize_groups(
+        frame,
+        config=openai_config(fake_openai),
+        group_col="key",
+        text_col="text",
+        order_col="seq",
+        label_col="entity",
+    )
+    assert list(out["key"]) == ["k1"] and list(out["status"]) == [STATUS_OK]
+    (request,) = fake_openai.chat_requests()
+    assert request.record_ids == ["DE01/s1/0"] and request.records[0]["text"] == "a\nb"

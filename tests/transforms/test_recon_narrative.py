@@ -1,12 +1,20 @@
-"""The close narrative: the template's exact paragraphs offline, staged LLM summaries online."""
+"""The close narrative: the template's exact paragraphs offline, staged LLM summaries online.
+
+Online, paragraphs go through ``EnrichmentResource.summarize_groups`` as the asset composes it
+(``assets/narrative.py``): requests are counted on the fake OpenAI server.
+"""
 
 from datetime import date
 from decimal import Decimal
 
+import pytest
+
 from enrichment.prompts import CLOSE_NARRATIVE_TASK
-from enrichment.providers.base import EMBEDDED, OPENAI, ProviderConfig
-from tests.enrichment.fake_openai import FakeOpenAI
+from infra.enrichment import GROUP_SUMMARY_CACHE, EnrichmentResource
+from infra.lakehouse import LakehouseResource
+from tests.enrichment.fake_openai import FakeOpenAI, Fault
 from transforms.recon.narrative import (
+    NARRATIVE_GROUP,
     NO_OPEN_LINE,
     TEMPLATE_MODEL_ID,
     close_narratives,
@@ -55,12 +63,7 @@ def test_lines_cover_every_exception_of_the_night_and_every_entity(spark):
 def test_offline_the_template_writes_each_paragraph_and_says_so(spark):
     exceptions, entities = _exceptions(spark)
     lines = exception_lines(exceptions, entities, AS_OF)
-    out = {
-        r["legal_entity"]: r
-        for r in close_narratives(
-            lines, AS_OF, ProviderConfig(kind=EMBEDDED), CLOSE_NARRATIVE_TASK
-        ).collect()
-    }
+    out = {r["legal_entity"]: r for r in close_narratives(lines).collect()}
     assert out["US01"]["narrative"] == (
         "US01: 2 reconciliation exceptions are open (1 unmatched_bank, 1 unmatched_gl), "
         "USD 1,500.50 unexplained in absolute terms. The oldest is unmatched_bank in bank_gl, "
@@ -83,15 +86,46 @@ def test_offline_the_template_writes_each_paragraph_and_says_so(spark):
     assert (out["DE01"]["open_exceptions"], out["DE01"]["closed_today"]) == (0, 0)
 
 
-def test_with_an_llm_every_line_is_sent_and_the_paragraph_says_llm(spark):
+def _narrate(spark, server: FakeOpenAI, exceptions, entities) -> dict:
+    """The night's paragraphs by entity, through the group summary cache, as the asset does."""
+    lines = exception_lines(exceptions, entities, AS_OF)
+    summaries = EnrichmentResource(api_key="sk-test", base_url=server.base_url).summarize_groups(
+        LakehouseResource(),
+        lines,
+        CLOSE_NARRATIVE_TASK,
+        group_cols=NARRATIVE_GROUP,
+        text_col="line",
+        order_col="seq",
+        label_col="legal_entity",
+    )
+    written = close_narratives(lines, summaries)
+    # More than one action reads the result, as the staging write, the spend and audits do.
+    assert written.count() == entities.count()
+    assert written.agg({"tokens_in": "sum"}).first()[0] is not None
+    return {r["legal_entity"]: r.asDict() for r in written.collect()}
+
+
+def _two_lines_each(spark, changed: str | None = None):
+    """Two short open exceptions per entity; ``changed`` rewrites one line of that entity."""
+    rows = []
+    for n, entity in enumerate(("US01", "GB01", "DE01")):
+        for i in range(2):
+            detail = f"Bank line BANK:{n}{i} has no GL posting."
+            if entity == changed and i == 1:
+                detail = "Bank line BANK:99 has no GL posting; the bank reversed it."
+            rows.append(
+                (AS_OF, f"{entity}-{i}", "bank_gl", "unmatched_bank", entity, "open", None,
+                 date(2026, 9, 28 + i), 4 - i, Decimal(f"{100 * (n + 1) + i}.00"), "USD", detail)
+            )  # fmt: skip
+    entities = spark.createDataFrame([("US01",), ("GB01",), ("DE01",)], "legal_entity string")
+    return spark.createDataFrame(rows, SCHEMA), entities
+
+
+def test_with_an_llm_every_line_is_sent_and_the_paragraph_says_llm(spark, lakehouse_root):
     exceptions, entities = _exceptions(spark)
     lines = exception_lines(exceptions, entities, AS_OF)
     with FakeOpenAI() as server:
-        config = ProviderConfig(kind=OPENAI, api_key="sk-test", base_url=server.base_url)
-        out = {
-            r["legal_entity"]: r
-            for r in close_narratives(lines, AS_OF, config, CLOSE_NARRATIVE_TASK).collect()
-        }
+        out = _narrate(spark, server, exceptions, entities)
         sent = " ".join(r.user or "" for r in server.chat_requests())
     for line in [r["line"] for r in lines.collect()]:
         assert line in sent
@@ -99,4 +133,82 @@ def test_with_an_llm_every_line_is_sent_and_the_paragraph_says_llm(spark):
     for row in out.values():
         assert (row["status"], row["source"], row["model"]) == ("ok", "llm", "gpt-4o-mini")
         assert row["prompt_version"] == "close-narrative-v1" and row["tokens_in"] > 0
-        assert row["narrative"]
+        assert row["narrative"] and row["business_date"] == AS_OF
+    assert (out["US01"]["open_exceptions"], out["US01"]["closed_today"]) == (2, 1)
+
+
+def test_one_request_per_group_then_none_then_only_the_changed_group(spark, lakehouse_root):
+    exceptions, entities = _two_lines_each(spark)
+    lines: dict[str, list[str]] = {}
+    for row in exception_lines(exceptions, entities, AS_OF).orderBy("seq").collect():
+        lines.setdefault(row["legal_entity"], []).append(row["line"])
+    with FakeOpenAI() as server:
+        first = _narrate(spark, server, exceptions, entities)
+        requests = server.chat_requests()
+        # (a) Each group fits one request: one request per group, whatever reads the result.
+        assert len(requests) == 3
+        assert sorted(r.record_ids[0] for r in requests) == ["DE01/s1/0", "GB01/s1/0", "US01/s1/0"]
+        for request in requests:
+            entity = request.record_ids[0].split("/")[0]
+            assert request.records[0]["text"] == "\n".join(lines[entity])
+        assert {(r["status"], r["source"], r["model"]) for r in first.values()} == {
+            ("ok", "llm", "gpt-4o-mini")
+        }
+        assert LakehouseResource().read(spark, GROUP_SUMMARY_CACHE).count() == 3
+
+        # (b) The same night again: nothing sent, the same paragraphs, read from the cache.
+        server.reset_log()
+        again = _narrate(spark, server, exceptions, entities)
+        assert server.chat_requests() == []
+        for entity, row in again.items():
+            assert row["narrative"] == first[entity]["narrative"]
+            assert (row["status"], row["source"], row["model"]) == ("ok", "cache", "gpt-4o-mini")
+            assert row["prompt_version"] == "close-narrative-v1"
+            assert (row["tokens_in"], row["tokens_out"], row["cost_usd"]) == (0, 0, 0.0)
+            assert row["stages"] == 1
+        assert LakehouseResource().read(spark, GROUP_SUMMARY_CACHE).count() == 3
+
+        # (c) One line of GB01 changed: only GB01 is sent again.
+        server.reset_log()
+        changed = _narrate(spark, server, *_two_lines_each(spark, changed="GB01"))
+        assert [r.record_ids for r in server.chat_requests()] == [["GB01/s1/0"]]
+        assert "BANK:99" in server.chat_requests()[0].records[0]["text"]
+    assert changed["GB01"]["source"] == "llm" and changed["GB01"]["tokens_in"] > 0
+    assert {changed[e]["source"] for e in ("US01", "DE01")} == {"cache"}
+    assert LakehouseResource().read(spark, GROUP_SUMMARY_CACHE).count() == 4
+
+
+def test_a_failed_group_is_not_cached_and_is_sent_again(spark, lakehouse_root):
+    exceptions, entities = _two_lines_each(spark)
+    with FakeOpenAI() as server:
+        server.fail_always(Fault.http(400))  # not retried: one request per group
+        failed = _narrate(spark, server, exceptions, entities)
+        assert len(server.chat_requests()) == 3
+        assert {(r["status"], r["narrative"]) for r in failed.values()} == {("failed", None)}
+        assert not LakehouseResource().exists(spark, GROUP_SUMMARY_CACHE)
+
+        server.fail_always(None)
+        server.reset_log()
+        retried = _narrate(spark, server, exceptions, entities)
+        assert len(server.chat_requests()) == 3
+    assert {(r["status"], r["source"]) for r in retried.values()} == {("ok", "llm")}
+
+
+@pytest.mark.parametrize("route", ["embedded model", "template"])
+def test_offline_answers_are_never_cached(spark, lakehouse_root, route):
+    exceptions, entities = _two_lines_each(spark)
+    lines = exception_lines(exceptions, entities, AS_OF)
+    if route == "template":
+        rows = close_narratives(lines).collect()
+        assert {(r["source"], r["model"]) for r in rows} == {("rule", TEMPLATE_MODEL_ID)}
+    else:  # no API key: the embedded extractive model, free and deterministic
+        summaries = EnrichmentResource().summarize_groups(
+            LakehouseResource(),
+            lines,
+            CLOSE_NARRATIVE_TASK,
+            group_cols=NARRATIVE_GROUP,
+            text_col="line",
+            order_col="seq",
+        )
+        assert {r["source"] for r in close_narratives(lines, summaries).collect()} == {"model"}
+    assert not LakehouseResource().exists(spark, GROUP_SUMMARY_CACHE)

@@ -2,9 +2,10 @@
 
 With an LLM configured, the entity's open exceptions (one line each, oldest first) are summarized
 in stages past the context window (``enrichment/group_summary.py``, prompt
-``CLOSE_NARRATIVE_TASK``). Without one, the paragraph is a template filled from the same rows:
-counts by type, open amounts by currency, the oldest item, what closed today. It says so:
-``source`` = rule and ``model`` names the template, never an LLM.
+``CLOSE_NARRATIVE_TASK``) through the group summary cache (``EnrichmentResource.summarize_groups``),
+and :func:`close_narratives` is handed those summaries. Without one, the paragraph is a template
+filled from the same rows: counts by type, open amounts by currency, the oldest item, what closed
+today. It says so: ``source`` = rule and ``model`` names the template, never an LLM.
 """
 
 from datetime import date
@@ -14,9 +15,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from enrichment.group_summary import group_summarizer, group_summary_schema
-from enrichment.models import SOURCE_RULE, STATUS_OK, TaskSpec
-from enrichment.providers.base import EMBEDDED, ProviderConfig
+from enrichment.models import SOURCE_RULE, STATUS_OK
 
 TEMPLATE_MODEL_ID = "template/close-narrative-v1"
 NO_OPEN_LINE = "No reconciliation exception is open for this entity tonight."
@@ -38,16 +37,15 @@ NARRATIVE_COLUMNS = [
     "prompt_version",
     "error",
 ]
-_LINES_SCHEMA = (
-    "legal_entity string, seq long, line string, exception_type string, recon string, "
-    "status string, age_days int, first_seen_date date, amount decimal(18,2), currency string"
-)
+# The lines' key: a night's paragraphs are one per entity; a run's nights are written together.
+NARRATIVE_GROUP = ("business_date", "legal_entity")
 
 
 def exception_lines(exceptions: DataFrame, entities: DataFrame, as_of: date) -> DataFrame:
     """One line per exception of ``as_of`` (open first, oldest first), per entity in ``entities``.
 
     An entity with nothing to report gets one line saying so, so every entity gets a paragraph.
+    Rows carry ``business_date`` (= ``as_of``), so a run's nights can be unioned and told together.
     """
     day = exceptions.where(F.col("business_date") == F.lit(as_of))
     line = F.format_string(
@@ -69,6 +67,7 @@ def exception_lines(exceptions: DataFrame, entities: DataFrame, as_of: date) -> 
         )
     )
     lines = day.select(
+        F.lit(as_of).cast("date").alias("business_date"),
         "legal_entity",
         ordered.cast("long").alias("seq"),
         line.alias("line"),
@@ -85,6 +84,7 @@ def exception_lines(exceptions: DataFrame, entities: DataFrame, as_of: date) -> 
         .distinct()
         .join(day.select("legal_entity").distinct(), "legal_entity", "left_anti")
         .select(
+            F.lit(as_of).cast("date").alias("business_date"),
             "legal_entity",
             F.lit(0).cast("long").alias("seq"),
             F.lit(NO_OPEN_LINE).alias("line"),
@@ -134,11 +134,12 @@ def template_paragraph(entity: str, rows: pd.DataFrame) -> str:
 
 
 def _narrate(pdf: pd.DataFrame) -> pd.DataFrame:
-    """The template's paragraph for one entity (``applyInPandas``)."""
+    """The template's paragraph for one entity and night (``applyInPandas``)."""
     entity = str(pdf["legal_entity"].iloc[0])
     return pd.DataFrame(
         [
             {
+                "business_date": pdf["business_date"].iloc[0],
                 "legal_entity": entity,
                 "status": STATUS_OK,
                 "narrative": template_paragraph(entity, pdf),
@@ -157,39 +158,35 @@ def _narrate(pdf: pd.DataFrame) -> pd.DataFrame:
 
 
 _TEMPLATE_SCHEMA = (
-    "legal_entity string, status string, narrative string, stages int, truncated_rows int, "
-    "tokens_in int, tokens_out int, cost_usd double, source string, model string, "
-    "prompt_version string, error string"
+    "business_date date, legal_entity string, status string, narrative string, stages int, "
+    "truncated_rows int, tokens_in int, tokens_out int, cost_usd double, source string, "
+    "model string, prompt_version string, error string"
 )
 
 
-def close_narratives(
-    lines: DataFrame, as_of: date, config: ProviderConfig, task: TaskSpec
-) -> DataFrame:
-    """One paragraph per entity of ``exception_lines``: by the LLM in stages, else the template."""
-    counts = lines.groupBy("legal_entity").agg(
+def close_narratives(lines: DataFrame, summaries: DataFrame | None = None) -> DataFrame:
+    """One paragraph per entity and night of ``exception_lines``.
+
+    Args:
+        lines: ``exception_lines`` of one night or of a run's nights, unioned.
+        summaries: The LLM's summaries of ``lines``, one row per ``business_date`` and
+            ``legal_entity`` (``EnrichmentResource.summarize_groups``); without them the
+            template writes every paragraph.
+    """
+    group = list(NARRATIVE_GROUP)
+    counts = lines.groupBy(*group).agg(
         F.sum((F.col("status") == "open").cast("int")).alias("open_exceptions"),
         F.sum((F.col("status") == "closed").cast("int")).alias("closed_today"),
     )
-    grouped = lines.groupBy("legal_entity")
-    if config.kind == EMBEDDED:
-        written = grouped.applyInPandas(_narrate, _TEMPLATE_SCHEMA)
+    if summaries is None:
+        written = lines.groupBy(*group).applyInPandas(_narrate, _TEMPLATE_SCHEMA)
     else:
-        written = grouped.applyInPandas(
-            group_summarizer(
-                config=config, task=task, group_col="legal_entity", text_col="line", order_col="seq"
-            ),
-            group_summary_schema("legal_entity"),
-        )
-    return (
-        written.join(counts, "legal_entity")
-        .withColumn("business_date", F.lit(as_of).cast("date"))
-        .select(
-            *[
-                F.coalesce(F.col(c), F.lit(0)).cast("long").alias(c)
-                if c in ("open_exceptions", "closed_today")
-                else F.col(c)
-                for c in NARRATIVE_COLUMNS
-            ]
-        )
+        written = summaries
+    return written.join(counts, group).select(
+        *[
+            F.coalesce(F.col(c), F.lit(0)).cast("long").alias(c)
+            if c in ("open_exceptions", "closed_today")
+            else F.col(c)
+            for c in NARRATIVE_COLUMNS
+        ]
     )
