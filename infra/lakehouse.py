@@ -289,10 +289,13 @@ class LakehouseResource(ConfigurableResource):
         known = (spark.sparkContext.applicationId, table.qualified, location)
         if known in _REGISTERED:
             return  # already registered by this Spark application: skip two catalog round trips
-        spark.sql(f"CREATE DATABASE IF NOT EXISTS {table.layer}")
         _REGISTERED.difference_update({k for k in _REGISTERED if k[1] == table.qualified})
-        if spark.catalog.tableExists(table.qualified):
-            current = spark.sql(f"DESCRIBE DETAIL {table.qualified}").select("location").first()[0]
+        # The metastore's own record (no Delta log read, unlike DESCRIBE DETAIL).
+        catalog = spark._jsparkSession.sharedState().externalCatalog()
+        if not catalog.databaseExists(table.layer):
+            spark.sql(f"CREATE DATABASE IF NOT EXISTS {table.layer}")
+        if catalog.tableExists(table.layer, table.name):
+            current = str(catalog.getTable(table.layer, table.name).location().toString())
             if current.rstrip("/").removeprefix("file:") == location.removeprefix("file:"):
                 _REGISTERED.add(known)
                 return
@@ -373,6 +376,49 @@ class LakehouseResource(ConfigurableResource):
         return self.read(spark, table, version).where(
             F.col("business_date") == F.lit(business_date)
         )
+
+    def read_rows(
+        self,
+        spark: SparkSession,
+        table: TableRef,
+        columns: list[str],
+        equals: dict[str, object] | None = None,
+        within: dict[str, list] | None = None,
+        at_most: dict[str, object] | None = None,
+    ) -> list[dict]:
+        """A few rows of a small table (a ledger), as dicts; none when it was never written.
+
+        ``equals``, ``within`` and ``at_most`` filter a column to a value, a list of values or an
+        upper bound. A local lakehouse reads with delta-rs (milliseconds, no Spark job); an object
+        store through Spark.
+        """
+        equals, within, at_most = equals or {}, within or {}, at_most or {}
+        folder = _local(self.path(table))
+        if folder is not None:
+            if not (folder / "_delta_log").is_dir():
+                return []
+            from deltalake import DeltaTable as RustDeltaTable
+
+            filters = [
+                *((c, "=", v) for c, v in equals.items()),
+                *((c, "in", list(v)) for c, v in within.items()),
+                *((c, "<=", v) for c, v in at_most.items()),
+            ]
+            return (
+                RustDeltaTable(str(folder))
+                .to_pyarrow_table(columns=columns, filters=filters or None)
+                .to_pylist()
+            )
+        if not self.exists(spark, table):
+            return []
+        df = self.read(spark, table)
+        for column, value in equals.items():
+            df = df.where(F.col(column) == F.lit(value))
+        for column, values in within.items():
+            df = df.where(F.col(column).isin([F.lit(v) for v in values]))
+        for column, value in at_most.items():
+            df = df.where(F.col(column) <= F.lit(value))
+        return [row.asDict() for row in df.select(*columns).collect()]
 
     def version(self, spark: SparkSession, table: TableRef) -> int:
         """The table's current Delta version (read off a local log without a Spark job)."""

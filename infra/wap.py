@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession, Window
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructField, StructType
 
 from expectations.runner import ValidationReport, validate_dates
@@ -189,25 +188,25 @@ def audit_dates(
 def latest_audits(
     lakehouse: LakehouseResource, spark: SparkSession, table: GoldTable, business_dates: list[date]
 ) -> dict[date, tuple[int, bool]]:
-    """``{date: (staged_version, passed)}`` of each date's latest audit (never audited: absent)."""
-    if not lakehouse.exists(spark, WAP_LEDGER):
-        return {}
-    latest = Window.partitionBy("business_date").orderBy(
-        F.col("at").desc(), F.col("staged_version").desc()
+    """``{date: (staged_version, passed)}`` of each date's latest audit (never audited: absent).
+
+    The latest is the last recorded (then the highest staged version); the ledger is small and
+    read without a Spark job on a local lakehouse.
+    """
+    rows = lakehouse.read_rows(
+        spark,
+        WAP_LEDGER,
+        ["business_date", "staged_version", "passed", "at"],
+        equals={"table": table.name, "event": "audited"},
+        within={"business_date": sorted(set(business_dates))},
     )
-    rows = (
-        lakehouse.read(spark, WAP_LEDGER)
-        .where(
-            (F.col("table") == table.name)
-            & F.col("business_date").isin([F.lit(d) for d in business_dates])
-            & (F.col("event") == "audited")
-        )
-        .withColumn("_rank", F.row_number().over(latest))
-        .where(F.col("_rank") == 1)
-        .select("business_date", "staged_version", "passed")
-        .collect()
-    )
-    return {r["business_date"]: (int(r["staged_version"]), bool(r["passed"])) for r in rows}
+    latest: dict[date, dict] = {}
+    for row in rows:
+        key = (row["at"], row["staged_version"])
+        mine = latest.get(row["business_date"])
+        if mine is None or key > (mine["at"], mine["staged_version"]):
+            latest[row["business_date"]] = row
+    return {day: (int(row["staged_version"]), bool(row["passed"])) for day, row in latest.items()}
 
 
 def latest_audit(
