@@ -170,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         ASSET_PARTITION_RANGE_START_TAG,
     )
 
+    from infra.versions import RECOMPUTE_TAG
     from pipelines.definitions import all_assets, build_resources
 
     root = Path(lakehouse_root())
@@ -199,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
         tags={
             ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
             ASSET_PARTITION_RANGE_END_TAG: day.isoformat(),
+            **({RECOMPUTE_TAG: "true"} if args.recompute else {}),
         },
         # Step-level progress without Dagster's per-event debug lines.
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
@@ -207,8 +209,27 @@ def run(args: argparse.Namespace) -> int:
         failed = [e.step_key for e in result.get_step_failure_events()]
         print(f"Run {result.run_id} failed at {', '.join(failed) or 'a check'}.", file=sys.stderr)
         return 1
+    print(_skipped(result))
     print(_summary(first, day, provider))
     return 0
+
+
+def _skipped(result) -> str:
+    """How many steps found every date unchanged and skipped it (``infra/versions.py``)."""
+    steps, unchanged = set(), set()
+    for event in result.get_asset_materialization_events():
+        metadata = event.materialization.metadata
+        if "dates_computed" not in metadata:
+            continue
+        steps.add(event.step_key)
+        if metadata["dates_computed"].value == 0:
+            unchanged.add(event.step_key)
+    if not unchanged:
+        return f"Computed every date of all {len(steps)} steps."
+    return (
+        f"{len(unchanged)} of {len(steps)} steps found their inputs and code unchanged and "
+        "skipped (make run ARGS='--recompute' recomputes everything)."
+    )
 
 
 def docs(args: argparse.Namespace) -> int:
@@ -258,6 +279,11 @@ def main() -> int:
         default=None,
         help="Dagster asset selection (default: the whole close); "
         "'*gold_expense_lines' runs one gold table and everything upstream of it",
+    )
+    run_parser.add_argument(
+        "--recompute",
+        action="store_true",
+        help="recompute every date even where inputs and code are unchanged",
     )
     sub.add_parser("docs", help="print and open the latest Great Expectations Data Docs page")
     sub.add_parser("spark-conf", help="print the Spark settings as spark-submit --conf args")

@@ -19,12 +19,12 @@ from dagster import (
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
-from assets.publishing import publish_events, refused_failure
+from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
+from assets.publishing import publish_events, publish_step, refused_failure
 from assets.sources import union_all
 from expectations import reconciliation as suites
 from expectations.runner import ValidationReport
-from infra import wap
+from infra import versions, wap
 from infra.checks import (
     markdown_preview,
     suite_check_results,
@@ -36,7 +36,7 @@ from infra.spark import SparkResource
 from transforms import contracts as c
 from transforms.hris import hris_history
 from transforms.recon.ap import ap_control_balances
-from transforms.recon.close import CloseInputs, run_close, windowed
+from transforms.recon.close import INPUT_LOOKBACK_DAYS, CloseInputs, run_close, windowed
 from transforms.recon.summary import close_summary
 
 HRIS_HISTORY = TableRef("silver", "hris_history")
@@ -73,6 +73,35 @@ INPUT_SOURCES = (
     c.EXPENSE_LINES,
 )
 
+# CloseInputs field -> the silver source it reads.
+_INPUT_FIELDS = {
+    "bank": c.BANK_STATEMENT_LINES,
+    "gl": c.GL_JOURNAL_LINES,
+    "ap_invoices": c.AP_INVOICES,
+    "ap_payments": c.AP_PAYMENTS,
+    "payroll": c.PAYROLL_REGISTER,
+    "roster": c.HRIS_ROSTER,
+    "expense_lines": c.EXPENSE_LINES,
+    "fx_rates": c.FX_RATES,
+}
+# The AP control balances are cumulative: every date up to D of these.
+_CUMULATIVE = {"gl", "ap_invoices", "ap_payments"}
+HISTORY_STEP = versions.Step(
+    "silver_hris_history", __name__, (versions.Upstream("silver_hris_roster", None),)
+)
+# The close of D reads each source over its lookback window (and the AP control inputs in full).
+CLOSE_STEP = versions.Step(
+    "staging_reconciliation",
+    __name__,
+    tuple(
+        versions.Upstream(
+            f"silver_{source.name}", None if field in _CUMULATIVE else INPUT_LOOKBACK_DAYS[field]
+        )
+        for field, source in _INPUT_FIELDS.items()
+    ),
+)
+PUBLISH_STEP = publish_step("gold_reconciliation", "staging_reconciliation")
+
 
 def _silver(lakehouse: LakehouseResource, session: SparkSession, contract: c.SourceContract):
     return lakehouse.read(session, TableRef("silver", contract.name))
@@ -82,6 +111,7 @@ def _silver(lakehouse: LakehouseResource, session: SparkSession, contract: c.Sou
     partitions_def=daily_partitions,
     backfill_policy=BACKFILL_POLICY,
     retry_policy=TRANSIENT_RETRY,
+    code_version=HISTORY_STEP.code_version,
     deps=[AssetKey("silver_hris_roster")],
     group_name="silver",
     kinds={"spark", "delta"},
@@ -91,10 +121,16 @@ def _silver(lakehouse: LakehouseResource, session: SparkSession, contract: c.Sou
 )
 def silver_hris_history(
     context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
-) -> MaterializeResult:
-    rows = build_hris_history_dates(spark.session, lakehouse, business_dates(context))
-    return MaterializeResult(
+):
+    plan = versions.plan_run(context, spark.session, lakehouse, HISTORY_STEP)
+    if not plan.to_run:
+        yield from plan.unchanged_results(context)
+        return
+    rows = build_hris_history_dates(spark.session, lakehouse, plan.to_run)
+    versions.record(spark.session, lakehouse, plan, plan.to_run, context.run_id)
+    yield MaterializeResult(
         metadata={
+            **plan.metadata(),
             "versions": MetadataValue.json({d.isoformat(): n for d, n in rows.items()}),
             "table": HRIS_HISTORY.qualified,
         }
@@ -223,6 +259,7 @@ def _staging_key(table: wap.GoldTable) -> str:
     specs=[
         AssetSpec(
             _staging_key(table),
+            code_version=CLOSE_STEP.code_version,
             deps=[AssetKey(f"silver_{s.name}") for s in INPUT_SOURCES],
             group_name="staging",
             kinds={"spark", "delta"},
@@ -247,12 +284,27 @@ def staging_reconciliation(
 ):
     """Bank ↔ GL, AP ↔ GL, payroll ↔ HRIS and expense policy for each date of the run."""
     session = spark.session
-    days = business_dates(context)
+    plan = versions.plan_run(context, session, lakehouse, CLOSE_STEP)
+    if not plan.to_run:
+        yield from plan.unchanged_results(context)
+        return
+    days = plan.to_run
     done = stage_close_dates(session, lakehouse, days, context.run_id)
+    # A date is done when all three of its tables passed: they are published together.
+    passed = {day: all(done.reports[table.name][day].passed for table, _ in GATED) for day in days}
+    versions.record(
+        session,
+        lakehouse,
+        plan,
+        [d for d, ok in passed.items() if ok],
+        context.run_id,
+        [d for d, ok in passed.items() if not ok],
+    )
     for table, suite in GATED:
         by_date = done.reports[table.name]
         reports = [r for _, r in sorted(by_date.items())]
         metadata = {
+            **plan.metadata(),
             "rows": sum(r.rows for r in reports),
             "staged_delta_version": done.versions[table.name],
             "table": table.staging.qualified,
@@ -288,6 +340,7 @@ def staging_reconciliation(
     specs=[
         AssetSpec(
             f"gold_{table.name}",
+            code_version=PUBLISH_STEP.code_version,
             # One step publishes the three tables: each waits for the whole staged close (and
             # Dagster refuses a UI backfill of a multi-asset whose keys have different parents).
             deps=[AssetKey(_staging_key(t)) for t, _ in GATED],
@@ -317,7 +370,11 @@ def gold_reconciliation(
     A date refused for one table is refused for all three (they are read together), so gold never
     holds matches without the exceptions and summary of the same close.
     """
-    days = business_dates(context)
+    plan = versions.plan_run(context, spark.session, lakehouse, PUBLISH_STEP)
+    if not plan.to_run:
+        yield from plan.unchanged_results(context)
+        return
+    days = plan.to_run
     failing = {day: [] for day in days}
     for table, _ in GATED:
         verdicts = wap.latest_audits(lakehouse, spark.session, table, days)
@@ -331,11 +388,17 @@ def gold_reconciliation(
         for day, names in failing.items()
         if names
     }
+    published = []
     for table, _ in GATED:
         done = wap.Published({}, 0, None)
         if whole:
             done = wap.publish_dates(lakehouse, spark.session, table, whole, context.run_id)
         done.refused = refused
-        yield from publish_events(done, table, lakehouse, f"gold_{table.name}")
+        published.append(set(done.published_dates))
+        yield from publish_events(done, table, lakehouse, f"gold_{table.name}", plan)
+    # Recorded once all three tables hold the date.
+    versions.record(
+        spark.session, lakehouse, plan, sorted(set.intersection(*published)), context.run_id
+    )
     if refused:
         raise refused_failure(refused)

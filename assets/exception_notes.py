@@ -17,13 +17,13 @@ from dagster import (
 )
 from pyspark.sql import SparkSession
 
-from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
+from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
 from assets.publishing import publish_asset
 from assets.sources import roster_names_on, union_all
 from enrichment.prompts import EXCEPTION_NOTE_TASK
 from expectations import reconciliation as suites
 from expectations.runner import ValidationReport
-from infra import wap
+from infra import versions, wap
 from infra.checks import (
     markdown_preview,
     suite_check_results,
@@ -48,6 +48,12 @@ NOTES = wap.GoldTable(
 )
 EXCEPTIONS = TableRef("gold", "recon_exceptions")
 RULES = suites.rule_specs(suites.exception_notes_suite())
+# A night's notes read its published exceptions and that day's roster (names to redact).
+STAGING_STEP = versions.Step(
+    "staging_recon_exception_notes",
+    __name__,
+    (versions.Upstream("gold_reconciliation"), versions.Upstream("silver_hris_roster")),
+)
 PREVIEW_COLUMNS = ["exception_type", "legal_entity", "probable_reason", "reason_confidence",
                    "analyst_note", "source"]  # fmt: skip
 
@@ -110,6 +116,7 @@ def stage_notes_day(
     partitions_def=daily_partitions,
     backfill_policy=BACKFILL_POLICY,
     retry_policy=TRANSIENT_RETRY,
+    code_version=STAGING_STEP.code_version,
     deps=[AssetKey("gold_recon_exceptions")],
     group_name="staging",
     kinds={"spark", "delta", "openai"},
@@ -126,9 +133,16 @@ def staging_recon_exception_notes(
     enrichment: EnrichmentResource,
 ):
     session = spark.session
+    plan = versions.plan_run(
+        context, session, lakehouse, STAGING_STEP, config=enrichment.version_config()
+    )
+    if not plan.to_run:
+        yield from plan.unchanged_results(context)
+        return
     context.log.info(f"enrichment by {enrichment.describe()}")
-    days = business_dates(context)
+    days = plan.to_run
     done = stage_notes_dates(session, lakehouse, enrichment, days, context.run_id)
+    versions.record_audited(session, lakehouse, plan, done.reports, context.run_id)
     runs = done.runs
     for warning in over_budget_warnings(runs):
         context.log.warning(warning)
@@ -136,6 +150,7 @@ def staging_recon_exception_notes(
     reasons = {str(r[0]): r[1] for r in staged.groupBy("probable_reason").count().collect()}
     yield MaterializeResult(
         metadata={
+            **plan.metadata(),
             "rows": sum(r.rows for r in done.reports.values()),
             "staged_delta_version": done.staged_version,
             "table": NOTES.staging.qualified,

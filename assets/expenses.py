@@ -21,13 +21,15 @@ from dagster import (
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
+from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
 from assets.publishing import publish_asset
 from assets.sources import (
     SilverDay,
     bronze_asset,
+    record_conformed,
     repeated_files_in,
     roster_names_on,
+    silver_step,
     union_all,
     write_silver_dates,
 )
@@ -41,7 +43,7 @@ from expectations.expense_lines import (
     silver_expense_lines_suite,
 )
 from expectations.runner import ValidationReport
-from infra import wap
+from infra import versions, wap
 from infra.checks import (
     markdown_preview,
     suite_check_results,
@@ -82,6 +84,18 @@ PREVIEW_COLUMNS = ["report_id", "line_id", "merchant", "amount", "currency", "sp
 
 # Bronze through the generic contract path, like every other source.
 bronze_expense_lines = bronze_asset(EXPENSE_LINES)
+SILVER_STEP = silver_step(EXPENSE_LINES)
+# A date's candidate reads its silver lines, the labelled history before it (the history model's
+# training window) and the day's roster (names redacted); the drift reference (gold of earlier
+# dates) only informs a warning rule, not the rows, and is not an input.
+STAGING_STEP = versions.Step(
+    "staging_expense_lines",
+    __name__,
+    (
+        versions.Upstream("silver_expense_lines", LABEL_HISTORY_DAYS),
+        versions.Upstream("silver_hris_roster"),
+    ),
+)
 
 
 def build_silver_dates(
@@ -119,6 +133,7 @@ def build_silver_day(
     specs=[
         AssetSpec(
             "silver_expense_lines",
+            code_version=SILVER_STEP.code_version,
             deps=[AssetKey("bronze_expense_lines"), AssetKey("silver_fx_rates")],
             group_name="silver",
             kinds={"spark", "delta"},
@@ -127,6 +142,7 @@ def build_silver_day(
         ),
         AssetSpec(
             "quarantine_expense_lines",
+            code_version=SILVER_STEP.code_version,
             # Same parents as silver: a missing FX rate is a quarantine reason. (Dagster also
             # refuses a UI backfill of a multi-asset whose keys have different parents.)
             deps=[AssetKey("bronze_expense_lines"), AssetKey("silver_fx_rates")],
@@ -152,7 +168,12 @@ def build_silver_day(
 def silver_expense_lines_assets(
     context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
 ):
-    days = build_silver_dates(spark.session, lakehouse, business_dates(context), context.run_id)
+    plan = versions.plan_run(context, spark.session, lakehouse, SILVER_STEP)
+    if not plan.to_run:
+        yield from plan.unchanged_results(context)
+        return
+    days = build_silver_dates(spark.session, lakehouse, plan.to_run, context.run_id)
+    record_conformed(spark.session, lakehouse, plan, days, context.run_id)
     reasons: dict[str, int] = {}
     for result in days.values():
         for code, count in result.reasons.items():
@@ -161,6 +182,7 @@ def silver_expense_lines_assets(
     yield MaterializeResult(
         asset_key="silver_expense_lines",
         metadata={
+            **plan.metadata(),
             "rows": sum(d.silver_rows for d in days.values()),
             "bronze_rows": sum(d.bronze_rows for d in days.values()),
             "quarantined_rows": sum(d.quarantine_rows for d in days.values()),
@@ -293,6 +315,7 @@ def stage_and_audit_day(
     partitions_def=daily_partitions,
     backfill_policy=BACKFILL_POLICY,
     retry_policy=TRANSIENT_RETRY,
+    code_version=STAGING_STEP.code_version,
     deps=[AssetKey("silver_expense_lines"), AssetKey("silver_hris_roster")],
     group_name="staging",
     kinds={"spark", "delta", "openai"},
@@ -309,10 +332,17 @@ def staging_expense_lines(
     enrichment: EnrichmentResource,
 ):
     session = spark.session
+    plan = versions.plan_run(
+        context, session, lakehouse, STAGING_STEP, config=enrichment.version_config()
+    )
+    if not plan.to_run:
+        yield from plan.unchanged_results(context)
+        return
     context.log.info(f"enrichment by {enrichment.describe()}")
     staged_dates = stage_and_audit_dates(
-        session, lakehouse, enrichment, business_dates(context), context.run_id
+        session, lakehouse, enrichment, plan.to_run, context.run_id
     )
+    versions.record_audited(session, lakehouse, plan, staged_dates.reports, context.run_id)
     runs = staged_dates.runs
     for warning in over_budget_warnings(list(runs.values())):
         context.log.warning(warning)
@@ -321,6 +351,7 @@ def staging_expense_lines(
     reports = [report for _, report in sorted(staged_dates.reports.items())]
     yield MaterializeResult(
         metadata={
+            **plan.metadata(),
             "rows": sum(rep.rows for rep in reports),
             "staged_delta_version": staged_dates.staged_version,
             "table": GOLD.staging.qualified,

@@ -17,13 +17,13 @@ from dagster import (
 )
 from pyspark.sql import DataFrame, SparkSession
 
-from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
+from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
 from assets.publishing import publish_asset
 from assets.sources import roster_names_on, union_all
 from enrichment.prompts import HR_CASE_TASK, HR_CASE_URGENCY_TASK
 from expectations.hr_cases import CONSTRAINTS, NOT_NULL_COLUMNS, all_rule_names, gold_hr_cases_suite
 from expectations.runner import ValidationReport
-from infra import wap
+from infra import versions, wap
 from infra.checks import (
     markdown_preview,
     suite_check_results,
@@ -45,6 +45,12 @@ from transforms.hr_cases import URGENCY_PREFIX, hr_case_text, to_gold_hr_cases
 SILVER = TableRef("silver", HR_CASES.name)
 GOLD = wap.GoldTable("hr_cases", not_null=NOT_NULL_COLUMNS, checks=tuple(CONSTRAINTS.items()))
 RULES = all_rule_names()
+# A date's cases are read with that day's roster (names to redact).
+STAGING_STEP = versions.Step(
+    "staging_hr_cases",
+    __name__,
+    (versions.Upstream("silver_hr_cases"), versions.Upstream("silver_hris_roster")),
+)
 PREVIEW_COLUMNS = ["case_id", "case_type", "case_type_confidence", "urgency", "case_summary",
                    "redactions", "source", "model"]  # fmt: skip
 
@@ -108,6 +114,7 @@ def stage_and_audit_hr_cases_day(
     partitions_def=daily_partitions,
     backfill_policy=BACKFILL_POLICY,
     retry_policy=TRANSIENT_RETRY,
+    code_version=STAGING_STEP.code_version,
     deps=[AssetKey("silver_hr_cases"), AssetKey("silver_hris_roster")],
     group_name="staging",
     kinds={"spark", "delta", "openai"},
@@ -125,9 +132,16 @@ def staging_hr_cases(
     enrichment: EnrichmentResource,
 ):
     session = spark.session
+    plan = versions.plan_run(
+        context, session, lakehouse, STAGING_STEP, config=enrichment.version_config()
+    )
+    if not plan.to_run:
+        yield from plan.unchanged_results(context)
+        return
     context.log.info(f"enrichment by {enrichment.describe()}")
-    days = business_dates(context)
+    days = plan.to_run
     done = stage_and_audit_hr_cases_dates(session, lakehouse, enrichment, days, context.run_id)
+    versions.record_audited(session, lakehouse, plan, done.reports, context.run_id)
     runs = done.runs
     for warning in over_budget_warnings(runs):
         context.log.warning(warning)
@@ -137,6 +151,7 @@ def staging_hr_cases(
     by_urgency = {r[0]: r[1] for r in staged.groupBy("urgency").count().collect()}
     yield MaterializeResult(
         metadata={
+            **plan.metadata(),
             "rows": sum(rep.rows for rep in reports),
             "staged_delta_version": done.staged_version,
             "table": GOLD.staging.qualified,

@@ -18,14 +18,14 @@ from dagster import (
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
+from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
 from assets.publishing import publish_asset
 from assets.sources import union_all
 from enrichment.prompts import CLOSE_NARRATIVE_TASK
 from enrichment.providers.base import EMBEDDED
 from expectations import reconciliation as suites
 from expectations.runner import ValidationReport
-from infra import wap
+from infra import versions, wap
 from infra.checks import (
     markdown_preview,
     suite_check_results,
@@ -45,6 +45,10 @@ NARRATIVE = wap.GoldTable(
 EXCEPTIONS = TableRef("gold", "recon_exceptions")
 SUMMARY = TableRef("gold", "close_summary")
 RULES = suites.rule_specs(suites.close_narrative_suite())
+# A night's paragraphs read its published exceptions and summaries.
+STAGING_STEP = versions.Step(
+    "staging_close_narrative", __name__, (versions.Upstream("gold_reconciliation"),)
+)
 
 
 @dataclass
@@ -118,6 +122,7 @@ def stage_narrative_day(
     partitions_def=daily_partitions,
     backfill_policy=BACKFILL_POLICY,
     retry_policy=TRANSIENT_RETRY,
+    code_version=STAGING_STEP.code_version,
     deps=[AssetKey("gold_recon_exceptions"), AssetKey("gold_close_summary")],
     group_name="staging",
     kinds={"spark", "delta", "openai"},
@@ -134,11 +139,19 @@ def staging_close_narrative(
     enrichment: EnrichmentResource,
 ):
     session = spark.session
-    days = business_dates(context)
+    plan = versions.plan_run(
+        context, session, lakehouse, STAGING_STEP, config=enrichment.version_config()
+    )
+    if not plan.to_run:
+        yield from plan.unchanged_results(context)
+        return
+    days = plan.to_run
     done = stage_narrative_dates(session, lakehouse, enrichment, days, context.run_id)
+    versions.record_audited(session, lakehouse, plan, done.reports, context.run_id)
     staged = lakehouse.read_partition(session, NARRATIVE.staging, max(days), done.staged_version)
     yield MaterializeResult(
         metadata={
+            **plan.metadata(),
             "rows": sum(r.rows for r in done.reports.values()),
             "staged_delta_version": done.staged_version,
             "table": NARRATIVE.staging.qualified,

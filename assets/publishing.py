@@ -21,8 +21,8 @@ from dagster import (
     asset,
 )
 
-from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
-from infra import wap
+from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
+from infra import versions, wap
 from infra.lakehouse import LakehouseResource
 from infra.spark import SparkResource
 
@@ -41,14 +41,31 @@ def published_metadata(
 
 
 def publish_events(
-    done: wap.Published, table: wap.GoldTable, lakehouse: LakehouseResource, asset_key: str
+    done: wap.Published,
+    table: wap.GoldTable,
+    lakehouse: LakehouseResource,
+    asset_key: str,
+    plan: versions.VersionPlan | None = None,
 ) -> Iterator[MaterializeResult | AssetMaterialization]:
-    """What the step reports: one result for the run, or one materialization per published date."""
+    """What the step reports: one result for the run, or one materialization per published date.
+
+    Dates skipped as unchanged (``plan``) stay published as they were and count as materialized.
+    """
     metadata = published_metadata(done, table, lakehouse)
+    if plan is not None:
+        metadata.update(plan.metadata())
     if not done.refused:
         yield MaterializeResult(asset_key=asset_key, metadata=metadata)
         return
-    for day in done.published_dates:
+    unchanged = plan.skipped if plan is not None else []
+    for day in sorted([*done.published_dates, *unchanged]):
+        if day in unchanged:
+            yield AssetMaterialization(
+                asset_key=asset_key,
+                partition=day.isoformat(),
+                metadata={**metadata, "unchanged": "staged input unchanged: left as published"},
+            )
+            continue
         yield AssetMaterialization(
             asset_key=asset_key,
             partition=day.isoformat(),
@@ -66,13 +83,34 @@ def refused_failure(refused: dict[date, str]) -> Failure:
     )
 
 
+def publish_step(name: str, staging_step: str) -> versions.Step:
+    """A publish step's input: the staged date it publishes (a failed audit reads as a change)."""
+    return versions.Step(name, __name__, (versions.Upstream(staging_step),))
+
+
+def publish_dates_once(
+    context: AssetExecutionContext,
+    spark: SparkResource,
+    lakehouse: LakehouseResource,
+    plan: versions.VersionPlan,
+    table: wap.GoldTable,
+    days: list[date],
+) -> wap.Published:
+    """``wap.publish_dates`` for ``days``; the published ones recorded as done."""
+    done = wap.publish_dates(lakehouse, spark.session, table, days, context.run_id)
+    versions.record(spark.session, lakehouse, plan, done.published_dates, context.run_id)
+    return done
+
+
 def publish_asset(
     table: wap.GoldTable, staging: AssetsDefinition | AssetKey, description: str
 ) -> AssetsDefinition:
     """``gold_<table>``: publishes each date of the run whose staged partition passed its audit."""
+    step = publish_step(f"gold_{table.name}", f"staging_{table.name}")
 
     @asset(
         name=f"gold_{table.name}",
+        code_version=step.code_version,
         partitions_def=daily_partitions,
         backfill_policy=BACKFILL_POLICY,
         retry_policy=TRANSIENT_RETRY,
@@ -84,10 +122,12 @@ def publish_asset(
     def _publish(
         context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
     ):
-        done = wap.publish_dates(
-            lakehouse, spark.session, table, business_dates(context), context.run_id
-        )
-        yield from publish_events(done, table, lakehouse, f"gold_{table.name}")
+        plan = versions.plan_run(context, spark.session, lakehouse, step)
+        if not plan.to_run:
+            yield from plan.unchanged_results(context)
+            return
+        done = publish_dates_once(context, spark, lakehouse, plan, table, plan.to_run)
+        yield from publish_events(done, table, lakehouse, f"gold_{table.name}", plan)
         if done.refused:
             raise refused_failure(done.refused)
 

@@ -23,11 +23,11 @@ from dagster import (
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, business_dates, daily_partitions
+from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
 from expectations.runner import ValidationReport, validate_dates
 from expectations.sources import silver_rule_specs, silver_source_suite
 from expectations.suite import Suite
-from infra import wap
+from infra import versions, wap
 from infra.checks import suite_check_results, suite_check_specs, validation_metadata
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.spark import SparkResource
@@ -270,8 +270,46 @@ def write_silver_dates(
     return out
 
 
+def record_conformed(
+    session: SparkSession,
+    lakehouse: LakehouseResource,
+    plan: versions.VersionPlan,
+    days: dict[date, SilverDay],
+    run_id: str,
+) -> None:
+    """Record the dates whose silver passed its suite and conserved every bronze row."""
+    done = [
+        day
+        for day, d in days.items()
+        if d.report.passed and d.bronze_rows == d.silver_rows + d.quarantine_rows
+    ]
+    failed = [day for day in days if day not in done]
+    versions.record(session, lakehouse, plan, done, run_id, failed)
+
+
+def bronze_step(contract: c.SourceContract) -> versions.Step:
+    """What the bronze step of a source depends on: its landed files (and its code)."""
+    return versions.Step(f"bronze_{contract.name}", __name__)
+
+
+def silver_step(contract: c.SourceContract) -> versions.Step:
+    """The silver step's inputs: the date's bronze, the day's FX rates where it converts, and
+    the source's earlier bronze dates (a file repeating an earlier delivery is quarantined)."""
+    upstream = [
+        versions.Upstream(
+            f"bronze_{contract.name}", None if not contract.deliveries_may_repeat else 0
+        )
+    ]
+    if contract.amount_columns:
+        upstream.append(versions.Upstream(f"silver_{c.FX_RATES.name}"))
+    return versions.Step(f"silver_{contract.name}", __name__, tuple(upstream))
+
+
 def bronze_asset(contract: c.SourceContract) -> AssetsDefinition:
+    step = bronze_step(contract)
+
     @asset(
+        code_version=step.code_version,
         name=f"bronze_{contract.name}",
         partitions_def=daily_partitions,
         backfill_policy=BACKFILL_POLICY,
@@ -283,16 +321,22 @@ def bronze_asset(contract: c.SourceContract) -> AssetsDefinition:
         "_ingested_at, _row_hash. A missing or retyped required column fails the step with the "
         "drift named.",
     )
-    def _bronze(
-        context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
-    ) -> MaterializeResult:
-        rows, reports = ingest_dates(spark.session, lakehouse, contract, business_dates(context))
+    def _bronze(context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource):
+        days = sorted(date.fromisoformat(key) for key in context.partition_keys)
+        landing = versions.landed_fingerprints(spark.session, lakehouse, contract.name, days)
+        plan = versions.plan_run(context, spark.session, lakehouse, step, landing=landing)
+        if not plan.to_run:
+            yield from plan.unchanged_results(context)
+            return
+        rows, reports = ingest_dates(spark.session, lakehouse, contract, plan.to_run)
+        versions.record(spark.session, lakehouse, plan, plan.to_run, context.run_id)
         drift = {day.isoformat(): r for day, r in reports.items() if r.get("has_drift")}
         for day, report in drift.items():
             context.log.warning(f"{contract.name} {day}: {report.get('description')}")
         table = TableRef("bronze", contract.name)
-        return MaterializeResult(
+        yield MaterializeResult(
             metadata={
+                **plan.metadata(),
                 "rows": sum(rows.values()),
                 "rows_by_date": MetadataValue.json({d.isoformat(): n for d, n in rows.items()}),
                 "delta_version": lakehouse.version(spark.session, table),
@@ -308,6 +352,7 @@ def bronze_asset(contract: c.SourceContract) -> AssetsDefinition:
 
 def _silver_asset(contract: c.SourceContract) -> AssetsDefinition:
     name = f"silver_{contract.name}"
+    step = silver_step(contract)
     rules = silver_rule_specs(contract)
     deps = [AssetKey(f"bronze_{contract.name}")]
     if contract.amount_columns:
@@ -315,6 +360,7 @@ def _silver_asset(contract: c.SourceContract) -> AssetsDefinition:
 
     @asset(
         name=name,
+        code_version=step.code_version,
         deps=deps,
         partitions_def=daily_partitions,
         backfill_policy=BACKFILL_POLICY,
@@ -335,9 +381,12 @@ def _silver_asset(contract: c.SourceContract) -> AssetsDefinition:
         + f", one row per {', '.join(contract.key)}; rejected rows in silver.quarantine.",
     )
     def _silver(context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource):
-        days = conform_dates(
-            spark.session, lakehouse, contract, business_dates(context), context.run_id
-        )
+        plan = versions.plan_run(context, spark.session, lakehouse, step)
+        if not plan.to_run:
+            yield from plan.unchanged_results(context)
+            return
+        days = conform_dates(spark.session, lakehouse, contract, plan.to_run, context.run_id)
+        record_conformed(spark.session, lakehouse, plan, days, context.run_id)
         reasons: dict[str, int] = {}
         for d in days.values():
             for code, count in d.reasons.items():
@@ -345,6 +394,7 @@ def _silver_asset(contract: c.SourceContract) -> AssetsDefinition:
         last = days[max(days)]
         yield MaterializeResult(
             metadata={
+                **plan.metadata(),
                 "rows": sum(d.silver_rows for d in days.values()),
                 "bronze_rows": sum(d.bronze_rows for d in days.values()),
                 "quarantined_rows": sum(d.quarantine_rows for d in days.values()),

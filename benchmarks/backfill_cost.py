@@ -7,7 +7,9 @@ Every figure is measured on fresh lakehouses under a temporary folder, with the 
 2. ``--days N`` in one ranged run, divided by (1);
 3. the same N dates again with nothing changed, divided by (2);
 4. the last 3 of those dates run one by one on a second lakehouse with the same landing zone:
-   the content digest of every gold table must equal the ranged run's for those dates.
+   the content digest of every gold table must equal the ranged run's for those dates;
+5. against a local OpenAI-compatible server (the tests' fake, on loopback): 3 dates cold, then
+   again unchanged: the LLM requests each run sent (the re-run must send none).
 
     .venv/bin/python benchmarks/backfill_cost.py --dates 30   # make bench-backfill
 """
@@ -51,8 +53,13 @@ RUN_COLUMNS = {
 }
 
 
-def close(lakehouse: Path, last: date, days: int, args: argparse.Namespace) -> float:
-    """Run ``python -m cli run`` in a new process on ``lakehouse``; its wall time in seconds."""
+def close(
+    lakehouse: Path, last: date, days: int, args: argparse.Namespace, llm: str | None = None
+) -> float:
+    """Run ``python -m cli run`` in a new process on ``lakehouse``; its wall time in seconds.
+
+    ``llm``: the base URL of an OpenAI-compatible server to enrich with (else the offline model).
+    """
     env = {
         **os.environ,
         "LAKEHOUSE_ROOT": str(lakehouse),
@@ -60,6 +67,8 @@ def close(lakehouse: Path, last: date, days: int, args: argparse.Namespace) -> f
         "PYTHONPATH": str(ROOT),
     }
     env.pop("OPENAI_API_KEY", None)
+    if llm:
+        env.update(OPENAI_API_KEY="sk-bench-local", OPENAI_BASE_URL=llm)
     (lakehouse / "_dagster_home").mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "dagster.yaml", lakehouse / "_dagster_home" / "dagster.yaml")
     command = [sys.executable, "-m", "cli", "run", "--date", last.isoformat(), "--days", str(days)]
@@ -110,6 +119,14 @@ def main() -> int:
         for day in tail:
             close(work / "single", day, 1, args)
         same = digests(work / "ranged", tail) == digests(work / "single", tail)
+        sys.path.insert(0, str(ROOT))
+        from tests.enrichment.fake_openai import FakeOpenAI
+
+        with FakeOpenAI() as server:
+            llm_cold_s = close(work / "llm", args.last, 3, args, server.base_url)
+            cold_requests = len(server.chat_requests())
+            llm_again_s = close(work / "llm", args.last, 3, args, server.base_url)
+            again_requests = len(server.chat_requests()) - cold_requests
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("| figure | value |\n|---|---|")
@@ -118,7 +135,15 @@ def main() -> int:
     print(f"| `--days {n}` in one ranged run | {ranged:.0f} s ({ranged / one:.2f}x one date) |")
     print(f"| unchanged re-run of the {n} dates | {again:.0f} s ({again / ranged:.2f}x cold) |")
     print(f"| ranged = one by one, every gold table, last {len(tail)} dates | {same} |")
-    return 0 if same else 1
+    print(
+        f"| 3 dates against a local OpenAI-compatible server: cold | {llm_cold_s:.0f} s, "
+        f"{cold_requests} requests |"
+    )
+    print(
+        f"| the same 3 dates again, unchanged | {llm_again_s:.0f} s "
+        f"({llm_again_s / llm_cold_s:.2f}x cold), {again_requests} requests |"
+    )
+    return 0 if same and again_requests == 0 else 1
 
 
 if __name__ == "__main__":

@@ -177,6 +177,23 @@ class EnrichmentResource(ConfigurableResource):
             else self.tokens_per_minute / tasks,
         )
 
+    def version_config(self) -> str:
+        """What of the configuration shapes enriched values (never the key): part of a step's
+        input version, so a changed model, endpoint or routing recomputes its dates."""
+        return "|".join(
+            str(v)
+            for v in (
+                f"{type(self).__module__}.{type(self).__qualname__}",
+                self.provider_kind,
+                self.model,
+                self.base_url,
+                self.max_records_per_request,
+                self.max_input_tokens_per_request,
+                self.route_below_confidence,
+                self.history_min_rows,
+            )
+        )
+
     def describe(self) -> str:
         """One line for logs and metadata; never includes the key."""
         config = self.provider_config()
