@@ -1,8 +1,8 @@
 """HR cases through Dagster: redacted before anything is sent, typed, prioritised, summarized.
 
-One generated date of the roster and the cases, materialized twice: on the embedded offline
-model, and against the local fake OpenAI server, whose recorded requests must hold none of the
-roster's personal data.
+Offline: a date of the session's closed lakehouse (the embedded model answered). Against an LLM:
+one generated date of the roster and the cases, materialized against the local fake OpenAI
+server, whose recorded requests must hold none of the roster's personal data.
 """
 
 import csv
@@ -24,7 +24,7 @@ from tests.enrichment.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.slow
 
-DAY = date(2026, 10, 1)  # a Thursday: cases land on weekdays
+DAY = date(2026, 10, 1)  # a Thursday (cases land on weekdays), a date of the session's close
 GOLD = TableRef("gold", "hr_cases")
 STEPS = [
     a
@@ -34,11 +34,13 @@ STEPS = [
 ] + [hr_cases.staging_hr_cases, hr_cases.gold_hr_cases]
 
 
-def _landed(root: Path) -> tuple[list[dict], list[dict], dict]:
-    sample_close.generate_close(root, DAY, DAY, seed=5, gl_lines_per_day=20, employees=30)
-    cases_file = next((root / "landing" / "hr_cases").rglob("*.jsonl"))
+def _landed(root: Path, generate: bool = True) -> tuple[list[dict], list[dict], dict]:
+    if generate:
+        sample_close.generate_close(root, DAY, DAY, seed=5, gl_lines_per_day=20, employees=30)
+    folder = f"business_date={DAY.isoformat()}"
+    cases_file = next((root / "landing" / "hr_cases" / folder).glob("*.jsonl"))
     cases = [json.loads(line) for line in cases_file.read_text().splitlines() if line.strip()]
-    roster_file = next((root / "landing" / "hris_roster").rglob("*.csv"))
+    roster_file = next((root / "landing" / "hris_roster" / folder).glob("*.csv"))
     with roster_file.open() as f:
         roster = list(csv.DictReader(f))
     key = json.loads((root / "answer_keys" / "close" / f"{DAY}.json").read_text())
@@ -67,13 +69,12 @@ def _secrets(cases: list[dict], roster: list[dict]) -> set[str]:
     return {s for s in found if len(s) >= 3}
 
 
-def test_cases_are_typed_prioritised_and_summarized_offline(spark, tmp_path, monkeypatch):
-    root = tmp_path / "lakehouse"
-    cases, roster, truth = _landed(root)
+def test_cases_are_typed_prioritised_and_summarized_offline(spark, closed, closed_lakehouse):
+    cases, roster, truth = _landed(closed, generate=False)
     assert cases, "the generator lands cases on weekdays"
-    result = _materialize(monkeypatch, root)
+    result = closed_lakehouse.result
 
-    gold = {r["case_id"]: r for r in LakehouseResource().read(spark, GOLD).collect()}
+    gold = {r["case_id"]: r for r in LakehouseResource().read_partition(spark, GOLD, DAY).collect()}
     assert set(gold) == {c["case_id"] for c in cases}
     for case_id, row in gold.items():
         assert row["enrichment_status"] == "ok" and row["urgency_enrichment_status"] == "ok"

@@ -7,7 +7,7 @@ a date on its own must leave the reconciliation's gold unchanged.
 """
 
 import json
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -21,13 +21,12 @@ from pyspark.sql import functions as F
 from enrichment.providers.embedded import EMBEDDED_MODEL_ID
 from enrichment.taxonomies import EXCEPTION_REASON
 from infra.lakehouse import LakehouseResource, TableRef
+from infra.versions import RECOMPUTE_TAG
 from pipelines.definitions import all_assets, build_resources
-from sample import close as sample_close
+from tests.e2e.conftest import DAYS, FIRST, LAST
 
 pytestmark = pytest.mark.slow
 
-FIRST, LAST = date(2026, 9, 30), date(2026, 10, 2)  # Wed (month end, pay date) .. Fri
-DAYS = [FIRST + timedelta(days=i) for i in range((LAST - FIRST).days + 1)]
 EXCEPTIONS = TableRef("gold", "recon_exceptions")
 RECON_STEPS = [
     AssetKey(k)
@@ -40,30 +39,6 @@ RECON_STEPS = [
         "gold_close_summary",
     )
 ]
-
-
-@pytest.fixture(scope="module")
-def closed(tmp_path_factory) -> Path:
-    """A lakehouse where the three dates have been closed in one ranged run."""
-    root = tmp_path_factory.mktemp("close") / "lakehouse"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("LAKEHOUSE_ROOT", str(root))
-    mp.delenv("OPENAI_API_KEY", raising=False)
-    sample_close.generate_close(
-        root, FIRST, LAST, seed=3, gl_lines_per_day=120, employees=24, expense_rows=60
-    )
-    result = materialize(
-        all_assets,
-        resources=build_resources(),
-        tags={
-            ASSET_PARTITION_RANGE_START_TAG: FIRST.isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: LAST.isoformat(),
-        },
-        raise_on_error=False,
-    )
-    assert result.success, [e.step_key for e in result.get_step_failure_events()]
-    yield root
-    mp.undo()
 
 
 def _key(root: Path, day: date) -> dict:
@@ -200,7 +175,7 @@ def test_each_entity_gets_a_paragraph_on_each_night(spark, closed):
         assert (row["source"], row["model"]) == ("rule", "template/close-narrative-v1")
 
 
-def test_rerunning_a_date_alone_leaves_the_close_unchanged(spark, closed):
+def test_recomputing_a_date_alone_leaves_the_close_unchanged(spark, closed):
     lakehouse = LakehouseResource()
 
     def gold(name: str) -> list:
@@ -208,12 +183,38 @@ def test_rerunning_a_date_alone_leaves_the_close_unchanged(spark, closed):
         return sorted(tuple(r) for r in df.collect())
 
     before = {name: gold(name) for name in ("recon_matches", "recon_exceptions", "close_summary")}
+    versions = {name: lakehouse.version(spark, TableRef("gold", name)) for name in before}
     for day in DAYS[-1:]:
         result = materialize(
             all_assets,
             selection=RECON_STEPS,
             partition_key=day.isoformat(),
             resources=build_resources(),
+            # Inputs are unchanged: without the tag the date would be skipped, not recomputed.
+            tags={RECOMPUTE_TAG: "true"},
         )
         assert result.success
     assert {name: gold(name) for name in before} == before
+    # It was recomputed and published again (same rows, new commits).
+    assert all(lakehouse.version(spark, TableRef("gold", n)) > v for n, v in versions.items())
+
+
+def test_an_unchanged_rerun_of_the_range_skips_every_step_and_writes_nothing(spark, closed):
+    lakehouse = LakehouseResource()
+    tables = sorted(p.name for p in (closed / "gold").iterdir())
+    before = {name: lakehouse.version(spark, TableRef("gold", name)) for name in tables}
+    result = materialize(
+        all_assets,
+        resources=build_resources(),
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: FIRST.isoformat(),
+            ASSET_PARTITION_RANGE_END_TAG: LAST.isoformat(),
+        },
+    )
+    assert result.success
+    computed = {
+        event.step_key: event.materialization.metadata["dates_computed"].value
+        for event in result.get_asset_materialization_events()
+    }
+    assert len(computed) >= 20 and set(computed.values()) == {0}, computed
+    assert {name: lakehouse.version(spark, TableRef("gold", name)) for name in tables} == before
