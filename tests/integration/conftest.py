@@ -1,4 +1,5 @@
-"""Helpers for tests that start real servers (Spark standalone, Thrift Server) on loopback."""
+"""Helpers for tests that start real servers (Spark standalone, Thrift Server) on loopback, and
+the one lakehouse both server tests read: a date of gold.expense_lines closed in local mode."""
 
 import os
 import socket
@@ -11,9 +12,14 @@ from datetime import date
 from pathlib import Path
 
 import pyspark
+import pytest
+
+from sample import close as sample_close
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SPARK_HOME = Path(pyspark.__file__).parent
+# The business date the server tests close (a Tuesday: every daily source lands).
+DAY = date(2026, 3, 31)
 
 
 def free_port() -> int:
@@ -74,3 +80,32 @@ def background(cmd: list[str], env: dict[str, str], log: Path) -> Iterator[subpr
                     process.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, 9)
+
+
+def write_sample(root: Path) -> None:
+    """The landing zone (and answer keys) of ``DAY``: small, and the same for every root."""
+    sample_close.generate_close(
+        root, DAY, DAY, seed=5, gl_lines_per_day=150, employees=30, expense_rows=120
+    )
+
+
+def run_command(cmd: list[str], env: dict[str, str], log: Path) -> None:
+    """Run ``cmd`` in the project to the end, its output in ``log``; it must succeed."""
+    done = subprocess.run(cmd, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    log.write_text(done.stdout + done.stderr)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.fixture(scope="session")
+def published_lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lakehouse where the pipeline, in local mode and in a subprocess that has exited, closed
+    ``DAY`` of gold.expense_lines and what it needs, and registered the tables in its catalog.
+
+    Read-only for its users: the Thrift test queries it through the catalog, the cluster test
+    compares a cluster run with it; one local run serves both.
+    """
+    root = tmp_path_factory.mktemp("published") / "lakehouse"
+    write_sample(root)
+    env = project_env(LAKEHOUSE_ROOT=str(root), SPARK_MASTER="local[2]")
+    run_command(close_command(DAY), env, root.parent / "local-run.log")
+    return root

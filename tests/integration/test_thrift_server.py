@@ -1,23 +1,22 @@
 """Analysts' SQL paths: ``make sql`` (spark-sql), and the Thrift Server queried with beeline.
 
-A date of gold.expense_lines is published by the pipeline (in a subprocess, which then exits: the
-embedded metastore admits one driver at a time; only that table and what it needs, since the
-catalog, not the close, is under test here), then ``scripts/thrift_server.sh`` serves the same
-catalog and beeline runs the analysts' query over JDBC.
+The session's ``published_lakehouse``: a date of gold.expense_lines published by the pipeline (in a
+subprocess, which has exited: the embedded metastore admits one driver at a time; only that table
+and what it needs, since the catalog, not the close, is under test here) and registered in the
+catalog under ``LAKEHOUSE_ROOT/_warehouse``. ``scripts/spark_sql.sh`` and then
+``scripts/thrift_server.sh`` open that catalog, and each answers the analysts' query.
 """
 
 import json
 import subprocess
-from datetime import date
 
 import pytest
 
-from sample import close as sample_close
 from tests.integration.conftest import (
+    DAY,
     PROJECT_ROOT,
     SPARK_HOME,
     background,
-    close_command,
     free_port,
     project_env,
     wait_for_port,
@@ -25,24 +24,12 @@ from tests.integration.conftest import (
 
 pytestmark = pytest.mark.slow
 
-DAY = date(2026, 3, 31)
 
-
-def test_beeline_queries_gold_through_the_thrift_server(tmp_path):
-    root = tmp_path / "lakehouse"
-    sample_close.generate_close(
-        root, DAY, DAY, seed=3, gl_lines_per_day=100, employees=20, expense_rows=80
-    )
+def test_beeline_queries_gold_through_the_thrift_server(tmp_path, published_lakehouse):
+    root = published_lakehouse
     key = json.loads((root / "answer_keys" / "expense_lines" / f"{DAY}.json").read_text())
+    expected = str(len(key["valid_keys"]))
     env = project_env(LAKEHOUSE_ROOT=str(root), SPARK_MASTER="local[2]")
-    run = subprocess.run(
-        close_command(DAY),
-        env=env,
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
 
     # The terminal path: make sql QUERY='…' (scripts/spark_sql.sh runs Spark's spark-sql).
     query = (
@@ -57,7 +44,7 @@ def test_beeline_queries_gold_through_the_thrift_server(tmp_path):
         timeout=300,
     )
     assert spark_sql.returncode == 0, spark_sql.stderr[-3000:]
-    assert spark_sql.stdout.split() == ["n", str(len(key["valid_keys"]))]
+    assert spark_sql.stdout.split() == ["n", expected]
 
     port = free_port()
     server_env = {**env, "THRIFT_PORT": str(port), "THRIFT_HOST": "127.0.0.1"}
@@ -83,4 +70,4 @@ def test_beeline_queries_gold_through_the_thrift_server(tmp_path):
     lines = [line for line in beeline.stdout.splitlines() if line.strip()]
     # csv2 output: the header (after beeline's prompt) and the count.
     assert lines[-2].endswith("n")
-    assert lines[-1] == str(len(key["valid_keys"]))
+    assert lines[-1] == expected
