@@ -20,8 +20,11 @@ jars: setup ## Re-fetch the Delta jars for the installed pyspark / delta-spark t
 run: setup ## Sample landing zone + the close of the last 3 business dates; ARGS='--days 1' etc.
 	$(PY) -m cli run $(ARGS)
 
-test: setup ## Run the whole test suite
-	$(PY) -m pytest
+# Two workers (pytest-xdist): Spark's small jobs leave a core idle most of the time. Tests that read
+# one session-scoped lakehouse share a worker (tests/conftest.py). TEST_WORKERS=0 runs in-process.
+TEST_WORKERS ?= 2
+test: setup ## Run the whole test suite (two workers)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: setup ## Unit tests only (no end-to-end Dagster runs)
 	$(PY) -m pytest -m "not slow"

@@ -36,7 +36,7 @@ from infra.spark import SparkResource
 from transforms import contracts as c
 from transforms.hris import hris_history
 from transforms.recon.ap import ap_control_balances
-from transforms.recon.close import INPUT_LOOKBACK_DAYS, CloseInputs, run_close, windowed
+from transforms.recon.close import INPUT_LOOKBACK_DAYS, CloseInputs, run_close_dates, windowed
 from transforms.recon.summary import close_summary
 
 HRIS_HISTORY = TableRef("silver", "hris_history")
@@ -197,13 +197,10 @@ def stage_close_dates(
     def materialize(df):
         return df.localCheckpoint()
 
-    results = {}
-    for day in days:
-        window = windowed(inputs, day)
-        window = CloseInputs(
-            **{f.name: materialize(getattr(window, f.name)) for f in fields(window)}
-        )
-        results[day] = run_close(window, day, materialize=materialize)
+    # What the closes of all the run's dates read, materialized once (not once per date).
+    window = windowed(inputs, max(days), first_day=min(days))
+    window = CloseInputs(**{f.name: materialize(getattr(window, f.name)) for f in fields(window)})
+    results = run_close_dates(window, days, materialize=materialize)
     versions = {
         MATCHES.name: wap.stage_dates(
             lakehouse, union_all([r.matches for r in results.values()]), MATCHES, days

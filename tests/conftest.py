@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
+# Session-scoped lakehouses that several tests read (tests/e2e, tests/integration).
+SHARED_LAKEHOUSES = ("closed_lakehouse", "published_lakehouse")
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -29,6 +31,12 @@ def spark() -> Iterator[SparkSession]:
             "spark.ui.showConsoleProgress": "false",
             "spark.databricks.delta.snapshotPartitions": "2",
             "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
+            # Test data is a few rows: compiling generated code for each of the reconciliations'
+            # hundreds of operators costs more than interpreting them (a carry-forward test: 8.5 s
+            # per collect with code generation and adaptive execution, 5 s without).
+            "spark.sql.codegen.wholeStage": "false",
+            "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+            "spark.sql.adaptive.enabled": "false",
         },
     )
     session.sparkContext.setLogLevel("ERROR")
@@ -60,5 +68,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     Spark layer, ``-m slow`` the end-to-end Dagster runs and integration tests.
     """
     for item in items:
-        if "spark" in getattr(item, "fixturenames", ()):
+        names = getattr(item, "fixturenames", ())
+        if "spark" in names:
             item.add_marker(pytest.mark.spark)
+        # ``make test`` runs the suite on two workers (pytest-xdist, ``--dist loadgroup``): the
+        # tests that read one session-scoped lakehouse run on the same worker, so it is built once.
+        for shared in SHARED_LAKEHOUSES:
+            if shared in names:
+                item.add_marker(pytest.mark.xdist_group(shared))
+                break

@@ -58,11 +58,15 @@ INPUT_LOOKBACK_DAYS = {
 }
 
 
-def windowed(inputs: CloseInputs, as_of: date) -> CloseInputs:
-    """What the close of ``as_of`` reads: its dates (``INPUT_LOOKBACK_DAYS``) and GL accounts."""
+def windowed(inputs: CloseInputs, as_of: date, first_day: date | None = None) -> CloseInputs:
+    """What the close of ``as_of`` reads: its dates (``INPUT_LOOKBACK_DAYS``) and GL accounts.
+
+    With ``first_day``, what the closes of every date from ``first_day`` to ``as_of`` read (each
+    reconciliation picks its own dates from it).
+    """
 
     def cut(name: str) -> DataFrame:
-        first = as_of - timedelta(days=INPUT_LOOKBACK_DAYS[name])
+        first = (first_day or as_of) - timedelta(days=INPUT_LOOKBACK_DAYS[name])
         df = getattr(inputs, name)
         df = df.where(F.col("business_date").between(F.lit(first), F.lit(as_of)))
         if name == "gl":  # the reconciliations read cash and AP control lines only
@@ -87,15 +91,47 @@ def run_close(
     assets pass ``DataFrame.localCheckpoint``): each match is computed once, and the combined plans
     stay small, however many times the outputs are read.
     """
-    yesterday = as_of - timedelta(days=1)
+    return run_close_dates(inputs, [as_of], materialize)[as_of]
+
+
+def run_close_dates(
+    inputs: CloseInputs,
+    days: list[date],
+    materialize: Callable[[DataFrame], DataFrame] = _identity,
+) -> dict[date, CloseResult]:
+    """``run_close`` for each of ``days``, computing each matching reconciliation once per date.
+
+    The close of ``D`` compares the matching recons as of ``D`` with the same recons as of
+    ``D - 1``; when ``D - 1`` is also closed here, its results are reused instead of recomputed
+    (the recons ignore records landed after their as-of date, so both are the same).
+    """
+    matching: dict[date, tuple[ReconResult, ReconResult]] = {}
 
     def done(result: ReconResult) -> ReconResult:
         return ReconResult(materialize(result.matches), materialize(result.exceptions))
 
-    cash = done(reconcile_bank_gl(inputs.bank, inputs.gl, as_of))
-    cash_before = done(reconcile_bank_gl(inputs.bank, inputs.gl, yesterday))
-    ap = done(reconcile_ap_gl(inputs.ap_invoices, inputs.ap_payments, inputs.gl, as_of))
-    ap_before = done(reconcile_ap_gl(inputs.ap_invoices, inputs.ap_payments, inputs.gl, yesterday))
+    def recons(as_of: date) -> tuple[ReconResult, ReconResult]:
+        if as_of not in matching:
+            matching[as_of] = (
+                done(reconcile_bank_gl(inputs.bank, inputs.gl, as_of)),
+                done(reconcile_ap_gl(inputs.ap_invoices, inputs.ap_payments, inputs.gl, as_of)),
+            )
+        return matching[as_of]
+
+    results = {}
+    for as_of in sorted(days):
+        results[as_of] = _close_one(inputs, as_of, recons, materialize)
+    return results
+
+
+def _close_one(
+    inputs: CloseInputs,
+    as_of: date,
+    recons: Callable[[date], tuple[ReconResult, ReconResult]],
+    materialize: Callable[[DataFrame], DataFrame],
+) -> CloseResult:
+    cash_before, ap_before = recons(as_of - timedelta(days=1))
+    cash, ap = recons(as_of)
     exceptions = [
         carry_forward(cash.exceptions, cash_before.exceptions, cash.matches, as_of, LOOKBACK_DAYS),
         carry_forward(ap.exceptions, ap_before.exceptions, ap.matches, as_of, LOOKBACK_DAYS),
