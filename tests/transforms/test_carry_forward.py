@@ -11,7 +11,7 @@ from tests.transforms.test_recon_cash import D, bank_df, days, gl_df
 from transforms.recon.ap import reconcile_ap_gl
 from transforms.recon.carry_forward import carry_forward, reconcile_with_carry_forward
 from transforms.recon.cash import reconcile_bank_gl
-from transforms.recon.common import EXCEPTION_COLUMNS, ReconResult
+from transforms.recon.common import EXCEPTION_COLUMNS
 
 EXCEPTION_SCHEMA = (
     "business_date date, exception_id string, recon string, exception_type string, "
@@ -102,9 +102,9 @@ def test_carry_forward_resolutions(spark):
     assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
 
 
-def settled(result: ReconResult) -> ReconResult:
-    """A result computed once (as the close asset does): each assertion reads it, not its plan."""
-    return ReconResult(result.matches.localCheckpoint(), result.exceptions.localCheckpoint())
+def checkpointed(df: DataFrame) -> DataFrame:
+    """The ``materialize`` the close asset passes: each assertion reads a result, not its plan."""
+    return df.localCheckpoint()
 
 
 def states(result_exceptions: DataFrame) -> list[tuple]:
@@ -129,7 +129,9 @@ def test_timing_difference_open_then_closed_matched(spark):
     gl_line = ("gl_journal_lines:JE1|1",)
 
     runs = {
-        d: settled(reconcile_with_carry_forward(reconcile_bank_gl, bank, gl, as_of=d))
+        d: reconcile_with_carry_forward(
+            reconcile_bank_gl, bank, gl, as_of=d, materialize=checkpointed
+        )
         for d in (day1, day2, day3)
     }
     assert states(runs[day1].exceptions) == [
@@ -151,14 +153,16 @@ def test_superseded_then_aged_out(spark):
     gl = gl_df(spark, {"id": "JE1|1", "amount": "90.00", "ref": "R1", "landed": D})
     bank = bank_df(spark, {"id": "B1", "amount": "95.00", "ref": "R1", "landed": days(1)})
 
-    next_day = settled(reconcile_with_carry_forward(reconcile_bank_gl, bank, gl, as_of=days(1)))
+    next_day = reconcile_with_carry_forward(
+        reconcile_bank_gl, bank, gl, as_of=days(1), materialize=checkpointed
+    )
     assert [(t, s, res) for t, s, res, *_ in states(next_day.exceptions)] == [
         ("AMOUNT_MISMATCH", "open", None),
         ("GL_NOT_IN_BANK", "closed", "superseded"),
     ]
 
-    aged = settled(
-        reconcile_with_carry_forward(reconcile_bank_gl, bank_df(spark), gl, as_of=days(46))
+    aged = reconcile_with_carry_forward(
+        reconcile_bank_gl, bank_df(spark), gl, as_of=days(46), materialize=checkpointed
     )
     assert states(aged.exceptions) == [
         ("GL_NOT_IN_BANK", "closed", "aged_out", 46, D, days(46), ("gl_journal_lines:JE1|1",))
@@ -169,7 +173,7 @@ def test_ap_invoice_posted_a_day_late_closes_matched(spark):
     invoices = invoices_df(spark, {"id": "INV-1", "amount": "100.00", "landed": D})
     gl = gl_df(spark, control("JE1|2", "-100.00", "INV-1", landed=days(1)))
     result = reconcile_with_carry_forward(
-        reconcile_ap_gl, invoices, payments_df(spark), gl, as_of=days(1)
+        reconcile_ap_gl, invoices, payments_df(spark), gl, as_of=days(1), materialize=checkpointed
     )
     assert states(result.exceptions) == [
         ("AP_NOT_IN_GL", "closed", "matched", 1, D, days(1), ("ap_invoices:INV-1",))

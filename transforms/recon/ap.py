@@ -9,6 +9,7 @@ posting in another currency than its document is therefore reported as ``AP_NOT_
 ``GL_NOT_IN_AP`` rather than compared across currencies.
 """
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
@@ -22,6 +23,7 @@ from transforms.recon.common import (
     ReconResult,
     blank_to_null,
     format_amount,
+    identity,
     in_window,
     latest_rows,
     money,
@@ -141,19 +143,25 @@ def _within_tolerance(a: Column, b: Column) -> Column:
 
 
 def reconcile_ap_gl(
-    invoices: DataFrame, payments: DataFrame, gl: DataFrame, as_of: date
+    invoices: DataFrame,
+    payments: DataFrame,
+    gl: DataFrame,
+    as_of: date,
+    materialize: Callable[[DataFrame], DataFrame] = identity,
 ) -> ReconResult:
     """Reconcile silver AP invoices and payments with the GL AP control account as of ``as_of``.
 
     Inputs are whole silver tables; records outside ``[as_of - LOOKBACK_DAYS, as_of]`` are ignored.
+    ``materialize`` is applied to the intermediate results later steps read several times (as in
+    ``reconcile_bank_gl``).
     """
-    documents = ap_documents(invoices, payments, as_of)
-    postings = ap_control_groups(gl, as_of)
+    documents = materialize(ap_documents(invoices, payments, as_of))
+    postings = materialize(ap_control_groups(gl, as_of))
 
     # 1. REFERENCE
     joined = documents.join(postings.where(F.col("reference").isNotNull()), _KEY, "inner")
-    joined = joined.withColumn(
-        "is_match", _within_tolerance(F.col("d_liability"), F.col("g_liability"))
+    joined = materialize(
+        joined.withColumn("is_match", _within_tolerance(F.col("d_liability"), F.col("g_liability")))
     )
     matches = (
         joined.where("is_match")

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from transforms.recon.common import EXCEPTION_COLUMNS, ReconResult
+from transforms.recon.common import EXCEPTION_COLUMNS, ReconResult, identity
 from transforms.reference_data import RECON_LOOKBACK_DAYS
 
 LOOKBACK_DAYS = RECON_LOOKBACK_DAYS
@@ -64,15 +64,22 @@ def reconcile_with_carry_forward(
     *inputs: DataFrame,
     as_of: date,
     lookback_days: int = LOOKBACK_DAYS,
+    materialize: Callable[[DataFrame], DataFrame] = identity,
 ) -> ReconResult:
     """Run ``recon(*inputs, as_of)`` for ``as_of`` and the day before, and carry forward.
 
     ``recon`` is ``reconcile_bank_gl`` or ``reconcile_ap_gl`` (or any function with that shape that
     ignores records landed after its as-of date). Returns today's matches and the exceptions to
-    report on ``as_of``: open ones and the ones that closed that day.
+    report on ``as_of``: open ones and the ones that closed that day. ``materialize`` is handed to
+    the recons and applied to their results.
     """
-    today = recon(*inputs, as_of)
-    yesterday = recon(*inputs, as_of - timedelta(days=1))
+
+    def run(day: date) -> ReconResult:
+        result = recon(*inputs, day, materialize)
+        return ReconResult(materialize(result.matches), materialize(result.exceptions))
+
+    today = run(as_of)
+    yesterday = run(as_of - timedelta(days=1))
     exceptions = carry_forward(
         today.exceptions, yesterday.exceptions, today.matches, as_of, lookback_days
     )

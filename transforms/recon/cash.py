@@ -10,6 +10,7 @@ someone else is not offered its second choice; it stays an exception that night.
 (same entity, currency, amount and a few days apart) and the result is always deterministic.
 """
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
@@ -22,6 +23,7 @@ from transforms.recon.common import (
     ReconResult,
     blank_to_null,
     format_amount,
+    identity,
     in_window,
     latest_rows,
     record_id,
@@ -217,17 +219,24 @@ def _unmatched_exceptions(lines: DataFrame, exception_type: str, missing: str) -
     )
 
 
-def reconcile_bank_gl(bank: DataFrame, gl: DataFrame, as_of: date) -> ReconResult:
+def reconcile_bank_gl(
+    bank: DataFrame,
+    gl: DataFrame,
+    as_of: date,
+    materialize: Callable[[DataFrame], DataFrame] = identity,
+) -> ReconResult:
     """Reconcile silver bank statement lines with silver GL cash lines as of ``as_of``.
 
     Both inputs are whole silver tables (every date); records that landed after ``as_of`` or more
-    than ``LOOKBACK_DAYS`` before it are ignored.
+    than ``LOOKBACK_DAYS`` before it are ignored. ``materialize`` is applied to the intermediate
+    results each later step reads several times (the close passes ``localCheckpoint``: without
+    it the plan inlines them over and over, and planning it costs more than running it).
     """
-    bank_side = bank_lines(bank, as_of)
-    gl_side = gl_cash_lines(gl, as_of)
+    bank_side = materialize(bank_lines(bank, as_of))
+    gl_side = materialize(gl_cash_lines(gl, as_of))
 
     # 1. REFERENCE
-    by_reference = _reference_rule(bank_side, gl_side)
+    by_reference = materialize(_reference_rule(bank_side, gl_side))
     reference_matches = by_reference.where("is_match").select(
         F.lit("REFERENCE").alias("rule"),
         "legal_entity",
@@ -266,7 +275,7 @@ def reconcile_bank_gl(bank: DataFrame, gl: DataFrame, as_of: date) -> ReconResul
     gl_rest = gl_side.join(referenced, _GROUP_KEY, "left_anti")
 
     # 2. AMOUNT_DATE_WINDOW
-    pairs = _amount_date_pairs(bank_rest, gl_rest)
+    pairs = materialize(_amount_date_pairs(bank_rest, gl_rest))
     window_matches = pairs.select(
         F.lit("AMOUNT_DATE_WINDOW").alias("rule"),
         F.col("b_legal_entity").alias("legal_entity"),

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from transforms.recon.ap import reconcile_ap_gl
 from transforms.recon.carry_forward import carry_forward
 from transforms.recon.cash import LOOKBACK_DAYS, reconcile_bank_gl
-from transforms.recon.common import EXCEPTION_COLUMNS, MATCH_COLUMNS, ReconResult
+from transforms.recon.common import EXCEPTION_COLUMNS, MATCH_COLUMNS, ReconResult, identity
 from transforms.recon.expense_policy import DUPLICATE_LOOKBACK_DAYS, reconcile_expense_policy
 from transforms.recon.payroll import reconcile_payroll_hris
 from transforms.reference_data import GL_AP_CONTROL_ACCOUNT, GL_CASH_ACCOUNTS
@@ -76,14 +76,10 @@ def windowed(inputs: CloseInputs, as_of: date, first_day: date | None = None) ->
     return CloseInputs(**{name: cut(name) for name in INPUT_LOOKBACK_DAYS})
 
 
-def _identity(df: DataFrame) -> DataFrame:
-    return df
-
-
 def run_close(
     inputs: CloseInputs,
     as_of: date,
-    materialize: Callable[[DataFrame], DataFrame] = _identity,
+    materialize: Callable[[DataFrame], DataFrame] = identity,
 ) -> CloseResult:
     """Reconcile everything for business date ``as_of``.
 
@@ -97,7 +93,7 @@ def run_close(
 def run_close_dates(
     inputs: CloseInputs,
     days: list[date],
-    materialize: Callable[[DataFrame], DataFrame] = _identity,
+    materialize: Callable[[DataFrame], DataFrame] = identity,
 ) -> dict[date, CloseResult]:
     """``run_close`` for each of ``days``, computing each matching reconciliation once per date.
 
@@ -113,8 +109,12 @@ def run_close_dates(
     def recons(as_of: date) -> tuple[ReconResult, ReconResult]:
         if as_of not in matching:
             matching[as_of] = (
-                done(reconcile_bank_gl(inputs.bank, inputs.gl, as_of)),
-                done(reconcile_ap_gl(inputs.ap_invoices, inputs.ap_payments, inputs.gl, as_of)),
+                done(reconcile_bank_gl(inputs.bank, inputs.gl, as_of, materialize)),
+                done(
+                    reconcile_ap_gl(
+                        inputs.ap_invoices, inputs.ap_payments, inputs.gl, as_of, materialize
+                    )
+                ),
             )
         return matching[as_of]
 

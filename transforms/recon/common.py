@@ -84,6 +84,11 @@ class ReconResult:
     exceptions: DataFrame
 
 
+def identity(df: DataFrame) -> DataFrame:
+    """The default ``materialize`` of the reconciliations: leave the plan as it is."""
+    return df
+
+
 def money(c: Column | str) -> Column:
     """``c`` as ``decimal(18,2)``, the type of every amount in the recon outputs."""
     return (F.col(c) if isinstance(c, str) else c).cast(MONEY)
