@@ -16,7 +16,10 @@ PATTERNS: dict[str, str] = {
     "EMAIL": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
     "IBAN": r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){3,7}(?:[ ]?[A-Z0-9]{1,3})?\b",
     "NATIONAL_ID": r"\b\d{3}-\d{2}-\d{4}\b|\b[A-CEGHJ-PR-TW-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b",
-    "CARD": r"\b(?:\d[ -]?){12,18}\d\b",
+    # Card numbers as they are written: 13-19 digits in one run, in fours (4111 1111 1111 1111,
+    # 4111-1111-1111-1111) or as Amex writes them (3782 822463 10005). Not any 13 digits with
+    # dashes: a document id such as ER-20261204-90002 is not a card number.
+    "CARD": (r"\b(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{4,5})\b"),
     "BANK_ACCOUNT": (
         r"(?i)\b(?:account|acct|a/c|routing|sort code)\b[\s:#no.]{0,6}(?P<value>\d[\d -]{4,20}\d)"
     ),

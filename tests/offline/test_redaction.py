@@ -19,6 +19,9 @@ def redactor() -> Redactor:
         ("NI number AB 12 34 56 C on file", "NATIONAL_ID", "AB 12 34 56 C"),
         ("Refund to GB29 NWBK 6016 1331 9268 19 please", "IBAN", "GB29 NWBK 6016 1331 9268 19"),
         ("Paid with 4111 1111 1111 1111 by mistake", "CARD", "4111 1111 1111 1111"),
+        ("Card 4111-1111-1111-1111 was charged twice", "CARD", "4111-1111-1111-1111"),
+        ("Card 4111111111111111 was charged twice", "CARD", "4111111111111111"),
+        ("Amex 3782 822463 10005 declined", "CARD", "3782 822463 10005"),
         ("Deposit to account no. 12345678 failed", "BANK_ACCOUNT", "12345678"),
         ("Her salary of $85,000 was not updated", "SALARY", "85,000"),
         ("Offer is $120,000 per year plus benefits", "SALARY", "120,000"),
@@ -48,6 +51,15 @@ def test_ordinary_business_text_is_untouched(redactor):
     result = redactor.redact(text)
     assert (result.text, result.counts) == (text, {})
     assert result.has_content
+
+
+def test_document_ids_and_dates_are_not_card_numbers(redactor):
+    # 13 digits with dashes, but not written as a card number is: the narrative and the notes
+    # name these records, and the gate's personal-data rules share the pattern.
+    text = (
+        "ER-20261204-90002|1 repeats ER-20261204-00048|3; RCPT-20261204-00035 on 2026-12-04 12345"
+    )
+    assert redactor.redact(text).counts == {}
 
 
 def test_short_names_are_not_redacted_as_substrings(redactor):
