@@ -20,11 +20,12 @@ jars: setup ## Re-fetch the Delta jars for the installed pyspark / delta-spark t
 run: setup ## Sample landing zone + the close of the last 3 business dates; ARGS='--days 1' etc.
 	$(PY) -m cli run $(ARGS)
 
-# Two workers (pytest-xdist): Spark's small jobs leave a core idle most of the time. Tests that read
-# one session-scoped lakehouse share a worker (tests/conftest.py). TEST_WORKERS=0 runs in-process.
+# Two workers (pytest-xdist), one test file at a time each: the tests that read one session-scoped
+# lakehouse are in one file (tests/e2e/test_close.py, tests/integration/test_published_lakehouse.py),
+# so it is built once. TEST_WORKERS=0 runs in-process.
 TEST_WORKERS ?= 2
 test: setup ## Run the whole test suite (two workers)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: setup ## Unit tests only (no end-to-end Dagster runs)
 	$(PY) -m pytest -m "not slow"

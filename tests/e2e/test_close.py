@@ -19,10 +19,11 @@ from dagster._core.storage.tags import (
 from pyspark.sql import functions as F
 
 from enrichment.providers.embedded import EMBEDDED_MODEL_ID
-from enrichment.taxonomies import EXCEPTION_REASON
+from enrichment.taxonomies import EXCEPTION_REASON, HR_CASE_TYPE, HR_CASE_URGENCY
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.versions import RECOMPUTE_TAG
 from pipelines.definitions import all_assets, build_resources
+from tests.e2e import test_hr_cases as hr
 from tests.e2e.conftest import DAYS, FIRST, LAST
 
 pytestmark = pytest.mark.slow
@@ -218,3 +219,33 @@ def test_an_unchanged_rerun_of_the_range_skips_every_step_and_writes_nothing(spa
     }
     assert len(computed) >= 20 and set(computed.values()) == {0}, computed
     assert {name: lakehouse.version(spark, TableRef("gold", name)) for name in tables} == before
+
+
+def test_hr_cases_are_typed_prioritised_and_summarized_offline(spark, closed, closed_lakehouse):
+    cases, roster, truth = hr._landed(closed, generate=False)
+    assert cases, "the generator lands cases on weekdays"
+    result = closed_lakehouse.result
+
+    gold = {
+        r["case_id"]: r
+        for r in LakehouseResource().read_partition(spark, hr.GOLD, hr.DAY).collect()
+    }
+    assert set(gold) == {c["case_id"] for c in cases}
+    for case_id, row in gold.items():
+        assert row["enrichment_status"] == "ok" and row["urgency_enrichment_status"] == "ok"
+        assert row["case_type"] in HR_CASE_TYPE.names
+        assert row["urgency"] in HR_CASE_URGENCY.names
+        # Honest provenance: the embedded model, never presented as an LLM.
+        assert (row["source"], row["model"]) == ("model", EMBEDDED_MODEL_ID)
+        assert (row["urgency_source"], row["urgency_model"]) == ("model", EMBEDDED_MODEL_ID)
+        assert 0 <= row["case_type_confidence"] <= 1
+        assert row["case_summary"]
+        assert row["urgency_rationale"].startswith(("shares ", "no word in common"))
+        assert json.loads(row["redactions"])["PERSON"] >= 1
+        assert row["case_type"] == truth[case_id]["case_type"]
+    summaries = " ".join(r["case_summary"] for r in gold.values())
+    for secret in hr._secrets(cases, roster):
+        assert secret not in summaries
+    staged = result.asset_materializations_for_node("staging_hr_cases")[0].metadata
+    assert staged["enrichment_provider"].value.startswith("embedded offline model")
+    assert staged["validation_passed"].value is True

@@ -1,8 +1,9 @@
 """HR cases through Dagster: redacted before anything is sent, typed, prioritised, summarized.
 
-Offline: a date of the session's closed lakehouse (the embedded model answered). Against an LLM:
-one generated date of the roster and the cases, materialized against the local fake OpenAI
-server, whose recorded requests must hold none of the roster's personal data.
+Against an LLM: one generated date of the roster and the cases, materialized against the local
+fake OpenAI server, whose recorded requests must hold none of the roster's personal data. Offline
+(the embedded model answered), on a date of the session's closed lakehouse: ``test_close.py``, with
+the other tests that read that lakehouse (they share one worker, so it is built once).
 """
 
 import csv
@@ -15,8 +16,6 @@ import pytest
 from dagster import materialize
 
 from assets import hr_cases, sources
-from enrichment.providers.embedded import EMBEDDED_MODEL_ID
-from enrichment.taxonomies import HR_CASE_TYPE, HR_CASE_URGENCY
 from infra.lakehouse import LakehouseResource, TableRef
 from pipelines.definitions import build_resources
 from sample import close as sample_close
@@ -67,33 +66,6 @@ def _secrets(cases: list[dict], roster: list[dict]) -> set[str]:
         found |= set(re.findall(r"\d{3}[ .-]\d{3}[ .-]\d{4}", case["description"]))
         found |= set(re.findall(r"\d{1,3}(?:,\d{3})+", case["description"]))
     return {s for s in found if len(s) >= 3}
-
-
-def test_cases_are_typed_prioritised_and_summarized_offline(spark, closed, closed_lakehouse):
-    cases, roster, truth = _landed(closed, generate=False)
-    assert cases, "the generator lands cases on weekdays"
-    result = closed_lakehouse.result
-
-    gold = {r["case_id"]: r for r in LakehouseResource().read_partition(spark, GOLD, DAY).collect()}
-    assert set(gold) == {c["case_id"] for c in cases}
-    for case_id, row in gold.items():
-        assert row["enrichment_status"] == "ok" and row["urgency_enrichment_status"] == "ok"
-        assert row["case_type"] in HR_CASE_TYPE.names
-        assert row["urgency"] in HR_CASE_URGENCY.names
-        # Honest provenance: the embedded model, never presented as an LLM.
-        assert (row["source"], row["model"]) == ("model", EMBEDDED_MODEL_ID)
-        assert (row["urgency_source"], row["urgency_model"]) == ("model", EMBEDDED_MODEL_ID)
-        assert 0 <= row["case_type_confidence"] <= 1
-        assert row["case_summary"]
-        assert row["urgency_rationale"].startswith(("shares ", "no word in common"))
-        assert json.loads(row["redactions"])["PERSON"] >= 1
-        assert row["case_type"] == truth[case_id]["case_type"]
-    summaries = " ".join(r["case_summary"] for r in gold.values())
-    for secret in _secrets(cases, roster):
-        assert secret not in summaries
-    staged = result.asset_materializations_for_node("staging_hr_cases")[0].metadata
-    assert staged["enrichment_provider"].value.startswith("embedded offline model")
-    assert staged["validation_passed"].value is True
 
 
 def test_nothing_personal_reaches_the_llm_and_rows_say_llm(spark, tmp_path, monkeypatch):

@@ -1,4 +1,7 @@
-"""The same code on a Spark cluster: a standalone master and worker on loopback.
+"""What analysts and operators reach on the session's ``published_lakehouse`` (one file: the
+tests that read it run on one worker, so it is built once).
+
+1. The same code on a Spark cluster: a standalone master and worker on loopback.
 
 The enrichment of one business date of expense lines and its publication (staging_expense_lines:
 the redaction pandas UDF and the provider in ``mapInPandas``, in Python workers on the cluster's
@@ -11,9 +14,19 @@ Thrift test queries too, closed the same date from the landing files in local mo
 Only those two steps run on the cluster, on a copy of the local run's silver tables: the steps
 before them (landing files to bronze and silver) are Spark SQL with no Python of their own to ship
 to executors, and run end to end in ``tests/e2e/``, as do the reconciliations.
+
+2. Analysts' SQL paths: ``make sql`` (spark-sql), and the Thrift Server queried with beeline.
+
+The session's ``published_lakehouse``: a date of gold.expense_lines published by the pipeline (in a
+subprocess, which has exited: the embedded metastore admits one driver at a time; only that table
+and what it needs, since the catalog, not the close, is under test here) and registered in the
+catalog under ``LAKEHOUSE_ROOT/_warehouse``. ``scripts/spark_sql.sh`` and then
+``scripts/thrift_server.sh`` open that catalog, and each answers the analysts' query.
 """
 
+import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,6 +34,7 @@ from deltalake import DeltaTable
 
 from tests.integration.conftest import (
     DAY,
+    PROJECT_ROOT,
     SPARK_HOME,
     background,
     close_command,
@@ -103,3 +117,51 @@ def test_one_date_on_a_standalone_cluster_equals_local_mode(tmp_path, published_
     assert len(gold) > 100
     for table in COMPARED:
         assert _rows(cluster_root, table) == _rows(published_lakehouse, table), table
+
+
+def test_beeline_queries_gold_through_the_thrift_server(tmp_path, published_lakehouse):
+    root = published_lakehouse
+    key = json.loads((root / "answer_keys" / "expense_lines" / f"{DAY}.json").read_text())
+    expected = str(len(key["valid_keys"]))
+    env = project_env(LAKEHOUSE_ROOT=str(root), SPARK_MASTER="local[2]")
+
+    # The terminal path: make sql QUERY='…' (scripts/spark_sql.sh runs Spark's spark-sql).
+    query = (
+        "SELECT count(*) AS n FROM gold.expense_lines "
+        f"WHERE business_date = DATE'{DAY.isoformat()}'"
+    )
+    spark_sql = subprocess.run(
+        ["bash", str(PROJECT_ROOT / "scripts" / "spark_sql.sh")],
+        env={**env, "QUERY": query},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert spark_sql.returncode == 0, spark_sql.stderr[-3000:]
+    assert spark_sql.stdout.split() == ["n", expected]
+
+    port = free_port()
+    server_env = {**env, "THRIFT_PORT": str(port), "THRIFT_HOST": "127.0.0.1"}
+    cmd = ["bash", str(PROJECT_ROOT / "scripts" / "thrift_server.sh")]
+    with background(cmd, server_env, tmp_path / "thrift.log") as server:
+        wait_for_port(port, server, timeout_s=180)
+        beeline = subprocess.run(
+            [
+                str(SPARK_HOME / "bin" / "beeline"),
+                "-u",
+                f"jdbc:hive2://127.0.0.1:{port}/default",
+                "--outputformat=csv2",
+                "--silent=true",
+                "-e",
+                query,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    assert beeline.returncode == 0, beeline.stderr[-3000:]
+    lines = [line for line in beeline.stdout.splitlines() if line.strip()]
+    # csv2 output: the header (after beeline's prompt) and the count.
+    assert lines[-2].endswith("n")
+    assert lines[-1] == expected
