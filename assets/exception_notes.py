@@ -19,7 +19,7 @@ from pyspark.sql import SparkSession
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
 from assets.publishing import publish_asset
-from assets.sources import roster_names_on, union_all
+from assets.sources import roster_names_on
 from enrichment.prompts import EXCEPTION_NOTE_TASK
 from expectations import reconciliation as suites
 from expectations.runner import ValidationReport
@@ -75,19 +75,19 @@ def stage_notes_dates(
     run_id: str,
 ) -> StagedNotes:
     """Enrich a run's open exceptions, stage the notes in one commit and audit each night."""
+    # One enrichment over the run's nights, each exception redacted with its night's roster.
     runs = [
         enrichment.enrich(
             lakehouse,
-            open_exceptions(lakehouse.read_partition(session, EXCEPTIONS, day)),
+            open_exceptions(lakehouse.read_dates(session, EXCEPTIONS, days)),
             exception_text(),
             EXCEPTION_NOTE_TASK,
-            day,
+            days,
             run_id,
-            roster_names_on(lakehouse, session, day),
+            {day: roster_names_on(lakehouse, session, day) for day in days},
         )
-        for day in days
     ]
-    candidate = union_all([run.rows.transform(to_gold_exception_notes) for run in runs])
+    candidate = runs[0].rows.transform(to_gold_exception_notes)
     staged_version = wap.stage_dates(lakehouse, candidate, NOTES, days)
     reports = wap.audit_dates(
         lakehouse,

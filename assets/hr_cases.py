@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
 from assets.publishing import publish_asset
-from assets.sources import roster_names_on, union_all
+from assets.sources import roster_names_on
 from enrichment.prompts import HR_CASE_TASK, HR_CASE_URGENCY_TASK
 from expectations.hr_cases import CONSTRAINTS, NOT_NULL_COLUMNS, all_rule_names, gold_hr_cases_suite
 from expectations.runner import ValidationReport
@@ -64,18 +64,21 @@ class StagedCases:
     runs: list[EnrichmentRun]
 
 
-def enrich_cases_day(
+def enrich_cases_dates(
     session: SparkSession,
     lakehouse: LakehouseResource,
     enrichment: EnrichmentResource,
-    day: date,
+    days: list[date],
     run_id: str,
 ) -> tuple[DataFrame, list[EnrichmentRun]]:
-    """Redact, classify (type, urgency) and summarize one date of cases: the gold candidate."""
-    cases = lakehouse.read_partition(session, SILVER, day)
-    names = roster_names_on(lakehouse, session, day)
+    """Redact, classify (type, urgency) and summarize a run's dates of cases: the gold candidate.
+
+    One enrichment per task over all the dates, each case redacted with its own date's roster.
+    """
+    cases = lakehouse.read_dates(session, SILVER, days)
+    names = {day: roster_names_on(lakehouse, session, day) for day in days}
     runs = [
-        enrichment.enrich(lakehouse, cases, hr_case_text(), task, day, run_id, names)
+        enrichment.enrich(lakehouse, cases, hr_case_text(), task, days, run_id, names)
         for task in (HR_CASE_TASK, HR_CASE_URGENCY_TASK)
     ]
     return to_gold_hr_cases(runs[0].rows, runs[1].rows), runs
@@ -89,14 +92,12 @@ def stage_and_audit_hr_cases_dates(
     run_id: str,
 ) -> StagedCases:
     """Enrich a run's dates of cases, stage them in one commit and audit each date."""
-    enriched = [enrich_cases_day(session, lakehouse, enrichment, day, run_id) for day in days]
-    staged_version = wap.stage_dates(
-        lakehouse, union_all([candidate for candidate, _ in enriched]), GOLD, days
-    )
+    candidate, runs = enrich_cases_dates(session, lakehouse, enrichment, days, run_id)
+    staged_version = wap.stage_dates(lakehouse, candidate, GOLD, days)
     reports = wap.audit_dates(
         lakehouse, session, GOLD, days, staged_version, lambda _: gold_hr_cases_suite(), run_id
     )
-    return StagedCases(staged_version, reports, [r for _, runs in enriched for r in runs])
+    return StagedCases(staged_version, reports, runs)
 
 
 def stage_and_audit_hr_cases_day(

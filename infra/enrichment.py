@@ -5,7 +5,7 @@ offline model answers, and every row and the run's metadata say so.
 """
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -49,6 +49,8 @@ from transforms.mllib_classifier import (
 
 LLM_CACHE = TableRef("ops", "llm_cache")
 LLM_CALLS = TableRef("ops", "llm_calls")
+# The date an input's provider call is logged under in a ranged enrichment.
+CALL_DATE = "_call_date"
 GROUP_SUMMARY_CACHE = TableRef("ops", "group_summary_cache")
 
 
@@ -208,9 +210,9 @@ class EnrichmentResource(ConfigurableResource):
         rows: DataFrame,
         text: Column,
         task: TaskSpec,
-        business_date: date,
+        business_date: date | Sequence[date],
         run_id: str,
-        names: Sequence[str] = (),
+        names: Sequence[str] | Mapping[date, Sequence[str]] = (),
     ) -> EnrichmentRun:
         """Enrich ``rows``: identical inputs once, cached inputs never again.
 
@@ -219,12 +221,28 @@ class EnrichmentResource(ConfigurableResource):
         successful ones merged into ``ops.llm_cache``. Personal data (``names`` from the roster,
         e-mails, phones, ids, account numbers, salaries) is redacted before hashing or sending.
         Returns ``rows`` with provenance columns and ``redactions``.
+
+        ``business_date`` may be a run's dates: ``rows`` then carries ``business_date`` and
+        ``names`` is each date's roster (a mapping), so every row is redacted as its own date
+        would be alone; an input seen on several dates is called once, logged under the first.
         """
         spark = rows.sparkSession
+        days = [business_date] if isinstance(business_date, date) else sorted(set(business_date))
+        if not days:
+            raise ValueError(f"{task.name}: no business date to enrich")
+        when = str(days[0]) if len(days) == 1 else f"{days[0]}..{days[-1]}"
         config = self.provider_config()
         inputs = rows.transform(with_enrichment_input(text, task, config, names))
-        distinct = inputs.select(INPUT_HASH, ENRICH_TEXT, INJECTION_SUSPECTED).dropDuplicates(
-            [INPUT_HASH]
+        # The date an input's call is logged under: the first of the run's dates it appears on.
+        call_date = (
+            F.lit(days[0]).cast("date")
+            if len(days) == 1
+            else F.min(F.col("business_date")).cast("date")
+        )
+        distinct = inputs.groupBy(INPUT_HASH).agg(
+            F.first(ENRICH_TEXT).alias(ENRICH_TEXT),
+            F.first(INJECTION_SUSPECTED).alias(INJECTION_SUSPECTED),
+            call_date.alias(CALL_DATE),
         )
 
         cache = None
@@ -265,13 +283,20 @@ class EnrichmentResource(ConfigurableResource):
                 misses.unpersist()
                 computed.unpersist()
                 raise TokenBudgetExceededError(
-                    f"{task.name} {business_date}: about {estimate[0]:,} input tokens in "
+                    f"{task.name} {when}: about {estimate[0]:,} input tokens in "
                     f"{estimate[1]:,} requests, but the run has {budget_left:,} tokens left of "
                     f"LLM_RUN_TOKEN_BUDGET={self.run_token_budget:,}; nothing was sent"
                 )
-        outcomes = misses.transform(call_provider(task, config)).select(
+        called = misses.transform(call_provider(task, config))
+        if len(days) > 1:
+            # The provider's outcomes carry the hash only; the call's date comes back by a join
+            # (the provider is still called once per input, inside the write's one job).
+            called = called.join(misses.select(INPUT_HASH, CALL_DATE), INPUT_HASH)
+        else:
+            called = called.withColumn(CALL_DATE, F.lit(days[0]).cast("date"))
+        outcomes = called.select(
             F.lit(run_id).alias("run_id"),
-            F.lit(business_date).cast("date").alias("business_date"),
+            F.col(CALL_DATE).alias("business_date"),
             F.lit(task.name).alias("task"),
             F.current_timestamp().alias("called_at"),
             *OUTCOME_COLUMNS,
@@ -284,7 +309,7 @@ class EnrichmentResource(ConfigurableResource):
         fresh = (
             lakehouse.read(spark, LLM_CALLS)
             .where((F.col("run_id") == run_id) & (F.col("task") == task.name))
-            .where(F.col("business_date") == F.lit(business_date))
+            .where(F.col("business_date").isin([F.lit(d) for d in days]))
             .select(*OUTCOME_COLUMNS)
         )
         self._remember(lakehouse, fresh, task)
@@ -302,7 +327,7 @@ class EnrichmentResource(ConfigurableResource):
         self._tokens_spent += spent
         if skipped and config.kind != EMBEDDED and self.budget_policy == "fail":
             raise TokenBudgetExceededError(
-                f"{task.name} {business_date}: the run's token budget "
+                f"{task.name} {when}: the run's token budget "
                 f"(LLM_RUN_TOKEN_BUDGET={self.run_token_budget:,}) ran out; {skipped:,} inputs "
                 f"were skipped (what was spent is recorded in {LLM_CALLS.qualified})"
             )

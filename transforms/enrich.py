@@ -5,7 +5,8 @@ once per partition from a picklable ``ProviderConfig``.
 """
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import date
 from functools import lru_cache
 
 import pandas as pd
@@ -82,18 +83,30 @@ def _redactor(names: tuple[str, ...]) -> Redactor:
     return Redactor(names)
 
 
-def with_redacted_text(text: Column, names: Sequence[str] = ()) -> Callable[[DataFrame], DataFrame]:
+def with_redacted_text(
+    text: Column, names: Sequence[str] | Mapping[date, Sequence[str]] = ()
+) -> Callable[[DataFrame], DataFrame]:
     """Add ``_enrich_text`` (personal data replaced by placeholders) and ``redactions``.
 
     ``redactions`` is a JSON object of counts by kind (``{"EMAIL": 1, "PERSON": 2}``), null when
-    nothing was redacted. Runs in Arrow batches.
+    nothing was redacted. Runs in Arrow batches. ``names`` may be given per business date (a
+    run's dates, each with its own roster): each row is then redacted with its date's names.
     """
-    frozen = tuple(sorted(set(names)))
+    if isinstance(names, Mapping):
+        by_date = {d: tuple(sorted(set(n))) for d, n in names.items()}
+    else:
+        by_date = {None: tuple(sorted(set(names)))}
 
     @F.pandas_udf("text string, redactions string")
-    def redact(texts: pd.Series) -> pd.DataFrame:
-        redactor = _redactor(frozen)
-        done = [redactor.redact(t) if isinstance(t, str) else Redaction("") for t in texts]
+    def redact(texts: pd.Series, days: pd.Series) -> pd.DataFrame:
+        done = []
+        for t, d in zip(texts, days, strict=True):
+            key = None if None in by_date else (d.date() if hasattr(d, "date") else d)
+            if key not in by_date:
+                # Never redact less than the date's roster asks for: no names, no call.
+                raise KeyError(f"no roster names were given for business date {key}")
+            redactor = _redactor(by_date[key])
+            done.append(redactor.redact(t) if isinstance(t, str) else Redaction(""))
         return pd.DataFrame(
             {
                 "text": [r.text for r in done],
@@ -104,8 +117,9 @@ def with_redacted_text(text: Column, names: Sequence[str] = ()) -> Callable[[Dat
         )
 
     def transform(df: DataFrame) -> DataFrame:
+        day = F.col("business_date") if None not in by_date else F.lit(None).cast("date")
         return (
-            df.withColumn("_redaction", redact(text))
+            df.withColumn("_redaction", redact(text, day))
             .withColumn(ENRICH_TEXT, F.col("_redaction.text"))
             .withColumn("redactions", F.col("_redaction.redactions"))
             .drop("_redaction")

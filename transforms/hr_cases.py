@@ -59,8 +59,10 @@ def to_gold_hr_cases(case_type: DataFrame, urgency: DataFrame) -> DataFrame:
     outcome's provenance columns are prefixed ``urgency_``.
     """
     typed = case_type.transform(with_failure_kind)
+    # By case and date: a run's dates are enriched together, and a case may recur on them.
+    on = [*KEY, "business_date"]
     urgent = urgency.transform(with_failure_kind).select(
-        *KEY,
+        *on,
         F.col("label").alias("urgency"),
         F.col("confidence").alias("urgency_confidence"),
         F.col("rationale").alias("urgency_rationale"),
@@ -70,6 +72,6 @@ def to_gold_hr_cases(case_type: DataFrame, urgency: DataFrame) -> DataFrame:
         typed.withColumnRenamed("label", "case_type")
         .withColumnRenamed("confidence", "case_type_confidence")
         .withColumnRenamed("summary", "case_summary")
-        .join(urgent, list(KEY), "left")
+        .join(urgent, on, "left")
         .select(*GOLD_HR_CASE_COLUMNS)
     )

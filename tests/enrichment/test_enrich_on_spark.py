@@ -134,6 +134,51 @@ def test_personal_data_never_reaches_the_llm(spark, lakehouse_root, fake_openai)
     assert out["ER-3"]["source"] == "rule"
 
 
+def test_a_run_of_dates_calls_each_input_once_and_redacts_each_date_with_its_roster(
+    spark, lakehouse_root, fake_openai
+):
+    day2 = date(2026, 4, 1)
+    carried = "Merchant: Marriott\nJustification: Hotel for the audit."
+    rows = [
+        ("ER-1", carried, DAY),
+        ("ER-2", carried, day2),  # the same input on both dates: one request, logged on DAY
+        ("ER-3", "Merchant: Uber\nJustification: Taxi for Omar Haddad.", DAY),
+        ("ER-4", "Merchant: Uber\nJustification: Taxi for Omar Haddad.", day2),
+    ]
+    lines = spark.createDataFrame(rows, "report_id string, text string, business_date date")
+    resource = EnrichmentResource(api_key="sk-test-secret", base_url=fake_openai.base_url)
+    run = resource.enrich(
+        LakehouseResource(),
+        lines,
+        F.col("text"),
+        EXPENSE_LINE_TASK,
+        business_date=[DAY, day2],
+        run_id="run-range",
+        # Omar Haddad is on DAY's roster only (he left): day2 redacts as day2 alone would.
+        names={DAY: ["Omar Haddad"], day2: []},
+    )
+    out = {r["report_id"]: r for r in run.rows.collect()}
+    assert out["ER-3"]["redactions"] == '{"PERSON": 1}'
+    assert out["ER-4"]["redactions"] is None
+    sent = [rid for req in fake_openai.chat_requests() for rid in req.record_ids]
+    assert len(sent) == len(set(sent)) == 3  # the carried text once, the taxi text as each date
+    assert run.computed == 3
+    calls = LakehouseResource().read(spark, LLM_CALLS).where("run_id = 'run-range'")
+    assert sorted(r["business_date"] for r in calls.collect()) == [DAY, DAY, day2]
+    assert out["ER-1"]["label"] == out["ER-2"]["label"] == "lodging"
+
+    with pytest.raises(Exception, match="no roster names were given"):
+        resource.enrich(
+            LakehouseResource(),
+            lines,
+            F.col("text"),
+            EXPENSE_LINE_TASK,
+            business_date=[DAY, day2],
+            run_id="run-missing",
+            names={DAY: ["Omar Haddad"]},
+        ).rows.collect()
+
+
 # --- the run's token budget: estimated before any request, enforced across calls ---------------
 
 
