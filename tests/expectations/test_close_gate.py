@@ -116,6 +116,19 @@ def stage_and_audit(spark, rows: list[dict]):
     )
 
 
+@pytest.fixture(scope="module")
+def published_exception(spark, tmp_path_factory):
+    """A lakehouse where one good exception row passed the gate and is in gold (shared by the
+    bad-row cases: each stages its bad row over the same date and must leave gold as it is)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LAKEHOUSE_ROOT", str(tmp_path_factory.mktemp("gate")))
+        lakehouse = LakehouseResource()
+        good = stage_and_audit(spark, [exception_row()])
+        assert good.passed, [r.name for r in good.results if not r.success]
+        wap.publish(lakehouse, spark, EXCEPTIONS, DAY, "test")
+        yield lakehouse
+
+
 @pytest.mark.parametrize(
     ("bad", "rule"),
     [
@@ -133,11 +146,8 @@ def stage_and_audit(spark, rows: list[dict]):
         ),
     ],
 )
-def test_bad_exception_rows_are_stopped_at_the_gate(spark, lakehouse_root, bad, rule):
-    lakehouse = LakehouseResource()
-    good = stage_and_audit(spark, [exception_row()])
-    assert good.passed, [r.name for r in good.results if not r.success]
-    wap.publish(lakehouse, spark, EXCEPTIONS, DAY, "test")
+def test_bad_exception_rows_are_stopped_at_the_gate(spark, published_exception, bad, rule):
+    lakehouse = published_exception
     version = lakehouse.version(spark, EXCEPTIONS.gold)
 
     report = stage_and_audit(spark, [exception_row(exception_id="e2", **bad)])
@@ -148,10 +158,8 @@ def test_bad_exception_rows_are_stopped_at_the_gate(spark, lakehouse_root, bad, 
     assert [r["exception_id"] for r in lakehouse.read(spark, EXCEPTIONS.gold).collect()] == ["e1"]
 
 
-def test_recon_gold_constraints_refuse_a_direct_write(spark, lakehouse_root):
-    lakehouse = LakehouseResource()
-    assert stage_and_audit(spark, [exception_row()]).passed
-    wap.publish(lakehouse, spark, EXCEPTIONS, DAY, "test")
+def test_recon_gold_constraints_refuse_a_direct_write(spark, published_exception):
+    lakehouse = published_exception
     bad = spark.createDataFrame(
         [tuple(exception_row(status="closed")[c] for c in EXCEPTION_COLUMNS)], EXCEPTION_SCHEMA
     )
