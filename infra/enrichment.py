@@ -287,6 +287,11 @@ class EnrichmentResource(ConfigurableResource):
                     f"{estimate[1]:,} requests, but the run has {budget_left:,} tokens left of "
                     f"LLM_RUN_TOKEN_BUDGET={self.run_token_budget:,}; nothing was sent"
                 )
+        ranged_embedded = len(days) > 1 and config.kind == EMBEDDED
+        if ranged_embedded:
+            # Read twice below (the call and its dates): redacted once (the LLM path has
+            # persisted them already).
+            misses = misses.persist()
         called = misses.transform(call_provider(task, config))
         if len(days) > 1:
             # The provider's outcomes carry the hash only; the call's date comes back by a join
@@ -316,6 +321,8 @@ class EnrichmentResource(ConfigurableResource):
         if config.kind != EMBEDDED:
             misses.unpersist()
             computed.unpersist()
+        elif ranged_embedded:
+            misses.unpersist()
         results = fresh if hits is None else fresh.unionByName(hits)
         counts = results.groupBy("source").count().collect()
         by_source = {r["source"]: r["count"] for r in counts}

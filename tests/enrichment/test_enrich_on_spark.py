@@ -147,16 +147,14 @@ def test_a_run_of_dates_calls_each_input_once_and_redacts_each_date_with_its_ros
     ]
     lines = spark.createDataFrame(rows, "report_id string, text string, business_date date")
     resource = EnrichmentResource(api_key="sk-test-secret", base_url=fake_openai.base_url)
-    run = resource.enrich(
-        LakehouseResource(),
-        lines,
-        F.col("text"),
-        EXPENSE_LINE_TASK,
-        business_date=[DAY, day2],
-        run_id="run-range",
-        # Omar Haddad is on DAY's roster only (he left): day2 redacts as day2 alone would.
-        names={DAY: ["Omar Haddad"], day2: []},
-    )
+
+    def enrich_both(run_id: str, names: dict):
+        return resource.enrich(
+            LakehouseResource(), lines, F.col("text"), EXPENSE_LINE_TASK, [DAY, day2], run_id, names
+        )
+
+    # Omar Haddad is on DAY's roster only (he left): day2 redacts as day2 alone would.
+    run = enrich_both("run-range", {DAY: ["Omar Haddad"], day2: []})
     out = {r["report_id"]: r for r in run.rows.collect()}
     assert out["ER-3"]["redactions"] == '{"PERSON": 1}'
     assert out["ER-4"]["redactions"] is None
@@ -168,15 +166,7 @@ def test_a_run_of_dates_calls_each_input_once_and_redacts_each_date_with_its_ros
     assert out["ER-1"]["label"] == out["ER-2"]["label"] == "lodging"
 
     with pytest.raises(Exception, match="no roster names were given"):
-        resource.enrich(
-            LakehouseResource(),
-            lines,
-            F.col("text"),
-            EXPENSE_LINE_TASK,
-            business_date=[DAY, day2],
-            run_id="run-missing",
-            names={DAY: ["Omar Haddad"]},
-        ).rows.collect()
+        enrich_both("run-missing", {DAY: ["Omar Haddad"]}).rows.collect()
 
 
 # --- the run's token budget: estimated before any request, enforced across calls ---------------
