@@ -48,8 +48,24 @@ class ProviderConfig:
     # long to wait for one before cancelling it. Batches are billed at half the prices above.
     batch_poll_interval_s: float = 30.0
     batch_max_wait_s: float = 24 * 3600.0
+    # Circuit breaker (enrichment/breaker.py): consecutive failed requests that stop all sending
+    # for the rest of the run (0: never); a 401/403 stops it at once. ``breaker_scope`` (the run)
+    # shares breakers between the partitions a Python worker runs; None gives each provider its
+    # own. ``circuit_open`` is set when an earlier call of the run already found the endpoint
+    # broken for the task: nothing is sent, every record fails with it as the error.
+    breaker_failures: int = 5
+    breaker_scope: str | None = None
+    circuit_open: str | None = None
+    # Tasks whose failed LLM answers are NOT replaced by the embedded offline answer.
+    fallback_off: tuple[str, ...] = ()
 
     @property
     def model_id(self) -> str:
         """The model name recorded in provenance and cache keys."""
         return EMBEDDED_MODEL_ID if self.kind == EMBEDDED else self.model
+
+    def falls_back(self, task_name: str) -> bool:
+        """Whether a record the LLM did not answer for ``task_name`` gets the offline answer."""
+        if self.kind == EMBEDDED:
+            return False  # the offline model is the answer; there is nothing to fall back to
+        return task_name not in self.fallback_off and "all" not in self.fallback_off

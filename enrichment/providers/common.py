@@ -2,9 +2,15 @@
 
 import random
 
+import openai
+
+from enrichment.breaker import BreakerRegistry, CircuitBreaker, shared_breaker
 from enrichment.models import STATUS_OK, RecordIn, RecordOut, TaskSpec
 from enrichment.packing import parse_response
 from enrichment.providers.base import ProviderConfig
+
+# The key was refused: no retry and no other record can succeed.
+AUTH_ERRORS = (openai.AuthenticationError, openai.PermissionDeniedError)
 
 
 def cost_usd(config: ProviderConfig, tokens_in: int, tokens_out: int, factor: float = 1.0) -> float:
@@ -31,6 +37,21 @@ def retry_after_seconds(exc: Exception) -> float | None:
         return None
 
 
+def breaker_for(config: ProviderConfig, task: TaskSpec, own: BreakerRegistry) -> CircuitBreaker:
+    """The breaker a provider consults for ``task``: the run's, shared by this process's
+    partitions, when ``config.breaker_scope`` names the run; else the provider's ``own``."""
+    if config.breaker_scope is None:
+        breaker = own.get(task.name, config.breaker_failures)
+    else:
+        endpoint = config.base_url or "https://api.openai.com/v1"
+        breaker = shared_breaker(
+            config.breaker_scope, endpoint, config.model, task.name, config.breaker_failures
+        )
+    if config.circuit_open:
+        breaker.force_open(config.circuit_open)
+    return breaker
+
+
 def fail_all(records: list[RecordIn], outcomes: dict[str, RecordOut], error: str) -> list[RecordIn]:
     """Record ``error`` on every record; return them all (for a retry)."""
     for r in records:
@@ -55,3 +76,17 @@ def apply_answers(
             out.error = parsed.problems.get(r.id, "no answer")
             retry.append(r)
     return retry
+
+
+def judge_answers(
+    records: list[RecordIn], outcomes: dict[str, RecordOut], breaker: CircuitBreaker
+) -> None:
+    """Tell ``breaker`` what an applied answer says of the endpoint.
+
+    Any usable answer: it works. No answer at all because the content was not the JSON asked
+    for: a failed request. Anything else (a bad label, a missing id) is a record's problem.
+    """
+    if any(outcomes[r.id].status == STATUS_OK for r in records):
+        breaker.record_success()
+    elif all((outcomes[r.id].error or "").startswith("malformed JSON") for r in records):
+        breaker.record_failure(outcomes[records[0].id].error or "malformed JSON")

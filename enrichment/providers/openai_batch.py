@@ -11,6 +11,11 @@ cannot keep failing its neighbours; lines that errored transiently (429, 5xx), a
 batch that ended ``failed`` or ``expired``, go again as the pack they were. Not retried: client
 errors (4xx), a batch someone ``cancelled``, and a batch still unfinished after
 ``batch_max_wait_s`` (we cancel it: waiting again would break the same deadline).
+
+A batch is one request to the task's circuit breaker (``enrichment/breaker.py``): a submission
+refused for the key (401/403) opens it at once; a batch that could not be submitted, polled or
+downloaded, or that came back without a single usable answer, counts as a failure; once it is
+open no further batch is submitted and the records left fail with its reason.
 """
 
 import json
@@ -23,6 +28,7 @@ from typing import Any
 
 import openai
 
+from enrichment.breaker import BreakerRegistry, CircuitBreaker
 from enrichment.models import (
     SOURCE_LLM,
     STATUS_FAILED,
@@ -35,8 +41,10 @@ from enrichment.packing import pack, response_schema, user_message
 from enrichment.prompts import system_prompt
 from enrichment.providers.base import ProviderConfig
 from enrichment.providers.common import (
+    AUTH_ERRORS,
     apply_answers,
     backoff_delay,
+    breaker_for,
     cost_usd,
     fail_all,
     retry_after_seconds,
@@ -75,11 +83,12 @@ class _BatchAbortError(Exception):
     ``billed`` keeps the token reservation spent: the batch may have run, we cannot tell.
     """
 
-    def __init__(self, error: str, retry: bool, billed: bool = False) -> None:
+    def __init__(self, error: str, retry: bool, billed: bool = False, auth: bool = False) -> None:
         super().__init__(error)
         self.error = error
         self.retry = retry
         self.billed = billed
+        self.auth = auth  # the key was refused
 
 
 class OpenAIBatchProvider:
@@ -103,6 +112,7 @@ class OpenAIBatchProvider:
         self._sleep = sleep
         self._clock = clock
         self._tokens_spent = 0
+        self._breakers = BreakerRegistry()  # used when the config names no run to share with
         self.client = openai.OpenAI(
             api_key=config.api_key or "unset",
             base_url=config.base_url,
@@ -120,9 +130,13 @@ class OpenAIBatchProvider:
         system = system_prompt(task)
         schema = {"name": task.name, "strict": True, "schema": response_schema(task)}
         max_attempts = self.config.max_attempts_per_record
+        breaker = breaker_for(self.config, task, self._breakers)
         packed, alone = list(records), []
         round_no = 0
         while packed or alone:
+            if breaker.is_open:  # the endpoint is known broken: no further batch
+                fail_all(packed + alone, outcomes, self._redact(breaker.reason or "circuit open"))
+                break
             round_no += 1
             groups = pack(
                 packed,
@@ -133,7 +147,9 @@ class OpenAIBatchProvider:
             lines = self._admit(system, groups, outcomes, round_no)
             if not lines:
                 break
-            retry_packed, retry_alone = self._run_batch(task, system, schema, lines, outcomes)
+            retry_packed, retry_alone = self._run_batch(
+                task, system, schema, lines, outcomes, breaker
+            )
             packed = [r for r in retry_packed if outcomes[r.id].attempts < max_attempts]
             alone = [r for r in retry_alone if outcomes[r.id].attempts < max_attempts]
         for out in outcomes.values():
@@ -179,6 +195,7 @@ class OpenAIBatchProvider:
         schema: dict[str, Any],
         lines: list[_Line],
         outcomes: dict[str, RecordOut],
+        breaker: CircuitBreaker,
     ) -> tuple[list[RecordIn], list[RecordIn]]:
         """Submit one batch and settle its lines: (records to retry as packs, to retry alone)."""
         started = self._clock()
@@ -191,7 +208,11 @@ class OpenAIBatchProvider:
                 self._tokens_spent -= sum(line.estimate for line in lines)
             failed = [r for line in lines for r in line.records]
             fail_all(failed, outcomes, exc.error)
-            if not exc.retry:
+            if exc.auth:
+                breaker.record_auth_failure(exc.error)
+            else:
+                breaker.record_failure(exc.error)
+            if not exc.retry or breaker.is_open:
                 return [], []
             self._backoff_before_retry(failed, outcomes)
             return failed, []
@@ -206,6 +227,11 @@ class OpenAIBatchProvider:
                 retry_packed.extend(failed)
             elif retry == _ALONE:
                 retry_alone.extend(failed)
+        settled = [r for line in lines for r in line.records]
+        if any(outcomes[r.id].status != STATUS_FAILED for r in settled):
+            breaker.record_success()
+        elif batch.status != "cancelled":  # a cancelled batch was somebody's decision
+            breaker.record_failure(outcomes[settled[0].id].error or f"batch {batch.status}")
         if batch.status == "failed" and retry_packed:
             # A rejected batch (e.g. too many tokens enqueued) is resubmitted after a pause.
             self._backoff_before_retry(retry_packed, outcomes)
@@ -257,7 +283,9 @@ class OpenAIBatchProvider:
             ) from None
         except (openai.OpenAIError, ValueError) as exc:  # 4xx or an unreadable answer
             raise _BatchAbortError(
-                f"batch submission failed: {self._describe(exc)}", False
+                f"batch submission failed: {self._describe(exc)}",
+                False,
+                auth=isinstance(exc, AUTH_ERRORS),
             ) from None
         records = sum(len(line.records) for line in lines)
         log.info("submitted batch %s: %d requests, %d records", batch.id, len(lines), records)

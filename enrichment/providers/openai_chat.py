@@ -2,13 +2,16 @@
 
 Speaks to any ``base_url`` that implements ``/v1/chat/completions`` (OpenAI, Azure OpenAI, vLLM,
 Ollama). Packs records per request, retries failed records alone within a per-record attempt
-budget, honours ``Retry-After``, and stops sending when the run's token budget is spent.
+budget, honours ``Retry-After``, stops sending when the run's token budget is spent, and stops
+for good once the task's circuit breaker opens (``enrichment/breaker.py``: consecutive failed
+requests, or a refused key).
 """
 
 import time
 
 import openai
 
+from enrichment.breaker import BreakerRegistry, CircuitBreaker
 from enrichment.models import (
     SOURCE_LLM,
     STATUS_FAILED,
@@ -21,10 +24,13 @@ from enrichment.packing import pack, response_schema, user_message
 from enrichment.prompts import system_prompt
 from enrichment.providers.base import ProviderConfig
 from enrichment.providers.common import (
+    AUTH_ERRORS,
     apply_answers,
     backoff_delay,
+    breaker_for,
     cost_usd,
     fail_all,
+    judge_answers,
     retry_after_seconds,
 )
 from enrichment.ratelimit import RateLimiter
@@ -41,6 +47,7 @@ class OpenAIChatProvider:
         self.model_id = config.model
         self._sleep = sleep
         self._tokens_spent = 0
+        self._breakers = BreakerRegistry()  # used when the config names no run to share with
         # This worker's share of the run's limits (EnrichmentResource divides them per task).
         self.limiter = RateLimiter(
             config.requests_per_minute, config.tokens_per_minute, sleep=sleep
@@ -66,6 +73,7 @@ class OpenAIChatProvider:
         system = system_prompt(task)
         schema = {"name": task.name, "strict": True, "schema": response_schema(task)}
         max_attempts = self.config.max_attempts_per_record
+        breaker = breaker_for(self.config, task, self._breakers)
         packed, alone = list(records), []
         while packed or alone:
             retry_packed: list[RecordIn] = []
@@ -77,7 +85,7 @@ class OpenAIChatProvider:
                 self.config.max_records_per_request,
             ) + [[r] for r in alone]
             for batch in groups:
-                transient, failed = self._send(task, system, schema, batch, outcomes)
+                transient, failed = self._send(task, system, schema, batch, outcomes, breaker)
                 # A transport failure retries the pack as it was; records that failed inside an
                 # answer go again alone, so one bad record cannot keep failing its neighbours.
                 (retry_packed if transient else retry_alone).extend(failed)
@@ -85,7 +93,18 @@ class OpenAIChatProvider:
             alone = [r for r in retry_alone if outcomes[r.id].attempts < max_attempts]
         return list(outcomes.values())
 
-    def _send(self, task, system, schema, batch, outcomes) -> tuple[bool, list[RecordIn]]:
+    def _send(
+        self,
+        task: TaskSpec,
+        system: str,
+        schema: dict,
+        batch: list[RecordIn],
+        outcomes: dict[str, RecordOut],
+        breaker: CircuitBreaker,
+    ) -> tuple[bool, list[RecordIn]]:
+        if breaker.is_open:  # the endpoint is known broken: these records are not sent
+            fail_all(batch, outcomes, breaker.reason or "circuit open")
+            return False, []
         user = user_message(batch)
         estimate = count_tokens(system, self.model_id) + count_tokens(user, self.model_id)
         if self._tokens_spent + estimate > self.config.token_budget:
@@ -125,17 +144,24 @@ class OpenAIChatProvider:
             error = f"{type(exc).__name__}: {str(exc)[:200]}"
             for r in batch:
                 outcomes[r.id].error = error
+            # A rate limit says the endpoint is busy, not broken.
+            if not isinstance(exc, openai.RateLimitError):
+                breaker.record_failure(error)
             attempt = max(outcomes[r.id].attempts for r in batch)
-            if attempt < self.config.max_attempts_per_record:
+            if attempt < self.config.max_attempts_per_record and not breaker.is_open:
                 self._backoff(attempt, retry_after_seconds(exc))
             return True, list(batch)
         except openai.APIStatusError as exc:  # 4xx other than 429: not worth retrying
+            error = f"{type(exc).__name__}: {str(exc)[:200]}"
             for r in batch:
-                outcomes[r.id].error = f"{type(exc).__name__}: {str(exc)[:200]}"
+                outcomes[r.id].error = error
+            if isinstance(exc, AUTH_ERRORS):  # a refused key fails every request alike
+                breaker.record_auth_failure(error)
             return False, []
         except ValueError as exc:  # a 200 whose body is not JSON (e.g. a proxy's error page)
             self._tokens_spent += estimate  # it may well have been billed
             error = f"invalid response: {type(exc).__name__}"
+            breaker.record_failure(error)
             return False, fail_all(batch, outcomes, error)
         latency_ms = (time.perf_counter() - started) * 1000
         usage = getattr(response, "usage", None)
@@ -152,6 +178,7 @@ class OpenAIChatProvider:
         choices = getattr(response, "choices", None)
         if not choices or getattr(choices[0], "message", None) is None:
             # Not a chat completion (no choices, or a non-JSON body the SDK returned as text).
+            breaker.record_failure("invalid response: no choices")
             return False, fail_all(batch, outcomes, "invalid response: no choices")
         choice = choices[0]
         message = choice.message
@@ -159,4 +186,6 @@ class OpenAIChatProvider:
             return False, fail_all(batch, outcomes, f"refusal: {message.refusal[:200]}")
         if choice.finish_reason == "length":
             return False, fail_all(batch, outcomes, "truncated: finish_reason=length")
-        return False, apply_answers(task, message.content or "", batch, outcomes)
+        retry = apply_answers(task, message.content or "", batch, outcomes)
+        judge_answers(batch, outcomes, breaker)
+        return False, retry

@@ -569,7 +569,10 @@ def test_api_key_never_appears_in_errors_or_logs(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     secret = "sk-test-DO-NOT-LEAK-0123456789abcdef"
-    config = ProviderConfig(**settings(fake_openai, api_key=secret, max_attempts_per_record=1))
+    # One provider through every fault: its breaker (which the 401 would open) is off.
+    config = ProviderConfig(
+        **settings(fake_openai, api_key=secret, max_attempts_per_record=1, breaker_failures=0)
+    )
     assert secret not in repr(config)
     provider = OpenAIBatchProvider(config, sleep=fake_time.sleep, clock=fake_time.clock)
     request_faults = [Fault.http(401), Fault.http(400), Fault.http(500), Fault.reset()]

@@ -335,7 +335,9 @@ def test_persistent_bad_answer_fails_within_the_budget(
 ) -> None:
     records, _ = make_records(3)
     fake_openai.fail_always(fault)
-    outcomes = make_provider(fake_openai, sleeps, max_attempts_per_record=3).run(TASK, records)
+    # The attempt budget alone (the breaker, which would stop this at 5 requests, is off).
+    provider = make_provider(fake_openai, sleeps, max_attempts_per_record=3, breaker_failures=0)
+    outcomes = provider.run(TASK, records)
 
     for out in outcomes:
         assert out.status == STATUS_FAILED
