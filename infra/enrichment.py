@@ -5,8 +5,9 @@ offline model answers, and every row and the run's metadata say so.
 """
 
 import time
+import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from dagster import ConfigurableResource, EnvVar, MetadataValue
@@ -16,10 +17,12 @@ from pydantic import PrivateAttr
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from enrichment.breaker import request_bound
 from enrichment.group_summary import group_cache_params
-from enrichment.models import SOURCE_LLM, STATUS_OK, STATUS_SKIPPED, TaskSpec
+from enrichment.models import SOURCE_LLM, STATUS_FAILED, STATUS_OK, STATUS_SKIPPED, TaskSpec
 from enrichment.providers import ProviderConfig
 from enrichment.providers.base import EMBEDDED, OPENAI, OPENAI_BATCH
+from enrichment.providers.fallback import FALLBACK_ERROR_PREFIX
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.settings import llm_settings
 from transforms.enrich import (
@@ -55,6 +58,16 @@ GROUP_SUMMARY_CACHE = TableRef("ops", "group_summary_cache")
 
 
 BUDGET_POLICIES = ("warn", "fail")
+# How a breaker's reason reads in a row's error (enrichment/breaker.py).
+CIRCUIT_OPEN = "circuit open after"
+AUTH_OPENED = "authentication error"
+
+
+def _breaker_reason(error: str | None) -> str | None:
+    """The breaker's reason in a row's error (a fallback row's error quotes it), or None."""
+    if not error:
+        return None
+    return error.removeprefix(FALLBACK_ERROR_PREFIX)
 
 
 class TokenBudgetExceededError(RuntimeError):
@@ -83,6 +96,11 @@ class EnrichmentRun:
     history_model: str | None = None
     model_labelled: int = 0
     routed_to_provider: int = 0
+    # The LLM did not answer: rows the offline fallback answered, rows left failed, and the
+    # circuit breaker's reason when it opened (rows it stopped carry it in their error).
+    fallback_rows: int = 0
+    failed_rows: int = 0
+    circuit_open: str | None = None
 
 
 class EnrichmentResource(ConfigurableResource):
@@ -112,8 +130,16 @@ class EnrichmentResource(ConfigurableResource):
     # is less sure of than this go to the LLM (when one is configured).
     route_below_confidence: float = 0.7
     history_min_rows: int = 200
+    # Consecutive failed requests after which a task stops calling the endpoint for the rest of
+    # the run (0: never); a 401/403 stops every task at once (enrichment/breaker.py).
+    breaker_failures: int = 5
+    # Comma-separated tasks (or "all") whose rows the LLM did not answer are left failed
+    # instead of answered by the offline model.
+    fallback_off: str = ""
 
     _tokens_spent: int = PrivateAttr(default=0)
+    # Breakers an enrichment call of this run saw open, by task ("*": the key was refused).
+    _open_circuits: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> "EnrichmentResource":
@@ -133,6 +159,8 @@ class EnrichmentResource(ConfigurableResource):
             max_concurrency=settings.max_concurrency,
             route_below_confidence=settings.route_below_confidence,
             history_min_rows=settings.history_min_rows,
+            breaker_failures=settings.breaker_failures,
+            fallback_off=",".join(settings.fallback_off),
         )
 
     @property
@@ -177,7 +205,19 @@ class EnrichmentResource(ConfigurableResource):
             tokens_per_minute=None
             if self.tokens_per_minute is None
             else self.tokens_per_minute / tasks,
+            breaker_failures=self.breaker_failures,
+            fallback_off=tuple(n.strip() for n in self.fallback_off.split(",") if n.strip()),
         )
+
+    def call_config(self, task: TaskSpec, scope: str, tasks: int | None = None) -> ProviderConfig:
+        """``provider_config`` for one call of ``task``: breakers shared within ``scope`` (the
+        run), and already open when an earlier call of the run found the endpoint broken."""
+        opened = self._open_circuits.get("*") or self._open_circuits.get(task.name)
+        return replace(self.provider_config(tasks), breaker_scope=scope, circuit_open=opened)
+
+    def fallback_for(self, task: TaskSpec) -> bool:
+        """Whether ``task``'s rows the LLM did not answer get an offline answer."""
+        return self.provider_config().falls_back(task.name)
 
     def version_config(self) -> str:
         """What of the configuration shapes enriched values (never the key): part of a step's
@@ -193,6 +233,7 @@ class EnrichmentResource(ConfigurableResource):
                 self.max_input_tokens_per_request,
                 self.route_below_confidence,
                 self.history_min_rows,
+                self.fallback_off,
             )
         )
 
@@ -231,7 +272,7 @@ class EnrichmentResource(ConfigurableResource):
         if not days:
             raise ValueError(f"{task.name}: no business date to enrich")
         when = str(days[0]) if len(days) == 1 else f"{days[0]}..{days[-1]}"
-        config = self.provider_config()
+        config = self.call_config(task, run_id)
         inputs = rows.transform(with_enrichment_input(text, task, config, names))
         # The date an input's call is logged under: the first of the run's dates it appears on.
         call_date = (
@@ -272,7 +313,7 @@ class EnrichmentResource(ConfigurableResource):
             pending = computed.count()
             tasks = max(1, min(self.max_concurrency, -(-pending // self.max_records_per_request)))
             misses = computed.repartition(tasks, INPUT_HASH).persist()
-            config = self.provider_config(tasks)
+            config = self.call_config(task, run_id, tasks)
             row = (
                 misses.transform(estimate_request_tokens(task, config, config.model_id))
                 .agg(F.sum("input_tokens"), F.sum("requests"))
@@ -317,7 +358,7 @@ class EnrichmentResource(ConfigurableResource):
             .where(F.col("business_date").isin([F.lit(d) for d in days]))
             .select(*OUTCOME_COLUMNS)
         )
-        self._remember(lakehouse, fresh, task)
+        self._remember(lakehouse, fresh, task, config)
         if config.kind != EMBEDDED:
             misses.unpersist()
             computed.unpersist()
@@ -326,11 +367,19 @@ class EnrichmentResource(ConfigurableResource):
         results = fresh if hits is None else fresh.unionByName(hits)
         counts = results.groupBy("source").count().collect()
         by_source = {r["source"]: r["count"] for r in counts}
+        status, error = F.col("enrichment_status"), F.col("error")
         spend = fresh.agg(
             F.sum(F.col("tokens_in") + F.col("tokens_out")),
-            F.sum((F.col("enrichment_status") == STATUS_SKIPPED).cast("int")),
+            F.sum((status == STATUS_SKIPPED).cast("int")),
+            F.sum(((status == STATUS_OK) & error.isNotNull()).cast("int")),
+            F.sum((status == STATUS_FAILED).cast("int")),
+            F.first(F.when(error.contains(CIRCUIT_OPEN), error), ignorenulls=True),
         ).first()
         spent, skipped = int(spend[0] or 0), int(spend[1] or 0)
+        circuit = _breaker_reason(spend[4])
+        if circuit and config.kind != EMBEDDED:
+            # Later calls of this run send nothing for the task (for any task: a refused key).
+            self._open_circuits["*" if AUTH_OPENED in circuit else task.name] = circuit
         self._tokens_spent += spent
         if skipped and config.kind != EMBEDDED and self.budget_policy == "fail":
             raise TokenBudgetExceededError(
@@ -352,6 +401,9 @@ class EnrichmentResource(ConfigurableResource):
             skipped_for_budget=skipped,
             budget_left=budget_left,
             over_budget_estimate=estimate[0] > budget_left,
+            fallback_rows=int(spend[2] or 0),
+            failed_rows=int(spend[3] or 0),
+            circuit_open=circuit,
         )
 
     def enrich_with_history(
@@ -415,10 +467,17 @@ class EnrichmentResource(ConfigurableResource):
         run.routed_to_provider = run.distinct_inputs
         return run
 
-    def _remember(self, lakehouse: LakehouseResource, fresh: DataFrame, task: TaskSpec) -> None:
-        """Merge this run's successful outcomes into ``ops.llm_cache``, once per key."""
+    def _remember(
+        self, lakehouse: LakehouseResource, fresh: DataFrame, task: TaskSpec, config: ProviderConfig
+    ) -> None:
+        """Merge this run's successful outcomes into ``ops.llm_cache``, once per key.
+
+        Only answers of the model the key names: an offline fallback answer is never cached as
+        the LLM's, so the next run against a healthy endpoint sends those records again.
+        """
         ok = (
             fresh.where(F.col("enrichment_status") == STATUS_OK)
+            .where(F.col("model") == config.model_id)
             .withColumn("task", F.lit(task.name))
             .withColumn("cached_at", F.current_timestamp())
         )
@@ -445,7 +504,8 @@ class EnrichmentResource(ConfigurableResource):
         run retries them. Returns ``group_cols``, ``input_hash`` and ``GROUP_SUMMARY_COLUMNS``.
         """
         spark = lines.sparkSession
-        config = self.provider_config()
+        # One scope per call: the groups a Python worker summarizes share the task's breaker.
+        config = self.call_config(task, f"groups-{uuid.uuid4().hex}")
         params = group_cache_params(
             task, config.model_id, max_input_tokens=config.max_input_tokens_per_request
         )
@@ -534,9 +594,32 @@ def enrichment_rollup(staged: DataFrame, prefix: str = "") -> dict:
     return {prefix + key: value for key, value in figures.items()}
 
 
+def llm_unavailable(fallback_rows: int) -> str:
+    """What the summary and metadata say when the LLM did not answer some rows."""
+    return f"LLM unavailable: {fallback_rows} rows answered by the fallback model"
+
+
 def budget_metadata(runs: Sequence[EnrichmentRun], resource: EnrichmentResource) -> dict:
-    """The pre-run estimate and the spend of a step's enrichment calls, for its metadata."""
+    """The pre-run estimate and the spend of a step's enrichment calls, for its metadata.
+
+    With the availability of the LLM: rows answered by the fallback, rows left failed, the
+    circuit breaker's state and the most requests a broken endpoint can cost a task of the run
+    (``breaker_failures`` per Python worker calling it, at most ``max_concurrency`` of them).
+    """
+    fallback = sum(r.fallback_rows for r in runs)
+    opened = sorted({r.circuit_open for r in runs if r.circuit_open})
+    availability = {
+        "llm_fallback_rows": fallback,
+        "llm_failed_rows": sum(r.failed_rows for r in runs),
+        "llm_circuit_breaker": "; ".join(opened) or "closed",
+        "llm_failed_requests_bound_per_task": request_bound(
+            resource.breaker_failures, resource.max_concurrency
+        ),
+    }
+    if fallback:
+        availability["llm_unavailable"] = llm_unavailable(fallback)
     return {
+        **availability,
         "estimated_llm_input_tokens": sum(r.estimated_input_tokens for r in runs),
         "estimated_llm_requests": sum(r.estimated_requests for r in runs),
         "llm_tokens_spent": sum(r.tokens_spent for r in runs),

@@ -55,10 +55,17 @@ class LLMSettings:
     max_concurrency: int = 4
     route_below_confidence: float = 0.7
     history_min_rows: int = 200
+    breaker_failures: int = 5
+    fallback_off: tuple[str, ...] = ()
 
 
 def llm_settings() -> LLMSettings:
-    """Read ``OPENAI_API_KEY`` (presence only), ``OPENAI_BASE_URL`` and ``LLM_*``."""
+    """Read ``OPENAI_API_KEY`` (presence only), ``OPENAI_BASE_URL`` and ``LLM_*``.
+
+    ``LLM_BREAKER_FAILURES``: consecutive failed requests that stop a task calling the endpoint
+    for the rest of the run (0: never). ``LLM_FALLBACK_OFF``: comma-separated task names (or
+    ``all``) whose rows the LLM did not answer stay failed instead of answered offline.
+    """
     return LLMSettings(
         api_key_set=bool(os.environ.get("OPENAI_API_KEY", "").strip()),
         base_url=os.environ.get("OPENAI_BASE_URL") or None,
@@ -73,4 +80,8 @@ def llm_settings() -> LLMSettings:
         max_concurrency=int(_env("LLM_MAX_CONCURRENCY", "4")),
         route_below_confidence=float(_env("LLM_ROUTE_BELOW_CONFIDENCE", "0.7")),
         history_min_rows=int(_env("ENRICH_HISTORY_MIN_ROWS", "200")),
+        breaker_failures=int(_env("LLM_BREAKER_FAILURES", "5")),
+        fallback_off=tuple(
+            name.strip() for name in _env("LLM_FALLBACK_OFF", "").split(",") if name.strip()
+        ),
     )

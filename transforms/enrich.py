@@ -160,7 +160,8 @@ def _enrich_batches(
     task: TaskSpec, config: ProviderConfig
 ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        provider = build_provider(config)
+        # What the LLM leaves failed, the offline model answers (marked; see providers/fallback).
+        provider = build_provider(config, fallback=True)
         for batch in batches:
             records = [
                 RecordIn(id=h, text=t)
@@ -344,6 +345,8 @@ def as_cache_hits(cached: DataFrame) -> DataFrame:
 
 
 FAILURE_KINDS = {
+    # First: the breaker's reason quotes the last error, whose marker must not win.
+    "circuit open": "circuit_open",
     "refusal": "refusal",
     "truncated": "truncated",
     "malformed JSON": "malformed",
@@ -355,10 +358,15 @@ FAILURE_KINDS = {
 }
 
 
+FALLBACK_KIND = "fallback"
+
+
 def with_failure_kind(df: DataFrame) -> DataFrame:
     """Add ``failure_kind``: ``none`` for ok rows, else what went wrong, from ``error``.
 
-    Never null, so quality rules can measure refusal or truncation rates over all rows.
+    An ok row that still carries an error was answered by the offline fallback because the LLM
+    did not (``enrichment/providers/fallback.py``): its kind is ``fallback``. Never null, so
+    quality rules can measure refusal, truncation or fallback rates over all rows.
     """
     kind: Column = F.lit("other")
     for marker, name in reversed(list(FAILURE_KINDS.items())):
@@ -368,7 +376,10 @@ def with_failure_kind(df: DataFrame) -> DataFrame:
     )
     return df.withColumn(
         "failure_kind",
-        F.when(F.col("enrichment_status") == "ok", F.lit("none"))
+        F.when(
+            (F.col("enrichment_status") == "ok") & F.col("error").isNotNull(), F.lit(FALLBACK_KIND)
+        )
+        .when(F.col("enrichment_status") == "ok", F.lit("none"))
         .when(F.col("error").isNull(), F.lit("other"))
         .when(transport, F.lit("transport"))
         .otherwise(kind),

@@ -11,15 +11,19 @@ import pytest
 from pyspark.sql import functions as F
 
 from enrichment.prompts import EXPENSE_LINE_TASK
+from enrichment.providers.base import EMBEDDED_MODEL_ID
+from enrichment.providers.fallback import FALLBACK_ERROR_PREFIX
 from enrichment.tokens import count_tokens
 from infra.enrichment import (
     LLM_CACHE,
     LLM_CALLS,
     EnrichmentResource,
     TokenBudgetExceededError,
+    budget_metadata,
 )
 from infra.lakehouse import LakehouseResource
 from tests.enrichment.fake_openai import Fault
+from transforms.enrich import with_failure_kind
 
 DAY = date(2026, 3, 31)
 TEXTS = [
@@ -78,8 +82,12 @@ def test_distinct_inputs_once_then_cache_then_prompt_change(
 
 
 def test_a_bad_answer_fails_one_row_not_the_batch(spark, lines, lakehouse_root, fake_openai):
+    # Without the offline fallback, which would answer the failed rows.
     resource = EnrichmentResource(
-        api_key="sk-test-secret", base_url=fake_openai.base_url, max_attempts_per_record=2
+        api_key="sk-test-secret",
+        base_url=fake_openai.base_url,
+        max_attempts_per_record=2,
+        fallback_off="all",
     )
     fake_openai.fail_always(Fault.bad_label())
     run = _enrich(resource, lines, "run-bad")
@@ -92,6 +100,56 @@ def test_a_bad_answer_fails_one_row_not_the_batch(spark, lines, lakehouse_root, 
     # Failures are not cached: a later run tries them again.
     cached = LakehouseResource().read(spark, LLM_CACHE)
     assert cached.where("enrichment_status <> 'ok'").count() == 0
+
+
+def test_a_broken_endpoint_falls_back_uncached_and_a_healthy_run_re_enriches_those_rows(
+    spark, lines, lakehouse_root, fake_openai
+):
+    settings = {"api_key": "sk-test-secret", "base_url": fake_openai.base_url}
+    # Two rows were answered by the LLM in an earlier run: they are cache hits from now on.
+    _enrich(EnrichmentResource(**settings), lines.where("report_id IN ('ER-0', 'ER-1')"), "run-0")
+    cached_before = LakehouseResource().read(spark, LLM_CACHE).count()
+    assert cached_before == 2
+    fake_openai.reset_log()
+
+    fake_openai.fail_always(Fault.http(500))
+    broken = EnrichmentResource(**settings, breaker_failures=2, max_attempts_per_record=3)
+    run = _enrich(broken, lines, "run-broken")
+    # Two texts left, one pack: two failed requests opened the breaker (not three attempts).
+    assert len(fake_openai.chat_requests()) == 2
+    rows = run.rows.collect()
+    fallback = [r for r in rows if r["source"] == "model"]
+    assert {r["report_id"] for r in fallback} == {"ER-2", "ER-3"}
+    for r in fallback:
+        assert r["enrichment_status"] == "ok" and r["label"] is not None
+        assert r["model"] == EMBEDDED_MODEL_ID
+        assert r["error"].startswith(FALLBACK_ERROR_PREFIX + "circuit open after 2 consecutive")
+    assert {r["source"] for r in rows if r not in fallback} == {"cache"}
+    assert (run.fallback_rows, run.failed_rows) == (2, 0)
+    assert run.circuit_open and run.circuit_open.startswith("circuit open after 2 consecutive")
+    meta = budget_metadata([run], broken)
+    assert meta["llm_unavailable"] == "LLM unavailable: 2 rows answered by the fallback model"
+    assert meta["llm_failed_requests_bound_per_task"] == 2 * broken.max_concurrency
+    # The call log keeps every row's outcome and why; the cache gained nothing.
+    logged = LakehouseResource().read(spark, LLM_CALLS).where("run_id = 'run-broken'").collect()
+    assert {r["source"] for r in logged} == {"model"} and len(logged) == 2
+    assert LakehouseResource().read(spark, LLM_CACHE).count() == cached_before
+    gold = run.rows.transform(with_failure_kind)
+    assert {r["failure_kind"] for r in gold.where("source = 'model'").collect()} == {"fallback"}
+
+    # A later call of the same resource (the run's next step) sends nothing: it remembers.
+    fake_openai.reset_log()
+    again = _enrich(broken, lines, "run-broken-next-step")
+    assert fake_openai.chat_requests() == [] and again.fallback_rows == 2
+
+    # The next run, the endpoint healthy: exactly the fallback rows are sent, then cached.
+    fake_openai.fail_always(None)
+    fake_openai.reset_log()
+    healed = _enrich(EnrichmentResource(**settings), lines, "run-healed")
+    sent = sorted(rid for req in fake_openai.chat_requests() for rid in req.record_ids)
+    assert sent == sorted(r["input_hash"] for r in fallback)
+    assert (healed.computed, healed.cache_hits, healed.fallback_rows) == (2, 2, 0)
+    assert LakehouseResource().read(spark, LLM_CACHE).count() == 4
 
 
 def test_the_api_key_never_reaches_tables_or_descriptions(
