@@ -90,7 +90,9 @@ def stage_narrative_dates(
             order_col="seq",
             label_col="legal_entity",
         )
-    written = close_narratives(lines, summaries)
+    written = close_narratives(
+        lines, summaries, fallback=enrichment.fallback_for(CLOSE_NARRATIVE_TASK)
+    )
     staged_version = wap.stage_dates(lakehouse, written, NARRATIVE, days)
     staged = lakehouse.read_dates(session, NARRATIVE.staging, days, staged_version)
     tokens = staged.agg(F.sum(F.col("tokens_in") + F.col("tokens_out"))).first()[0] or 0

@@ -8,7 +8,7 @@ import great_expectations.expectations as gxe
 
 from enrichment.models import STATUSES, Taxonomy
 from expectations.pii import PII_PATTERNS
-from expectations.suite import ERROR, Rule
+from expectations.suite import ERROR, WARN, Rule
 
 
 def label_rules(label: str, confidence: str, taxonomy: Taxonomy, prefix: str = "") -> list[Rule]:
@@ -60,6 +60,41 @@ def summary_rules(column: str, max_chars: int) -> list[Rule]:
             "No e-mail address, phone number, national id or card number in a summary.",
             gxe.ExpectColumnValuesToNotMatchRegexList(
                 column=column, regex_list=list(PII_PATTERNS.values())
+            ),
+        ),
+    ]
+
+
+def availability_rules(
+    what: str, max_failed_share: float, max_fallback_share: float, prefix: str = "", name: str = ""
+) -> list[Rule]:
+    """A failed night is not published as a fine one: the share of rows left ``failed`` (no
+    answer, no fallback) above ``max_failed_share`` blocks the partition; the share answered by
+    the offline fallback because the LLM did not (``failure_kind`` = fallback) above
+    ``max_fallback_share`` publishes it with a warning. Rule names start with ``name``, columns
+    with ``prefix``.
+    """
+    return [
+        Rule(
+            f"{name}failed_share",
+            ERROR,
+            f"At most {max_failed_share:.0%} of rows have no {what}: neither the LLM nor the "
+            "fallback answered.",
+            gxe.ExpectColumnValuesToNotBeInSet(
+                column=f"{prefix}enrichment_status",
+                value_set=["failed"],
+                mostly=1 - max_failed_share,
+            ),
+        ),
+        Rule(
+            f"{name}fallback_share",
+            WARN,
+            f"At most {max_fallback_share:.0%} of rows have their {what} from the offline "
+            "fallback because the LLM was unavailable.",
+            gxe.ExpectColumnValuesToNotBeInSet(
+                column=f"{prefix}failure_kind",
+                value_set=["fallback"],
+                mostly=1 - max_fallback_share,
             ),
         ),
     ]

@@ -11,13 +11,17 @@ import great_expectations.expectations as gxe
 
 from enrichment.models import STATUSES
 from enrichment.taxonomies import SPEND_CATEGORY
-from expectations.enrichment import label_rules, summary_rules
+from expectations.enrichment import availability_rules, label_rules, summary_rules
 from expectations.suite import ERROR, WARN, Rule, Suite
 from transforms.contracts import MAX_EXPENSE_AGE_DAYS, MAX_EXPENSE_AMOUNT, VALID_CURRENCIES
 
 KEY = ("report_id", "line_id")
 # Share of rows whose enrichment may fail or be skipped before the partition warns.
 MAX_UNENRICHED_SHARE = 0.05
+# Share of rows left failed (no LLM answer and no fallback) that blocks the partition.
+MAX_FAILED_SHARE = 0.20
+# Share of rows answered by the offline fallback (the LLM unavailable) before it warns.
+MAX_FALLBACK_SHARE = 0.05
 # Share of rows the model refused or truncated before the partition warns.
 MAX_REFUSED_OR_TRUNCATED_SHARE = 0.02
 SUMMARY_MAX_CHARS = 300
@@ -132,6 +136,7 @@ def gold_expense_lines_suite(
                 column="enrichment_status", value_set=["ok"], mostly=1 - MAX_UNENRICHED_SHARE
             ),
         ),
+        *availability_rules("spend category", MAX_FAILED_SHARE, MAX_FALLBACK_SHARE),
         Rule(
             "refusal_and_truncation_rate",
             WARN,

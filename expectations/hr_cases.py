@@ -4,7 +4,7 @@ import great_expectations.expectations as gxe
 
 from enrichment.models import STATUSES
 from enrichment.taxonomies import HR_CASE_TYPE, HR_CASE_URGENCY
-from expectations.enrichment import label_rules, summary_rules
+from expectations.enrichment import availability_rules, label_rules, summary_rules
 from expectations.pii import PII_PATTERNS
 from expectations.suite import ERROR, WARN, Rule, Suite
 from transforms.hr_cases import KEY, URGENCY_PREFIX
@@ -12,6 +12,10 @@ from transforms.hr_cases import KEY, URGENCY_PREFIX
 SUMMARY_MAX_CHARS = 400
 # Share of cases whose type or urgency may fail or be skipped before the partition warns.
 MAX_UNENRICHED_SHARE = 0.05
+# Share of cases left without a type (or urgency) by the LLM and the fallback that blocks.
+MAX_FAILED_SHARE = 0.20
+# Share of cases whose type (or urgency) came from the offline fallback before it warns.
+MAX_FALLBACK_SHARE = 0.05
 
 NOT_NULL_COLUMNS = ("case_id", "business_date", "opened_at", "model", "urgency_model")
 _STATUS_LIST = ", ".join(f"'{s}'" for s in STATUSES)
@@ -72,6 +76,13 @@ def gold_hr_cases_suite() -> Suite:
                     mostly=1 - MAX_UNENRICHED_SHARE,
                 ),
             )
+        )
+        rules += availability_rules(
+            f"case {what}",
+            MAX_FAILED_SHARE,
+            MAX_FALLBACK_SHARE,
+            prefix=prefix,
+            name=prefix or "case_type_",
         )
     return Suite(name="gold_hr_cases", key=KEY, rules=tuple(rules))
 

@@ -12,7 +12,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from enrichment.taxonomies import EXCEPTION_REASON
-from expectations.enrichment import label_rules, summary_rules
+from expectations.enrichment import availability_rules, label_rules, summary_rules
 from expectations.pii import PII_PATTERNS
 from expectations.suite import ERROR, WARN, Rule, Suite
 from transforms.contracts import VALID_CURRENCIES
@@ -231,6 +231,10 @@ def close_summary_suite(business_date: date) -> Suite:
 
 
 NARRATIVE_MAX_CHARS = 2000
+# Share of paragraphs left failed (no LLM answer, no template fallback) that blocks the night.
+NARRATIVE_MAX_FAILED_SHARE = 0.20
+# Share of paragraphs not written as configured (the LLM unavailable) before the night warns.
+NARRATIVE_MAX_UNAVAILABLE_SHARE = 0.05
 NARRATIVE_NOT_NULL = ("business_date", "legal_entity", "status", "source", "model")
 NARRATIVE_CONSTRAINTS = {
     "ok_narratives_have_text": "status <> 'ok' OR narrative IS NOT NULL",
@@ -288,6 +292,24 @@ def close_narrative_suite() -> Suite:
                 "Every entity got its paragraph.",
                 gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["ok"]),
             ),
+            Rule(
+                "narrative_failed_share",
+                ERROR,
+                f"At most {NARRATIVE_MAX_FAILED_SHARE:.0%} of paragraphs were written by "
+                "neither the LLM nor the template fallback.",
+                gxe.ExpectColumnValuesToNotBeInSet(
+                    column="status", value_set=["failed"], mostly=1 - NARRATIVE_MAX_FAILED_SHARE
+                ),
+            ),
+            Rule(
+                "narrative_fallback_share",
+                WARN,
+                f"At most {NARRATIVE_MAX_UNAVAILABLE_SHARE:.0%} of paragraphs carry an error: "
+                "the LLM was unavailable (template fallback, or failed).",
+                gxe.ExpectColumnValuesToBeNull(
+                    column="error", mostly=1 - NARRATIVE_MAX_UNAVAILABLE_SHARE
+                ),
+            ),
         ),
     )
 
@@ -304,6 +326,10 @@ NOTES_CONSTRAINTS = {
     "ok_rows_have_a_reason": "enrichment_status <> 'ok' OR probable_reason IS NOT NULL",
 }
 NOTE_MAX_CHARS = 400
+# Share of notes left failed (no LLM answer and no fallback) that blocks the night.
+NOTES_MAX_FAILED_SHARE = 0.20
+# Share of notes from the offline fallback (the LLM unavailable) before the night warns.
+NOTES_MAX_FALLBACK_SHARE = 0.05
 
 
 def exception_notes_suite() -> Suite:
@@ -320,5 +346,6 @@ def exception_notes_suite() -> Suite:
             ),
             *label_rules("probable_reason", "reason_confidence", EXCEPTION_REASON),
             *summary_rules("analyst_note", NOTE_MAX_CHARS),
+            *availability_rules("note", NOTES_MAX_FAILED_SHARE, NOTES_MAX_FALLBACK_SHARE),
         ),
     )

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from enrichment.prompts import CLOSE_NARRATIVE_TASK
+from enrichment.providers.fallback import FALLBACK_ERROR_PREFIX
 from infra.enrichment import GROUP_SUMMARY_CACHE, EnrichmentResource
 from infra.lakehouse import LakehouseResource
 from tests.enrichment.fake_openai import FakeOpenAI, Fault
@@ -84,6 +85,37 @@ def test_offline_the_template_writes_each_paragraph_and_says_so(spark):
         assert row["business_date"] == AS_OF and row["tokens_in"] == 0
     assert (out["US01"]["open_exceptions"], out["US01"]["closed_today"]) == (2, 1)
     assert (out["DE01"]["open_exceptions"], out["DE01"]["closed_today"]) == (0, 0)
+
+
+def test_a_paragraph_the_llm_failed_is_the_templates_and_says_why(spark):
+    exceptions, entities = _exceptions(spark)
+    lines = exception_lines(exceptions, entities, AS_OF)
+    template = {r["legal_entity"]: r["narrative"] for r in close_narratives(lines).collect()}
+    schema = (
+        "business_date date, legal_entity string, status string, narrative string, stages int, "
+        "truncated_rows int, tokens_in int, tokens_out int, cost_usd double, source string, "
+        "model string, prompt_version string, error string"
+    )
+    why = "circuit open after 5 consecutive failures: InternalServerError: 500"
+    budget = "run token budget exhausted before this record was sent"
+    rows = [
+        (AS_OF, "US01", "failed", None, 1, 0, 40, 0, 0.01, "llm", "gpt-4o-mini", "n-v1", why),
+        (AS_OF, "GB01", "ok", "GB01: one ghost.", 1, 0, 30, 9, 0.02, "llm", "gpt-4o-mini", "n-v1",
+         None),
+        (AS_OF, "DE01", "skipped", None, 0, 0, 0, 0, 0.0, "llm", "gpt-4o-mini", "n-v1", budget),
+    ]  # fmt: skip
+    summaries = spark.createDataFrame(rows, schema)
+    out = {r["legal_entity"]: r for r in close_narratives(lines, summaries, True).collect()}
+    us = out["US01"]
+    assert (us["status"], us["narrative"]) == ("ok", template["US01"])
+    assert (us["source"], us["model"], us["prompt_version"]) == ("rule", TEMPLATE_MODEL_ID, None)
+    assert us["error"] == FALLBACK_ERROR_PREFIX + why
+    assert us["tokens_in"] == 40  # what the failed LLM calls cost is still reported
+    assert (out["GB01"]["source"], out["GB01"]["error"]) == ("llm", None)
+    assert out["DE01"]["status"] == "skipped"  # the budget's decision, not a failure
+    # Without the fallback the failure stays visible as such.
+    kept = {r["legal_entity"]: r for r in close_narratives(lines, summaries).collect()}
+    assert (kept["US01"]["status"], kept["US01"]["narrative"]) == ("failed", None)
 
 
 def _narrate(spark, server: FakeOpenAI, exceptions, entities) -> dict:

@@ -5,7 +5,9 @@ in stages past the context window (``enrichment/group_summary.py``, prompt
 ``CLOSE_NARRATIVE_TASK``) through the group summary cache (``EnrichmentResource.summarize_groups``),
 and :func:`close_narratives` is handed those summaries. Without one, the paragraph is a template
 filled from the same rows: counts by type, open amounts by currency, the oldest item, what closed
-today. It says so: ``source`` = rule and ``model`` names the template, never an LLM.
+today. It says so: ``source`` = rule and ``model`` names the template, never an LLM. When the
+LLM was asked and failed an entity's paragraph, the template writes it instead (``fallback``),
+and ``error`` keeps why the LLM did not.
 """
 
 from datetime import date
@@ -15,7 +17,8 @@ import pandas as pd
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from enrichment.models import SOURCE_RULE, STATUS_OK
+from enrichment.models import SOURCE_RULE, STATUS_FAILED, STATUS_OK
+from enrichment.providers.fallback import FALLBACK_ERROR_PREFIX
 
 TEMPLATE_MODEL_ID = "template/close-narrative-v1"
 NO_OPEN_LINE = "No reconciliation exception is open for this entity tonight."
@@ -164,7 +167,37 @@ _TEMPLATE_SCHEMA = (
 )
 
 
-def close_narratives(lines: DataFrame, summaries: DataFrame | None = None) -> DataFrame:
+def _template_where_failed(template: DataFrame):
+    """Replace the failed paragraphs of a summaries frame by the template's, marked."""
+    group = list(NARRATIVE_GROUP)
+    answered = ("narrative", "source", "model")
+    spare = template.select(*group, *[F.col(c).alias(f"_template_{c}") for c in answered])
+
+    def transform(summaries: DataFrame) -> DataFrame:
+        fell = (F.col("status") == STATUS_FAILED) & F.col("_template_narrative").isNotNull()
+        why = F.concat(F.lit(FALLBACK_ERROR_PREFIX), F.coalesce(F.col("error"), F.lit("failed")))
+        return (
+            summaries.join(spare, group, "left")
+            .withColumns(
+                {
+                    **{
+                        c: F.when(fell, F.col(f"_template_{c}")).otherwise(F.col(c))
+                        for c in answered
+                    },
+                    "status": F.when(fell, F.lit(STATUS_OK)).otherwise(F.col("status")),
+                    "prompt_version": F.when(fell, F.lit(None)).otherwise(F.col("prompt_version")),
+                    "error": F.when(fell, why).otherwise(F.col("error")),
+                }
+            )
+            .drop(*[f"_template_{c}" for c in answered])
+        )
+
+    return transform
+
+
+def close_narratives(
+    lines: DataFrame, summaries: DataFrame | None = None, fallback: bool = False
+) -> DataFrame:
     """One paragraph per entity and night of ``exception_lines``.
 
     Args:
@@ -172,6 +205,8 @@ def close_narratives(lines: DataFrame, summaries: DataFrame | None = None) -> Da
         summaries: The LLM's summaries of ``lines``, one row per ``business_date`` and
             ``legal_entity`` (``EnrichmentResource.summarize_groups``); without them the
             template writes every paragraph.
+        fallback: With ``summaries``, a paragraph the LLM failed is the template's (status ok,
+            ``source`` = rule, ``error`` = why the LLM did not; tokens spent are kept).
     """
     group = list(NARRATIVE_GROUP)
     counts = lines.groupBy(*group).agg(
@@ -180,6 +215,9 @@ def close_narratives(lines: DataFrame, summaries: DataFrame | None = None) -> Da
     )
     if summaries is None:
         written = lines.groupBy(*group).applyInPandas(_narrate, _TEMPLATE_SCHEMA)
+    elif fallback:
+        template = lines.groupBy(*group).applyInPandas(_narrate, _TEMPLATE_SCHEMA)
+        written = summaries.transform(_template_where_failed(template))
     else:
         written = summaries
     return written.join(counts, group).select(
