@@ -22,6 +22,17 @@ def _by_model(df) -> str:
     return "; ".join(f"{r['source']} {r['model']}={r['count']}" for r in rows) or "none"
 
 
+def _unavailable(df, prefix: str = "") -> list[str]:
+    """``LLM unavailable: N rows answered by the fallback model`` when the LLM missed some rows."""
+    from infra.enrichment import llm_unavailable
+
+    column = f"{prefix}failure_kind"
+    if column not in df.columns:
+        return []
+    fell_back = df.where(df[column] == "fallback").count()
+    return [f"    {llm_unavailable(fell_back)}"] if fell_back else []
+
+
 def _summary(first: date, day: date, provider: str) -> str:
     from pyspark.sql import SparkSession
 
@@ -74,6 +85,7 @@ def _expense_lines(expenses, day: date) -> list[str]:
     lines.append("    enrichment: " + ", ".join(f"{r[0]}/{r[1]}={r[2]}" for r in status))
     # What actually labelled the lines: the history-trained model where there was history.
     lines.append(f"    labelled by: {_by_model(expenses)}")
+    lines += _unavailable(expenses)
     return lines
 
 
@@ -124,17 +136,33 @@ def _hr_cases(cases, day: date) -> list[str]:
     )
     if by_type:
         lines.append(f"    labelled by: {_by_model(cases)}")
+        lines += _unavailable(cases) + _unavailable(cases, "urgency_")
     return lines
 
 
 def _narratives(narrative_rows) -> list[str]:
     lines: list[str] = []
+    from enrichment.providers.fallback import FALLBACK_ERROR_PREFIX
+    from infra.enrichment import llm_unavailable
+
     narratives = narrative_rows.orderBy("legal_entity").collect()
     if narratives:
-        source = narratives[0]["source"]
-        author = "an LLM" if source == "llm" else f"the {narratives[0]['model']} (no LLM)"
-        lines += ["", f"  The night per entity (gold.close_narrative, written by {author}):"]
-        lines += [f"    {r['narrative']}" for r in narratives]
+        authors = sorted(
+            {"an LLM" if r["source"] == "llm" else f"the {r['model']} (no LLM)" for r in narratives}
+        )
+        lines += [
+            "",
+            f"  The night per entity (gold.close_narrative, written by {' and '.join(authors)}):",
+        ]
+        fell_back = [r for r in narratives if (r["error"] or "").startswith(FALLBACK_ERROR_PREFIX)]
+        if fell_back:
+            lines.append(f"    {llm_unavailable(len(fell_back))}")
+        lines += [
+            f"    {r['narrative']}"
+            if r["narrative"] is not None
+            else f"    {r['legal_entity']}: no paragraph ({r['status']}: {r['error']})"
+            for r in narratives
+        ]
     return lines
 
 
