@@ -142,11 +142,13 @@ def staging_recon_exception_notes(
     context.log.info(f"enrichment by {enrichment.describe()}")
     days = plan.to_run
     done = stage_notes_dates(session, lakehouse, enrichment, days, context.run_id)
-    versions.record_audited(session, lakehouse, plan, done.reports, context.run_id)
+    staged = lakehouse.read_dates(session, NOTES.staging, days, done.staged_version)
+    versions.record_audited(
+        session, lakehouse, plan, done.reports, context.run_id, enrichment.fell_back(staged)
+    )
     runs = done.runs
     for warning in over_budget_warnings(runs):
         context.log.warning(warning)
-    staged = lakehouse.read_dates(session, NOTES.staging, days, done.staged_version)
     reasons = {str(r[0]): r[1] for r in staged.groupBy("probable_reason").count().collect()}
     yield MaterializeResult(
         metadata={

@@ -342,11 +342,18 @@ def staging_expense_lines(
     staged_dates = stage_and_audit_dates(
         session, lakehouse, enrichment, plan.to_run, context.run_id
     )
-    versions.record_audited(session, lakehouse, plan, staged_dates.reports, context.run_id)
     runs = staged_dates.runs
+    staged = lakehouse.read_dates(session, GOLD.staging, list(runs), staged_dates.staged_version)
+    versions.record_audited(
+        session,
+        lakehouse,
+        plan,
+        staged_dates.reports,
+        context.run_id,
+        fell_back=enrichment.fell_back(staged),
+    )
     for warning in over_budget_warnings(list(runs.values())):
         context.log.warning(warning)
-    staged = lakehouse.read_dates(session, GOLD.staging, list(runs), staged_dates.staged_version)
     last = runs[max(runs)]
     reports = [report for _, report in sorted(staged_dates.reports.items())]
     yield MaterializeResult(

@@ -142,11 +142,13 @@ def staging_hr_cases(
     context.log.info(f"enrichment by {enrichment.describe()}")
     days = plan.to_run
     done = stage_and_audit_hr_cases_dates(session, lakehouse, enrichment, days, context.run_id)
-    versions.record_audited(session, lakehouse, plan, done.reports, context.run_id)
+    staged = lakehouse.read_dates(session, GOLD.staging, days, done.staged_version)
+    versions.record_audited(
+        session, lakehouse, plan, done.reports, context.run_id, enrichment.fell_back(staged)
+    )
     runs = done.runs
     for warning in over_budget_warnings(runs):
         context.log.warning(warning)
-    staged = lakehouse.read_dates(session, GOLD.staging, days, done.staged_version)
     reports = [report for _, report in sorted(done.reports.items())]
     by_type = {r[0]: r[1] for r in staged.groupBy("case_type").count().collect()}
     by_urgency = {r[0]: r[1] for r in staged.groupBy("urgency").count().collect()}

@@ -149,7 +149,10 @@ def staging_close_narrative(
         return
     days = plan.to_run
     done = stage_narrative_dates(session, lakehouse, enrichment, days, context.run_id)
-    versions.record_audited(session, lakehouse, plan, done.reports, context.run_id)
+    fell_back = enrichment.fell_back(
+        lakehouse.read_dates(session, NARRATIVE.staging, days, done.staged_version)
+    )
+    versions.record_audited(session, lakehouse, plan, done.reports, context.run_id, fell_back)
     staged = lakehouse.read_partition(session, NARRATIVE.staging, max(days), done.staged_version)
     yield MaterializeResult(
         metadata={

@@ -33,6 +33,7 @@ from transforms.enrich import (
     as_cache_hits,
     call_provider,
     estimate_request_tokens,
+    fallback_dates,
     model_outcomes,
     with_enrichment_input,
 )
@@ -214,6 +215,12 @@ class EnrichmentResource(ConfigurableResource):
         run), and already open when an earlier call of the run found the endpoint broken."""
         opened = self._open_circuits.get("*") or self._open_circuits.get(task.name)
         return replace(self.provider_config(tasks), breaker_scope=scope, circuit_open=opened)
+
+    def fell_back(self, staged: DataFrame) -> set[date]:
+        """Dates of ``staged`` with rows the offline fallback answered for the LLM (none offline:
+        the embedded provider is the answer, not a fallback). Recorded for recompute by
+        ``infra/versions.record_audited``, so a healthy endpoint answers them next run."""
+        return set() if self.provider_kind == EMBEDDED else fallback_dates(staged)
 
     def fallback_for(self, task: TaskSpec) -> bool:
         """Whether ``task``'s rows the LLM did not answer get an offline answer."""

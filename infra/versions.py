@@ -21,7 +21,7 @@ The table is small (one row per step, date and recomputation) and read once per 
 
 import ast
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -302,16 +302,20 @@ def record(
     days: Iterable[date],
     run_id: str,
     failed: Iterable[date] = (),
+    retry: Iterable[date] = (),
 ) -> None:
     """Record the input version of each date the step wrote and that passed, in one commit.
 
     A ``failed`` date (its audit failed) is recorded as failed in this run: it never matches an
     input version, so the step recomputes it next time, and what reads it sees a change (a
-    publish step then refuses the date instead of skipping it as unchanged).
+    publish step then refuses the date instead of skipping it as unchanged). A ``retry`` date
+    passed but is recorded as done by this run only, so the next run computes it again.
     """
     at = datetime.now(UTC).replace(tzinfo=None)
     marks = {day: versions.input_versions[day] for day in days}
     marks.update({day: f"failed:{run_id}" for day in failed})
+    # Passed, but to be computed again by the next run (record_audited: fallback answers).
+    marks.update({day: f"fallback:{run_id}" for day in retry})
     rows = [
         {
             "asset": versions.step.asset,
@@ -333,8 +337,17 @@ def record_audited(
     versions: VersionPlan,
     reports: dict,
     run_id: str,
+    fell_back: Collection[date] = (),
 ) -> None:
-    """``record`` the staged dates of a run by their audit: passed, or failed."""
-    passed = [day for day, report in reports.items() if report.passed]
+    """``record`` the staged dates of a run by their audit: passed, or failed.
+
+    A date in ``fell_back`` passed, but some of its rows hold the offline fallback's answer
+    because the LLM did not answer them: it is recorded as done by this run only
+    (``fallback:<run_id>``, which no input version matches), so the next run computes it again
+    and asks the LLM for exactly those rows (the others come from the cache). Its downstream
+    publishes it meanwhile, like any passed date.
+    """
+    passed = [day for day, report in reports.items() if report.passed and day not in fell_back]
     failed = [day for day, report in reports.items() if not report.passed]
-    record(spark, lakehouse, versions, passed, run_id, failed)
+    retry = [day for day, report in reports.items() if report.passed and day in fell_back]
+    record(spark, lakehouse, versions, passed, run_id, failed, retry)

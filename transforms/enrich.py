@@ -26,6 +26,7 @@ from enrichment.models import (
 from enrichment.packing import estimate_input_tokens
 from enrichment.providers import ProviderConfig, build_provider
 from enrichment.providers.embedded import EXTRACTIVE_SUMMARY_ID, extractive_summary
+from enrichment.providers.fallback import FALLBACK_ERROR_PREFIX
 from enrichment.redaction import Redaction, Redactor
 
 REDACTION_MODEL_ID = "redaction-v1"
@@ -384,3 +385,19 @@ def with_failure_kind(df: DataFrame) -> DataFrame:
         .when(transport, F.lit("transport"))
         .otherwise(kind),
     )
+
+
+def fallback_dates(staged: DataFrame) -> set[date]:
+    """The business dates of ``staged`` with a row the offline fallback answered because the
+    LLM did not (an ``error``, or a task's ``<task>_error``, that starts with the fallback's
+    prefix): ``infra/versions.record_audited`` has the next run compute them again."""
+    errors = [c for c in staged.columns if c == "error" or c.endswith("_error")]
+    if not errors:
+        return set()
+    fell_back = F.lit(False)
+    for column in errors:
+        fell_back = fell_back | F.coalesce(
+            F.col(column).startswith(FALLBACK_ERROR_PREFIX), F.lit(False)
+        )
+    rows = staged.where(fell_back).select("business_date").distinct().collect()
+    return {r["business_date"] for r in rows}

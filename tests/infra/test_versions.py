@@ -1,10 +1,13 @@
 """Input versions: what makes a date's work unchanged, and what does not."""
 
 from datetime import date, timedelta
+from types import SimpleNamespace
 
+from enrichment.providers.fallback import FALLBACK_ERROR_PREFIX
 from infra import versions
 from infra.lakehouse import LakehouseResource
 from infra.versions import Step, Upstream, input_version, landing_fingerprint
+from transforms.enrich import fallback_dates
 
 D = date(2026, 3, 31)
 
@@ -104,3 +107,38 @@ def test_recorded_dates_are_skipped_failed_ones_are_not(spark, tmp_path):
     assert replan.to_run == [D]
     versions.record(spark, lakehouse, replan, [D], "run-2")
     assert versions.plan(spark, lakehouse, silver, days).to_run == [D]
+
+
+def test_a_date_answered_by_the_fallback_publishes_but_is_computed_again(spark, tmp_path):
+    lakehouse = LakehouseResource(root=str(tmp_path / "lh"))
+    staging = Step("staging_a", "assets.expenses")
+    publish = Step("gold_a", "assets.publishing", (Upstream("staging_a"),))
+    days = [D - timedelta(days=1), D]
+    passed = SimpleNamespace(passed=True)
+    plan = versions.plan(spark, lakehouse, staging, days)
+    versions.record_audited(
+        spark, lakehouse, plan, {d: passed for d in days}, "run-1", fell_back={D}
+    )
+    # The fallback date is computed again by the next run; the other is not.
+    assert versions.plan(spark, lakehouse, staging, days).to_run == [D]
+    # Meanwhile its publish sees a passed, changed input and publishes it.
+    assert versions.plan(spark, lakehouse, publish, days).to_run == days
+    versions.record(spark, lakehouse, versions.plan(spark, lakehouse, publish, days), days, "r1")
+    # The next run, the LLM healthy: recorded as done, so later runs skip it, and its publish
+    # sees the new staging version.
+    replan = versions.plan(spark, lakehouse, staging, days)
+    versions.record_audited(spark, lakehouse, replan, {D: passed}, "run-2")
+    assert versions.plan(spark, lakehouse, staging, days).to_run == []
+    assert versions.plan(spark, lakehouse, publish, days).to_run == [D]
+
+
+def test_fallback_dates_are_the_dates_with_an_offline_answer_for_the_llm(spark):
+    rows = [
+        (D, None, None),
+        (D, "timeout", None),  # failed, not answered by the fallback
+        (D - timedelta(days=1), None, FALLBACK_ERROR_PREFIX + "HTTP 500"),
+        (D - timedelta(days=2), None, None),
+    ]
+    staged = spark.createDataFrame(rows, "business_date date, error string, urgency_error string")
+    assert fallback_dates(staged) == {D - timedelta(days=1)}
+    assert fallback_dates(staged.drop("error", "urgency_error")) == set()
