@@ -68,10 +68,13 @@ from transforms.expenses import (
     silver_expense_lines,
     to_gold_expense_lines,
 )
+from transforms.hr_cases import roster_names
+from transforms.training_window import history_reach_days, training_window
 
 BRONZE = TableRef("bronze", "expense_lines")
 SILVER = TableRef("silver", "expense_lines")
 QUARANTINE = TableRef("silver", "quarantine")
+ROSTER = TableRef("silver", "hris_roster")
 FX_SILVER = TableRef("silver", FX_RATES.name)
 GOLD = wap.GoldTable("expense_lines", not_null=NOT_NULL_COLUMNS, checks=tuple(CONSTRAINTS.items()))
 GOLD_RULES = all_rule_names()
@@ -85,15 +88,17 @@ PREVIEW_COLUMNS = ["report_id", "line_id", "merchant", "amount", "currency", "sp
 # Bronze through the generic contract path, like every other source.
 bronze_expense_lines = bronze_asset(EXPENSE_LINES)
 SILVER_STEP = silver_step(EXPENSE_LINES)
-# A date's candidate reads its silver lines, the labelled history before it (the history model's
-# training window) and the day's roster (names redacted); the drift reference (gold of earlier
+# A date's candidate reads its silver lines, the labelled history of its week's model (the
+# LABEL_HISTORY_DAYS before its Monday: transforms/training_window.py) and the rosters (the day's
+# names redact its lines, the window's names the history); the drift reference (gold of earlier
 # dates) only informs a warning rule, not the rows, and is not an input.
+HISTORY_REACH_DAYS = history_reach_days(LABEL_HISTORY_DAYS)
 STAGING_STEP = versions.Step(
     "staging_expense_lines",
     __name__,
     (
-        versions.Upstream("silver_expense_lines", LABEL_HISTORY_DAYS),
-        versions.Upstream("silver_hris_roster"),
+        versions.Upstream("silver_expense_lines", HISTORY_REACH_DAYS),
+        versions.Upstream("silver_hris_roster", HISTORY_REACH_DAYS),
     ),
 )
 
@@ -258,10 +263,11 @@ def enrich_day(
 ) -> EnrichmentRun:
     """One date of silver expense lines with a spend category and a summary (and provenance)."""
     silver = lakehouse.read_partition(session, SILVER, day)
-    # Claims coded by employees over the last LABEL_HISTORY_DAYS: the model's labelled history.
+    # Claims coded by employees over the LABEL_HISTORY_DAYS before the date's week: the model's
+    # labelled history, a function of the date alone (one model per week, whatever the run).
+    window = training_window(day, LABEL_HISTORY_DAYS)
     history = lakehouse.read(session, SILVER).where(
-        (F.col("business_date") < F.lit(day))
-        & (F.col("business_date") >= F.lit(day - timedelta(days=LABEL_HISTORY_DAYS)))
+        F.col("business_date").between(F.lit(window.first), F.lit(window.last))
     )
     return enrichment.enrich_with_history(
         lakehouse,
@@ -273,6 +279,24 @@ def enrich_day(
         history=history,
         label_col="claimed_category",
         names=roster_names_on(lakehouse, session, day),
+        window=window,
+        history_names=roster_names_between(lakehouse, session, window.first, window.last),
+    )
+
+
+def roster_names_between(
+    lakehouse: LakehouseResource, session: SparkSession, first: date, last: date
+) -> list[str]:
+    """Every name on the HRIS rosters of ``first`` .. ``last``: what the history is redacted with.
+
+    The history's redaction depends on its window only (not on the date that trains the model).
+    """
+    if not lakehouse.exists(session, ROSTER):
+        return []
+    return roster_names(
+        lakehouse.read(session, ROSTER).where(
+            F.col("business_date").between(F.lit(first), F.lit(last))
+        )
     )
 
 
@@ -368,6 +392,9 @@ def staging_expense_lines(
             "computed_now": sum(r.computed for r in runs.values()),
             **budget_metadata(list(runs.values()), enrichment),
             "history_model": last.history_model or "none (too little labelled history)",
+            # One model per week and history content (ops.history_models): loaded, not retrained,
+            # by the week's other dates.
+            "history_models_trained": sum(r.history_model_trained for r in runs.values()),
             "labelled_by_history_model": sum(r.model_labelled for r in runs.values()),
             "routed_to_provider": sum(
                 r.routed_to_provider if r.history_model else r.distinct_inputs

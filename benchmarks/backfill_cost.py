@@ -7,7 +7,8 @@ Every figure is measured on fresh lakehouses under a temporary folder, with the 
 2. ``--days N`` in one ranged run, divided by (1);
 3. the same N dates again with nothing changed, divided by (2);
 4. the last 3 of those dates run one by one on a second lakehouse with the same landing zone:
-   the content digest of every gold table must equal the ranged run's for those dates;
+   the content digest of every gold table must equal the ranged run's for those dates (each
+   table's verdict is printed, and which differ);
 5. against a local OpenAI-compatible server (the tests' fake, on loopback): 3 dates cold, then
    again unchanged: the LLM requests each run sent (the re-run must send none).
 
@@ -82,7 +83,12 @@ def close(
 
 
 def digests(lakehouse: Path, days: list[date]) -> dict[str, str]:
-    """A content digest per gold table over ``days``: sorted rows, run-specific columns left out."""
+    """A content digest per gold table over ``days``: sorted rows, run-specific columns left out.
+
+    Lineage columns name landed files by their full path (``_source_file``), which holds the
+    lakehouse's root: the root is replaced by ``<root>`` so two lakehouses with the same landing
+    zone can agree (the file names still count).
+    """
     from deltalake import DeltaTable
 
     out = {}
@@ -91,10 +97,21 @@ def digests(lakehouse: Path, days: list[date]) -> dict[str, str]:
         table = table[table["business_date"].astype(str).isin([d.isoformat() for d in days])]
         columns = sorted(c for c in table.columns if c not in RUN_COLUMNS)
         rows = sorted(
-            "|".join(str(v) for v in row) for row in table[columns].itertuples(index=False)
+            "|".join(str(v).replace(str(lakehouse), "<root>") for v in row)
+            for row in table[columns].itertuples(index=False)
         )
         out[name] = hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
     return out
+
+
+def compare_digests(ranged: dict[str, str], single: dict[str, str]) -> dict[str, str]:
+    """Per gold table: ``equal``, or ``DIFFERS`` with both digests."""
+    return {
+        name: "equal"
+        if ranged[name] == single[name]
+        else f"DIFFERS (ranged {ranged[name]}, one by one {single[name]})"
+        for name in GOLD_TABLES
+    }
 
 
 def main() -> int:
@@ -118,7 +135,8 @@ def main() -> int:
             close(work / "single", tail[0] - timedelta(days=1), head, args)
         for day in tail:
             close(work / "single", day, 1, args)
-        same = digests(work / "ranged", tail) == digests(work / "single", tail)
+        verdicts = compare_digests(digests(work / "ranged", tail), digests(work / "single", tail))
+        same = all(v == "equal" for v in verdicts.values())
         sys.path.insert(0, str(ROOT))
         from tests.enrichment.fake_openai import FakeOpenAI
 
@@ -134,7 +152,13 @@ def main() -> int:
     n = args.dates
     print(f"| `--days {n}` in one ranged run | {ranged:.0f} s ({ranged / one:.2f}x one date) |")
     print(f"| unchanged re-run of the {n} dates | {again:.0f} s ({again / ranged:.2f}x cold) |")
-    print(f"| ranged = one by one, every gold table, last {len(tail)} dates | {same} |")
+    differ = [name for name, verdict in verdicts.items() if verdict != "equal"]
+    print(
+        f"| ranged = one by one, last {len(tail)} dates, every gold table | "
+        f"{'equal' if same else 'differ: ' + ', '.join(differ)} |"
+    )
+    for name, verdict in verdicts.items():
+        print(f"| ranged = one by one: gold.{name} | {verdict} |")
     print(
         f"| 3 dates against a local OpenAI-compatible server: cold | {llm_cold_s:.0f} s, "
         f"{cold_requests} requests |"

@@ -6,7 +6,7 @@ offline model answers, and every row and the run's metadata say so.
 
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -23,6 +23,7 @@ from enrichment.models import SOURCE_LLM, STATUS_FAILED, STATUS_OK, STATUS_SKIPP
 from enrichment.providers import ProviderConfig
 from enrichment.providers.base import EMBEDDED, OPENAI, OPENAI_BATCH
 from enrichment.providers.fallback import FALLBACK_ERROR_PREFIX
+from infra.history_models import history_stats, load_or_train, model_key
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.settings import llm_settings
 from transforms.enrich import (
@@ -46,10 +47,11 @@ from transforms.group_summary import (
 from transforms.mllib_classifier import (
     NEEDS_LLM,
     PREDICTED_LABEL,
+    ClassifierParams,
     predict_labels,
     route_by_confidence,
-    train_text_classifier,
 )
+from transforms.training_window import TrainingWindow
 
 LLM_CACHE = TableRef("ops", "llm_cache")
 LLM_CALLS = TableRef("ops", "llm_calls")
@@ -95,6 +97,8 @@ class EnrichmentRun:
     over_budget_estimate: bool = False
     # Set when a model trained on labelled history answered part of the rows.
     history_model: str | None = None
+    # Whether this call trained (and registered) it, rather than loading it.
+    history_model_trained: bool = False
     model_labelled: int = 0
     routed_to_provider: int = 0
     # The LLM did not answer: rows the offline fallback answered, rows left failed, and the
@@ -141,6 +145,8 @@ class EnrichmentResource(ConfigurableResource):
     _tokens_spent: int = PrivateAttr(default=0)
     # Breakers an enrichment call of this run saw open, by task ("*": the key was refused).
     _open_circuits: dict[str, str] = PrivateAttr(default_factory=dict)
+    # History models this run trained or loaded, by (lakehouse, registry key).
+    _history_models: dict = PrivateAttr(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> "EnrichmentResource":
@@ -424,52 +430,89 @@ class EnrichmentResource(ConfigurableResource):
         history: DataFrame,
         label_col: str,
         names: Sequence[str] = (),
+        *,
+        window: TrainingWindow,
+        history_names: Sequence[str] | None = None,
     ) -> EnrichmentRun:
         """Like ``enrich``, but a model trained on labelled ``history`` answers first.
 
-        With at least ``history_min_rows`` history rows whose ``label_col`` is in the taxonomy (two
-        labels or more), a Spark ML classifier (``transforms/mllib_classifier.py``) is trained on
-        their redacted text and labels today's rows, with a calibrated confidence. With an LLM
-        configured, rows below ``route_below_confidence`` go to it; without one, the model answers
-        every row it has text for. Model answers say so (``source`` = model, ``model`` names the
-        training window); with too little history, everything goes through ``enrich``.
+        The model is the one of ``window`` (``transforms/training_window.py``: the week of
+        ``business_date`` and the dates before it that it learns from): only the rows of
+        ``history`` whose ``business_date`` falls in the window, and whose ``label_col`` is in the
+        taxonomy, train it. With at least ``history_min_rows`` of them (two labels or more), a
+        Spark ML classifier (``transforms/mllib_classifier.py``) trained on their text, redacted
+        with ``history_names`` (``names`` when not given), labels today's rows with a calibrated
+        confidence. It is trained once per window and history content and registered in
+        ``ops.history_models`` (``infra/history_models.py``): the other dates of the week load it.
+        With an LLM configured, rows below ``route_below_confidence`` go to it; without one, the
+        model answers every row it has text for. Model answers say so (``source`` = model,
+        ``model`` names the training window); with too little history, everything goes through
+        ``enrich``.
         """
         if task.taxonomy is None:
             raise ValueError(f"{task.name} does not classify: there is nothing to learn")
+        if not window.serves(business_date):
+            raise ValueError(f"{business_date} is not in the week of the window {window}")
         config = self.provider_config()
-        prepare = with_enrichment_input(text, task, config, names)
-        # Persisted: the history is redacted once for the count, the fit and the calibration.
-        labelled = (
-            history.transform(prepare).where(F.col(label_col).isin(task.taxonomy.names)).persist()
+        labelled = history.where(
+            F.col("business_date").between(F.lit(window.first), F.lit(window.last))
+            & F.col(label_col).isin(task.taxonomy.names)
         )
-        stats = labelled.agg(F.count(F.lit(1)), F.countDistinct(label_col)).first()
-        if stats[0] < self.history_min_rows or stats[1] < 2:
-            labelled.unpersist()
+        stats = history_stats(labelled, text, label_col)
+        if stats.rows < self.history_min_rows or stats.labels < 2:
             return self.enrich(lakehouse, rows, text, task, business_date, run_id, names)
-        trained = train_text_classifier(labelled, ENRICH_TEXT, label_col)
-        labelled.unpersist()
-        model_id = (
-            f"spark-ml/tfidf-logreg(trained on {trained.training_rows} labelled rows before "
-            f"{business_date}, T={trained.temperature:.2f})"
-        )
+        history_names = names if history_names is None else history_names
+        params = ClassifierParams()
+        key = model_key(task.name, window, stats, history_names, params)
+        model = self._history_models.get((lakehouse.base, key))
+        trained_now = False
+        if model is None:
+            prepared = labelled.transform(
+                with_enrichment_input(text, task, config, history_names)
+            ).select(ENRICH_TEXT, label_col)
+            model = load_or_train(
+                lakehouse,
+                prepared,
+                ENRICH_TEXT,
+                label_col,
+                task=task.name,
+                window=window,
+                stats=stats,
+                key=key,
+                run_id=run_id,
+                params=params,
+            )
+            self._history_models[(lakehouse.base, key)] = model
+            trained_now = model.trained_now
         threshold = 0.0 if config.kind == EMBEDDED else self.route_below_confidence
+        prepare = with_enrichment_input(text, task, config, names)
         # Checkpointed: today's rows are redacted and scored once, though both branches and the
         # staging write downstream read them.
         scored = (
-            predict_labels(trained, rows.transform(prepare), ENRICH_TEXT)
+            predict_labels(model.classifier, rows.transform(prepare), ENRICH_TEXT)
             .transform(route_by_confidence(threshold))
             .localCheckpoint()
         )
         doubtful = scored.where(F.col(NEEDS_LLM)).select(*rows.columns)
         local = (
             scored.where(~F.col(NEEDS_LLM))
-            .transform(model_outcomes(model_id, task))
+            .transform(model_outcomes(model.model_id, task))
             .drop(ENRICH_TEXT, NEEDS_LLM, PREDICTED_LABEL)
         )
         run = self.enrich(lakehouse, doubtful, text, task, business_date, run_id, names)
+        if run.fallback_rows:
+            # The LLM did not answer some doubtful rows: the history model, which scored them
+            # already, is the first fallback (its label, confidence and name; error keeps why
+            # the LLM did not). The embedded answer stays where the model had no label.
+            run.rows = run.rows.transform(
+                history_model_first(
+                    scored.where(F.col(NEEDS_LLM)).transform(model_outcomes(model.model_id, task))
+                )
+            )
         model_labelled = local.count()
         run.rows = run.rows.unionByName(local)
-        run.history_model = model_id
+        run.history_model = model.model_id
+        run.history_model_trained = trained_now
         run.model_labelled = model_labelled
         run.routed_to_provider = run.distinct_inputs
         return run
@@ -599,6 +642,37 @@ def enrichment_rollup(staged: DataFrame, prefix: str = "") -> dict:
     if not prefix and INJECTION_SUSPECTED in staged.columns:
         figures["injection_suspected_rows"] = staged.where(F.col(INJECTION_SUSPECTED)).count()
     return {prefix + key: value for key, value in figures.items()}
+
+
+# What the history model replaces in a row the offline fallback answered.
+_MODEL_ANSWER = ("label", "labels", "confidence", "source", "model", "rationale", "summary")
+
+
+def history_model_first(model_answers: DataFrame) -> Callable[[DataFrame], DataFrame]:
+    """Rows the offline fallback answered (the LLM did not) take the history model's answer
+    instead, where it has a label for their input; ``error`` keeps why the LLM did not answer.
+
+    ``model_answers``: the history model's outcomes (``transforms/enrich.model_outcomes``) for
+    the rows that were sent to the LLM, keyed by ``input_hash`` (one answer per input: the model
+    reads the text alone).
+    """
+    answers = (
+        model_answers.where(F.col("enrichment_status") == STATUS_OK)
+        .select(INPUT_HASH, *[F.col(c).alias(f"_hm_{c}") for c in _MODEL_ANSWER])
+        .dropDuplicates([INPUT_HASH])
+    )
+
+    def transform(rows: DataFrame) -> DataFrame:
+        is_fallback = (F.col("enrichment_status") == STATUS_OK) & F.coalesce(
+            F.col("error").startswith(FALLBACK_ERROR_PREFIX), F.lit(False)
+        )
+        joined = rows.join(answers, INPUT_HASH, "left")
+        take = is_fallback & F.col("_hm_label").isNotNull()
+        return joined.withColumns(
+            {c: F.when(take, F.col(f"_hm_{c}")).otherwise(F.col(c)) for c in _MODEL_ANSWER}
+        ).select(*rows.columns)
+
+    return transform
 
 
 def llm_unavailable(fallback_rows: int) -> str:

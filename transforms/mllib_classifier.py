@@ -26,7 +26,7 @@ from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.feature import (
     IDF,
-    CountVectorizer,
+    CountVectorizerModel,
     NGram,
     RegexTokenizer,
     SQLTransformer,
@@ -58,6 +58,9 @@ _PREDICTION = "_clf_prediction"
 
 _MIN_TEMPERATURE, _MAX_TEMPERATURE = 0.05, 20.0
 _MAX_CALIBRATION_ROWS = 20_000
+# Training rows are gathered in one partition, whatever the input's layout: Spark adds the
+# partial sums of several partitions (IDF, L-BFGS gradients) in the order their tasks finish.
+_TRAINING_PARTITIONS = 1
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,8 @@ class TrainedClassifier:
         context_cols: categorical columns the model reads besides the text.
         training_rows: rows the model was fitted on.
         calibration_rows: held-out rows the temperature was fitted on (0: none).
+        holdout_accuracy: share of those rows the model labels right (None: none held out).
+        holdout_log_loss: their mean log loss after temperature scaling (None: none held out).
     """
 
     pipeline: PipelineModel
@@ -104,6 +109,8 @@ class TrainedClassifier:
     context_cols: tuple[str, ...] = ()
     training_rows: int = 0
     calibration_rows: int = 0
+    holdout_accuracy: float | None = None
+    holdout_log_loss: float | None = None
 
 
 def _blank(c: Column) -> Column:
@@ -134,8 +141,8 @@ def _with_inputs(df: DataFrame, text_col: str, context_cols: Sequence[str]) -> D
     )
 
 
-def _feature_stages(params: ClassifierParams) -> list:
-    """Tokenise words and characters, gather every term in one array, weigh by TF-IDF."""
+def _term_stages(params: ClassifierParams) -> list:
+    """Tokenise words and characters and gather every term of a row in one array."""
     stages: list = [RegexTokenizer(inputCol=_TEXT, outputCol=_WORDS, pattern=r"[^\p{L}\p{N}]+")]
     unigrams = _WORDS
     if params.remove_stop_words:
@@ -150,16 +157,33 @@ def _feature_stages(params: ClassifierParams) -> list:
         for n in params.char_ngrams:
             stages.append(NGram(n=n, inputCol=_CHARS, outputCol=f"{_CHARS}_{n}"))
             term_arrays.append(f"{_CHARS}_{n}")
-    stages += [
+    stages.append(
         SQLTransformer(
             statement=f"SELECT *, concat({', '.join(term_arrays)}) AS {_TERMS} FROM __THIS__"
-        ),
-        CountVectorizer(
-            inputCol=_TERMS, outputCol=_TF, minDF=params.min_df, vocabSize=params.vocab_size
-        ),
-        IDF(inputCol=_TF, outputCol=_FEATURES),
-    ]
+        )
+    )
     return stages
+
+
+def _vocabulary(terms: DataFrame, params: ClassifierParams) -> CountVectorizerModel:
+    """The term counter of ``CountVectorizer`` (terms in ``min_df`` rows or more, the
+    ``vocab_size`` most frequent), but with ties ordered by term: Spark's own ``top`` orders equal
+    counts by the order its tasks happened to finish, which moves a term's feature index (and the
+    model's sums) from one fit to the next."""
+    per_row = terms.select(F.explode(F.col(_TERMS)).alias("term"), F.lit(1).alias("tf"))
+    in_rows = terms.select(F.explode(F.array_distinct(F.col(_TERMS))).alias("term"))
+    counts = (
+        per_row.groupBy("term")
+        .agg(F.count(F.lit(1)).alias("tf"))
+        .join(in_rows.groupBy("term").agg(F.count(F.lit(1)).alias("df")), "term")
+        .where(F.col("df") >= F.lit(params.min_df))
+        .orderBy(F.col("tf").desc(), F.col("term"))
+        .limit(params.vocab_size)
+        .collect()
+    )
+    return CountVectorizerModel.from_vocabulary(
+        [r["term"] for r in counts], inputCol=_TERMS, outputCol=_TF
+    )
 
 
 def _label_names(history: DataFrame, min_count: int) -> tuple[list[str], dict[str, str]]:
@@ -248,14 +272,31 @@ def _calibration_arrays(pipeline: PipelineModel, held_out: DataFrame) -> tuple[n
     return logits, np.array([r["y"] for r in rows], dtype=int)
 
 
-def _random_hold_out(
-    df: DataFrame, fraction: float, seed: int
-) -> tuple[DataFrame, DataFrame | None]:
-    """``df`` split into rows to fit on and a random ``fraction`` held out (none if 0)."""
+def _canonical(df: DataFrame, columns: Sequence[str]) -> DataFrame:
+    """``columns`` of ``df``, laid out as a function of their values alone.
+
+    One partition, sorted: how the rows were stored (one Delta commit or several, which files, in
+    which order) no longer decides where a row is, and no sum of the fit is split over tasks whose
+    completion order would decide how it is added up, so the model is the same to the last bit.
+    Identical rows are interchangeable. The price: the fit runs on one core (a history of a few
+    hundred thousand rows, trained once a week, affords it).
+    """
+    cols = list(dict.fromkeys(columns))
+    return df.select(*cols).repartition(_TRAINING_PARTITIONS, *cols).sortWithinPartitions(*cols)
+
+
+def _hash_hold_out(df: DataFrame, fraction: float, seed: int) -> tuple[DataFrame, DataFrame | None]:
+    """``df`` split into rows to fit on and about ``fraction`` held out (none if 0).
+
+    A row is held out by a hash of its text, context and label with ``seed``, not by its position
+    (``randomSplit`` draws per partition, so the same rows stored differently split differently);
+    identical rows fall on the same side.
+    """
     if fraction <= 0:
         return df, None
-    fit_rows, held_out = df.randomSplit([1 - fraction, fraction], seed)
-    return fit_rows, held_out
+    bucket = F.pmod(F.xxhash64(F.col(_TEXT), F.col(_CONTEXT), F.col(_LABEL), F.lit(seed)), 10_000)
+    held = bucket < F.lit(round(fraction * 10_000))
+    return df.where(~held), df.where(held)
 
 
 def _logistic_regression(params: ClassifierParams) -> LogisticRegression:
@@ -287,9 +328,11 @@ def train_text_classifier(
     """Fit the classifier on labelled history, then its temperature on held-out rows.
 
     Rows with a null or blank text or label are left out, and so are held-out rows whose label
-    the model does not know. Under drift, hold out the latest period (``calibration``) rather
-    than random rows: a random hold-out looks like the training data and under-states how
-    over-confident the model will be on next month.
+    the model does not know. The model is a function of the rows' values: the same rows stored in
+    other files, partitions or order give the same model (and the same confidences). Under
+    drift, hold out the latest period (``calibration``) rather than random rows: a random
+    hold-out looks like the training data and under-states how over-confident the model will be
+    on next month.
 
     Args:
         history: labelled rows.
@@ -298,36 +341,53 @@ def train_text_classifier(
         context_cols: categorical columns added as one token each.
         params: feature and model settings.
         calibration: held-out labelled rows for the temperature (e.g. the latest month);
-            if None, ``calibration_fraction`` of ``history`` is held out at random.
-        calibration_fraction: share held out when ``calibration`` is None; 0 disables
+            if None, ``calibration_fraction`` of ``history`` is held out.
+        calibration_fraction: share held out when ``calibration`` is None (by a hash of each
+            row's content, so the split does not depend on how the rows are stored); 0 disables
             calibration (temperature 1).
-        seed: seed of the random hold-out.
+        seed: seed of the hold-out's hash.
 
     Raises:
         ValueError: fewer than two distinct labels.
     """
     params = params or ClassifierParams()
-    usable = labelled_rows(history, text_col, label_col)
+    # Only the text, label and context are read, laid out by their values (``_canonical``): the
+    # same rows give the same model however they were stored or partitioned.
+    inputs = [text_col, _LABEL, *context_cols]
+    usable = _canonical(labelled_rows(history, text_col, label_col), inputs)
     labels, rare = _label_names(usable, params.min_label_count)
     if len(labels) < 2:
         raise ValueError(f"need at least two labels to train, found {labels}")
     prepared = _with_inputs(_indexed_labels(usable, labels, rare), text_col, context_cols)
     if calibration is not None:
-        held = labelled_rows(calibration, text_col, label_col)
+        held = _canonical(labelled_rows(calibration, text_col, label_col), inputs)
         fit_rows = prepared
         held_out = _with_inputs(_indexed_labels(held, labels, rare), text_col, context_cols)
     else:
-        fit_rows, held_out = _random_hold_out(prepared, calibration_fraction, seed)
+        fit_rows, held_out = _hash_hold_out(prepared, calibration_fraction, seed)
     fit_rows = fit_rows.cache()
-    pipeline = Pipeline(stages=[*_feature_stages(params), _logistic_regression(params)]).fit(
-        fit_rows
-    )
+    terms = _term_stages(params)
+    vocabulary = _vocabulary(Pipeline(stages=terms).fit(fit_rows).transform(fit_rows), params)
+    if not vocabulary.vocabulary:
+        fit_rows.unpersist()
+        raise ValueError(f"no term occurs in {params.min_df} training rows: lower min_df")
+    stages = [
+        *terms,
+        vocabulary,
+        IDF(inputCol=_TF, outputCol=_FEATURES),
+        _logistic_regression(params),
+    ]
+    pipeline = Pipeline(stages=stages).fit(fit_rows)
     training_rows = fit_rows.count()
     fit_rows.unpersist()
     temperature, calibration_rows = 1.0, 0
+    accuracy = log_loss = None
     if held_out is not None:
         logits, y = _calibration_arrays(pipeline, held_out)
         temperature, calibration_rows = fit_temperature(logits, y), len(y)
+        if len(y):
+            accuracy = float(np.mean(np.argmax(logits, axis=1) == y))
+            log_loss = _mean_log_loss(logits, y, temperature)
     return TrainedClassifier(
         pipeline=pipeline,
         labels=tuple(labels),
@@ -335,6 +395,8 @@ def train_text_classifier(
         context_cols=tuple(context_cols),
         training_rows=training_rows,
         calibration_rows=calibration_rows,
+        holdout_accuracy=accuracy,
+        holdout_log_loss=log_loss,
     )
 
 

@@ -6,11 +6,15 @@ import pytest
 from pyspark.sql import functions as F
 
 from enrichment.prompts import EXPENSE_LINE_TASK
-from enrichment.providers.embedded import EMBEDDED_MODEL_ID
+from enrichment.providers.embedded import EMBEDDED_MODEL_ID, EXTRACTIVE_SUMMARY_ID
+from enrichment.providers.fallback import FALLBACK_ERROR_PREFIX
 from infra.enrichment import EnrichmentResource
+from infra.history_models import HISTORY_MODELS
 from infra.lakehouse import LakehouseResource
 from sample import expenses as sample_data
-from transforms.expenses import expense_text
+from tests.enrichment.fake_openai import Fault
+from transforms.expenses import LABEL_HISTORY_DAYS, expense_text
+from transforms.training_window import training_window
 
 DAY = date(2026, 5, 11)
 COLUMNS = "report_id string, line_id string, merchant string, justification string, "
@@ -37,16 +41,17 @@ def today(spark):
     return _lines(spark, [DAY], 40)
 
 
-def _run(resource, today, history, run_id):
+def _run(resource, today, history, run_id, day=DAY):
     return resource.enrich_with_history(
         LakehouseResource(),
         today,
         expense_text(),
         EXPENSE_LINE_TASK,
-        DAY,
+        day,
         run_id,
         history=history,
         label_col="claimed_category",
+        window=training_window(day, LABEL_HISTORY_DAYS),
     )
 
 
@@ -67,6 +72,30 @@ def test_offline_the_history_model_answers_every_row(spark, lakehouse_root, hist
     # Coded history teaches what the label descriptions alone do not: most claims agree.
     agree = sum(r["label"] == r["claimed_category"] for r in rows) / len(rows)
     assert agree >= 0.8
+    # Trained once for the week and registered, with its window and metrics.
+    assert run.history_model_trained
+    window = f"{DAY - timedelta(days=LABEL_HISTORY_DAYS)}..{DAY - timedelta(days=1)}"
+    assert window in run.history_model
+    [registered] = LakehouseResource().read_rows(
+        spark,
+        HISTORY_MODELS,
+        ["week_start", "window_first", "window_last", "model_id", "training_rows"],
+    )
+    assert registered["week_start"] == DAY and registered["window_last"] == DAY - timedelta(days=1)
+    assert registered["model_id"] == run.history_model and registered["training_rows"] > 0
+    # Wednesday, in another run (a new resource), with the week's own dates in its history: they
+    # are outside the window, so the registered model is loaded, not retrained.
+    wednesday = _run(
+        EnrichmentResource(), today, history.unionByName(today), "run-wed", DAY + timedelta(days=2)
+    )
+    assert not wednesday.history_model_trained
+    assert wednesday.history_model == run.history_model
+
+    def answers(rows):
+        return sorted((r["report_id"], r["line_id"], r["label"], r["confidence"]) for r in rows)
+
+    assert answers(wednesday.rows.collect()) == answers(rows)
+    assert len(LakehouseResource().read_rows(spark, HISTORY_MODELS, ["model_key"])) == 1
 
 
 def test_too_little_history_falls_back_to_the_provider(spark, lakehouse_root, history, today):
@@ -93,3 +122,26 @@ def test_only_doubtful_rows_are_sent_to_the_llm(spark, lakehouse_root, history, 
     assert run.model_labelled == len(by_source["model"])
     assert all(r["model"] == "gpt-4o-mini" for r in by_source["llm"])
     assert run.rows.where(F.col("enrichment_status") != "ok").count() == 0
+
+
+def test_a_broken_endpoint_falls_back_to_the_history_model_first(
+    spark, lakehouse_root, history, today, fake_openai
+):
+    # Every request fails: the breaker stops sending, and the doubtful rows take the history
+    # model's own answer (it had scored them), not the embedded similarity classifier's.
+    fake_openai.fail_always(Fault.http(500))
+    resource = EnrichmentResource(
+        api_key="sk-test", base_url=fake_openai.base_url, route_below_confidence=0.9
+    )
+    run = _run(resource, today, history, "run-broken")
+    rows = run.rows.collect()
+    assert len(rows) == today.count() and run.fallback_rows > 0
+    fell_back = [r for r in rows if r["error"] and r["error"].startswith(FALLBACK_ERROR_PREFIX)]
+    assert len(fell_back) == run.fallback_rows
+    assert all(r["enrichment_status"] == "ok" for r in rows)
+    # The history model's answer (its summary is the extractive one, which the model id says).
+    assert {(r["source"], r["model"]) for r in fell_back} == {
+        ("model", f"{run.history_model}+{EXTRACTIVE_SUMMARY_ID}")
+    }
+    assert all(r["confidence"] < 0.9 for r in fell_back), "they were the model's doubtful rows"
+    assert len(fake_openai.chat_requests()) <= resource.breaker_failures * 4

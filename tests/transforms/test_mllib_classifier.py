@@ -2,11 +2,13 @@
 
 import math
 from dataclasses import replace
+from datetime import date, timedelta
 
 import numpy as np
 import pytest
 from pyspark.sql import SparkSession
 
+from sample import expenses as sample_data
 from transforms.mllib_classifier import (
     ClassifierParams,
     TrainedClassifier,
@@ -140,3 +142,36 @@ def test_training_needs_two_labels(spark: SparkSession):
     one_label = spark.createDataFrame([("taxi", "transport"), ("train", "transport")], SCHEMA)
     with pytest.raises(ValueError, match="two labels"):
         train_text_classifier(one_label, "text", "label")
+
+
+def test_the_same_rows_stored_differently_train_the_same_model(spark: SparkSession):
+    # A ranged run writes a history in one Delta commit, dates run one by one in several: the
+    # same rows then come in other files, partitions and order. The model (its random hold-out,
+    # its sums) must not depend on that, or the two close different gold (bench-backfill).
+    days = [date(2026, 5, 4) + timedelta(days=n) for n in range(3)]
+    rows = [
+        (f"{r['merchant']} {r['justification']}", r["claimed_category"], d.isoformat())
+        for d in days
+        for r in sample_data.build_day(d, 60, seed=11, bad_share=0.0).lines
+        if isinstance(r, dict)
+    ]
+    schema = "text string, label string, day string"
+    one_file = spark.createDataFrame(rows, schema).coalesce(1)
+    by_date = spark.createDataFrame(list(reversed(rows)), schema).repartition(3, "day")
+    today = spark.createDataFrame(rows[::7], schema)
+    params = ClassifierParams(max_iter=20)
+    fitted = []
+    for history in (one_file, by_date):
+        model = train_text_classifier(history, "text", "label", params=params)
+        scored = predict_labels(model, today, "text").orderBy("text", "label").collect()
+        fitted.append(
+            (
+                model.labels,
+                model.training_rows,
+                model.calibration_rows,
+                model.temperature,
+                [(r["predicted_label"], r["confidence"]) for r in scored],
+            )
+        )
+    assert fitted[0][2] > 0, "some rows are held out for calibration"
+    assert fitted[0] == fitted[1]
