@@ -16,10 +16,11 @@ import pytest
 from dagster import materialize
 
 from assets import hr_cases, sources
+from enrichment.providers.fallback import FALLBACK_ERROR_PREFIX
 from infra.lakehouse import LakehouseResource, TableRef
 from pipelines.definitions import build_resources
 from sample import close as sample_close
-from tests.enrichment.fake_openai import FakeOpenAI
+from tests.enrichment.fake_openai import FakeOpenAI, Fault
 
 pytestmark = pytest.mark.slow
 
@@ -71,18 +72,47 @@ def _secrets(cases: list[dict], roster: list[dict]) -> set[str]:
 def test_nothing_personal_reaches_the_llm_and_rows_say_llm(spark, tmp_path, monkeypatch):
     root = tmp_path / "lakehouse"
     cases, roster, _ = _landed(root)
+    env = {"OPENAI_API_KEY": "sk-test-hr"}
     with FakeOpenAI() as server:
-        _materialize(
-            monkeypatch, root, OPENAI_API_KEY="sk-test-hr", OPENAI_BASE_URL=server.base_url
-        )
+        # The first night the endpoint answers nothing usable: the circuit breaker stops the
+        # requests, the offline fallback answers every case, marked, and the night publishes.
+        server.fail_always(Fault.malformed())
+        broken = _materialize(monkeypatch, root, OPENAI_BASE_URL=server.base_url, **env)
+        failed_requests = server.chat_requests()
+        fell_back = LakehouseResource().read(spark, GOLD).collect()
+        # The next night the endpoint is healthy: the date is computed again (nothing changed
+        # but its fallback rows) and exactly those rows are sent, once per task.
+        server.fail_always(None)
+        server.reset_log()
+        _materialize(monkeypatch, root, OPENAI_BASE_URL=server.base_url, **env)
         requests = server.chat_requests()
-    sent = " ".join(json.dumps(r.body) for r in requests)
+    # Per task at most LLM_BREAKER_FAILURES (5) failed requests per worker sending it.
+    assert 0 < len(failed_requests) <= 2 * 5 * 4
+    assert len(fell_back) == len(cases)
+    for row in fell_back:
+        assert (row["enrichment_status"], row["source"], row["urgency_source"]) == (
+            "ok",
+            "model",
+            "model",
+        )
+        assert row["error"].startswith(FALLBACK_ERROR_PREFIX), row["error"]
+        assert row["urgency_error"].startswith(FALLBACK_ERROR_PREFIX)
+    staged = next(
+        m
+        for m in broken.asset_materializations_for_node("staging_hr_cases")
+        if m.asset_key.to_user_string() == "staging_hr_cases"
+    )
+    assert "LLM unavailable" in str(staged.metadata["llm_unavailable"].value)
+    sent = " ".join(json.dumps(r.body) for r in failed_requests + requests)
     assert requests and "[PERSON_1]" in sent and "[EMAIL_1]" in sent
     for secret in _secrets(cases, roster):
         assert secret not in sent, secret
     assert "sk-test-hr" not in sent
     # One request per task: the day's cases are packed together.
     assert len(requests) == 2
+    assert {i for r in requests for i in r.record_ids} == {r["input_hash"] for r in fell_back} | {
+        r["urgency_input_hash"] for r in fell_back
+    }
 
     gold = LakehouseResource().read(spark, GOLD).collect()
     assert len(gold) == len(cases)
