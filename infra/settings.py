@@ -30,6 +30,23 @@ def spark_driver_memory() -> str:
     return _env("SPARK_DRIVER_MEMORY", "4g")
 
 
+def spark_conf_overrides() -> dict[str, str]:
+    """``SPARK_CONF``: further Spark settings, ``key=value`` separated by whitespace, applied
+    last (they win over the project's): a cluster's executor sizes, or small-data tuning such as
+    ``spark.sql.codegen.wholeStage=false``.
+
+    Raises:
+        ValueError: an item that is not ``key=value``.
+    """
+    overrides = {}
+    for item in os.environ.get("SPARK_CONF", "").split():
+        key, sep, value = item.partition("=")
+        if not sep or not key.startswith("spark."):
+            raise ValueError(f"SPARK_CONF items are spark.<key>=<value>, not {item!r}")
+        overrides[key] = value
+    return overrides
+
+
 def _optional_float(name: str) -> float | None:
     value = os.environ.get(name, "").strip()
     return float(value) if value else None

@@ -9,7 +9,13 @@ from pydantic import PrivateAttr
 from pyspark.sql import SparkSession
 
 from infra.jars import delta_jar_paths
-from infra.settings import PROJECT_ROOT, lakehouse_root, spark_driver_memory, spark_master
+from infra.settings import (
+    PROJECT_ROOT,
+    lakehouse_root,
+    spark_conf_overrides,
+    spark_driver_memory,
+    spark_master,
+)
 
 LOG4J_CONFIG = PROJECT_ROOT / "conf" / "log4j2.properties"
 
@@ -19,7 +25,8 @@ def spark_conf(
 ) -> dict[str, str]:
     """Every Spark setting the project runs with: Delta, the metastore, logging, loopback.
 
-    The same settings serve the pipeline, the SQL shell and the Thrift Server.
+    The same settings serve the pipeline, the SQL shell and the Thrift Server; ``extra_conf``
+    (a caller's tuning) and then ``SPARK_CONF`` (the operator's) override them.
     """
     jars = delta_jar_paths()
     conf = {
@@ -61,6 +68,7 @@ def spark_conf(
         conf["spark.driver.host"] = "127.0.0.1"
         conf["spark.driver.bindAddress"] = "127.0.0.1"
     conf.update(extra_conf or {})
+    conf.update(spark_conf_overrides())
     return conf
 
 

@@ -15,6 +15,21 @@ SHARED_LAKEHOUSES = {
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+# Spark tuned for a few rows: one shuffle partition, no UI, no code generation (compiling
+# generated code for each of the reconciliations' hundreds of operators costs more than
+# interpreting them: a carry-forward test took 8.5 s per collect with code generation and
+# adaptive execution, 5 s without). The session below uses it, and so do the pipeline processes
+# the integration tests start (``SPARK_CONF``, tests/integration/conftest.py).
+SMALL_DATA_SPARK_CONF = {
+    "spark.sql.shuffle.partitions": "1",
+    "spark.ui.enabled": "false",
+    "spark.databricks.delta.snapshotPartitions": "2",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    "spark.sql.adaptive.enabled": "false",
+}
+
+
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
     from infra.spark import build_spark_session
@@ -25,21 +40,13 @@ def spark() -> Iterator[SparkSession]:
         warehouse_dir=warehouse,
         app_name="tests",
         extra_conf={
-            "spark.sql.shuffle.partitions": "1",
+            **SMALL_DATA_SPARK_CONF,
             "spark.default.parallelism": "2",
-            "spark.ui.enabled": "false",
             # One JVM serves the whole suite; the reconciliation plans (as of D and D - 1) are
             # large, and the default 1 GB driver heap ran out late in a full run.
             "spark.driver.memory": "3g",
             "spark.ui.showConsoleProgress": "false",
-            "spark.databricks.delta.snapshotPartitions": "2",
             "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
-            # Test data is a few rows: compiling generated code for each of the reconciliations'
-            # hundreds of operators costs more than interpreting them (a carry-forward test: 8.5 s
-            # per collect with code generation and adaptive execution, 5 s without).
-            "spark.sql.codegen.wholeStage": "false",
-            "spark.sql.codegen.factoryMode": "NO_CODEGEN",
-            "spark.sql.adaptive.enabled": "false",
         },
     )
     session.sparkContext.setLogLevel("ERROR")
