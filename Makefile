@@ -22,11 +22,10 @@ run: setup ## Sample landing zone + the close of the last 3 business dates; ARGS
 
 # Two workers (pytest-xdist), one test file at a time each: the tests that read one session-scoped
 # lakehouse are in one file (tests/e2e/test_close.py, tests/integration/test_published_lakehouse.py),
-# so it is built once. Files go to the workers slowest first (tests/conftest.py, SLOWEST_FIRST).
-# TEST_WORKERS=0 runs in-process.
+# so it is built once. TEST_WORKERS=0 runs in-process.
 TEST_WORKERS ?= 2
 test: setup ## Run the whole test suite (two workers)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: setup ## Unit tests only (no end-to-end Dagster runs)
 	$(PY) -m pytest -m "not slow"

@@ -71,40 +71,12 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-# The slowest files (each builds a lakehouse or starts servers: minutes), slowest first. ``make
-# test`` hands files to its two workers in collection order (``--no-loadscope-reorder``; xdist's
-# default sends the files with the most tests first, which left these one-test files for last on
-# one worker while the other had nothing to do): longest first, then the short files fill in.
-SLOWEST_FIRST = (
-    "tests/e2e/test_close.py",
-    "tests/integration/test_published_lakehouse.py",
-    "tests/e2e/test_pipeline.py",
-    "tests/integration/test_ui_backfill.py",
-    "tests/infra/test_wap.py",
-    "tests/e2e/test_hr_cases.py",
-    "tests/enrichment/test_enrich_on_spark.py",
-    "tests/transforms/test_recon_cash.py",
-    "tests/enrichment/test_history_routing.py",
-    "tests/assets/test_repeated_files.py",
-)
-
-
-def _slowest_first(item: pytest.Item) -> int:
-    path = Path(item.path).as_posix()
-    for rank, suffix in enumerate(SLOWEST_FIRST):
-        if path.endswith(suffix):
-            return rank
-    return len(SLOWEST_FIRST)
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that needs the Spark session ``spark``: the layers run alone. Order the
-    slowest files first (stable: the rest keep their order), for the two workers of ``make test``.
+    """Mark every test that needs the Spark session ``spark``: the layers run alone.
 
     ``-m "not spark and not slow"`` is the Spark-free unit layer, ``-m "spark and not slow"`` the
     Spark layer, ``-m slow`` the end-to-end Dagster runs and integration tests.
     """
-    items.sort(key=_slowest_first)
     for item in items:
         names = getattr(item, "fixturenames", ())
         if "spark" in names:
