@@ -6,7 +6,7 @@ export PYTHONPATH := $(CURDIR)
 export QUERY
 PY := .venv/bin/python
 
-.PHONY: help setup jars run test test-fast test-unit ui docs sql thrift bench bench-close bench-enrich bench-backfill lint format lock clean
+.PHONY: help setup jars run test test-fast test-unit ui docs sql thrift bench bench-close bench-enrich bench-backfill bench-broken lint format lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ bench-enrich: setup ## Enrichment costs: packing, cache re-run, mapInPandas vs U
 
 bench-backfill: setup ## Cost per date: one date, a ranged run (DATES='30'), an unchanged re-run, ranged = one by one
 	$(PY) benchmarks/backfill_cost.py $(if $(DATES),--dates $(DATES))
+
+bench-broken: setup ## A night against a broken LLM endpoint (malformed, 500, 401): requests, fallback, then healthy again
+	$(PY) benchmarks/broken_endpoint.py
 
 lint: setup ## Ruff lint and format check
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
