@@ -1,0 +1,1 @@
+"""Document intelligence: page text with provenance, the invoice field schema, rule extraction."""
