@@ -1,10 +1,13 @@
 """Page text with provenance: a PDF's text layer, OCR of scans, and a document's fingerprint.
 
-PDF text comes from pdfplumber. Measured against pypdf on the shared invoice2data samples
-(``make bench-docs``): the rule extractor scored higher on pdfplumber's text, which keeps a
-label and its value on one line in reading order, where pypdf often emits a page's text
-objects in drawing order (labels after values, blocks shuffled). pdfplumber also renders pages
-(through pypdfium2) for the OCR fallback, so one library covers both.
+PDF text comes from pdfplumber, chosen over pypdf by measurement (``make bench-docs``, the same
+rule extractor on each library's text of the 11 labelled PDFs): 55 of 67 labelled fields right
+with pdfplumber, 46 with pypdf (precision 0.917 vs 0.836, recall 0.821 vs 0.687). pdfplumber
+keeps a label and its value on one line in reading order where pypdf often emits text in drawing
+order (values before labels, blocks shuffled); pypdf is 2.7x faster (28 vs 11 pages/s), which
+does not matter beside OCR (0.3 pages/s). pdfplumber also renders pages (pypdfium2) for the OCR
+fallback, so one library covers both. The rules were written looking at pdfplumber's text, which
+favours it; the gap is mostly layout, not rules.
 """
 
 import hashlib

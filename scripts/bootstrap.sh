@@ -14,8 +14,17 @@ apt_install() {
     exit 1
   fi
 }
+apt_install_optional() {
+  if [ "$(id -u)" = "0" ] && need apt-get; then
+    apt_install "$@"
+  else
+    echo "note: $* not installed; scanned documents cannot be OCR'd (apt-get install $*)" >&2
+  fi
+}
 need java || apt_install openjdk-17-jre-headless
 need mvn || apt_install maven
+# OCR of scanned documents (documents/text.py); optional: without it only scans cannot be read.
+need tesseract || apt_install_optional tesseract-ocr
 
 PYTHON="${PYTHON:-}"
 if [ -z "$PYTHON" ]; then

@@ -1,0 +1,158 @@
+"""Document extraction on real labelled invoices: accuracy, throughput, and the PDF library choice.
+
+Reads ``../shared/data/invoices_invoice2data`` (16 documents with a ``.json`` answer each; see
+``../shared/data/README.md``) and prints, for the embedded rule extractor
+(``documents/extract.py``):
+
+* field-level precision and recall per field and overall, split by how the text was read:
+  digital (PDF text layer), scanned (PNG through Tesseract OCR) and plain text;
+* pages per second of PDF text extraction and of OCR on this machine;
+* pypdf vs pdfplumber: the same extractor on each library's text of the same PDFs;
+* the arithmetic checks (lines sum to net, net + tax = total) over the documents.
+
+What counts as correct (``documents/evaluation.py``): a field is scored only where the answer
+states it. Correct = dates equal as ISO dates; amounts equal within 0.01; currency codes equal;
+vendor name: lower-cased, whitespace-collapsed, one contains the other; invoice number: equal
+after lower-casing and dropping whitespace and a leading ``#``. Precision = correct / fields we
+filled (among those the answer states); recall = correct / fields the answer states. Answer
+keys: issuer → vendor_name, invoice_number, date → invoice_date, date_due → due_date,
+amount → total, amount_tax → tax, amount_untaxed → net, currency.
+
+Not a test: run on demand (``make bench-docs``). Needs ``tesseract`` for the scanned rows.
+
+Usage: .venv/bin/python benchmarks/document_extraction.py [--data DIR]
+"""
+
+import argparse
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pypdf
+
+from documents.checks import check_invoice
+from documents.evaluation import FieldScore, load_answer, score, total
+from documents.extract import MODEL_ID, extract_invoice
+from documents.text import (
+    IMAGE_SUFFIXES,
+    METHOD_TEXT_LAYER,
+    PageText,
+    read_pages,
+    tesseract_available,
+)
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "invoices_invoice2data"
+GROUPS = {".pdf": "digital (PDF text layer)", ".txt": "plain text"}
+SCANNED = "scanned (PNG via OCR)"
+
+
+def pypdf_pages(path: Path) -> list[PageText]:
+    """The same pages as pypdf reads them (for the comparison only)."""
+    reader = pypdf.PdfReader(path)
+    return [
+        PageText(number, page.extract_text() or "", METHOD_TEXT_LAYER)
+        for number, page in enumerate(reader.pages, start=1)
+    ]
+
+
+def _fmt(value: float | None) -> str:
+    return "  -  " if value is None else f"{value:.3f}"
+
+
+def print_scores(title: str, scores: dict[str, FieldScore]) -> None:
+    print(f"\n{title}")
+    header = f"{'labelled':>8} {'filled':>6} {'correct':>7} {'precision':>9} {'recall':>6}"
+    print(f"  {'field':16} {header}")
+    for field, counts in scores.items():
+        print(
+            f"  {field:16} {counts.labelled:8} {counts.predicted:6} {counts.correct:7} "
+            f"{_fmt(counts.precision):>9} {_fmt(counts.recall):>6}"
+        )
+
+
+def timed(read: Callable[[Path], list[PageText]], path: Path) -> tuple[list[PageText], float]:
+    started = time.perf_counter()
+    pages = read(path)
+    return pages, time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    args = parser.parse_args()
+    if not args.data.is_dir():
+        print(f"labelled invoices not found at {args.data} (see ../shared/data/README.md)")
+        return 0
+    documents = sorted(
+        p for p in args.data.iterdir() if p.suffix != ".json" and p.with_suffix(".json").exists()
+    )
+    ocr = tesseract_available()
+    if not ocr:
+        print("tesseract not found: scanned documents skipped (apt-get install tesseract-ocr)")
+    by_group: dict[str, list] = {}
+    by_library: dict[str, list] = {"pdfplumber": [], "pypdf": []}
+    seconds: Counter[str] = Counter()
+    pages_read: Counter[str] = Counter()
+    ocr_confidences: list[float] = []
+    checks: Counter[tuple[str, str]] = Counter()
+    for path in documents:
+        answer = load_answer(path)
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            if not ocr:
+                continue
+            group, kind = SCANNED, "ocr"
+        else:
+            group, kind = GROUPS[path.suffix.lower()], "text"
+        pages, elapsed = timed(read_pages, path)
+        if path.suffix.lower() == ".pdf":
+            kind = "pdfplumber"
+        seconds[kind] += elapsed
+        pages_read[kind] += len(pages)
+        ocr_confidences += [p.ocr_confidence for p in pages if p.ocr_confidence is not None]
+        extraction = extract_invoice(pages)
+        by_group.setdefault(group, []).append(score(extraction, answer))
+        for check in check_invoice(extraction):
+            checks[(check.name, check.status)] += 1
+        if path.suffix.lower() == ".pdf":
+            by_library["pdfplumber"].append(score(extraction, answer))
+            other, elapsed = timed(pypdf_pages, path)
+            seconds["pypdf"] += elapsed
+            pages_read["pypdf"] += len(other)
+            by_library["pypdf"].append(score(extract_invoice(other), answer))
+
+    print(f"Embedded extractor {MODEL_ID} on {len(documents)} labelled documents in {args.data}")
+    for group, scores in by_group.items():
+        print_scores(f"{group}: {len(scores)} documents", total(scores))
+    print_scores(
+        f"all: {sum(map(len, by_group.values()))} documents",
+        total(s for scores in by_group.values() for s in scores),
+    )
+
+    print("\nThroughput (this machine)")
+    for kind in ("pdfplumber", "pypdf", "ocr"):
+        if pages_read[kind]:
+            rate = pages_read[kind] / seconds[kind]
+            count = f"{pages_read[kind]:3} pages in {seconds[kind]:6.2f} s"
+            print(f"  {kind:10} {count}: {rate:6.1f} pages/s")
+    if ocr_confidences:
+        mean = sum(ocr_confidences) / len(ocr_confidences)
+        print(f"  mean Tesseract word confidence over OCR'd pages: {mean:.3f}")
+
+    print("\nPDF library: the same extractor on each library's text of the same PDFs")
+    for library, scores in by_library.items():
+        overall = total(scores)["overall"]
+        print(
+            f"  {library:10} correct {overall.correct:3} / labelled {overall.labelled:3}, "
+            f"precision {_fmt(overall.precision)}, recall {_fmt(overall.recall)}"
+        )
+
+    print("\nArithmetic checks (documents)")
+    for (name, status), count in sorted(checks.items()):
+        print(f"  {name:24} {status:15} {count:3}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
