@@ -4,10 +4,10 @@ PDF text comes from pdfplumber, chosen over pypdf by measurement (``make bench-d
 rule extractor on each library's text of the 11 labelled PDFs): 55 of 67 labelled fields right
 with pdfplumber, 46 with pypdf (precision 0.917 vs 0.836, recall 0.821 vs 0.687). pdfplumber
 keeps a label and its value on one line in reading order where pypdf often emits text in drawing
-order (values before labels, blocks shuffled); pypdf is 2.7x faster (28 vs 11 pages/s), which
-does not matter beside OCR (0.3 pages/s). pdfplumber also renders pages (pypdfium2) for the OCR
-fallback, so one library covers both. The rules were written looking at pdfplumber's text, which
-favours it; the gap is mostly layout, not rules.
+order (values before labels, blocks shuffled). pypdf is 2.4-2.7x faster (18-28 vs 8-11 pages/s),
+which does not matter beside OCR (0.3 pages/s). pdfplumber also renders pages (pypdfium2) for
+the OCR fallback, so one library covers both. The rules were written looking at pdfplumber's
+text, which favours it; the gap is mostly layout, not rules.
 """
 
 import hashlib
