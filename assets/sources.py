@@ -104,11 +104,8 @@ def ingest_dates(
     )
     # One row per landed file: collected once, it gives the rows per date too.
     files = fingerprints.collect()
-    lakehouse.write_dates(
-        session.createDataFrame(files, fingerprints.schema),
-        LANDED_FILES,
-        days,
-        {"source": contract.name},
+    lakehouse.write_rows(
+        session, files, fingerprints.schema, LANDED_FILES, days, {"source": contract.name}
     )
     rows = {day: 0 for day in days}
     for f in files:

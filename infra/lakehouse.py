@@ -72,6 +72,16 @@ def date_predicate(
     return " AND ".join(clauses)
 
 
+def _rust_predicate(days: list[date], extra: dict[str, str] | None = None) -> str:
+    """``date_predicate`` in delta-rs's SQL (DataFusion): the same dates and equalities."""
+    date_predicate(days, extra)  # the same validation of dates and names
+    clauses = [
+        "business_date IN (" + ", ".join(f"'{d.isoformat()}'" for d in sorted(set(days))) + ")"
+    ]
+    clauses += [f"{column} = '{value}'" for column, value in (extra or {}).items()]
+    return " AND ".join(clauses)
+
+
 @dataclass(frozen=True)
 class Commit:
     """One Delta commit this process made: its version and Delta's operation metrics."""
@@ -274,6 +284,58 @@ class LakehouseResource(ConfigurableResource):
         writer.save(self.path(table))
         self.register(df.sparkSession, table)
         return find_commit(df.sparkSession, self.path(table), token)
+
+    def write_rows(
+        self,
+        spark: SparkSession,
+        rows: list[dict],
+        schema: str | StructType,
+        table: TableRef,
+        replace_dates: Iterable[date] | None = None,
+        extra_predicate: dict[str, str] | None = None,
+        partitioned: bool = True,
+    ) -> Commit:
+        """Write a ledger's rows, built in Python, to ``table`` in one commit.
+
+        Appends, or with ``replace_dates`` replaces those business dates (and ``extra_predicate``
+        equalities) like ``write_dates``. ``schema`` is the table's Spark schema or DDL. On a
+        local lakehouse delta-rs writes the commit: tens of milliseconds, where Spark's writer
+        spends about half a second per commit (a job, a snapshot rebuild, a checksum) even for
+        one row, and a close writes its ledgers about seventy times. Both follow the Delta
+        protocol, so the table stays one table for every reader and writer (a commit is a
+        put-if-absent of the next log file). On an object store Spark writes it.
+        """
+        folder = _local(self.path(table))
+        if folder is None:
+            frame = spark.createDataFrame(rows, schema)
+            if replace_dates is None:
+                return self.append(frame, table, partitioned)
+            return self.write_dates(frame, table, replace_dates, extra_predicate)
+        import pyarrow as pa
+        from deltalake import CommitProperties, write_deltalake
+        from pyspark.sql.pandas.types import to_arrow_schema
+        from pyspark.sql.types import _parse_datatype_string
+
+        struct = _parse_datatype_string(schema) if isinstance(schema, str) else schema
+        token = uuid.uuid4().hex
+        write_deltalake(
+            str(folder),
+            pa.Table.from_pylist(
+                [r.asDict() if hasattr(r, "asDict") else r for r in rows],
+                schema=to_arrow_schema(struct),
+            ),
+            mode="append" if replace_dates is None else "overwrite",
+            predicate=None
+            if replace_dates is None
+            else _rust_predicate(list(replace_dates), extra_predicate),
+            partition_by=["business_date"] if partitioned else None,
+            schema_mode="merge" if replace_dates is None else None,
+            # Spark's writer puts the same key in commitInfo: find_commit reads either.
+            commit_properties=CommitProperties(custom_metadata={"userMetadata": token}),
+        )
+        self.register(spark, table)
+        commit = find_commit(spark, self.path(table), token)
+        return Commit(commit.version, {"numOutputRows": str(len(rows))})
 
     def path(self, table: TableRef) -> str:
         """Storage location of a table."""

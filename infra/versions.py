@@ -328,7 +328,7 @@ def record(
         for day, version in sorted(marks.items())
     ]
     if rows:
-        lakehouse.append(spark.createDataFrame(rows, _SCHEMA), DATA_VERSIONS)
+        lakehouse.write_rows(spark, rows, _SCHEMA, DATA_VERSIONS)
 
 
 def record_audited(

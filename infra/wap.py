@@ -79,7 +79,7 @@ def _ledger(
         for row in rows
     ]
     if records:
-        lakehouse.append(spark.createDataFrame(records, _LEDGER_SCHEMA), WAP_LEDGER, False)
+        lakehouse.write_rows(spark, records, _LEDGER_SCHEMA, WAP_LEDGER, partitioned=False)
 
 
 def record_validations(
@@ -117,7 +117,7 @@ def record_validations(
         for r in report.results
     ]
     if rows:
-        lakehouse.append(spark.createDataFrame(rows, _RESULTS_SCHEMA), VALIDATION_RESULTS)
+        lakehouse.write_rows(spark, rows, _RESULTS_SCHEMA, VALIDATION_RESULTS)
 
 
 def stage(
