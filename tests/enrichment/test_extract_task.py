@@ -280,3 +280,10 @@ def test_contracts_are_extracted_with_parties(fake_openai: FakeOpenAI) -> None:
     assert record.notice_period.value == "ninety (90) days' prior written notice"
     assert [p.name for p in record.parties] == ["Acme Widgets Ltd.", "Globex Corporation"]
     assert text[record.term.start : record.term.end] == "two (2) years"
+
+
+def test_a_pack_holds_no_more_documents_than_their_answers_fit(fake_openai: FakeOpenAI) -> None:
+    docs = [invoice(n) for n in range(7)]
+    extract_documents(docs, TASK, config(fake_openai, max_output_tokens_per_request=1600))
+    # 1,600 output tokens plan for 2 answers (OUTPUT_TOKENS_PER_DOCUMENT = 800).
+    assert [len(r.record_ids) for r in fake_openai.chat_requests()] == [2, 2, 2, 1]
