@@ -8,7 +8,12 @@ Reads ``../shared/data/invoices_invoice2data`` (16 documents with a ``.json`` an
   digital (PDF text layer), scanned (PNG through Tesseract OCR) and plain text;
 * pages per second of PDF text extraction and of OCR on this machine;
 * pypdf vs pdfplumber: the same extractor on each library's text of the same PDFs;
-* the arithmetic checks (lines sum to net, net + tax = total) over the documents.
+* the arithmetic checks (lines sum to net, net + tax = total) over the documents;
+* the ``extract`` enrichment task (``documents/engine.py``) against the tests' local fake
+  OpenAI server (``tests/enrichment/fake_openai.py``, on 127.0.0.1; it answers with the rule
+  extractor's values and quotes, so these are request and token figures, not LLM accuracy):
+  requests and tokens per document packed (the engine's defaults: up to 20 documents and 6,000
+  record tokens a request) vs one document per request, quotes located, and a cached re-run.
 
 What counts as correct (``documents/evaluation.py``): a field is scored only where the answer
 states it. Correct = dates equal as ISO dates; amounts equal within 0.01; currency codes equal;
@@ -33,6 +38,7 @@ from pathlib import Path
 import pypdf
 
 from documents.checks import check_invoice
+from documents.engine import Document, DocumentOutcome, extract_documents
 from documents.evaluation import FieldScore, load_answer, score, total
 from documents.extract import MODEL_ID, extract_invoice
 from documents.text import (
@@ -42,6 +48,9 @@ from documents.text import (
     read_pages,
     tesseract_available,
 )
+from enrichment.prompts import INVOICE_EXTRACT_TASK
+from enrichment.providers.base import ProviderConfig
+from tests.enrichment.fake_openai import FakeOpenAI
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "invoices_invoice2data"
 GROUPS = {".pdf": "digital (PDF text layer)", ".txt": "plain text"}
@@ -78,6 +87,72 @@ def timed(read: Callable[[Path], list[PageText]], path: Path) -> tuple[list[Page
     return pages, time.perf_counter() - started
 
 
+def _run(
+    server: FakeOpenAI, documents: list[Document], cache: dict[str, str], **settings: int
+) -> tuple[list[DocumentOutcome], int, float]:
+    """The outcomes, the requests the server received for them, and the seconds taken."""
+    before = len(server.chat_requests())
+    config = ProviderConfig(kind="openai", base_url=server.base_url, api_key="bench", **settings)
+    started = time.perf_counter()
+    outcomes = extract_documents(documents, INVOICE_EXTRACT_TASK, config, cache=cache)
+    elapsed = time.perf_counter() - started
+    return outcomes, len(server.chat_requests()) - before, elapsed
+
+
+def _print_run(name: str, outcomes: list[DocumentOutcome], requests: int, seconds: float) -> None:
+    n = len(outcomes)
+    tokens_in = sum(o.tokens_in for o in outcomes)
+    tokens_out = sum(o.tokens_out for o in outcomes)
+    largest = max(o.tokens_out for o in outcomes)
+    print(
+        f"  {name:34} {requests:8} {requests / n:7.2f} {tokens_in / n:13,.0f} "
+        f"{tokens_out / n:7,.0f} {largest:7,} {seconds:6.1f} s"
+    )
+
+
+def bench_extract_task(documents: list[Document]) -> None:
+    """The extract task against the fake server: packed vs one per request, then cached.
+
+    Tokens are those the outcomes record (the server's reported usage, shared between the
+    documents of a request).
+    """
+    spec = INVOICE_EXTRACT_TASK.extraction
+    assert spec is not None
+    pages = sum(len(d.pages) for d in documents)
+    print(
+        f"\nExtract task ({INVOICE_EXTRACT_TASK.name}) against the local fake OpenAI server: "
+        f"{len(documents)} documents, {pages} pages"
+    )
+    header = (
+        f"{'requests':>8} {'req/doc':>7} {'tokens in/doc':>13} {'out/doc':>7} {'max out':>7} "
+        f"{'time':>8}"
+    )
+    print(f"  {'run':34} {header}")
+    with FakeOpenAI() as server:
+        cache: dict[str, str] = {}
+        packed, requests, seconds = _run(server, documents, cache)
+        _print_run("packed (engine defaults)", packed, requests, seconds)
+        alone, requests, seconds = _run(server, documents, {}, max_records_per_request=1)
+        _print_run("one document per request", alone, requests, seconds)
+        cached, requests, seconds = _run(server, documents, cache)
+        _print_run("cached re-run of the packed run", cached, requests, seconds)
+    print(f"  cached re-run: outcomes by source {dict(Counter(o.source for o in cached))}")
+    cut = sum(any(f.startswith("pages_sent:") for f in o.flags) for o in packed)
+    values = [
+        v
+        for o in packed
+        if o.extraction is not None
+        for name in spec.field_names
+        if (v := getattr(o.extraction, name)) is not None
+    ]
+    located = sum(v.start is not None for v in values)
+    statuses = dict(Counter(f"{o.status}/{o.source}" for o in packed))
+    print(
+        f"  packed run: {statuses}; documents cut to fit a request: {cut}; header values "
+        f"with a located span: {located} of {len(values)}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DATA)
@@ -97,6 +172,7 @@ def main() -> int:
     pages_read: Counter[str] = Counter()
     ocr_confidences: list[float] = []
     checks: Counter[tuple[str, str]] = Counter()
+    read: list[Document] = []
     for path in documents:
         answer = load_answer(path)
         if path.suffix.lower() in IMAGE_SUFFIXES:
@@ -111,6 +187,7 @@ def main() -> int:
         seconds[kind] += elapsed
         pages_read[kind] += len(pages)
         ocr_confidences += [p.ocr_confidence for p in pages if p.ocr_confidence is not None]
+        read.append(Document(path.name, tuple(pages)))
         extraction = extract_invoice(pages)
         by_group.setdefault(group, []).append(score(extraction, answer))
         for check in check_invoice(extraction):
@@ -151,6 +228,8 @@ def main() -> int:
     print("\nArithmetic checks (documents)")
     for (name, status), count in sorted(checks.items()):
         print(f"  {name:24} {status:15} {count:3}")
+
+    bench_extract_task(read)
     return 0
 
 

@@ -1,7 +1,8 @@
-"""The declared invoice field schema, its typed extraction record and a strict JSON schema.
+"""The declared document field schemas, their typed extraction records and strict JSON schemas.
 
-``INVOICE_SPEC`` is shaped like an enrichment ``TaskSpec`` so it can become the ``extract`` task
-(an LLM filling the same fields); today only the embedded rules fill it (``documents/extract.py``).
+``INVOICE_SPEC`` and ``CONTRACT_SPEC`` declare what the ``extract`` enrichment task asks for
+(``enrichment/prompts.py``: ``INVOICE_EXTRACT_TASK``, ``CONTRACT_EXTRACT_TASK``); the embedded
+rules (``documents/extract.py``, ``documents/contract_rules.py``) fill the same records offline.
 """
 
 import datetime as dt
@@ -16,6 +17,7 @@ KIND_DATE = "date"
 KIND_AMOUNT = "amount"
 KIND_CURRENCY = "currency"
 KIND_QUANTITY = "quantity"
+KINDS = (KIND_STRING, KIND_DATE, KIND_AMOUNT, KIND_CURRENCY, KIND_QUANTITY)
 
 # The enrichment engine's provenance values (enrichment.models SOURCE_*) that apply to documents.
 Source = Literal["rule", "llm", "cache"]
@@ -32,13 +34,19 @@ class FieldSpec:
 
 @dataclass(frozen=True)
 class ExtractionSpec:
-    """A document extraction task: header fields, line-item fields, and a versioned contract."""
+    """A document extraction task: header fields, repeated items, and a versioned contract.
+
+    ``items_field`` names the list of repeated items (an invoice's ``line_items``, a contract's
+    ``parties``); ``line_item_fields`` are the fields of one item.
+    """
 
     name: str
     prompt_version: str
     instructions: str
+    document: str
     fields: tuple[FieldSpec, ...]
     line_item_fields: tuple[FieldSpec, ...]
+    items_field: str = "line_items"
 
     @property
     def field_names(self) -> list[str]:
@@ -50,9 +58,11 @@ INVOICE_SPEC = ExtractionSpec(
     name="extract_invoice",
     prompt_version="invoice-v1",
     instructions=(
-        "Extract the invoice's fields from its page text. Copy values as printed; use null for a "
-        "field the document does not state. Never compute or guess a value."
+        "Extract the invoice's fields from its page text; use null for a field the document "
+        "does not state. Never compute or guess a value (no total from the lines, no due date "
+        "from payment terms)."
     ),
+    document="invoice",
     fields=(
         FieldSpec("vendor_name", KIND_STRING, "the issuer (seller) of the invoice"),
         FieldSpec("vendor_tax_id", KIND_STRING, "the issuer's VAT / tax registration number"),
@@ -77,14 +87,18 @@ T = TypeVar("T")
 
 
 class Provenance(BaseModel):
-    """Where a value was found: page, character span in that page's text, how, how sure."""
+    """Where a value was found: page, character span in that page's text, how, how sure.
+
+    ``start`` / ``end`` are None when an LLM's quote of the value was not found in the page text
+    (the value is kept, at a lower confidence); ``page`` is then the page the model named, if any.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     confidence: float = Field(ge=0, le=1)
-    page: int = Field(ge=1)
-    start: int = Field(ge=0)
-    end: int = Field(ge=0)
+    page: int | None = Field(default=None, ge=1)
+    start: int | None = Field(default=None, ge=0)
+    end: int | None = Field(default=None, ge=0)
     source: Source
 
 
@@ -122,6 +136,62 @@ class InvoiceExtraction(BaseModel):
     line_items: tuple[LineItem, ...] = ()
 
 
+CONTRACT_SPEC = ExtractionSpec(
+    name="extract_contract",
+    prompt_version="contract-v1",
+    instructions=(
+        "Extract the contract's key terms from its page text. Copy values as printed (dates as "
+        "ISO 8601); use null for a term the document does not state. Never infer a term from "
+        "what contracts usually say."
+    ),
+    document="contract",
+    fields=(
+        FieldSpec("effective_date", KIND_DATE, "the date the contract takes effect, ISO 8601"),
+        FieldSpec("term", KIND_STRING, "how long the contract runs (e.g. 'two (2) years')"),
+        FieldSpec(
+            "renewal_terms", KIND_STRING, "whether and how it renews (e.g. automatic renewal)"
+        ),
+        FieldSpec("notice_period", KIND_STRING, "notice needed to terminate or not renew"),
+        FieldSpec("payment_terms", KIND_STRING, "when invoices are due (e.g. 'net 30 days')"),
+        FieldSpec("governing_law", KIND_STRING, "the law (state or country) governing it"),
+    ),
+    line_item_fields=(
+        FieldSpec("name", KIND_STRING, "a party's name as printed"),
+        FieldSpec("role", KIND_STRING, "the party's defined role (e.g. Supplier, Customer)"),
+    ),
+    items_field="parties",
+)
+
+
+class Party(Provenance):
+    """One party of a contract; its span covers the name as printed."""
+
+    name: str
+    role: str | None = None
+
+
+class ContractExtraction(BaseModel):
+    """The key terms found in one contract; None where nothing was found."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    effective_date: Extracted[dt.date] | None = None
+    term: Extracted[str] | None = None
+    renewal_terms: Extracted[str] | None = None
+    notice_period: Extracted[str] | None = None
+    payment_terms: Extracted[str] | None = None
+    governing_law: Extracted[str] | None = None
+    parties: tuple[Party, ...] = ()
+
+
+DocumentExtraction = InvoiceExtraction | ContractExtraction
+# The typed record each spec's answers are validated into.
+RECORD_MODELS: dict[str, type[InvoiceExtraction] | type[ContractExtraction]] = {
+    INVOICE_SPEC.name: InvoiceExtraction,
+    CONTRACT_SPEC.name: ContractExtraction,
+}
+
 # Value hints per kind. Amounts travel as decimal strings: no float rounding on the way.
 _VALUE_HINTS = {
     KIND_STRING: "",
@@ -149,26 +219,35 @@ def _field_schema(spec: FieldSpec) -> dict[str, Any]:
     return _strict_object(
         {
             "value": _value_schema(spec),
+            "confidence": {"type": "number", "description": "0..1, how sure the value is"},
             "page": {"type": ["integer", "null"], "description": "1-based page of the value"},
             "quote": {"type": ["string", "null"], "description": "the value exactly as printed"},
         }
     )
 
 
-def llm_json_schema(spec: ExtractionSpec = INVOICE_SPEC) -> dict[str, Any]:
-    """A strict JSON schema (OpenAI structured outputs) of the answer an LLM must give.
-
-    Every object forbids additional properties and requires all its properties; an absent value is
-    ``null``. The LLM returns value, page and the verbatim quote; the span is found by locating the
-    quote in that page's text, so the model never invents offsets.
-    """
+def document_schema(spec: ExtractionSpec = INVOICE_SPEC) -> dict[str, Any]:
+    """The strict JSON schema of one document's answer (header fields and items)."""
     line_item = _strict_object(
         {f.name: _value_schema(f) for f in spec.line_item_fields}
         | {
+            "confidence": {"type": "number"},
             "page": {"type": ["integer", "null"]},
-            "quote": {"type": ["string", "null"], "description": "the line as printed"},
+            "quote": {"type": ["string", "null"], "description": "the item as printed"},
         }
     )
     properties = {f.name: _field_schema(f) for f in spec.fields}
-    properties["line_items"] = {"type": "array", "items": line_item}
-    return {"name": spec.name, "strict": True, "schema": _strict_object(properties)}
+    properties[spec.items_field] = {"type": "array", "items": line_item}
+    return _strict_object(properties)
+
+
+def llm_json_schema(spec: ExtractionSpec = INVOICE_SPEC) -> dict[str, Any]:
+    """A strict JSON schema (OpenAI structured outputs) of the answer for one document.
+
+    Every object forbids additional properties and requires all its properties; an absent value is
+    ``null``. The LLM returns value, confidence, page and the verbatim quote; the span is found by
+    locating the quote in that page's text, so the model never invents offsets. The ``extract``
+    task sends this schema once per document of a packed request
+    (``enrichment/packing.response_schema``).
+    """
+    return {"name": spec.name, "strict": True, "schema": document_schema(spec)}

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass, field
 
+from documents.fields import ExtractionSpec
+
 RATIONALE_MAX_WORDS = 30
 
 STATUS_OK = "ok"
@@ -43,7 +45,8 @@ class Taxonomy:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """An enrichment task: classify into ``taxonomy`` and/or summarize within ``summary_max_words``.
+    """An enrichment task: classify into ``taxonomy`` and/or summarize within ``summary_max_words``,
+    or extract the fields of ``extraction`` from a document (``enrichment/extraction.py``).
 
     ``prompt_version`` is part of every cache key: change the prompt, bump the version.
     """
@@ -57,6 +60,13 @@ class TaskSpec:
     redact: bool = True
     # Ask for a short rationale of the label (at most RATIONALE_MAX_WORDS words).
     rationale: bool = False
+    # A document field spec (``documents/fields.py``): the task extracts its fields.
+    extraction: ExtractionSpec | None = None
+
+    @property
+    def extracts(self) -> bool:
+        """Whether the task extracts document fields."""
+        return self.extraction is not None
 
     @property
     def classifies(self) -> bool:
@@ -97,3 +107,5 @@ class RecordOut:
     error: str | None = None
     latency_ms: float = 0.0
     flags: list[str] = field(default_factory=list)
+    # An extract task's answer: the spec's typed record as JSON, spans in the text sent.
+    extraction: str | None = None

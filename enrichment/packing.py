@@ -5,9 +5,11 @@ return every id exactly once, with a label from the taxonomy.
 """
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from enrichment.extraction import mean_confidence, parse_extractions, result_item_schema
 from enrichment.models import RATIONALE_MAX_WORDS, RecordIn, TaskSpec
 from enrichment.prompts import system_prompt
 from enrichment.tokens import count_tokens
@@ -46,8 +48,11 @@ def pack(
 
 
 def response_schema(task: TaskSpec) -> dict[str, Any]:
-    """The strict JSON schema of an answer: one item per id, label constrained to the enum."""
+    """The strict JSON schema of an answer: one item per id, label constrained to the enum (or,
+    for an extract task, the document schema of its spec)."""
     item: dict[str, Any] = {"id": {"type": "string"}}
+    if task.extraction is not None:
+        item = result_item_schema(task.extraction)
     if task.taxonomy is not None:
         if task.taxonomy.multi_label:
             item["labels"] = {
@@ -88,6 +93,7 @@ class ParsedItem:
     summary: str | None
     labels: list[str] | None = None
     rationale: str | None = None
+    extraction: str | None = None
 
 
 @dataclass
@@ -98,8 +104,34 @@ class ParsedResponse:
     problems: dict[str, str]
 
 
-def parse_response(task: TaskSpec, content: str, requested_ids: list[str]) -> ParsedResponse:
-    """Check a model's JSON against the request: ids once each, labels in the taxonomy."""
+def parse_response(
+    task: TaskSpec,
+    content: str,
+    requested_ids: list[str],
+    texts: Mapping[str, str] | None = None,
+    model: str = "",
+) -> ParsedResponse:
+    """Check a model's JSON against the request: ids once each, labels in the taxonomy.
+
+    An extract task's answers are validated against its spec and their quotes located in
+    ``texts`` (the records' text as sent, by id); ``model`` names the answers' model.
+    """
+    if task.extraction is not None:
+        spec = task.extraction
+        sent = {rid: (texts or {}).get(rid, "") for rid in requested_ids}
+        records, reasons = parse_extractions(spec, content, sent, model)
+        return ParsedResponse(
+            {
+                rid: ParsedItem(
+                    label=None,
+                    confidence=mean_confidence(record, spec),
+                    summary=None,
+                    extraction=record.model_dump_json(),
+                )
+                for rid, record in records.items()
+            },
+            reasons,
+        )
     problems: dict[str, str] = {}
     try:
         payload = json.loads(content)

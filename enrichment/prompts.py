@@ -5,6 +5,8 @@ affects are enriched again. Record text is data, never instructions: it reaches 
 JSON string values inside a delimited block, and the answer is constrained by a JSON schema.
 """
 
+from documents.fields import CONTRACT_SPEC, INVOICE_SPEC
+from enrichment.extraction import field_descriptions
 from enrichment.models import RATIONALE_MAX_WORDS, TaskSpec
 from enrichment.taxonomies import (
     EXCEPTION_REASON,
@@ -50,8 +52,13 @@ def task_instructions(task: TaskSpec) -> str:
     labels = ""
     if task.taxonomy is not None:
         labels = "\n".join(f"- {lab.name}: {lab.description}" for lab in task.taxonomy.labels)
+    extraction = task.extraction
     text = task.instructions.format(
-        max_words=task.summary_max_words or 0, label_descriptions=labels
+        max_words=task.summary_max_words or 0,
+        label_descriptions=labels,
+        document=extraction.document if extraction else "",
+        spec_instructions=extraction.instructions if extraction else "",
+        field_descriptions=field_descriptions(extraction) if extraction else "",
     )
     if task.taxonomy is not None and task.taxonomy.multi_label:
         text += "\n" + MULTI_LABEL_INSTRUCTION
@@ -130,4 +137,39 @@ EXCEPTION_NOTE_TASK = TaskSpec(
     ),
     taxonomy=EXCEPTION_REASON,
     summary_max_words=35,
+)
+
+
+# The output contract of every extract task; the spec fills in the document kind and fields.
+EXTRACT_INSTRUCTIONS = (
+    "Each record is one {document}: its text is the document's pages, each page opened by a "
+    "line <<page N>> (N is the page number; some pages may be left out). Personal data is "
+    "replaced by placeholders such as [EMAIL_1]: never return a placeholder as a value. "
+    "{spec_instructions}\n"
+    "For every field return: value (null when the document does not state it; normalised as "
+    "the schema says), confidence between 0 and 1, page (the N of the page it is printed on) "
+    "and quote: the exact characters of that page the value was read from, copied verbatim "
+    "(same spelling, digits, punctuation and spacing; the value as printed, not its label and "
+    "not the whole line). Quote null when the value is null. The quote is checked against the "
+    "page: a value whose quote is not on the page counts as unsupported. For each item give the "
+    "same page, quote (the item as printed) and confidence.\n"
+    "Fields:\n{field_descriptions}"
+)
+
+INVOICE_EXTRACT_TASK = TaskSpec(
+    name="extract_invoice",
+    prompt_version="extract-invoice-v1",
+    instructions=EXTRACT_INSTRUCTIONS,
+    extraction=INVOICE_SPEC,
+    # Invoices carry e-mails, phones and bank details; amounts are the payload, so the salary
+    # rule (which reads "paid: 1,234.00" as pay) is not applied (``documents/engine.py``).
+    redact=True,
+)
+
+CONTRACT_EXTRACT_TASK = TaskSpec(
+    name="extract_contract",
+    prompt_version="extract-contract-v1",
+    instructions=EXTRACT_INSTRUCTIONS,
+    extraction=CONTRACT_SPEC,
+    redact=True,
 )

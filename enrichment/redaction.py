@@ -55,7 +55,8 @@ class Redaction:
 class Redactor:
     """Replaces personal data with consistent, typed placeholders."""
 
-    def __init__(self, names: Iterable[str] = ()) -> None:
+    def __init__(self, names: Iterable[str] = (), kinds: Iterable[str] | None = None) -> None:
+        """``kinds``: the ``PATTERNS`` to apply (all when None); roster ``names`` always are."""
         # Longest names first, so "Mary Ann Lee" wins over "Mary Ann".
         cleaned = sorted(
             {n.strip() for n in names if n and len(n.strip()) >= 3}, key=len, reverse=True
@@ -72,7 +73,11 @@ class Redactor:
                 variants.append(re.escape(spelling))
                 self._canonical.setdefault(spelling.lower(), name.lower())
         self._names = re.compile(r"(?i)\b(?:" + "|".join(variants) + r")\b") if variants else None
-        self._patterns = [(kind, re.compile(p)) for kind, p in PATTERNS.items()]
+        chosen = set(PATTERNS) if kinds is None else set(kinds)
+        unknown = chosen - set(PATTERNS)
+        if unknown:
+            raise ValueError(f"unknown redaction kinds: {sorted(unknown)}")
+        self._patterns = [(kind, re.compile(p)) for kind, p in PATTERNS.items() if kind in chosen]
 
     def _key(self, kind: str, value: str) -> str:
         """What makes two matches the same value: one person, one number however written."""

@@ -13,6 +13,7 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from enrichment.cache import KEY_SEPARATOR, cache_params
 from enrichment.injection import INJECTION_REGEX
 from enrichment.models import (
     SOURCE_MODEL,
@@ -60,23 +61,6 @@ PROVENANCE_COLUMNS = [
 
 OUTCOME_TYPES = dict(c.strip().split(" ", 1) for c in OUTCOME_SCHEMA.split(", "))
 OUTCOME_COLUMNS = list(OUTCOME_TYPES)
-
-
-def cache_params(task: TaskSpec, config: ProviderConfig) -> str:
-    """The parameters that change an answer, as a stable string for the cache key."""
-    params = {
-        "task": task.name,
-        "prompt_version": task.prompt_version,
-        "model": config.model_id,
-        "labels": task.taxonomy.names if task.taxonomy else None,
-        "summary_max_words": task.summary_max_words,
-    }
-    # Only when set, so the keys of tasks without them (and their cached answers) do not change.
-    if task.taxonomy is not None and task.taxonomy.multi_label:
-        params["multi_label"] = True
-    if task.rationale:
-        params["rationale"] = True
-    return json.dumps(params, sort_keys=True)
 
 
 @lru_cache(maxsize=4)
@@ -148,7 +132,7 @@ def with_enrichment_input(
                 "redactions", F.lit(None).cast("string")
             )
         return df.withColumn(
-            INPUT_HASH, F.sha2(F.concat(F.lit(params + "\u001f"), F.col(ENRICH_TEXT)), 256)
+            INPUT_HASH, F.sha2(F.concat(F.lit(params + KEY_SEPARATOR), F.col(ENRICH_TEXT)), 256)
         ).withColumn(
             INJECTION_SUSPECTED,
             F.coalesce(F.col(ENRICH_TEXT).rlike(INJECTION_REGEX), F.lit(False)),

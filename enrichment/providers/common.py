@@ -63,7 +63,9 @@ def apply_answers(
     task: TaskSpec, content: str, records: list[RecordIn], outcomes: dict[str, RecordOut]
 ) -> list[RecordIn]:
     """Check a response against its records; fill the valid answers, return the rest to retry."""
-    parsed = parse_response(task, content, [r.id for r in records])
+    texts = {r.id: r.text for r in records}
+    model = outcomes[records[0].id].model if records else ""
+    parsed = parse_response(task, content, [r.id for r in records], texts, model)
     retry = []
     for r in records:
         out = outcomes[r.id]
@@ -72,6 +74,7 @@ def apply_answers(
             out.status, out.error = STATUS_OK, None
             out.label, out.confidence, out.summary = answer.label, answer.confidence, answer.summary
             out.labels, out.rationale = answer.labels, answer.rationale
+            out.extraction = answer.extraction
         else:
             out.error = parsed.problems.get(r.id, "no answer")
             retry.append(r)

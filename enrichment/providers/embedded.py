@@ -3,7 +3,9 @@
 Classification is TF-IDF cosine similarity between the record and each label's description and
 examples, turned into a confidence by a softmax; the summary is extractive (the record's most
 informative sentence, cut to the word bound). Both are labelled as what they are: ``source`` is
-``model`` and ``model`` names this embedded method, never an LLM.
+``model`` and ``model`` names this embedded method, never an LLM. An extract task is answered by
+the spec's rule extractor (``enrichment/extraction.py``): ``source`` is ``rule`` and ``model``
+names the rules (``embedded/invoice-rules-v1``).
 """
 
 import math
@@ -11,8 +13,10 @@ import re
 import time
 from collections import Counter
 
+from enrichment.extraction import mean_confidence, rule_model_id, rule_record
 from enrichment.models import (
     SOURCE_MODEL,
+    SOURCE_RULE,
     STATUS_FAILED,
     STATUS_OK,
     RecordIn,
@@ -164,7 +168,13 @@ class EmbeddedProvider:
             out = RecordOut(
                 id=record.id, status=STATUS_OK, source=SOURCE_MODEL, model=self.model_id
             )
+            if task.extraction is not None:
+                out.source, out.model = SOURCE_RULE, rule_model_id(task.extraction)
             try:
+                if task.extraction is not None:
+                    found = rule_record(task.extraction, record.text)
+                    out.extraction = found.model_dump_json()
+                    out.confidence = mean_confidence(found, task.extraction)
                 if classifier is not None:
                     ranked = classifier.scores(record.text)
                     out.label, confidence = ranked[0]

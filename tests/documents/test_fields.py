@@ -3,7 +3,14 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from documents.fields import INVOICE_SPEC, Extracted, InvoiceExtraction, llm_json_schema
+from documents.fields import (
+    CONTRACT_SPEC,
+    INVOICE_SPEC,
+    ContractExtraction,
+    Extracted,
+    InvoiceExtraction,
+    llm_json_schema,
+)
 
 
 def strict_objects(schema):
@@ -30,13 +37,32 @@ def test_llm_schema_is_strict_every_object_closed_and_fully_required():
         assert obj["required"] == list(obj["properties"])
 
 
-def test_llm_schema_values_are_nullable_and_carry_page_and_quote():
+def test_llm_schema_values_are_nullable_and_carry_confidence_page_and_quote():
     props = llm_json_schema()["schema"]["properties"]
     total = props["total"]["properties"]
-    assert set(total) == {"value", "page", "quote"}
-    assert all("null" in spec["type"] for spec in total.values())
+    assert set(total) == {"value", "confidence", "page", "quote"}
+    assert total["confidence"]["type"] == "number"
+    assert all("null" in total[key]["type"] for key in ("value", "page", "quote"))
     item = props["line_items"]["items"]["properties"]
-    assert set(item) == {"description", "quantity", "unit_price", "amount", "page", "quote"}
+    assert set(item) == {
+        "description",
+        "quantity",
+        "unit_price",
+        "amount",
+        "confidence",
+        "page",
+        "quote",
+    }
+
+
+def test_contract_spec_has_its_own_strict_schema_with_parties_as_items():
+    root = llm_json_schema(CONTRACT_SPEC)["schema"]
+    assert list(root["properties"]) == [*CONTRACT_SPEC.field_names, "parties"]
+    party = root["properties"]["parties"]["items"]
+    assert set(party["properties"]) == {"name", "role", "confidence", "page", "quote"}
+    assert set(ContractExtraction.model_fields) - {"model", "parties"} == set(
+        CONTRACT_SPEC.field_names
+    )
 
 
 def test_spec_and_extraction_record_declare_the_same_fields():

@@ -8,6 +8,11 @@ It implements ``POST /v1/chat/completions`` on 127.0.0.1 (so ``base_url`` is
 * the label comes from the ``enum`` of the request's JSON schema (a known taxonomy is classified
   with the embedded TF-IDF classifier, any other enum by label-name words, falling back to the
   last label), and an item carries only the keys the schema's item ``properties`` ask for;
+* an ``extract`` request (result items with a ``fields`` object, ``enrichment/extraction.py``)
+  is answered by the embedded rule extractor of the spec the schema's fields name (invoice or
+  contract) run on the record's pages, each value with its page and the quote it read, so the
+  client can locate the quotes; :meth:`Fault.bad_value` and :meth:`Fault.wrong_quote` spoil one
+  record's answer;
 * it plays a *gullible* model: an instruction such as ``label every record as other`` that
   appears in the user message **outside** a JSON record line is obeyed for every record. Text
   that arrives as a JSON string value is data and never obeyed. So if a client ever stops
@@ -47,7 +52,11 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from documents.contract_rules import extract_contract
+from documents.extract import extract_invoice
+from documents.text import METHOD_PLAIN_TEXT, PageText
 from enrichment import taxonomies
+from enrichment.extraction import split_pages
 from enrichment.models import Taxonomy
 from enrichment.providers.embedded import LabelSimilarityClassifier, extractive_summary
 from enrichment.tokens import count_tokens
@@ -66,6 +75,8 @@ _NAME_WORD = re.compile(r"[a-z0-9]+")
 REFUSAL_TEXT = "I'm sorry, but I can't help with that request."
 MALFORMED_CONTENT = 'Sure! Here are your results: {"results": [{"id": oops'
 OUT_OF_ENUM_LABEL = "definitely_not_a_label"
+NOT_A_DATE = "next Tuesday"
+UNFOUND_QUOTE = "this text is on no page"
 EXTRA_ID = "unknown-extra-id"
 
 # Fault kinds.
@@ -82,6 +93,8 @@ EXTRA_ID_FAULT = "extra_id"
 DUPLICATE_ID = "duplicate_id"
 EMPTY_CHOICES = "empty_choices"
 INVALID_BODY = "invalid_body"
+BAD_VALUE = "bad_value"
+WRONG_QUOTE = "wrong_quote"
 INVALID_BODY_TEXT = "<html><body>502 Bad Gateway (but sent as 200)</body></html>"
 # Batch-only fault kinds (see FakeOpenAI.inject_batch).
 LINE_ERROR = "line_error"
@@ -99,6 +112,8 @@ _CONTENT_FAULTS = (
     EXTRA_ID_FAULT,
     DUPLICATE_ID,
     EMPTY_CHOICES,
+    BAD_VALUE,
+    WRONG_QUOTE,
 )
 
 
@@ -116,6 +131,7 @@ class Fault:
     record_id: str | None = None
     content_type: str | None = None
     lines_done: int = 0
+    field_name: str | None = None
 
     @classmethod
     def rate_limit(cls, retry_after: float | str | None = None) -> Fault:
@@ -173,6 +189,16 @@ class Fault:
     def duplicate_id(cls, record_id: str | None = None) -> Fault:
         """One record (default: the first of the request) is answered twice, differently."""
         return cls(DUPLICATE_ID, record_id=record_id)
+
+    @classmethod
+    def bad_value(cls, record_id: str | None = None) -> Fault:
+        """Extract only: one record's date fields read ``NOT_A_DATE`` (schema-invalid)."""
+        return cls(BAD_VALUE, record_id=record_id)
+
+    @classmethod
+    def wrong_quote(cls, record_id: str | None = None, field_name: str | None = None) -> Fault:
+        """Extract only: one field's quote (default: the first found) is on no page."""
+        return cls(WRONG_QUOTE, record_id=record_id, field_name=field_name)
 
     @classmethod
     def empty_choices(cls) -> Fault:
@@ -730,6 +756,15 @@ class FakeOpenAI:
         wanted = list(item_schema.get("properties", {}) or ["id", "label", "confidence"])
         enum = item_schema.get("properties", {}).get("label", {}).get("enum") or ["other"]
         records, loose = parse_records(user or "")
+        fields_schema = item_schema.get("properties", {}).get("fields")
+        if isinstance(fields_schema, dict):
+            results = [
+                {"id": rec["id"], "fields": _extract_answer(fields_schema, rec["text"])}
+                for rec in records
+            ]
+            results = _apply_item_fault(_apply_extract_fault(results, fault), fault)
+            content = json.dumps({"results": results}, ensure_ascii=False)
+            return self._completion(model, messages, content, fault)
         obeyed = None
         for line in loose:
             match = _OBEY.search(line)
@@ -751,7 +786,14 @@ class FakeOpenAI:
             }
             results.append({k: full[k] for k in wanted if k in full})
         results = _apply_item_fault(results, fault)
-        content: str | None = json.dumps({"results": results}, ensure_ascii=False)
+        content = json.dumps({"results": results}, ensure_ascii=False)
+        return self._completion(model, messages, content, fault)
+
+    def _completion(
+        self, model: str, messages: list[dict[str, Any]], answer: str, fault: Fault | None
+    ) -> tuple[dict[str, Any], int]:
+        """A chat.completion carrying ``answer``, with a transport-level content fault applied."""
+        content: str | None = answer
         finish_reason = "stop"
         refusal = None
         if fault is not None and fault.kind == TRUNCATED:
@@ -785,6 +827,65 @@ class FakeOpenAI:
         if fault is not None and fault.kind == EMPTY_CHOICES:
             completion["choices"] = []
         return completion, prompt_tokens
+
+
+def _answer_value(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _extract_answer(schema: dict[str, Any], text: str) -> dict[str, Any]:
+    """One document's answer in the shape of ``schema``, read by the embedded rules."""
+    props = schema.get("properties", {})
+    pages = {n: t for n, t in split_pages(text)}
+    page_texts = [PageText(n, t, METHOD_PLAIN_TEXT) for n, t in pages.items()]
+    found = (extract_contract if "governing_law" in props else extract_invoice)(page_texts)
+    answer: dict[str, Any] = {}
+    for name, spec in props.items():
+        if spec.get("type") == "array":
+            item_keys = list(spec["items"]["properties"])
+            items = []
+            for item in getattr(found, name, ()):
+                entry = {k: getattr(item, k, None) for k in item_keys}
+                entry = {k: None if v is None else _answer_value(v) for k, v in entry.items()}
+                entry["confidence"] = item.confidence
+                entry["page"] = item.page
+                entry["quote"] = pages[item.page][item.start : item.end]
+                items.append(entry)
+            answer[name] = items
+            continue
+        value = getattr(found, name, None)
+        if value is None:
+            answer[name] = {"value": None, "confidence": 0.0, "page": None, "quote": None}
+        else:
+            answer[name] = {
+                "value": _answer_value(value.value),
+                "confidence": value.confidence,
+                "page": value.page,
+                "quote": pages[value.page][value.start : value.end],
+            }
+    return answer
+
+
+def _apply_extract_fault(
+    results: list[dict[str, Any]], fault: Fault | None
+) -> list[dict[str, Any]]:
+    if fault is None or fault.kind not in (BAD_VALUE, WRONG_QUOTE):
+        return results
+    i = _target(results, fault)
+    if i is None:
+        return results
+    fields = results[i]["fields"]
+    if fault.kind == BAD_VALUE:
+        for value in fields.values():
+            dated = isinstance(value, dict) and value.get("value") is not None
+            if dated and re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(value["value"])):
+                value["value"] = NOT_A_DATE
+        return results
+    for name, value in fields.items():
+        if isinstance(value, dict) and value.get("quote") and fault.field_name in (None, name):
+            value["quote"] = UNFOUND_QUOTE
+            break
+    return results
 
 
 def _target(results: list[dict[str, Any]], fault: Fault) -> int | None:
