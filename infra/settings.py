@@ -47,6 +47,13 @@ def spark_conf_overrides() -> dict[str, str]:
     return overrides
 
 
+def landing_settle_seconds() -> float:
+    """``LANDING_SETTLE_SECONDS``: the landing sensor waits until every file of a date is this
+    old (unchanged), for sources that write files in place; 0 (default) trusts the files as soon
+    as they carry their final name."""
+    return float(_env("LANDING_SETTLE_SECONDS", "0"))
+
+
 def _optional_float(name: str) -> float | None:
     value = os.environ.get(name, "").strip()
     return float(value) if value else None
