@@ -139,7 +139,7 @@ def unvalidated_publishes(spark: SparkSession, lakehouse: LakehouseResource) -> 
         history = (
             DeltaTable.forPath(spark, lakehouse.path(TableRef("gold", table)))
             .history()
-            .select("version", "operation", "operationParameters")
+            .select("version", "operation", "operationParameters", "operationMetrics")
             .collect()
         )
         allowed = published_versions.get(table, set())
@@ -158,6 +158,11 @@ def unvalidated_publishes(spark: SparkSession, lakehouse: LakehouseResource) -> 
         for h in sorted(history, key=lambda h: h["version"]):
             if h["operation"] in _METADATA_OPERATIONS or h["version"] in allowed:
                 continue
+            metrics = h["operationMetrics"] or {}
+            if h["operation"] == "WRITE" and all(
+                metrics.get(m, "0") == "0" for m in ("numOutputRows", "numRemovedFiles")
+            ):
+                continue  # an empty write (a table created empty first) publishes nothing
             if h["operation"] == "RESTORE":
                 target = int((h["operationParameters"] or {}).get("version", -1))
                 if target in allowed:
