@@ -217,7 +217,6 @@ def test_a_refused_file_holds_back_its_run_and_writes_nothing(spark, door):
     with pytest.raises(LandingRefusedError, match="not UTF-8"):
         ingest_dates(spark, lakehouse, ROSTER, [ODD_DAY, REFUSED_DAY["latin1"]])
     assert lakehouse.version(spark, TableRef("bronze", ROSTER.name)) == version
-    assert_invariants(spark, lakehouse)
 
 
 # --- the landing sensor: a file still being written --------------------------------------------
