@@ -6,7 +6,7 @@ export PYTHONPATH := $(CURDIR)
 export QUERY
 PY := .venv/bin/python
 
-.PHONY: help setup jars run test test-fast test-unit ui docs sql thrift bench bench-close bench-enrich bench-backfill bench-broken bench-docs lint format lock clean
+.PHONY: help setup jars run test test-fast test-unit test-reliability ui docs sql thrift bench bench-close bench-enrich bench-backfill bench-broken bench-docs lint format lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ test-fast: setup ## Unit tests only (no end-to-end Dagster runs)
 
 test-unit: setup ## Spark-free unit tests only (seconds)
 	$(PY) -m pytest -m "not spark and not slow"
+
+test-reliability: setup ## Reliability suite: bad input, business-day edges, retention (docs/RUNBOOK.md)
+	$(PY) -m pytest tests/reliability
 
 ui: setup ## Start the Dagster UI (webserver + daemon) on http://127.0.0.1:3000
 	.venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

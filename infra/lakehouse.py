@@ -18,6 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
+from infra.landing import LandedFile, check_landed_files, refuse_incomplete
 from infra.settings import lakehouse_root
 from transforms.contracts import CORRUPT_RECORD_COLUMN, SourceContract
 from transforms.drift import DriftReport, SchemaDriftError, detect_drift
@@ -177,30 +178,70 @@ class LakehouseResource(ConfigurableResource):
     ) -> tuple[DataFrame, DriftReport]:
         """Read a source's landed files for a date, every declared column as a string.
 
-        The files' own columns are compared with the contract first: a missing required column or
-        a retyped one raises ``SchemaDriftError`` (nothing is null-filled); columns the contract
-        does not declare are kept as JSON in ``_extra_columns`` and reported. CSV/JSON lines that do
-        not parse are kept whole in ``_corrupt_record``. A source that does not land daily and has
-        no files for the date reads as no rows.
+        Each file is checked first (``infra/landing.py``): one that is incomplete, not UTF-8, of
+        0 bytes or under a temporary name raises ``LandingRefusedError`` naming it. The files'
+        own columns are compared with the contract, file by file (CSV headers may differ in
+        order and extras between files): a missing required column or a retyped one raises
+        ``SchemaDriftError`` (nothing is null-filled); columns the contract does not declare are
+        kept as JSON in ``_extra_columns`` and reported. CSV/JSON lines that do not parse are kept
+        whole in ``_corrupt_record``. A source that does not land daily and has no files for the
+        date reads as no rows.
         """
         location = self.landing_path(contract.name, business_date)
-        if not self._has_files(location):
-            if contract.lands_daily:
-                raise FileNotFoundError(
-                    f"no {contract.name} files landed for {business_date} in {location}"
-                )
-            empty = spark.createDataFrame([], contract.landing_schema())
-            empty = empty.withColumn(SOURCE_FILE_COLUMN, F.lit(None).cast("string"))
-            return empty, detect_drift(contract, contract.landing_schema())
-        observed = self._observed_schema(spark, contract, location)
-        drift = detect_drift(contract, observed)
-        if drift.breaking:
-            raise SchemaDriftError(drift.describe())
+        folder = _local(location)
+        if folder is None:
+            # Object stores: Spark lists the folder and reads the first file's header.
+            observed = self._observed_schema(spark, contract, location)
+            groups = [([location], observed)]
+            checked: list[LandedFile] = []
+        else:
+            checked = check_landed_files(folder, contract.file_format) if folder.is_dir() else []
+            if not checked:
+                if contract.lands_daily:
+                    raise FileNotFoundError(
+                        f"no {contract.name} files landed for {business_date} in {location}"
+                    )
+                empty = spark.createDataFrame([], contract.landing_schema())
+                empty = empty.withColumn(SOURCE_FILE_COLUMN, F.lit(None).cast("string"))
+                return empty, detect_drift(contract, contract.landing_schema())
+            paths = [str(f.path) for f in checked]
+            if contract.file_format == "csv":
+                # Each file by its own header: files of one delivery may order columns differently.
+                by_header: dict[tuple[str, ...], list[str]] = {}
+                for f in checked:
+                    by_header.setdefault(f.header, []).append(str(f.path))
+                groups = [
+                    (files, StructType([StructField(n, StringType(), True) for n in header]))
+                    for header, files in by_header.items()
+                ]
+            else:
+                groups = [(paths, self._observed_schema(spark, contract, paths))]
+        for files, observed in groups:
+            drift = detect_drift(contract, observed)
+            if drift.breaking:
+                names = ", ".join(Path(f).name for f in files)
+                raise SchemaDriftError(f"{drift.describe()} Files: {names}.")
+        refuse_incomplete(checked)
+        seen: dict[str, StructField] = {}
+        for _, observed in groups:
+            for f in observed.fields:
+                seen.setdefault(f.name, f)
+        frames = [self._read_landed(spark, contract, files, observed) for files, observed in groups]
+        out = frames[0]
+        for frame in frames[1:]:
+            out = out.unionByName(frame)
+        return out, detect_drift(contract, StructType(list(seen.values())))
+
+    @staticmethod
+    def _read_landed(
+        spark: SparkSession, contract: SourceContract, files: list[str], observed: StructType
+    ) -> DataFrame:
+        """Files sharing one set of columns, in the landing shape (see ``read_landing_checked``)."""
         declared = set(contract.column_names)
         extras = [f.name for f in observed.fields if f.name not in declared]
         present = {f.name for f in observed.fields}
         if contract.file_format == "parquet":
-            raw = spark.read.parquet(location).withColumn(
+            raw = spark.read.parquet(*files).withColumn(
                 CORRUPT_RECORD_COLUMN, F.lit(None).cast("string")
             )
             raw = raw.select(
@@ -229,7 +270,7 @@ class LakehouseResource(ConfigurableResource):
                 )
             else:
                 reader = reader.format("json")
-            raw = reader.load(location).withColumn(SOURCE_FILE_COLUMN, F.col("_metadata.file_path"))
+            raw = reader.load(files).withColumn(SOURCE_FILE_COLUMN, F.col("_metadata.file_path"))
         columns = [
             F.col(f"`{c}`") if c in present else F.lit(None).cast("string").alias(c)
             for c in contract.column_names
@@ -239,35 +280,24 @@ class LakehouseResource(ConfigurableResource):
             if extras
             else F.lit(None).cast("string")
         )
-        return (
-            raw.select(
-                *columns,
-                CORRUPT_RECORD_COLUMN,
-                extra.alias(EXTRA_COLUMNS_COLUMN),
-                SOURCE_FILE_COLUMN,
-            ),
-            drift,
-        )
-
-    @staticmethod
-    def _has_files(location: str) -> bool:
-        if "://" in location and not location.startswith("file://"):
-            return True  # object stores: let the reader fail with its own message
-        folder = Path(location.removeprefix("file://"))
-        return folder.is_dir() and any(
-            p.is_file() and not p.name.startswith((".", "_")) for p in folder.iterdir()
+        return raw.select(
+            *columns,
+            CORRUPT_RECORD_COLUMN,
+            extra.alias(EXTRA_COLUMNS_COLUMN),
+            SOURCE_FILE_COLUMN,
         )
 
     @staticmethod
     def _observed_schema(
-        spark: SparkSession, contract: SourceContract, location: str
+        spark: SparkSession, contract: SourceContract, location: str | list[str]
     ) -> StructType:
         """The columns (and, for typed formats, types) the landed files actually carry."""
+        paths = [location] if isinstance(location, str) else location
         if contract.file_format == "parquet":
-            return spark.read.parquet(location).schema
+            return spark.read.parquet(*paths).schema
         if contract.file_format == "jsonl":
-            return spark.read.option("samplingRatio", "1.0").json(location).schema
-        header = spark.read.option("header", "true").csv(location).schema
+            return spark.read.option("samplingRatio", "1.0").json(paths).schema
+        header = spark.read.option("header", "true").csv(paths).schema
         return StructType([StructField(f.name, StringType(), True) for f in header.fields])
 
     def append(self, df: DataFrame, table: TableRef, partitioned: bool = True) -> Commit:

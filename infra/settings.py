@@ -47,6 +47,21 @@ def spark_conf_overrides() -> dict[str, str]:
     return overrides
 
 
+def time_travel_days() -> int:
+    """``LAKEHOUSE_TIME_TRAVEL_DAYS``: the audit window (30 days by default). Every Delta table
+    the lakehouse creates keeps its log and the files its older versions read this long, so
+    ``VERSION AS OF``, ``RESTORE`` and the WAP ledger's versions work inside it, whatever a
+    ``VACUUM`` with no ``RETAIN`` clause does."""
+    return int(_env("LAKEHOUSE_TIME_TRAVEL_DAYS", "30"))
+
+
+def landing_settle_seconds() -> float:
+    """``LANDING_SETTLE_SECONDS``: the landing sensor waits until every file of a date is this
+    old (unchanged), for sources that write files in place; 0 (default) trusts the files as soon
+    as they carry their final name."""
+    return float(_env("LANDING_SETTLE_SECONDS", "0"))
+
+
 def _optional_float(name: str) -> float | None:
     value = os.environ.get(name, "").strip()
     return float(value) if value else None

@@ -15,6 +15,7 @@ from infra.settings import (
     spark_conf_overrides,
     spark_driver_memory,
     spark_master,
+    time_travel_days,
 )
 
 LOG4J_CONFIG = PROJECT_ROOT / "conf" / "log4j2.properties"
@@ -48,6 +49,15 @@ def spark_conf(
         # Deletion vectors are not read by every engine; analysts read gold with delta-rs and
         # DuckDB too.
         "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
+        # The audit window: each new table keeps its history and the files of its older versions
+        # this long (Delta's defaults: 30 days of log, 7 of files). Delta's own check that refuses
+        # a VACUUM with a shorter RETAIN stays on (retentionDurationCheck is never disabled).
+        "spark.databricks.delta.properties.defaults.logRetentionDuration": (
+            f"interval {time_travel_days()} days"
+        ),
+        "spark.databricks.delta.properties.defaults.deletedFileRetentionDuration": (
+            f"interval {time_travel_days()} days"
+        ),
         "spark.ui.showConsoleProgress": "false",
         # Our Delta logs are small: Delta's default of 50 partitions for rebuilding a table's
         # snapshot costs seconds per write on a small machine.

@@ -3,6 +3,7 @@
 import hashlib
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from time import time as wall_clock
 
 from dagster import (
     DefaultSensorStatus,
@@ -14,6 +15,8 @@ from dagster import (
 )
 
 from infra.lakehouse import LakehouseResource
+from infra.landing import in_progress_files, is_data_file
+from infra.settings import landing_settle_seconds
 from pipelines.jobs import daily_close_job
 from transforms.contracts import CONTRACTS
 
@@ -25,12 +28,35 @@ DUE_BY = time(6, 0)
 LOOKBACK_DAYS = 7
 
 
+def _folder(lakehouse: LakehouseResource, source: str, day: date) -> Path:
+    return Path(lakehouse.landing_path(source, day).removeprefix("file://"))
+
+
 def landed_files(lakehouse: LakehouseResource, source: str, day: date) -> list[Path]:
     """The data files that have landed for a source and date (local lakehouses)."""
-    folder = Path(lakehouse.landing_path(source, day).removeprefix("file://"))
+    folder = _folder(lakehouse, source, day)
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "_")))
+    return sorted(p for p in folder.iterdir() if is_data_file(p))
+
+
+def still_arriving(lakehouse: LakehouseResource, day: date, settle_seconds: float) -> list[str]:
+    """Files of a date that are not ready: under a temporary name (not the contract's file
+    type: a transfer in progress), or modified less than ``settle_seconds`` ago."""
+    waiting = []
+    for name, contract in CONTRACTS.items():
+        folder = _folder(lakehouse, name, day)
+        waiting += [
+            f"{name}/{p.name} (temporary name)"
+            for p in in_progress_files(folder, contract.file_format)
+        ]
+        if settle_seconds > 0:
+            waiting += [
+                f"{name}/{p.name} (modified {age:.0f} s ago)"
+                for p in landed_files(lakehouse, name, day)
+                if (age := wall_clock() - p.stat().st_mtime) < settle_seconds
+            ]
+    return waiting
 
 
 def landing_fingerprint(files: list[Path]) -> str:
@@ -52,7 +78,8 @@ def utc_now() -> datetime:
 def landing_zone_sensor(context: SensorEvaluationContext, lakehouse: LakehouseResource):
     """Request the close for each recent date whose expected sources have all landed."""
     now = utc_now()
-    requests, late = [], []
+    settle = landing_settle_seconds()
+    requests, late, arriving = [], [], []
     for offset in range(1, LOOKBACK_DAYS + 1):
         day = (now - timedelta(days=offset)).date()
         files = {s: landed_files(lakehouse, s, day) for s in EXPECTED_SOURCES}
@@ -61,6 +88,11 @@ def landing_zone_sensor(context: SensorEvaluationContext, lakehouse: LakehouseRe
             due = datetime.combine(day + timedelta(days=1), DUE_BY, tzinfo=UTC)
             if offset == 1 and now >= due:
                 late.append(f"{', '.join(missing)} for {day} (due {due:%Y-%m-%d %H:%M} UTC)")
+            continue
+        waiting = still_arriving(lakehouse, day, settle)
+        if waiting:
+            # A run now would read a half-written file; the next tick looks again.
+            arriving.append(f"{day}: {', '.join(waiting)}")
             continue
         files.update({s: landed_files(lakehouse, s, day) for s in OCCASIONAL_SOURCES})
         fingerprint = "|".join(landing_fingerprint(f) for f in files.values())
@@ -72,6 +104,10 @@ def landing_zone_sensor(context: SensorEvaluationContext, lakehouse: LakehouseRe
         )
     if late:
         context.log.warning("late sources: " + "; ".join(late))
+    if arriving:
+        context.log.info("files still arriving: " + "; ".join(arriving))
     if not requests:
-        return SkipReason("late: " + "; ".join(late) if late else "no complete landing yet")
+        reasons = [f"late: {'; '.join(late)}"] if late else []
+        reasons += [f"still arriving: {'; '.join(arriving)}"] if arriving else []
+        return SkipReason(" | ".join(reasons) or "no complete landing yet")
     return SensorResult(run_requests=requests)
