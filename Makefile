@@ -6,7 +6,7 @@ export PYTHONPATH := $(CURDIR)
 export QUERY
 PY := .venv/bin/python
 
-.PHONY: help setup jars run test test-fast test-unit test-reliability ui docs sql thrift bench bench-close bench-enrich bench-backfill bench-broken bench-docs lint format lock clean
+.PHONY: help setup jars run test test-fast test-unit test-reliability ui review docs sql thrift bench bench-close bench-enrich bench-backfill bench-broken bench-docs lint format lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ test-reliability: setup ## Reliability suite: bad input, business-day edges, ret
 
 ui: setup ## Start the Dagster UI (webserver + daemon) on http://127.0.0.1:3000
 	.venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+review: setup ## The review page for analysts on http://127.0.0.1:8765 (REVIEW_USERS, REVIEW_PORT)
+	$(PY) -m review
 
 docs: setup ## Print (and open) the latest Great Expectations Data Docs page
 	$(PY) -m cli docs

@@ -117,3 +117,87 @@ def llm_settings() -> LLMSettings:
             name.strip() for name in _env("LLM_FALLBACK_OFF", "").split(",") if name.strip()
         ),
     )
+
+
+# The confidence below which an enriched value queues for an analyst, per enrichment task (the
+# task names of ``enrichment/prompts.py``). Lower than ``route_below_confidence`` (0.7, where the
+# history model hands a row to the LLM): a row reaches a person only when the last answer, the
+# LLM's included, is still unsure. ``REVIEW_THRESHOLDS`` overrides any of them.
+REVIEW_THRESHOLDS = {
+    "expense_line_enrichment": 0.6,
+    "hr_case_type": 0.7,
+    "hr_case_urgency": 0.7,
+}
+REVIEW_ROLES = ("analyst", "hr")
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    """One person allowed on the review page: name, password hash (``review.auth``), role."""
+
+    name: str
+    password_hash: str
+    role: str
+
+
+@dataclass(frozen=True)
+class ReviewSettings:
+    """The review page's address, reviewers and per-task confidence thresholds."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    reviewers: tuple[Reviewer, ...] = ()
+    thresholds: tuple[tuple[str, float], ...] = tuple(REVIEW_THRESHOLDS.items())
+
+    def threshold(self, task: str) -> float:
+        """The confidence below which ``task``'s values queue for review."""
+        return dict(self.thresholds)[task]
+
+
+def review_thresholds() -> dict[str, float]:
+    """``REVIEW_THRESHOLDS`` (``task=0.8,task=0.5``) over the defaults of ``REVIEW_THRESHOLDS``.
+
+    Raises:
+        ValueError: an unknown task or a threshold outside [0, 1].
+    """
+    thresholds = dict(REVIEW_THRESHOLDS)
+    for item in os.environ.get("REVIEW_THRESHOLDS", "").replace(",", " ").split():
+        task, sep, value = item.partition("=")
+        if not sep or task not in thresholds or not 0 <= float(value) <= 1:
+            raise ValueError(
+                f"REVIEW_THRESHOLDS items are <task>=<0..1> with a task of "
+                f"{sorted(thresholds)}, not {item!r}"
+            )
+        thresholds[task] = float(value)
+    return thresholds
+
+
+def review_settings() -> ReviewSettings:
+    """Read ``REVIEW_HOST`` (loopback by default), ``REVIEW_PORT``, ``REVIEW_USERS`` and
+    ``REVIEW_THRESHOLDS``.
+
+    ``REVIEW_USERS`` is ``name:hash:role`` items separated by commas, the hash from
+    ``python -m review.auth`` (PBKDF2-SHA256, never a clear password) and the role one of
+    ``REVIEW_ROLES``. The hashes are never logged.
+
+    Raises:
+        ValueError: a malformed ``REVIEW_USERS`` item or an unknown role.
+    """
+    reviewers = []
+    for item in os.environ.get("REVIEW_USERS", "").split(","):
+        if not item.strip():
+            continue
+        parts = item.strip().split(":")
+        if len(parts) != 3 or parts[2] not in REVIEW_ROLES or not parts[0] or not parts[1]:
+            # Only the name: the item holds a password hash.
+            raise ValueError(
+                f"REVIEW_USERS items are name:hash:role with a role of {REVIEW_ROLES}; "
+                f"the item for {parts[0]!r} is not"
+            )
+        reviewers.append(Reviewer(*parts))
+    return ReviewSettings(
+        host=_env("REVIEW_HOST", "127.0.0.1"),
+        port=int(_env("REVIEW_PORT", "8765")),
+        reviewers=tuple(reviewers),
+        thresholds=tuple(review_thresholds().items()),
+    )

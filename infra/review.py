@@ -1,0 +1,318 @@
+"""The review loop's storage: the reviewed tables, the open queue, and the decisions ledger.
+
+``ops.review_decisions`` is the one place a person's decision is stored: append-only, one row per
+decision, written only by ``record_decision`` (delta-rs ``write_deltalake`` append, on a local
+lakehouse or an object store alike: the review page never starts Spark, and a Delta commit is a
+put-if-absent of the next log file, so the pipeline's Spark commits and these interleave safely).
+Everything here reads with delta-rs: milliseconds, no Spark job, no lock on the Spark metastore.
+The pipeline registers the ledger in the catalog when it first reads it
+(``LakehouseResource.register``).
+"""
+
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from enrichment.models import Taxonomy
+from enrichment.prompts import EXPENSE_LINE_TASK, HR_CASE_TASK, HR_CASE_URGENCY_TASK
+from enrichment.redaction import Redactor
+from infra.lakehouse import LakehouseResource, TableRef
+from transforms.review import ACCEPTED, DECISION_SCHEMA, OPEN, OVERRIDDEN, ReviewField
+
+REVIEW_QUEUE = TableRef("gold", "review_queue")
+REVIEW_DECISIONS = TableRef("ops", "review_decisions")
+ROSTER = TableRef("silver", "hris_roster")
+DECISIONS = (ACCEPTED, OVERRIDDEN)
+
+_ARROW_TYPES = {
+    "string": pa.string(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "double": pa.float64(),
+}
+DECISION_ARROW_SCHEMA = pa.schema(
+    [
+        (name, _ARROW_TYPES[kind])
+        for name, kind in (c.strip().split(" ") for c in DECISION_SCHEMA.split(","))
+    ]
+)
+# One decision at a time from this process: validation reads what the append must not race.
+_WRITE_LOCK = threading.Lock()
+
+
+class DecisionError(ValueError):
+    """A decision the ledger refuses, with a message for the reviewer."""
+
+
+def _joined(*parts: str | None) -> str:
+    # concat_ws of the Spark text builders: a null part is left out.
+    return "\n".join(p for p in parts if p is not None)
+
+
+def expense_line_text(row: dict) -> str:
+    """``transforms.expenses.expense_text`` for one row: what the model read of a line."""
+    merchant = None if row.get("merchant") is None else f"Merchant: {row['merchant']}"
+    return _joined(merchant, f"Justification: {row.get('justification') or ''}")
+
+
+def hr_case_text(row: dict) -> str:
+    """``transforms.hr_cases.hr_case_text`` for one row: what the model read of a case."""
+    return _joined(
+        f"Subject: {row.get('subject') or ''}", f"Description: {row.get('description') or ''}"
+    )
+
+
+@dataclass(frozen=True)
+class ReviewedTable:
+    """An enriched gold table whose values a person may decide.
+
+    ``record`` is where the text the model read lives (gold, or silver when gold keeps no free
+    text), ``text`` rebuilds it from a row, and ``unredacted_roles`` may read it unredacted.
+    """
+
+    name: str
+    key_cols: tuple[str, ...]
+    fields: tuple[ReviewField, ...]
+    taxonomies: tuple[tuple[str, Taxonomy], ...]
+    record: TableRef
+    text: Callable[[dict], str]
+    shown_columns: tuple[str, ...]
+    unredacted_roles: tuple[str, ...] = ()
+
+    def field(self, name: str) -> ReviewField:
+        """The reviewed field ``name``; ``DecisionError`` when the table has none."""
+        for field in self.fields:
+            if field.name == name:
+                return field
+        raise DecisionError(f"{self.name} has no reviewed field {name!r}")
+
+    def taxonomy(self, field: str) -> Taxonomy:
+        """The labels a person may choose for ``field``."""
+        return dict(self.taxonomies)[self.field(field).name]
+
+
+REVIEWED_TABLES = {
+    table.name: table
+    for table in (
+        ReviewedTable(
+            name="expense_lines",
+            key_cols=("report_id", "line_id"),
+            fields=(ReviewField("spend_category", "confidence", EXPENSE_LINE_TASK.name),),
+            taxonomies=(("spend_category", EXPENSE_LINE_TASK.taxonomy),),
+            record=TableRef("gold", "expense_lines"),
+            text=expense_line_text,
+            shown_columns=("amount", "currency", "claimed_category", "justification_summary"),
+        ),
+        ReviewedTable(
+            name="hr_cases",
+            key_cols=("case_id",),
+            fields=(
+                ReviewField("case_type", "case_type_confidence", HR_CASE_TASK.name),
+                ReviewField(
+                    "urgency", "urgency_confidence", HR_CASE_URGENCY_TASK.name, prefix="urgency_"
+                ),
+            ),
+            taxonomies=(
+                ("case_type", HR_CASE_TASK.taxonomy),
+                ("urgency", HR_CASE_URGENCY_TASK.taxonomy),
+            ),
+            # Gold keeps no free text of a case: the subject and description stay in silver.
+            record=TableRef("silver", "hr_cases"),
+            text=hr_case_text,
+            shown_columns=("channel", "opened_at"),
+            unredacted_roles=("hr",),
+        ),
+    )
+}
+
+
+def reviewed_table(name: str) -> ReviewedTable:
+    """The reviewed table ``name``; ``DecisionError`` when it is not one."""
+    if name not in REVIEWED_TABLES:
+        raise DecisionError(f"{name!r} is not a reviewed table ({sorted(REVIEWED_TABLES)})")
+    return REVIEWED_TABLES[name]
+
+
+def _rows(lakehouse: LakehouseResource, table: TableRef, filters: list | None) -> list[dict]:
+    try:
+        delta = DeltaTable(lakehouse.path(table))
+    except TableNotFoundError:
+        return []  # not written yet: nothing queued, nothing decided
+    return delta.to_pyarrow_table(filters=filters or None).to_pylist()
+
+
+def read_decisions(lakehouse: LakehouseResource, table: str | None = None) -> list[dict]:
+    """Every decision in ``ops.review_decisions`` (of one table), oldest first."""
+    rows = _rows(lakehouse, REVIEW_DECISIONS, [("table_name", "=", table)] if table else None)
+    return sorted(rows, key=lambda r: (r["decided_at"], r["decision_id"]))
+
+
+def _grain(row: dict) -> tuple:
+    return (row["table_name"], row["key"], row["business_date"], row["field"])
+
+
+def open_queue(
+    lakehouse: LakehouseResource,
+    table: str | None = None,
+    business_date: date | None = None,
+    reason: str | None = None,
+    max_confidence: float | None = None,
+) -> list[dict]:
+    """The open items of ``gold.review_queue``, oldest date first, optionally filtered.
+
+    An item decided since the queue was published (a decision in ``ops.review_decisions``) is
+    no longer open: the page shows the ledger's state, not the last publish's. ``max_confidence``
+    keeps items at or below it (an item without a confidence is kept).
+    """
+    filters = [("status", "=", OPEN)]
+    if table:
+        filters.append(("table_name", "=", table))
+    if business_date:
+        filters.append(("business_date", "=", business_date))
+    if reason:
+        filters.append(("reason", "=", reason))
+    decided = {_grain(d) for d in read_decisions(lakehouse, table)}
+    items = [
+        row
+        for row in _rows(lakehouse, REVIEW_QUEUE, filters)
+        if _grain(row) not in decided
+        and (
+            max_confidence is None
+            or row["confidence"] is None
+            or row["confidence"] <= max_confidence
+        )
+    ]
+    return sorted(items, key=lambda r: (r["business_date"], r["table_name"], r["key"], r["field"]))
+
+
+def queue_item(
+    lakehouse: LakehouseResource, table: str, key: str, business_date: date, field: str
+) -> dict | None:
+    """The published queue row of one value, whatever its status; None when not queued."""
+    rows = _rows(
+        lakehouse,
+        REVIEW_QUEUE,
+        [
+            ("table_name", "=", table),
+            ("key", "=", key),
+            ("business_date", "=", business_date),
+            ("field", "=", field),
+        ],
+    )
+    return rows[0] if rows else None
+
+
+def _key_matches(row: dict, key: dict) -> bool:
+    return all(str(row.get(c)) == v for c, v in key.items())
+
+
+def roster_names_on(lakehouse: LakehouseResource, business_date: date) -> list[str]:
+    """The names on the date's HRIS roster: what was redacted from that date's text."""
+    rows = _rows(lakehouse, ROSTER, [("business_date", "=", business_date)])
+    return sorted({r["name"] for r in rows if r.get("name")})
+
+
+@dataclass(frozen=True)
+class ReviewRecord:
+    """A queued value's record as the reviewer may see it."""
+
+    text: str
+    redacted: bool
+    columns: dict
+
+
+def review_record(
+    lakehouse: LakehouseResource, table: str, key: dict, business_date: date, role: str
+) -> ReviewRecord | None:
+    """The record behind a queued value: the text the model read, redacted with that date's
+    roster as it was for the model, unless ``role`` may read the table's text unredacted.
+    None when the record is not there (any more)."""
+    spec = reviewed_table(table)
+    rows = [
+        r
+        for r in _rows(lakehouse, spec.record, [("business_date", "=", business_date)])
+        if _key_matches(r, key)
+    ]
+    if not rows:
+        return None
+    row = rows[0]
+    text = spec.text(row)
+    redacted = role not in spec.unredacted_roles
+    if redacted:
+        text = Redactor(roster_names_on(lakehouse, business_date)).redact(text).text
+    return ReviewRecord(text, redacted, {c: row.get(c) for c in spec.shown_columns if c in row})
+
+
+def record_decision(
+    lakehouse: LakehouseResource,
+    *,
+    table: str,
+    key: str,
+    business_date: date,
+    field: str,
+    decision: str,
+    new_value: str | None,
+    comment: str,
+    decided_by: str,
+    reviewer_role: str,
+) -> dict:
+    """Validate a decision and append it to ``ops.review_decisions``; return the row written.
+
+    An accepted decision takes the proposed value; an override needs a label of the field's
+    taxonomy and a comment. The value must be in the published queue.
+
+    Raises:
+        DecisionError: what is wrong with the decision, for the reviewer.
+    """
+    spec = reviewed_table(table)
+    spec.field(field)
+    if decision not in DECISIONS:
+        raise DecisionError(f"a decision is one of {DECISIONS}, not {decision!r}")
+    if not decided_by:
+        raise DecisionError("a decision needs the reviewer's identity")
+    item = queue_item(lakehouse, table, key, business_date, field)
+    if item is None:
+        raise DecisionError(f"{table} {key} {field} on {business_date} is not in the review queue")
+    comment = (comment or "").strip()
+    if decision == ACCEPTED:
+        if item["proposed_value"] is None:
+            raise DecisionError("there is no proposed value to accept: override with a label")
+        new_value = item["proposed_value"]
+    else:
+        labels = spec.taxonomy(field).names
+        if new_value not in labels:
+            raise DecisionError(
+                f"{new_value!r} is not a {field} label; choose one of: {', '.join(labels)}"
+            )
+        if not comment:
+            raise DecisionError("an override needs a comment: why the proposed value is wrong")
+    row = {
+        "decision_id": uuid.uuid4().hex,
+        "table_name": table,
+        "key": key,
+        "business_date": business_date,
+        "field": field,
+        "decision": decision,
+        "old_value": item["proposed_value"],
+        "new_value": new_value,
+        "comment": comment or None,
+        "decided_by": decided_by,
+        "reviewer_role": reviewer_role,
+        "decided_at": datetime.now(UTC),
+        "model": item["model"],
+        "prompt_version": item["prompt_version"],
+        "confidence": item["confidence"],
+    }
+    with _WRITE_LOCK:
+        write_deltalake(
+            lakehouse.path(REVIEW_DECISIONS),
+            pa.Table.from_pylist([row], schema=DECISION_ARROW_SCHEMA),
+            mode="append",
+        )
+    return row

@@ -1,0 +1,1 @@
+"""The review page: analysts accept or override queued enrichment values (issue 15)."""

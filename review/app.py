@@ -1,0 +1,183 @@
+"""The review page: the open queue with filters, one value's record, accept or override.
+
+Server-rendered Starlette pages. Reads and writes go through ``infra/review.py`` (delta-rs, no
+Spark); the only write is ``record_decision``, the ledger's one code path. Every request needs a
+configured reviewer (HTTP Basic); every form carries the reviewer's form token.
+"""
+
+import html
+import json
+import secrets
+from datetime import date
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from infra.lakehouse import LakehouseResource
+from infra.review import (
+    REVIEWED_TABLES,
+    DecisionError,
+    open_queue,
+    queue_item,
+    record_decision,
+    review_record,
+    reviewed_table,
+)
+from infra.settings import Reviewer, ReviewSettings
+from review.auth import Authenticator
+from transforms.review import REASONS
+
+TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+)
+# No caching of pages with records on them, no framing (clickjacking of the decision form).
+HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
+# The most a form body may hold: a comment, a label and the item's coordinates.
+MAX_FORM_BYTES = 16_384
+
+
+def _page(name: str, status_code: int = 200, **context: object) -> HTMLResponse:
+    return HTMLResponse(
+        TEMPLATES.get_template(name).render(**context), status_code=status_code, headers=HEADERS
+    )
+
+
+def _date(value: str | None, what: str = "date") -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(400, f"{what} must be YYYY-MM-DD, not {value!r}") from None
+
+
+def create_app(lakehouse: LakehouseResource, settings: ReviewSettings) -> Starlette:
+    """The review page over ``lakehouse``, for ``settings.reviewers``."""
+    # A fresh secret per process: restarting the page invalidates open forms, nothing else.
+    auth = Authenticator(settings.reviewers, secrets.token_bytes(32))
+
+    def reviewer_of(request: Request) -> Reviewer:
+        reviewer = auth.reviewer(request.headers.get("authorization"))
+        if reviewer is None:
+            raise HTTPException(
+                401,
+                "a configured reviewer's name and password are needed",
+                headers={"WWW-Authenticate": 'Basic realm="review", charset="UTF-8"'},
+            )
+        return reviewer
+
+    async def queue(request: Request) -> Response:
+        reviewer = reviewer_of(request)
+        q = request.query_params
+        table, reason = q.get("table") or None, q.get("reason") or None
+        if table and table not in REVIEWED_TABLES:
+            raise HTTPException(400, f"unknown table {table!r}")
+        if reason and reason not in REASONS:
+            raise HTTPException(400, f"unknown reason {reason!r}")
+        try:
+            max_confidence = float(q["max_confidence"]) if q.get("max_confidence") else None
+        except ValueError:
+            raise HTTPException(400, "max_confidence must be a number") from None
+        items = await run_in_threadpool(
+            open_queue, lakehouse, table, _date(q.get("date")), reason, max_confidence
+        )
+        for item in items:
+            item["href"] = "/item?" + urlencode({k: str(item[c]) for k, c in _ITEM_PARAMS.items()})
+        return _page(
+            "queue.html",
+            reviewer=reviewer,
+            items=items,
+            tables=sorted(REVIEWED_TABLES),
+            reasons=REASONS,
+            filters={k: q.get(k, "") for k in ("table", "date", "reason", "max_confidence")},
+            decided=q.get("decided"),
+        )
+
+    def _item_page(
+        reviewer: Reviewer, params: dict, error: str | None = None, status_code: int = 200
+    ) -> Response:
+        table = params.get("table", "")
+        if table not in REVIEWED_TABLES:
+            raise HTTPException(404, f"unknown table {table!r}")
+        spec = reviewed_table(table)
+        day = _date(params.get("date"))
+        item = queue_item(lakehouse, table, params.get("key", ""), day, params.get("field", ""))
+        if item is None:
+            raise HTTPException(404, "this value is not in the review queue")
+        key = _key_values(spec.key_cols, item["key"])
+        record = review_record(lakehouse, table, key, day, reviewer.role)
+        return _page(
+            "item.html",
+            status_code=status_code,
+            reviewer=reviewer,
+            item=item,
+            key=key,
+            record=record,
+            labels=spec.taxonomy(item["field"]).labels,
+            token=auth.form_token(reviewer),
+            error=error,
+        )
+
+    async def item_page(request: Request) -> Response:
+        reviewer = reviewer_of(request)
+        return await run_in_threadpool(_item_page, reviewer, dict(request.query_params))
+
+    async def decide(request: Request) -> Response:
+        reviewer = reviewer_of(request)
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            raise HTTPException(413, "form too large")
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        if not auth.form_token_valid(reviewer, form.get("token", "")):
+            raise HTTPException(403, "the form token is missing or not yours: reload the page")
+        try:
+            await run_in_threadpool(
+                lambda: record_decision(
+                    lakehouse,
+                    table=form.get("table", ""),
+                    key=form.get("key", ""),
+                    business_date=_date(form.get("date")),
+                    field=form.get("field", ""),
+                    decision=form.get("decision", ""),
+                    new_value=form.get("new_value") or None,
+                    comment=form.get("comment", ""),
+                    decided_by=reviewer.name,
+                    reviewer_role=reviewer.role,
+                )
+            )
+        except DecisionError as refused:
+            return await run_in_threadpool(_item_page, reviewer, form, str(refused), 400)
+        return RedirectResponse("/?decided=1", status_code=303)
+
+    async def error_page(request: Request, exc: HTTPException) -> Response:
+        return HTMLResponse(
+            f"<h1>{exc.status_code}</h1><p>{html.escape(str(exc.detail))}</p>",
+            status_code=exc.status_code,
+            headers={**HEADERS, **(exc.headers or {})},
+        )
+
+    return Starlette(
+        routes=[
+            Route("/", queue),
+            Route("/item", item_page),
+            Route("/decide", decide, methods=["POST"]),
+        ],
+        exception_handlers={HTTPException: error_page},
+    )
+
+
+# Query parameters of an item's page and the queue columns they come from.
+_ITEM_PARAMS = {"table": "table_name", "key": "key", "date": "business_date", "field": "field"}
+
+
+def _key_values(key_cols: tuple[str, ...], key: str) -> dict:
+    values = json.loads(key)
+    return {c: values.get(c) for c in key_cols}

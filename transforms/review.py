@@ -1,0 +1,268 @@
+"""The human review loop on Spark: which enriched values queue for an analyst, and how an
+analyst's decisions land on top of model output.
+
+The queue's grain is one row per (``table_name``, ``key``, ``business_date``, ``field``): a table's
+business key is carried as ``key``, a JSON object of the key columns as strings
+(``{"report_id":"R1","line_id":"2"}``), so one queue holds every enriched table. Decisions
+(``ops.review_decisions``, ``infra/review.py``) have the same grain; the latest one wins.
+"""
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+# Why a value queues, strongest first: a row with several reasons is queued once, for the first.
+SUSPECTED_INJECTION = "SUSPECTED_INJECTION"
+ENRICHMENT_FAILED = "ENRICHMENT_FAILED"
+SKIPPED_BUDGET = "SKIPPED_BUDGET"
+# Withheld: too little left after redaction to send (``enrichment_status`` = redacted).
+WITHHELD = "WITHHELD"
+# Answered by the offline model because the LLM did not (``failure_kind`` = fallback).
+FALLBACK = "FALLBACK"
+LOW_CONFIDENCE = "LOW_CONFIDENCE"
+REASONS = (
+    SUSPECTED_INJECTION,
+    ENRICHMENT_FAILED,
+    SKIPPED_BUDGET,
+    WITHHELD,
+    FALLBACK,
+    LOW_CONFIDENCE,
+)
+
+OPEN, ACCEPTED, OVERRIDDEN = "open", "accepted", "overridden"
+SOURCE_HUMAN = "human"
+# ``model`` of a value a person decided (the column is NOT NULL in gold); who is in ``reviewed_by``.
+HUMAN_MODEL = "human-review"
+# A person's value is certain as far as the pipeline is concerned: it never queues again, and
+# the history model may weigh it above any model's answer.
+HUMAN_CONFIDENCE = 1.0
+
+CANDIDATE_COLUMNS = [
+    "table_name",
+    "key",
+    "business_date",
+    "field",
+    "proposed_value",
+    "confidence",
+    "threshold",
+    "source",
+    "model",
+    "prompt_version",
+    "reason",
+]
+QUEUE_COLUMNS = [*CANDIDATE_COLUMNS, "status", "assignee", "decided_at", "age_days"]
+# ops.review_decisions: one row per decision, append-only. ``decision`` is accepted (new value =
+# the proposed one) or overridden; ``model``/``prompt_version``/``confidence`` are what was
+# reviewed (override rates per model and prompt version come from them).
+DECISION_SCHEMA = (
+    "decision_id string, table_name string, key string, business_date date, field string, "
+    "decision string, old_value string, new_value string, comment string, decided_by string, "
+    "reviewer_role string, decided_at timestamp, model string, prompt_version string, "
+    "confidence double"
+)
+
+
+@dataclass(frozen=True)
+class ReviewField:
+    """One enriched column of a gold table: its confidence column, the prefix of its provenance
+    columns (``urgency_`` for ``urgency_source``…) and the enrichment task that produced it."""
+
+    name: str
+    confidence: str
+    task: str
+    prefix: str = ""
+
+
+def key_json(key_cols: Sequence[str]) -> Column:
+    """The business key as the queue carries it: a JSON object of the key columns as strings."""
+    return F.to_json(F.struct(*[F.col(c).cast("string").alias(c) for c in key_cols]))
+
+
+def key_of(values: Mapping[str, object]) -> str:
+    """``key_json`` in Python, for a record's key values in key order."""
+    return json.dumps(
+        {c: str(v) for c, v in values.items()}, separators=(",", ":"), ensure_ascii=False
+    )
+
+
+def _reason(field: ReviewField, threshold: float, has_injection_flag: bool) -> Column:
+    p = field.prefix
+    status, kind = F.col(f"{p}enrichment_status"), F.col(f"{p}failure_kind")
+    injection = F.coalesce(F.col("injection_suspected"), F.lit(False))
+    if not has_injection_flag:
+        injection = F.lit(False)
+    confidence = F.col(field.confidence)
+    return (
+        # A value a person decided never queues again.
+        F.when(F.col(f"{p}source").eqNullSafe(SOURCE_HUMAN), F.lit(None))
+        .when(injection, F.lit(SUSPECTED_INJECTION))
+        .when((status == "skipped") | kind.eqNullSafe("budget"), F.lit(SKIPPED_BUDGET))
+        # A row that does not say it succeeded did not.
+        .when(status.isNull() | (status == "failed"), F.lit(ENRICHMENT_FAILED))
+        .when(status == "redacted", F.lit(WITHHELD))
+        .when(kind.eqNullSafe("fallback"), F.lit(FALLBACK))
+        .when(confidence.isNull() | (confidence < threshold), F.lit(LOW_CONFIDENCE))
+        .cast("string")
+    )
+
+
+def review_candidates(
+    table: str,
+    key_cols: Sequence[str],
+    fields: Sequence[ReviewField],
+    thresholds: Mapping[str, float],
+) -> Callable[[DataFrame], DataFrame]:
+    """The values of an enriched gold frame that need a person: ``CANDIDATE_COLUMNS``.
+
+    A value queues when its confidence is below its task's threshold (null counts as below),
+    when its enrichment failed, was skipped for the token budget, was withheld after redaction
+    or answered by the offline fallback, or when the row's text looked like it addressed the
+    model (``injection_suspected``). One row per key, date and field, with the strongest reason.
+    """
+
+    def transform(gold: DataFrame) -> DataFrame:
+        has_flag = "injection_suspected" in gold.columns
+        per_field = []
+        for field in fields:
+            p, threshold = field.prefix, thresholds[field.task]
+            per_field.append(
+                gold.select(
+                    F.lit(table).alias("table_name"),
+                    key_json(key_cols).alias("key"),
+                    "business_date",
+                    F.lit(field.name).alias("field"),
+                    F.col(field.name).cast("string").alias("proposed_value"),
+                    F.col(field.confidence).cast("double").alias("confidence"),
+                    F.lit(threshold).cast("double").alias("threshold"),
+                    F.col(f"{p}source").alias("source"),
+                    F.col(f"{p}model").alias("model"),
+                    F.col(f"{p}prompt_version").alias("prompt_version"),
+                    _reason(field, threshold, has_flag).alias("reason"),
+                ).where(F.col("reason").isNotNull())
+            )
+        out = per_field[0]
+        for frame in per_field[1:]:
+            out = out.unionByName(frame)
+        return out
+
+    return transform
+
+
+def latest_decisions(decisions: DataFrame) -> DataFrame:
+    """The decision in force per (table, key, business date, field): the latest one made."""
+    grain = ["table_name", "key", "business_date", "field"]
+    newest = Window.partitionBy(*grain).orderBy(
+        F.col("decided_at").desc(), F.col("decision_id").desc()
+    )
+    return (
+        decisions.withColumn("_rank", F.row_number().over(newest))
+        .where(F.col("_rank") == 1)
+        .drop("_rank")
+    )
+
+
+def with_review_status(decisions: DataFrame, as_of: date) -> Callable[[DataFrame], DataFrame]:
+    """Add ``status`` (open, accepted, overridden: the decision in force), ``assignee`` (who
+    decided; null while open), ``decided_at`` and ``age_days`` (days from the business date to
+    ``as_of``) to queue candidates: the ``QUEUE_COLUMNS``."""
+
+    def transform(candidates: DataFrame) -> DataFrame:
+        decided = latest_decisions(decisions).select(
+            "table_name",
+            "key",
+            "business_date",
+            "field",
+            F.col("decision").alias("status"),
+            F.col("decided_by").alias("assignee"),
+            "decided_at",
+        )
+        return (
+            candidates.join(decided, ["table_name", "key", "business_date", "field"], "left")
+            .withColumn("status", F.coalesce(F.col("status"), F.lit(OPEN)))
+            .withColumn("age_days", F.datediff(F.lit(as_of), F.col("business_date")))
+            .select(*QUEUE_COLUMNS)
+        )
+
+    return transform
+
+
+def _decisions_on(decisions: DataFrame, table: str, field: ReviewField) -> DataFrame:
+    return (
+        latest_decisions(decisions)
+        .where((F.col("table_name") == table) & (F.col("field") == field.name))
+        .select(
+            F.col("key").alias("_review_key"),
+            "business_date",
+            F.col("new_value").alias("_new_value"),
+            F.col("decided_by").alias("_decided_by"),
+            F.col("decided_at").alias("_decided_at"),
+        )
+    )
+
+
+def apply_decisions(
+    decisions: DataFrame, table: str, key_cols: Sequence[str], field: ReviewField
+) -> Callable[[DataFrame], DataFrame]:
+    """Put the decision in force for ``field`` on top of model output in a gold frame.
+
+    A decided row gets the person's value, ``source`` = human, ``model`` = ``HUMAN_MODEL``,
+    confidence ``HUMAN_CONFIDENCE``, status ok and ``failure_kind`` none (prefixed as the field's
+    provenance is), and ``<prefix>reviewed_by``/``<prefix>reviewed_at``, null on other rows. An
+    accepted value is applied too: a person vouched for it. Whatever the model answers on a
+    re-run, the decision wins. Rows and other columns are unchanged.
+    """
+    p = field.prefix
+
+    def transform(gold: DataFrame) -> DataFrame:
+        decided = F.col("_new_value").isNotNull()
+
+        def human(value: Column, column: str) -> Column:
+            return F.when(decided, value).otherwise(F.col(column))
+
+        joined = gold.withColumn("_review_key", key_json(key_cols)).join(
+            _decisions_on(decisions, table, field), ["_review_key", "business_date"], "left"
+        )
+        replaced = {
+            field.name: human(F.col("_new_value"), field.name),
+            field.confidence: human(F.lit(HUMAN_CONFIDENCE), field.confidence),
+            f"{p}source": human(F.lit(SOURCE_HUMAN), f"{p}source"),
+            f"{p}model": human(F.lit(HUMAN_MODEL), f"{p}model"),
+            f"{p}enrichment_status": human(F.lit("ok"), f"{p}enrichment_status"),
+            f"{p}failure_kind": human(F.lit("none"), f"{p}failure_kind"),
+        }
+        return joined.select(
+            *[replaced[c].alias(c) if c in replaced else F.col(c) for c in gold.columns],
+            F.col("_decided_by").alias(f"{p}reviewed_by"),
+            F.col("_decided_at").alias(f"{p}reviewed_at"),
+        )
+
+    return transform
+
+
+def unmatched_decisions(
+    decisions: DataFrame, table: str, key_cols: Sequence[str], field: ReviewField
+) -> Callable[[DataFrame], DataFrame]:
+    """The decisions in force for ``field`` whose key and date are not in a gold frame: a key
+    that no longer exists, to report (never dropped silently). Pass the decisions of the dates
+    being published; a decision of another date is not unmatched, only elsewhere."""
+
+    def transform(gold: DataFrame) -> DataFrame:
+        present = gold.select(key_json(key_cols).alias("_review_key"), "business_date")
+        wanted = _decisions_on(decisions, table, field).select("_review_key", "business_date")
+        missing = wanted.join(present, ["_review_key", "business_date"], "left_anti")
+        return (
+            latest_decisions(decisions)
+            .where((F.col("table_name") == table) & (F.col("field") == field.name))
+            .join(
+                missing.withColumnRenamed("_review_key", "key"),
+                ["key", "business_date"],
+                "left_semi",
+            )
+            .select(*decisions.columns)
+        )
+
+    return transform
