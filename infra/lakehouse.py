@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from infra.landing import LandedFile, check_landed_files, refuse_incomplete
-from infra.settings import lakehouse_root
+from infra.settings import audit_window_properties, lakehouse_root
 from transforms.contracts import CORRUPT_RECORD_COLUMN, SourceContract
 from transforms.drift import DriftReport, SchemaDriftError, detect_drift
 from transforms.ingest import EXTRA_COLUMNS_COLUMN, SOURCE_FILE_COLUMN
@@ -71,6 +71,22 @@ def date_predicate(
             raise ValueError(f"unsafe predicate {column}={value!r}")
         clauses.append(f"{column} = '{value}'")
     return " AND ".join(clauses)
+
+
+def _all_nullable(schema: StructType) -> StructType:
+    """``schema`` with every field, element and value nullable (what Delta's writer stores)."""
+
+    def relax(node: object) -> object:
+        if isinstance(node, dict):
+            return {
+                k: True if k in ("nullable", "containsNull", "valueContainsNull") else relax(v)
+                for k, v in node.items()
+            }
+        if isinstance(node, list):
+            return [relax(v) for v in node]
+        return node
+
+    return StructType.fromJson(relax(schema.jsonValue()))
 
 
 def _rust_predicate(days: list[date], extra: dict[str, str] | None = None) -> str:
@@ -315,6 +331,32 @@ class LakehouseResource(ConfigurableResource):
         self.register(df.sparkSession, table)
         return find_commit(df.sparkSession, self.path(table), token)
 
+    def _create_empty(self, df: DataFrame, path: str) -> None:
+        """Create ``path`` as an empty Delta table of ``df``'s columns, partitioned by date.
+
+        A local lakehouse creates it with delta-rs (one log file, milliseconds; Spark's empty
+        write costs a job and a commit, for each of the forty-odd tables a new lakehouse gets).
+        Every column is nullable, as Spark's own writer makes them; the table gets the same
+        properties (the audit window). An object store, or a type delta-rs cannot store, goes
+        through Spark.
+        """
+        folder = _local(path)
+        schema = _all_nullable(df.schema)
+        if folder is None or "void" in schema.simpleString():
+            df.limit(0).write.format("delta").partitionBy("business_date").save(path)
+            return
+        from deltalake import write_deltalake
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        write_deltalake(
+            str(folder),
+            to_arrow_schema(schema).empty_table(),
+            # Another run created it meanwhile: theirs is the same table.
+            mode="ignore",
+            partition_by=["business_date"],
+            configuration=audit_window_properties(),
+        )
+
     def write_rows(
         self,
         spark: SparkSession,
@@ -362,6 +404,8 @@ class LakehouseResource(ConfigurableResource):
             schema_mode="merge" if replace_dates is None else None,
             # Spark's writer puts the same key in commitInfo: find_commit reads either.
             commit_properties=CommitProperties(custom_metadata={"userMetadata": token}),
+            # A table delta-rs creates keeps the audit window Spark gives its own (infra/spark.py).
+            configuration=audit_window_properties(),
         )
         self.register(spark, table)
         commit = find_commit(spark, self.path(table), token)
@@ -425,7 +469,7 @@ class LakehouseResource(ConfigurableResource):
         if not DeltaTable.isDeltaTable(spark, path):
             # Delta checks rows against replaceWhere only when the table exists: create it empty
             # first, so even the first write refuses a row of another date.
-            df.limit(0).write.format("delta").partitionBy("business_date").save(path)
+            self._create_empty(df, path)
         token = uuid.uuid4().hex
         (
             df.write.format("delta")

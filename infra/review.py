@@ -23,6 +23,7 @@ from enrichment.models import Taxonomy
 from enrichment.prompts import EXPENSE_LINE_TASK, HR_CASE_TASK, HR_CASE_URGENCY_TASK
 from enrichment.redaction import Redactor
 from infra.lakehouse import LakehouseResource, TableRef
+from infra.settings import audit_window_properties
 from transforms.review import ACCEPTED, DECISION_SCHEMA, OPEN, OVERRIDDEN, ReviewField
 
 REVIEW_QUEUE = TableRef("gold", "review_queue")
@@ -314,5 +315,7 @@ def record_decision(
             lakehouse.path(REVIEW_DECISIONS),
             pa.Table.from_pylist([row], schema=DECISION_ARROW_SCHEMA),
             mode="append",
+            # Created here on the first decision: the audit window of every lakehouse table.
+            configuration=audit_window_properties(),
         )
     return row

@@ -55,6 +55,13 @@ def time_travel_days() -> int:
     return int(_env("LAKEHOUSE_TIME_TRAVEL_DAYS", "30"))
 
 
+def audit_window_properties() -> dict[str, str]:
+    """The Delta table properties that keep ``time_travel_days`` of history and old files; every
+    table the lakehouse creates has them, whichever engine (Spark, delta-rs) creates it."""
+    window = f"interval {time_travel_days()} days"
+    return {"delta.logRetentionDuration": window, "delta.deletedFileRetentionDuration": window}
+
+
 def landing_settle_seconds() -> float:
     """``LANDING_SETTLE_SECONDS``: the landing sensor waits until every file of a date is this
     old (unchanged), for sources that write files in place; 0 (default) trusts the files as soon

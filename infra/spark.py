@@ -11,11 +11,11 @@ from pyspark.sql import SparkSession
 from infra.jars import delta_jar_paths
 from infra.settings import (
     PROJECT_ROOT,
+    audit_window_properties,
     lakehouse_root,
     spark_conf_overrides,
     spark_driver_memory,
     spark_master,
-    time_travel_days,
 )
 
 LOG4J_CONFIG = PROJECT_ROOT / "conf" / "log4j2.properties"
@@ -52,12 +52,10 @@ def spark_conf(
         # The audit window: each new table keeps its history and the files of its older versions
         # this long (Delta's defaults: 30 days of log, 7 of files). Delta's own check that refuses
         # a VACUUM with a shorter RETAIN stays on (retentionDurationCheck is never disabled).
-        "spark.databricks.delta.properties.defaults.logRetentionDuration": (
-            f"interval {time_travel_days()} days"
-        ),
-        "spark.databricks.delta.properties.defaults.deletedFileRetentionDuration": (
-            f"interval {time_travel_days()} days"
-        ),
+        **{
+            f"spark.databricks.delta.properties.defaults.{key.removeprefix('delta.')}": value
+            for key, value in audit_window_properties().items()
+        },
         "spark.ui.showConsoleProgress": "false",
         # Our Delta logs are small: Delta's default of 50 partitions for rebuilding a table's
         # snapshot costs seconds per write on a small machine.
