@@ -27,8 +27,8 @@ TEST_WORKERS ?= 2
 test: setup ## Run the whole test suite (two workers)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
-test-fast: setup ## Unit tests only (no end-to-end Dagster runs)
-	$(PY) -m pytest -m "not slow"
+test-fast: setup ## Everything but the end-to-end Dagster runs (two workers)
+	$(PY) -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile
 
 test-unit: setup ## Spark-free unit tests only (seconds)
 	$(PY) -m pytest -m "not spark and not slow"
