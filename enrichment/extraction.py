@@ -36,6 +36,7 @@ from documents.fields import (
     document_schema,
 )
 from documents.text import METHOD_PLAIN_TEXT, PageText
+from enrichment.responses import requested_items
 from enrichment.tokens import count_tokens
 
 PAGE_MARKER = "<<page {n}>>"
@@ -43,7 +44,6 @@ _MARKER = re.compile(r"^<<page (\d+)>>\n", re.M)
 OTHER_PAGE_FACTOR = 0.8
 QUOTE_NOT_FOUND_FACTOR = 0.5
 SCHEMA_INVALID = "schema-invalid answer"
-MALFORMED = "malformed JSON"
 
 # The embedded rule extractor of each spec, and the name its answers carry.
 RULE_EXTRACTORS: dict[str, tuple[Callable[[Sequence[PageText]], DocumentExtraction], str]] = {
@@ -220,36 +220,15 @@ def parse_extractions(
     spec: ExtractionSpec, content: str, texts: Mapping[str, str], model: str
 ) -> tuple[dict[str, DocumentExtraction], dict[str, str]]:
     """Valid, located records by id, and a reason for every requested id without one."""
-    try:
-        payload = json.loads(content)
-        items = payload["results"]
-        if not isinstance(items, list):
-            raise TypeError("results is not a list")
-    except (ValueError, KeyError, TypeError) as exc:
-        reason = f"{MALFORMED}: {type(exc).__name__}"
-        return {}, dict.fromkeys(texts, reason)
+    items, problems = requested_items(content, texts)
     answers: dict[str, DocumentExtraction] = {}
-    problems: dict[str, str] = {}
-    seen: dict[str, int] = {}
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-            continue
-        rid = item["id"]
-        seen[rid] = seen.get(rid, 0) + 1
-        if rid not in texts:
-            continue
+    for rid, item in items.items():
         try:
             answers[rid] = build_record(spec, item.get("fields"), texts[rid], model, "llm")
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             problems[rid] = f"{SCHEMA_INVALID}: {where}: {first['msg']}"[:300]
-    for rid in texts:
-        if seen.get(rid, 0) > 1:
-            answers.pop(rid, None)
-            problems[rid] = "id returned more than once"
-        elif rid not in answers and rid not in problems:
-            problems[rid] = "id missing from the response"
     return answers, problems
 
 

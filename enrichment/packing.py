@@ -12,6 +12,7 @@ from typing import Any
 from enrichment.extraction import mean_confidence, parse_extractions, result_item_schema
 from enrichment.models import RATIONALE_MAX_WORDS, RecordIn, TaskSpec
 from enrichment.prompts import system_prompt
+from enrichment.responses import requested_items
 from enrichment.tokens import count_tokens
 
 
@@ -132,25 +133,9 @@ def parse_response(
             },
             reasons,
         )
-    problems: dict[str, str] = {}
-    try:
-        payload = json.loads(content)
-        items = payload["results"]
-        if not isinstance(items, list):
-            raise TypeError("results is not a list")
-    except (ValueError, KeyError, TypeError) as exc:
-        reason = f"malformed JSON: {type(exc).__name__}"
-        return ParsedResponse({}, {rid: reason for rid in requested_ids})
-    wanted = set(requested_ids)
-    seen: dict[str, int] = {}
+    items, problems = requested_items(content, requested_ids)
     answers: dict[str, ParsedItem] = {}
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-            continue
-        rid = item["id"]
-        seen[rid] = seen.get(rid, 0) + 1
-        if rid not in wanted:
-            continue
+    for rid, item in items.items():
         label = item.get("label")
         labels = None
         confidence = item.get("confidence")
@@ -188,12 +173,6 @@ def parse_response(
             labels=labels,
             rationale=_bounded(rationale) if task.rationale else None,
         )
-    for rid in requested_ids:
-        if seen.get(rid, 0) > 1:
-            answers.pop(rid, None)
-            problems[rid] = "id returned more than once"
-        elif rid not in answers and rid not in problems:
-            problems[rid] = "id missing from the response"
     return ParsedResponse(answers, problems)
 
 

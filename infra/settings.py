@@ -4,6 +4,7 @@ Defaults run the whole pipeline on one machine with no key and no network.
 """
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,26 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip()
     return value or default
+
+
+def _key_values(
+    variable: str, valid: Callable[[str, str], bool], form: str, sep: str | None = ","
+) -> dict[str, str]:
+    """The ``key=value`` items of environment variable ``variable`` (separated by whitespace,
+    and by ``sep`` too when given), in order; a later key wins.
+
+    Raises:
+        ValueError: an item that is not ``key=value`` or that ``valid`` refuses, quoting ``form``.
+    """
+    text = os.environ.get(variable, "")
+    items = (text.replace(sep, " ") if sep else text).split()
+    pairs = {}
+    for item in items:
+        key, found, value = item.partition("=")
+        if not found or not valid(key, value):
+            raise ValueError(f"{variable} items are {form}, not {item!r}")
+        pairs[key] = value
+    return pairs
 
 
 def lakehouse_root() -> str:
@@ -38,13 +59,9 @@ def spark_conf_overrides() -> dict[str, str]:
     Raises:
         ValueError: an item that is not ``key=value``.
     """
-    overrides = {}
-    for item in os.environ.get("SPARK_CONF", "").split():
-        key, sep, value = item.partition("=")
-        if not sep or not key.startswith("spark."):
-            raise ValueError(f"SPARK_CONF items are spark.<key>=<value>, not {item!r}")
-        overrides[key] = value
-    return overrides
+    return _key_values(
+        "SPARK_CONF", lambda key, _: key.startswith("spark."), "spark.<key>=<value>", sep=None
+    )
 
 
 def time_travel_days() -> int:
@@ -167,16 +184,19 @@ def review_thresholds() -> dict[str, float]:
     Raises:
         ValueError: an unknown task or a threshold outside [0, 1].
     """
-    thresholds = dict(REVIEW_THRESHOLDS)
-    for item in os.environ.get("REVIEW_THRESHOLDS", "").replace(",", " ").split():
-        task, sep, value = item.partition("=")
-        if not sep or task not in thresholds or not 0 <= float(value) <= 1:
-            raise ValueError(
-                f"REVIEW_THRESHOLDS items are <task>=<0..1> with a task of "
-                f"{sorted(thresholds)}, not {item!r}"
-            )
-        thresholds[task] = float(value)
-    return thresholds
+    given = _key_values(
+        "REVIEW_THRESHOLDS",
+        lambda task, value: task in REVIEW_THRESHOLDS and _unit_interval(value),
+        f"<task>=<0..1> with a task of {sorted(REVIEW_THRESHOLDS)}",
+    )
+    return {**REVIEW_THRESHOLDS, **{task: float(value) for task, value in given.items()}}
+
+
+def _unit_interval(value: str) -> bool:
+    try:
+        return 0 <= float(value) <= 1
+    except ValueError:
+        return False
 
 
 def review_settings() -> ReviewSettings:
