@@ -621,26 +621,38 @@ def enrichment_rollup(staged: DataFrame, prefix: str = "") -> dict:
     ``prefix`` selects a second outcome's provenance columns (``urgency_`` on HR cases) and
     prefixes the metadata keys with it.
     """
-    row = staged.agg(
-        F.sum(prefix + "tokens_in").alias("tokens_in"),
-        F.sum(prefix + "tokens_out").alias("tokens_out"),
-        F.sum(prefix + "cost_usd").alias("cost_usd"),
-        F.percentile_approx(prefix + "latency_ms", [0.5, 0.95]).alias("latency"),
-    ).first()
-    statuses = {r[0]: r[1] for r in staged.groupBy(prefix + "enrichment_status").count().collect()}
-    sources = {r[0]: r[1] for r in staged.groupBy(prefix + "source").count().collect()}
-    latency = row["latency"] or [0.0, 0.0]
+    status, source = prefix + "enrichment_status", prefix + "source"
+    injection = not prefix and INJECTION_SUSPECTED in staged.columns
+    # One job: the cube's grouping sets are the counts by status (grouping id 1), by source (2)
+    # and the whole (3), whose sums and percentiles are the run's.
+    rows = (
+        staged.cube(status, source)
+        .agg(
+            F.grouping_id().alias("_set"),
+            F.count(F.lit(1)).alias("rows"),
+            F.sum(prefix + "tokens_in").alias("tokens_in"),
+            F.sum(prefix + "tokens_out").alias("tokens_out"),
+            F.sum(prefix + "cost_usd").alias("cost_usd"),
+            F.percentile_approx(prefix + "latency_ms", [0.5, 0.95]).alias("latency"),
+            F.count_if(F.col(INJECTION_SUSPECTED) if injection else F.lit(False)).alias("inj"),
+        )
+        .collect()
+    )
+    statuses = {r[status]: r["rows"] for r in rows if r["_set"] == 1}
+    sources = {r[source]: r["rows"] for r in rows if r["_set"] == 2}
+    row = next((r for r in rows if r["_set"] == 3), None)
+    latency = (row["latency"] if row else None) or [0.0, 0.0]
     figures = {
         "rows_by_status": MetadataValue.json(statuses),
         "rows_by_source": MetadataValue.json(sources),
-        "llm_tokens_in": int(row["tokens_in"] or 0),
-        "llm_tokens_out": int(row["tokens_out"] or 0),
-        "llm_cost_usd": float(row["cost_usd"] or 0.0),
+        "llm_tokens_in": int((row and row["tokens_in"]) or 0),
+        "llm_tokens_out": int((row and row["tokens_out"]) or 0),
+        "llm_cost_usd": float((row and row["cost_usd"]) or 0.0),
         "latency_ms_p50": float(latency[0] or 0.0),
         "latency_ms_p95": float(latency[1] or 0.0),
     }
-    if not prefix and INJECTION_SUSPECTED in staged.columns:
-        figures["injection_suspected_rows"] = staged.where(F.col(INJECTION_SUSPECTED)).count()
+    if injection:
+        figures["injection_suspected_rows"] = int((row and row["inj"]) or 0)
     return {prefix + key: value for key, value in figures.items()}
 
 
