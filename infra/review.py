@@ -4,9 +4,9 @@
 decision, written only by ``record_decision`` (delta-rs ``write_deltalake`` append, on a local
 lakehouse or an object store alike: the review page never starts Spark, and a Delta commit is a
 put-if-absent of the next log file, so the pipeline's Spark commits and these interleave safely).
-Everything here reads with delta-rs: milliseconds, no Spark job, no lock on the Spark metastore.
-The pipeline registers the ledger in the catalog when it first reads it
-(``LakehouseResource.register``).
+The page's reads are delta-rs: milliseconds, no Spark job, no lock on the Spark metastore. The
+pipeline reads decisions through ``LakehouseResource.read_rows`` (``decisions_on``) and registers
+the ledger in the catalog when it finds decisions.
 """
 
 import hashlib
