@@ -76,8 +76,10 @@ def test_a_decision_is_published_kept_on_a_rerun_and_reported_when_its_key_is_go
         decided_by="alice",
         reviewer_role="analyst",
     )
-    # The decision is an input of the date: the publish is not skipped as unchanged.
-    published = _run(lakehouse, [gold_expense_lines])["gold_expense_lines"]
+    # The decision is an input of the date: neither the publish nor the queue's date is skipped
+    # as unchanged.
+    after = _run(lakehouse, [gold_expense_lines, *queue_assets])
+    published = after["gold_expense_lines"]
     assert published["dates_computed"].value == 1
     assert published["review_decisions_applied"].value == 1
     decided = _gold_line(spark, lakehouse, "ER-0", 2)
@@ -90,19 +92,16 @@ def test_a_decision_is_published_kept_on_a_rerun_and_reported_when_its_key_is_go
     assert (decided.reviewed_by, decided.category_differs_from_claim) == ("alice", True)
     untouched = _gold_line(spark, lakehouse, "ER-0", 1)
     assert (untouched.source, untouched.reviewed_by) == ("model", None)
+    # The queue shows the item overridden, and the override rate of the model reviewed.
+    now = queue_item(lakehouse, "expense_lines", item["key"], DAY, "spend_category")
+    assert (now["status"], now["assignee"]) == ("overridden", "alice")
+    assert open_queue(lakehouse) == []
+    [rate] = after["gold_review_queue"]["override_rate_by_model"].value
+    assert (rate["model"], rate["decisions"], rate["override_rate"]) == ("embedded/test", 1, 1.0)
 
     # A re-run of the date (recomputed, the model answering as before) keeps the human value.
     _run(lakehouse, [gold_expense_lines], **{RECOMPUTE_TAG: "true"})
     assert _gold_line(spark, lakehouse, "ER-0", 2).source == "human"
-
-    # The queue shows the item overridden, and the override rate of the model reviewed.
-    queued = _run(lakehouse, queue_assets)["gold_review_queue"]
-    assert queue_item(lakehouse, "expense_lines", item["key"], DAY, "spend_category")["status"] == (
-        "overridden"
-    )
-    assert open_queue(lakehouse) == []
-    [rate] = queued["override_rate_by_model"].value
-    assert (rate["model"], rate["decisions"], rate["override_rate"]) == ("embedded/test", 1, 1.0)
 
     # The date is staged again without ER-0 line 2: the decision is reported, and kept. (Staged
     # here behind the staging step's back, so its recorded version did not move: recompute.)
