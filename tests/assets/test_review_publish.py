@@ -5,14 +5,23 @@ Gold-shaped expense lines are staged and audited directly (``tests/gold_helpers.
 publish and the review queue run through Dagster with a minimal selection.
 """
 
-from dagster import materialize
+import pytest
+from dagster import AssetCheckSeverity, materialize
 
 from assets.expenses import gold_expense_lines
-from assets.review_queue import gold_review_queue, staging_review_queue
+from assets.review_queue import (
+    OPEN_ITEMS_CHECK,
+    OVERRIDE_RATE_CHECK,
+    QueueMetrics,
+    gold_review_queue,
+    metric_checks,
+    staging_review_queue,
+)
 from expectations.expense_lines import gold_expense_lines_suite
 from infra import wap
 from infra.lakehouse import LakehouseResource
 from infra.review import open_queue, queue_item, read_decisions, record_decision
+from infra.settings import REVIEW_ALERTS, review_alerts
 from infra.spark import SparkResource
 from infra.versions import RECOMPUTE_TAG
 from tests.gold_helpers import DAY, GOLD, SCHEMA, line
@@ -111,3 +120,34 @@ def test_a_decision_is_published_kept_on_a_rerun_and_reported_when_its_key_is_go
     [unmatched] = gone["review_decisions_unmatched_list"].value
     assert (unmatched["key"], unmatched["new_value"]) == (item["key"], "meals")
     assert len(read_decisions(lakehouse)) == 1
+
+
+def test_the_queue_checks_warn_above_the_configured_limits(monkeypatch):
+    monkeypatch.setenv("REVIEW_ALERTS", "max_open_items=2,min_decisions=3")
+    alerts = review_alerts()
+    assert alerts == {**REVIEW_ALERTS, "max_open_items": 2.0, "min_decisions": 3.0}
+
+    def rate(model, decisions, overridden):
+        return {"model": model, "prompt_version": "v1", "decisions": decisions,
+                "overridden": overridden, "override_rate": overridden / decisions}  # fmt: skip
+
+    metrics = QueueMetrics(
+        {"expense_lines": {"0-1 days": 2}, "hr_cases": {"over 30 days": 1}},
+        {},
+        # gpt is overridden too often; tiny has too few decisions to say
+        [rate("gpt", 4, 2), rate("tiny", 2, 2), rate("good", 10, 1)],
+        DAY,
+    )
+    checks = {c.check_name: c for c in metric_checks(metrics, alerts)}
+    assert not checks[OPEN_ITEMS_CHECK].passed
+    assert checks[OPEN_ITEMS_CHECK].severity == AssetCheckSeverity.WARN
+    assert checks[OPEN_ITEMS_CHECK].metadata["open_items"].value == 3
+    assert not checks[OVERRIDE_RATE_CHECK].passed
+    assert checks[OVERRIDE_RATE_CHECK].severity == AssetCheckSeverity.WARN
+    [noisy] = checks[OVERRIDE_RATE_CHECK].metadata["over_the_limit"].value
+    assert noisy["model"] == "gpt"
+    quiet = {c.check_name: c.passed for c in metric_checks(metrics, REVIEW_ALERTS)}
+    assert quiet == {OPEN_ITEMS_CHECK: True, OVERRIDE_RATE_CHECK: True}
+    monkeypatch.setenv("REVIEW_ALERTS", "max_override_rate=1.5")
+    with pytest.raises(ValueError, match="max_override_rate"):
+        review_alerts()
