@@ -58,6 +58,7 @@ from infra.enrichment import (
     over_budget_warnings,
 )
 from infra.lakehouse import LakehouseResource, TableRef
+from infra.review import REVIEWED_TABLES
 from infra.spark import SparkResource
 from transforms.conform import day_rates
 from transforms.contracts import EXPENSE_LINES, FX_RATES
@@ -418,4 +419,5 @@ gold_expense_lines = publish_asset(
     "Published, enriched expense lines. Grain: one row per (report_id, line_id) per "
     "business_date. Every row carries enrichment provenance (model, source, confidence). Only "
     "partitions whose staging audit passed are published.",
+    reviewed=REVIEWED_TABLES["expense_lines"],
 )

@@ -38,6 +38,7 @@ from infra.enrichment import (
     over_budget_warnings,
 )
 from infra.lakehouse import LakehouseResource, TableRef
+from infra.review import REVIEWED_TABLES
 from infra.spark import SparkResource
 from transforms.contracts import HR_CASES
 from transforms.hr_cases import URGENCY_PREFIX, hr_case_text, to_gold_hr_cases
@@ -183,4 +184,5 @@ gold_hr_cases = publish_asset(
     "Published, enriched HR cases: one row per case per business_date with case "
     "type, urgency, a redacted summary, what was redacted, and per-output provenance (model, "
     "source, confidence). No free text from the source: subject and description stay in silver.",
+    reviewed=REVIEWED_TABLES["hr_cases"],
 )

@@ -7,7 +7,7 @@ so each shows as failed in its own partition and "re-execute failed" retries onl
 failure is not retried automatically: a retry cannot change an audit's verdict.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 
 from dagster import (
@@ -20,9 +20,10 @@ from dagster import (
     MetadataValue,
     asset,
 )
+from pyspark.sql import DataFrame
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
-from infra import versions, wap
+from infra import review, versions, wap
 from infra.lakehouse import LakehouseResource
 from infra.spark import SparkResource
 
@@ -46,14 +47,17 @@ def publish_events(
     lakehouse: LakehouseResource,
     asset_key: str,
     plan: versions.VersionPlan | None = None,
+    extra: dict | None = None,
 ) -> Iterator[MaterializeResult | AssetMaterialization]:
     """What the step reports: one result for the run, or one materialization per published date.
 
     Dates skipped as unchanged (``plan``) stay published as they were and count as materialized.
+    ``extra`` is added to the metadata.
     """
     metadata = published_metadata(done, table, lakehouse)
     if plan is not None:
         metadata.update(plan.metadata())
+    metadata.update(extra or {})
     if not done.refused:
         yield MaterializeResult(asset_key=asset_key, metadata=metadata)
         return
@@ -95,17 +99,59 @@ def publish_dates_once(
     plan: versions.VersionPlan,
     table: wap.GoldTable,
     days: list[date],
+    overlay: Callable[[DataFrame], DataFrame] | None = None,
 ) -> wap.Published:
     """``wap.publish_dates`` for ``days``; the published ones recorded as done."""
-    done = wap.publish_dates(lakehouse, spark.session, table, days, context.run_id)
+    done = wap.publish_dates(lakehouse, spark.session, table, days, context.run_id, overlay)
     versions.record(spark.session, lakehouse, plan, done.published_dates, context.run_id)
     return done
 
 
+# What the metadata shows of a decision whose key is gone.
+UNMATCHED_COLUMNS = ("decision_id", "key", "business_date", "field", "new_value", "decided_by")
+
+
+def decisions_metadata(
+    spark: SparkResource,
+    lakehouse: LakehouseResource,
+    reviewed: review.ReviewedTable,
+    table: wap.GoldTable,
+    decisions: list[dict],
+    published: list[date],
+) -> dict:
+    """What a reviewed table's publish reports of the decisions on its published dates: how
+    many are in force and applied, and every one whose key is not in the date's rows any more
+    (kept in the ledger, reported here, never dropped silently)."""
+    days = set(published)
+    mine = [d for d in decisions if d["business_date"] in days]
+    if not mine:
+        return {"review_decisions_applied": 0, "review_decisions_unmatched": 0}
+    session = spark.session
+    frame = review.decisions_frame(session, mine)
+    rows = wap.read_published_staged(lakehouse, session, table, published)
+    unmatched = [r.asDict() for r in reviewed.unmatched(frame, rows).collect()]
+    in_force = {(d["key"], d["business_date"], d["field"]) for d in mine}
+    return {
+        "review_decisions_applied": len(in_force) - len(unmatched),
+        "review_decisions_unmatched": len(unmatched),
+        "review_decisions_unmatched_list": MetadataValue.json(
+            [{k: str(r[k]) for k in UNMATCHED_COLUMNS} for r in unmatched]
+        ),
+    }
+
+
 def publish_asset(
-    table: wap.GoldTable, staging: AssetsDefinition | AssetKey, description: str
+    table: wap.GoldTable,
+    staging: AssetsDefinition | AssetKey,
+    description: str,
+    reviewed: review.ReviewedTable | None = None,
 ) -> AssetsDefinition:
-    """``gold_<table>``: publishes each date of the run whose staged partition passed its audit."""
+    """``gold_<table>``: publishes each date of the run whose staged partition passed its audit.
+
+    A ``reviewed`` table gets the analysts' decisions in force on top of the model's output on
+    every publish (``ops.review_decisions``); the decisions of a date are an input of its
+    publish, so a new decision makes an otherwise unchanged date publish again.
+    """
     step = publish_step(f"gold_{table.name}", f"staging_{table.name}")
 
     @asset(
@@ -122,12 +168,31 @@ def publish_asset(
     def _publish(
         context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
     ):
-        plan = versions.plan_run(context, spark.session, lakehouse, step)
+        decisions, external, overlay = [], None, None
+        if reviewed is not None:
+            days = versions.run_dates(context)
+            decisions = review.decisions_on(spark.session, lakehouse, days, reviewed.name)
+            external = review.decision_fingerprints(decisions, days)
+        plan = versions.plan_run(context, spark.session, lakehouse, step, external=external)
         if not plan.to_run:
             yield from plan.unchanged_results(context)
             return
-        done = publish_dates_once(context, spark, lakehouse, plan, table, plan.to_run)
-        yield from publish_events(done, table, lakehouse, f"gold_{table.name}", plan)
+        if reviewed is not None:
+            # Also without decisions: gold always has the reviewed_by/reviewed_at columns.
+            overlay = reviewed.overlay(review.decisions_frame(spark.session, decisions))
+        done = publish_dates_once(context, spark, lakehouse, plan, table, plan.to_run, overlay)
+        extra = (
+            decisions_metadata(spark, lakehouse, reviewed, table, decisions, done.published_dates)
+            if reviewed is not None
+            else None
+        )
+        if extra and extra["review_decisions_unmatched"]:
+            context.log.warning(
+                f"{extra['review_decisions_unmatched']} review decision(s) on gold.{table.name} "
+                "name a key that is not in the published rows any more: kept in "
+                "ops.review_decisions, listed in review_decisions_unmatched_list"
+            )
+        yield from publish_events(done, table, lakehouse, f"gold_{table.name}", plan, extra)
         if done.refused:
             raise refused_failure(done.refused)
 

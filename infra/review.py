@@ -4,31 +4,41 @@
 decision, written only by ``record_decision`` (delta-rs ``write_deltalake`` append, on a local
 lakehouse or an object store alike: the review page never starts Spark, and a Delta commit is a
 put-if-absent of the next log file, so the pipeline's Spark commits and these interleave safely).
-Everything here reads with delta-rs: milliseconds, no Spark job, no lock on the Spark metastore.
-The pipeline registers the ledger in the catalog when it first reads it
-(``LakehouseResource.register``).
+The page's reads are delta-rs: milliseconds, no Spark job, no lock on the Spark metastore. The
+pipeline reads decisions through ``LakehouseResource.read_rows`` (``decisions_on``) and registers
+the ledger in the catalog when it finds decisions.
 """
 
+import hashlib
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
+from pyspark.sql import Column, DataFrame, SparkSession
 
 from enrichment.models import Taxonomy
 from enrichment.prompts import EXPENSE_LINE_TASK, HR_CASE_TASK, HR_CASE_URGENCY_TASK
-from enrichment.redaction import Redactor
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.settings import audit_window_properties
-from transforms.review import ACCEPTED, DECISION_SCHEMA, OPEN, OVERRIDDEN, ReviewField
+from transforms.expenses import expense_text, with_category_differs_from_claim
+from transforms.hr_cases import hr_case_text
+from transforms.review import (
+    ACCEPTED,
+    DECISION_SCHEMA,
+    OPEN,
+    OVERRIDDEN,
+    ReviewField,
+    apply_decisions,
+    unmatched_decisions,
+)
 
 REVIEW_QUEUE = TableRef("gold", "review_queue")
 REVIEW_DECISIONS = TableRef("ops", "review_decisions")
-ROSTER = TableRef("silver", "hris_roster")
 DECISIONS = (ACCEPTED, OVERRIDDEN)
 
 _ARROW_TYPES = {
@@ -51,40 +61,58 @@ class DecisionError(ValueError):
     """A decision the ledger refuses, with a message for the reviewer."""
 
 
-def _joined(*parts: str | None) -> str:
-    # concat_ws of the Spark text builders: a null part is left out.
-    return "\n".join(p for p in parts if p is not None)
-
-
-def expense_line_text(row: dict) -> str:
-    """``transforms.expenses.expense_text`` for one row: what the model read of a line."""
-    merchant = None if row.get("merchant") is None else f"Merchant: {row['merchant']}"
-    return _joined(merchant, f"Justification: {row.get('justification') or ''}")
-
-
-def hr_case_text(row: dict) -> str:
-    """``transforms.hr_cases.hr_case_text`` for one row: what the model read of a case."""
-    return _joined(
-        f"Subject: {row.get('subject') or ''}", f"Description: {row.get('description') or ''}"
-    )
-
-
 @dataclass(frozen=True)
 class ReviewedTable:
     """An enriched gold table whose values a person may decide.
 
-    ``record`` is where the text the model read lives (gold, or silver when gold keeps no free
-    text), ``text`` rebuilds it from a row, and ``unredacted_roles`` may read it unredacted.
+    ``text`` is the enrichment's own Spark text builder (what the model read of a row), over
+    the rows of ``text_table`` (the table's model output when None; silver when gold keeps no
+    free text). The queue keeps that text redacted as it was sent. ``unredacted_roles`` may also
+    read ``unredacted_columns`` of ``unredacted_table``: the source record, never in gold.
+    ``shown_columns`` of the gold row are shown beside it.
     """
 
     name: str
     key_cols: tuple[str, ...]
     fields: tuple[ReviewField, ...]
     taxonomies: tuple[tuple[str, Taxonomy], ...]
-    record: TableRef
-    text: Callable[[dict], str]
+    text: Callable[[], Column]
     shown_columns: tuple[str, ...]
+    text_table: TableRef | None = None
+    unredacted_table: TableRef | None = None
+    unredacted_columns: tuple[str, ...] = ()
     unredacted_roles: tuple[str, ...] = ()
+    # Columns derived from a reviewed field, recomputed after a person's value is applied.
+    after_decisions: Callable[[DataFrame], DataFrame] | None = None
+
+    @property
+    def gold(self) -> TableRef:
+        """The published table."""
+        return TableRef("gold", self.name)
+
+    def overlay(self, decisions: DataFrame) -> Callable[[DataFrame], DataFrame]:
+        """The decisions in force on top of this table's model output, field by field, then
+        the columns derived from a reviewed field recomputed (``after_decisions``)."""
+
+        def transform(rows: DataFrame) -> DataFrame:
+            for field in self.fields:
+                rows = rows.transform(apply_decisions(decisions, self.name, self.key_cols, field))
+            if self.after_decisions is not None:
+                rows = rows.transform(self.after_decisions)
+            return rows
+
+        return transform
+
+    def unmatched(self, decisions: DataFrame, rows: DataFrame) -> DataFrame:
+        """Decisions in force on ``rows``' dates whose key is not among ``rows``."""
+        frames = [
+            rows.transform(unmatched_decisions(decisions, self.name, self.key_cols, field))
+            for field in self.fields
+        ]
+        out = frames[0]
+        for frame in frames[1:]:
+            out = out.unionByName(frame)
+        return out
 
     def field(self, name: str) -> ReviewField:
         """The reviewed field ``name``; ``DecisionError`` when the table has none."""
@@ -106,9 +134,9 @@ REVIEWED_TABLES = {
             key_cols=("report_id", "line_id"),
             fields=(ReviewField("spend_category", "confidence", EXPENSE_LINE_TASK.name),),
             taxonomies=(("spend_category", EXPENSE_LINE_TASK.taxonomy),),
-            record=TableRef("gold", "expense_lines"),
-            text=expense_line_text,
+            text=expense_text,
             shown_columns=("amount", "currency", "claimed_category", "justification_summary"),
+            after_decisions=with_category_differs_from_claim,
         ),
         ReviewedTable(
             name="hr_cases",
@@ -123,10 +151,12 @@ REVIEWED_TABLES = {
                 ("case_type", HR_CASE_TASK.taxonomy),
                 ("urgency", HR_CASE_URGENCY_TASK.taxonomy),
             ),
-            # Gold keeps no free text of a case: the subject and description stay in silver.
-            record=TableRef("silver", "hr_cases"),
             text=hr_case_text,
+            # Gold keeps no free text of a case: the subject and description stay in silver.
+            text_table=TableRef("silver", "hr_cases"),
             shown_columns=("channel", "opened_at"),
+            unredacted_table=TableRef("silver", "hr_cases"),
+            unredacted_columns=("subject", "description"),
             unredacted_roles=("hr",),
         ),
     )
@@ -152,6 +182,50 @@ def read_decisions(lakehouse: LakehouseResource, table: str | None = None) -> li
     """Every decision in ``ops.review_decisions`` (of one table), oldest first."""
     rows = _rows(lakehouse, REVIEW_DECISIONS, [("table_name", "=", table)] if table else None)
     return sorted(rows, key=lambda r: (r["decided_at"], r["decision_id"]))
+
+
+def decisions_on(
+    spark: SparkSession,
+    lakehouse: LakehouseResource,
+    days: Iterable[date] | None,
+    table: str | None = None,
+) -> list[dict]:
+    """The pipeline's read of the ledger: every decision on ``days`` (None: all) of ``table``
+    (None: every table).
+
+    Through ``LakehouseResource.read_rows`` (delta-rs on a local lakehouse, Spark on an object
+    store); the ledger is registered in the catalog as ``ops.review_decisions`` once it exists.
+    """
+    rows = lakehouse.read_rows(
+        spark,
+        REVIEW_DECISIONS,
+        DECISION_ARROW_SCHEMA.names,
+        equals={"table_name": table} if table else None,
+        within=None if days is None else {"business_date": sorted(set(days))},
+    )
+    if rows:
+        lakehouse.register(spark, REVIEW_DECISIONS)
+    return rows
+
+
+def decisions_frame(spark: SparkSession, rows: list[dict]) -> DataFrame:
+    """Decisions read by ``decisions_on`` as a Spark frame of ``DECISION_SCHEMA``."""
+    return spark.createDataFrame(rows, DECISION_SCHEMA)
+
+
+def decision_fingerprints(rows: list[dict], days: Iterable[date]) -> dict[date, str]:
+    """Per date, a hash of the decisions made on it: an input of every step that applies them.
+
+    A new decision changes its date's fingerprint, so a date otherwise unchanged is computed
+    again instead of skipped (``infra/versions.py``).
+    """
+    ids: dict[date, list[str]] = {day: [] for day in days}
+    for row in rows:
+        ids.setdefault(row["business_date"], []).append(row["decision_id"])
+    return {
+        day: hashlib.sha256(",".join(sorted(found)).encode()).hexdigest() if found else "none"
+        for day, found in ids.items()
+    }
 
 
 def _grain(row: dict) -> tuple:
@@ -213,41 +287,48 @@ def _key_matches(row: dict, key: dict) -> bool:
     return all(str(row.get(c)) == v for c, v in key.items())
 
 
-def roster_names_on(lakehouse: LakehouseResource, business_date: date) -> list[str]:
-    """The names on the date's HRIS roster: what was redacted from that date's text."""
-    rows = _rows(lakehouse, ROSTER, [("business_date", "=", business_date)])
-    return sorted({r["name"] for r in rows if r.get("name")})
+def _record_row(
+    lakehouse: LakehouseResource, table: TableRef, key: dict, business_date: date
+) -> dict | None:
+    rows = [
+        r
+        for r in _rows(lakehouse, table, [("business_date", "=", business_date)])
+        if _key_matches(r, key)
+    ]
+    return rows[0] if rows else None
 
 
 @dataclass(frozen=True)
 class ReviewRecord:
-    """A queued value's record as the reviewer may see it."""
+    """A queued value's record as the reviewer may see it: the text the model read (redacted),
+    columns of the gold row, and, for a role allowed to, the source record unredacted."""
 
-    text: str
-    redacted: bool
+    text: str | None
     columns: dict
+    unredacted: dict | None = None
 
 
-def review_record(
-    lakehouse: LakehouseResource, table: str, key: dict, business_date: date, role: str
-) -> ReviewRecord | None:
-    """The record behind a queued value: the text the model read, redacted with that date's
-    roster as it was for the model, unless ``role`` may read the table's text unredacted.
-    None when the record is not there (any more)."""
-    spec = reviewed_table(table)
-    rows = [
-        r
-        for r in _rows(lakehouse, spec.record, [("business_date", "=", business_date)])
-        if _key_matches(r, key)
-    ]
-    if not rows:
-        return None
-    row = rows[0]
-    text = spec.text(row)
-    redacted = role not in spec.unredacted_roles
-    if redacted:
-        text = Redactor(roster_names_on(lakehouse, business_date)).redact(text).text
-    return ReviewRecord(text, redacted, {c: row.get(c) for c in spec.shown_columns if c in row})
+def review_record(lakehouse: LakehouseResource, item: dict, key: dict, role: str) -> ReviewRecord:
+    """The record behind a queued ``item`` (a ``gold.review_queue`` row) for ``role``.
+
+    The text is the queue's ``record_text``: redacted as it was sent to the model, for every
+    role. The queue is gold and holds no unredacted text, so a role in the table's
+    ``unredacted_roles`` reads the source columns (``unredacted_columns``) from where they are
+    kept (silver) instead; nobody else ever gets them.
+    """
+    spec = reviewed_table(item["table_name"])
+    day = item["business_date"]
+    gold = _record_row(lakehouse, spec.gold, key, day) or {}
+    unredacted = None
+    if role in spec.unredacted_roles and spec.unredacted_table is not None:
+        source = _record_row(lakehouse, spec.unredacted_table, key, day)
+        if source is not None:
+            unredacted = {c: source.get(c) for c in spec.unredacted_columns}
+    return ReviewRecord(
+        item.get("record_text"),
+        {c: gold.get(c) for c in spec.shown_columns if c in gold},
+        unredacted,
+    )
 
 
 def record_decision(

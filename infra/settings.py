@@ -152,6 +152,15 @@ REVIEW_THRESHOLDS = {
     "hr_case_type": 0.7,
     "hr_case_urgency": 0.7,
 }
+# When the review queue's asset checks warn (gold_review_queue): more open items than
+# ``max_open_items`` (all tables and dates), or a model and prompt version whose decisions
+# overrode it more often than ``max_override_rate``, once it has ``min_decisions`` of them (a
+# rate of three decisions says little). ``REVIEW_ALERTS`` overrides any of them.
+REVIEW_ALERTS = {
+    "max_open_items": 500.0,
+    "max_override_rate": 0.3,
+    "min_decisions": 20.0,
+}
 REVIEW_ROLES = ("analyst", "hr")
 
 
@@ -197,6 +206,26 @@ def _unit_interval(value: str) -> bool:
         return 0 <= float(value) <= 1
     except ValueError:
         return False
+
+
+def review_alerts() -> dict[str, float]:
+    """``REVIEW_ALERTS`` (``max_open_items=200,max_override_rate=0.2``) over ``REVIEW_ALERTS``.
+
+    Raises:
+        ValueError: an unknown item or a negative value (a rate above 1).
+    """
+    alerts = dict(REVIEW_ALERTS)
+    for item in os.environ.get("REVIEW_ALERTS", "").replace(",", " ").split():
+        name, sep, value = item.partition("=")
+        if not sep or name not in alerts or float(value) < 0:
+            raise ValueError(
+                f"REVIEW_ALERTS items are <name>=<number> with a name of {sorted(alerts)}, "
+                f"not {item!r}"
+            )
+        if name == "max_override_rate" and float(value) > 1:
+            raise ValueError(f"max_override_rate is a share in [0, 1], not {value}")
+        alerts[name] = float(value)
+    return alerts
 
 
 def review_settings() -> ReviewSettings:

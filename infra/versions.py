@@ -7,7 +7,9 @@ A step's **input version** for a date is a SHA-256 over
 * its **configuration** (the enrichment provider, model and routing, where it enriches);
 * the recorded versions of its **upstream** steps on the dates it reads (``Upstream``: the same
   date, a window of earlier dates, or every date up to it), or, for bronze, the fingerprint of
-  the landed files (name, size and SHA-256 of each).
+  the landed files (name, size and SHA-256 of each);
+* fingerprints of inputs that are no step's output (``external``: the analysts' decisions of the
+  date in ``ops.review_decisions``, for the steps that apply them).
 
 After a step has written a date, and the date passed its audit (or was published), it records
 that version. A later run finds the date's recorded version equal to the one it computes and
@@ -238,15 +240,23 @@ def input_version(
     recorded: dict[str, list[tuple[date, str]]],
     config: str = "",
     landing: str | None = None,
+    external: str | None = None,
 ) -> str:
     """The input version of ``step`` on ``day`` from its upstream steps' recorded versions."""
     digest = hashlib.sha256(f"{step.asset}|{step.code_version}|{config}|".encode())
     if landing is not None:
         digest.update(f"landing:{landing}|".encode())
+    if external is not None:
+        digest.update(f"external:{external}|".encode())
     for upstream in step.upstream:
         inputs = [(d, v) for d, v in recorded.get(upstream.asset, ()) if upstream.covers(day, d)]
         digest.update(f"{upstream.asset}:{inputs!r}|".encode())
     return digest.hexdigest()
+
+
+def run_dates(context: AssetExecutionContext) -> list[date]:
+    """The business dates of a Dagster run, oldest first."""
+    return sorted(date.fromisoformat(key) for key in context.partition_keys)
 
 
 def recompute_requested(context: AssetExecutionContext) -> bool:
@@ -263,13 +273,17 @@ def plan(
     config: str = "",
     landing: dict[date, str] | None = None,
     force: bool = False,
+    external: dict[date, str] | None = None,
 ) -> VersionPlan:
     """Compare each date's input version with the one recorded: unchanged dates are skipped."""
     days = sorted(set(days))
     assets = [step.asset, *(u.asset for u in step.upstream)]
     recorded = _recorded(spark, lakehouse, assets, max(days))
     versions = {
-        day: input_version(step, day, recorded, config, (landing or {}).get(day)) for day in days
+        day: input_version(
+            step, day, recorded, config, (landing or {}).get(day), (external or {}).get(day)
+        )
+        for day in days
     }
     mine = dict(recorded.get(step.asset, ()))
     skipped = [] if force else [day for day in days if mine.get(day) == versions[day]]
@@ -283,10 +297,13 @@ def plan_run(
     step: Step,
     config: str = "",
     landing: dict[date, str] | None = None,
+    external: dict[date, str] | None = None,
 ) -> VersionPlan:
     """``plan`` for the dates of a Dagster run, honouring the recompute tag; logged."""
-    days = sorted(date.fromisoformat(key) for key in context.partition_keys)
-    done = plan(spark, lakehouse, step, days, config, landing, recompute_requested(context))
+    days = sorted(run_dates(context))
+    done = plan(
+        spark, lakehouse, step, days, config, landing, recompute_requested(context), external
+    )
     if done.skipped:
         context.log.info(
             f"{step.asset}: {len(done.skipped)} of {len(days)} date(s) unchanged, skipped: "

@@ -216,6 +216,50 @@ def latest_audit(
     return latest_audits(lakehouse, spark, table, [business_date]).get(business_date)
 
 
+def published_staged_versions(
+    lakehouse: LakehouseResource, spark: SparkSession, table: GoldTable, business_dates: list[date]
+) -> dict[date, int]:
+    """``{date: staged_version}`` of each date's latest publish (never published: absent)."""
+    rows = lakehouse.read_rows(
+        spark,
+        WAP_LEDGER,
+        ["business_date", "staged_version", "at"],
+        equals={"table": table.name, "event": "published"},
+        within={"business_date": sorted(set(business_dates))},
+    )
+    latest: dict[date, tuple] = {}
+    for row in rows:
+        key = (row["at"], row["staged_version"])
+        if row["business_date"] not in latest or key > latest[row["business_date"]]:
+            latest[row["business_date"]] = key
+    return {day: int(key[1]) for day, key in latest.items()}
+
+
+def _read_staged(
+    lakehouse: LakehouseResource,
+    spark: SparkSession,
+    table: GoldTable,
+    by_version: dict[int, list[date]],
+) -> DataFrame | None:
+    # Dates audited in different runs come from different staged versions.
+    staged = None
+    for version, days in sorted(by_version.items()):
+        part = lakehouse.read_dates(spark, table.staging, days, version)
+        staged = part if staged is None else staged.unionByName(part, allowMissingColumns=True)
+    return staged
+
+
+def read_published_staged(
+    lakehouse: LakehouseResource, spark: SparkSession, table: GoldTable, business_dates: list[date]
+) -> DataFrame | None:
+    """The staged rows each date's latest publish took, as audited: the model's output before
+    any person's decision was applied. None when none of the dates was published."""
+    by_version: dict[int, list[date]] = {}
+    for day, version in published_staged_versions(lakehouse, spark, table, business_dates).items():
+        by_version.setdefault(version, []).append(day)
+    return _read_staged(lakehouse, spark, table, by_version)
+
+
 def _ensure_gold(
     lakehouse: LakehouseResource, spark: SparkSession, table: GoldTable, schema
 ) -> None:
@@ -280,11 +324,14 @@ def publish_dates(
     table: GoldTable,
     business_dates: list[date],
     run_id: str,
+    overlay: Callable[[DataFrame], DataFrame] | None = None,
 ) -> Published:
     """Publish every date of the run whose latest audit passed, in one gold commit.
 
     A date whose audit failed (or never ran) is refused and left as it was in gold; the others
-    are not held back by it. The caller reports the refused dates as failed.
+    are not held back by it. The caller reports the refused dates as failed. ``overlay`` is
+    applied to the audited rows on their way to gold: the analysts' decisions on top of model
+    output (``infra/review.py``); it changes values, never which rows are published.
     """
     verdicts = latest_audits(lakehouse, spark, table, business_dates)
     done = Published({}, 0, None)
@@ -302,11 +349,9 @@ def publish_dates(
             passing.setdefault(verdict[0], []).append(day)
     if not passing:
         return done
-    # Dates audited in different runs come from different staged versions.
-    staged = None
-    for version, days in sorted(passing.items()):
-        part = lakehouse.read_dates(spark, table.staging, days, version)
-        staged = part if staged is None else staged.unionByName(part, allowMissingColumns=True)
+    staged = _read_staged(lakehouse, spark, table, passing)
+    if overlay is not None:
+        staged = staged.transform(overlay)
     _ensure_gold(lakehouse, spark, table, staged.schema)
     published = [day for days in passing.values() for day in days]
     commit = lakehouse.write_dates(staged, table.gold, published)

@@ -113,7 +113,7 @@ def create_app(lakehouse: LakehouseResource, settings: ReviewSettings) -> Starle
         if item is None:
             raise HTTPException(404, "this value is not in the review queue")
         key = _key_values(spec.key_cols, item["key"])
-        record = review_record(lakehouse, table, key, day, reviewer.role)
+        record = review_record(lakehouse, item, key, reviewer.role)
         return _page(
             "item.html",
             status_code=status_code,

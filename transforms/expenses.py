@@ -221,16 +221,25 @@ GOLD_EXPENSE_COLUMNS = [
 ]
 
 
+def with_category_differs_from_claim(lines: DataFrame) -> DataFrame:
+    """Set ``category_differs_from_claim``: a spend category that is not the one claimed.
+
+    Recomputed after a person decides the category (``infra/review.py``), so the flag follows
+    the published value, not the model's.
+    """
+    return lines.withColumn(
+        "category_differs_from_claim",
+        F.col("spend_category").isNotNull()
+        & ~F.col("spend_category").eqNullSafe(F.col("claimed_category")),
+    )
+
+
 def to_gold_expense_lines(enriched: DataFrame) -> DataFrame:
     """Silver expense lines joined to their enrichment outcome, in the gold shape."""
     return (
         enriched.transform(with_failure_kind)
         .withColumnRenamed("label", "spend_category")
         .withColumnRenamed("summary", "justification_summary")
-        .withColumn(
-            "category_differs_from_claim",
-            F.col("spend_category").isNotNull()
-            & ~F.col("spend_category").eqNullSafe(F.col("claimed_category")),
-        )
+        .transform(with_category_differs_from_claim)
         .select(*GOLD_EXPENSE_COLUMNS)
     )

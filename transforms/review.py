@@ -15,6 +15,8 @@ from datetime import date
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from transforms.enrich import ENRICH_TEXT, with_redacted_text
+
 # Why a value queues, strongest first: a row with several reasons is queued once, for the first.
 SUSPECTED_INJECTION = "SUSPECTED_INJECTION"
 ENRICHMENT_FAILED = "ENRICHMENT_FAILED"
@@ -55,6 +57,16 @@ CANDIDATE_COLUMNS = [
     "reason",
 ]
 QUEUE_COLUMNS = [*CANDIDATE_COLUMNS, "status", "assignee", "decided_at", "age_days"]
+# gold.review_queue: the queue columns and the record's text as the model read it (redacted).
+QUEUE_SCHEMA = (
+    "table_name string, key string, business_date date, field string, proposed_value string, "
+    "confidence double, threshold double, source string, model string, prompt_version string, "
+    "reason string, status string, assignee string, decided_at timestamp, age_days int, "
+    "record_text string"
+)
+QUEUE_TABLE_COLUMNS = [*QUEUE_COLUMNS, "record_text"]
+# Age buckets of open items (days since the business date), youngest first.
+AGE_BUCKETS = ((1, "0-1 days"), (7, "2-7 days"), (30, "8-30 days"), (None, "over 30 days"))
 # ops.review_decisions: one row per decision, append-only. ``decision`` is accepted (new value =
 # the proposed one) or overridden; ``model``/``prompt_version``/``confidence`` are what was
 # reviewed (override rates per model and prompt version come from them).
@@ -266,3 +278,75 @@ def unmatched_decisions(
         )
 
     return transform
+
+
+def with_record_text(
+    records: DataFrame,
+    key_cols: Sequence[str],
+    text: Column,
+    names: Mapping[date, Sequence[str]],
+) -> Callable[[DataFrame], DataFrame]:
+    """Add ``record_text`` to queue rows: the record's text as the model read it.
+
+    ``records`` hold the columns ``text`` is built from (the enrichment's own text builder) with
+    the key columns and ``business_date``; the text is redacted with each date's roster ``names``
+    by the enrichment's own redaction (``with_redacted_text``), so it is the text that was hashed
+    and sent, never more. Only the queued records are redacted. A queued key without its record
+    gets a null text.
+    """
+
+    def transform(queue: DataFrame) -> DataFrame:
+        wanted = queue.select("key", "business_date").distinct()
+        texts = (
+            records.select(key_json(key_cols).alias("key"), "business_date", text.alias("_text"))
+            .join(wanted, ["key", "business_date"], "left_semi")
+            .dropDuplicates(["key", "business_date"])
+            .transform(with_redacted_text(F.col("_text"), names))
+            .select("key", "business_date", F.col(ENRICH_TEXT).alias("record_text"))
+        )
+        return queue.join(texts, ["key", "business_date"], "left")
+
+    return transform
+
+
+def _age_bucket(age: Column) -> Column:
+    bucket = None
+    for upper, name in AGE_BUCKETS:
+        condition = F.lit(True) if upper is None else age <= upper
+        bucket = F.when(condition, name) if bucket is None else bucket.when(condition, name)
+    return bucket
+
+
+def open_items_by_age(decisions: DataFrame, as_of: date) -> Callable[[DataFrame], DataFrame]:
+    """Open items of a queue frame per table and age bucket (``AGE_BUCKETS``) on ``as_of``.
+
+    An item still open in the published queue but decided since (a row in ``decisions``) is
+    not open any more. Returns ``table_name``, ``age_bucket``, ``items``.
+    """
+
+    def transform(queue: DataFrame) -> DataFrame:
+        grain = ["table_name", "key", "business_date", "field"]
+        return (
+            queue.where(F.col("status") == OPEN)
+            .join(decisions.select(*grain), grain, "left_anti")
+            .withColumn("age_bucket", _age_bucket(F.datediff(F.lit(as_of), "business_date")))
+            .groupBy("table_name", "age_bucket")
+            .agg(F.count(F.lit(1)).alias("items"))
+        )
+
+    return transform
+
+
+def override_rates(decisions: DataFrame) -> DataFrame:
+    """Per table, field, model and prompt version reviewed: decisions in force, how many
+    overrode the model, and the share (``override_rate``). A value decided twice counts once,
+    as its latest decision."""
+    return (
+        latest_decisions(decisions)
+        .groupBy("table_name", "field", "model", "prompt_version")
+        .agg(
+            F.count(F.lit(1)).alias("decisions"),
+            F.sum(F.when(F.col("decision") == OVERRIDDEN, 1).otherwise(0)).alias("overridden"),
+        )
+        .withColumn("override_rate", F.col("overridden") / F.col("decisions"))
+    )

@@ -18,13 +18,17 @@ from dagster._core.storage.tags import (
 )
 from pyspark.sql import functions as F
 
+from assets.review_queue import OPEN_ITEMS_CHECK, OVERRIDE_RATE_CHECK
 from enrichment.providers.embedded import EMBEDDED_MODEL_ID
 from enrichment.taxonomies import EXCEPTION_REASON, HR_CASE_TYPE, HR_CASE_URGENCY
+from infra import wap
 from infra.lakehouse import LakehouseResource, TableRef
+from infra.settings import review_thresholds
 from infra.versions import RECOMPUTE_TAG
 from pipelines.definitions import all_assets, build_resources
 from tests.e2e import test_hr_cases as hr
 from tests.e2e.conftest import DAYS, FIRST, LAST
+from transforms.review import key_json
 
 pytestmark = pytest.mark.slow
 
@@ -257,3 +261,46 @@ def test_hr_cases_are_typed_prioritised_and_summarized_offline(spark, closed, cl
     staged = result.asset_materializations_for_node("staging_hr_cases")[0].metadata
     assert staged["enrichment_provider"].value.startswith("embedded offline model")
     assert staged["validation_passed"].value is True
+
+
+def test_unsure_values_queue_for_review_through_the_gate_with_their_redacted_text(
+    spark, closed, closed_lakehouse
+):
+    lakehouse = LakehouseResource()
+    queue = lakehouse.read(spark, TableRef("gold", "review_queue"))
+    expenses = lakehouse.read(spark, TableRef("gold", "expense_lines"))
+    # No decision yet: every published line is the model's, with no reviewer.
+    assert expenses.where("source = 'human' OR reviewed_by IS NOT NULL").count() == 0
+    threshold = review_thresholds()["expense_line_enrichment"]
+    unsure = expenses.where(F.col("confidence") < threshold).select(
+        key_json(["report_id", "line_id"]).alias("key"), "business_date"
+    )
+    queued = queue.where("table_name = 'expense_lines'").select("key", "business_date")
+    assert unsure.count() > 0
+    # Every unsure line of every date is queued (for that reason or a stronger one).
+    assert unsure.join(queued, ["key", "business_date"], "left_anti").count() == 0
+    rows = queue.collect()
+    assert {r["status"] for r in rows} == {"open"}
+    assert all(r["record_text"] for r in rows)
+    # The cases' text is the redacted text the model read: nobody's personal data.
+    cases, roster, _ = hr._landed(closed, generate=False)
+    case_text = " ".join(r["record_text"] for r in rows if r["table_name"] == "hr_cases")
+    for secret in hr._secrets(cases, roster):
+        assert secret not in case_text
+    # Published through the gate: a passing audit, then a publish, for each date.
+    ledger = lakehouse.read(spark, wap.WAP_LEDGER).where("table = 'review_queue'").collect()
+    for event in ("audited", "published"):
+        assert {r["business_date"] for r in ledger if r["event"] == event} == set(DAYS)
+    assert all(r["passed"] for r in ledger)
+    # The queue's health as metadata, and its two warnings evaluated.
+    result = closed_lakehouse.result
+    metadata = result.asset_materializations_for_node("gold_review_queue")[0].metadata
+    assert metadata["open_items"].value == len(rows)
+    shares = metadata["share_needing_review"].value
+    assert 0 < shares["expense_lines.spend_category"]["share"] <= 1
+    checks = {
+        e.check_name
+        for e in result.get_asset_check_evaluations()
+        if e.asset_key.path == ["gold_review_queue"]
+    }
+    assert checks == {OPEN_ITEMS_CHECK, OVERRIDE_RATE_CHECK}

@@ -34,6 +34,8 @@ def test_definitions_load_with_one_shared_daily_partitioning():
         "gold_close_narrative",
         "staging_recon_exception_notes",
         "gold_recon_exception_notes",
+        "staging_review_queue",
+        "gold_review_queue",
         *(
             f"{layer}_{t}"
             for layer in ("staging", "gold")
@@ -51,6 +53,21 @@ def test_gold_depends_on_the_audited_staging_asset():
     assert graph.get(AssetKey("gold_expense_lines")).parent_keys == {
         AssetKey("staging_expense_lines")
     }
+
+
+def test_the_review_queue_reads_the_reviewed_gold_tables_and_warns_on_its_health():
+    graph = defs.resolve_asset_graph()
+    assert {
+        k.to_user_string() for k in graph.get(AssetKey("staging_review_queue")).parent_keys
+    } == {"gold_expense_lines", "gold_hr_cases", "silver_hr_cases", "silver_hris_roster"}
+    assert graph.get(AssetKey("gold_review_queue")).parent_keys == {
+        AssetKey("staging_review_queue")
+    }
+    checks = defs.get_assets_def(AssetKey("gold_review_queue")).check_specs
+    assert {c.name for c in checks} == {"open_items_within_limit", "override_rate_within_limit"}
+    assert not any(c.blocking for c in checks)
+    staging = {c.name for c in defs.get_assets_def(AssetKey("staging_review_queue")).check_specs}
+    assert {"key_not_null", "reason_known", "confidence_is_probability"} <= staging
 
 
 def test_silver_error_rules_block_and_staging_rules_are_gated_per_date_at_publish():

@@ -26,9 +26,11 @@ from review.app import create_app
 from review.auth import hash_password
 from transforms.review import (
     DECISION_SCHEMA,
+    QUEUE_TABLE_COLUMNS,
     apply_decisions,
     key_of,
     review_candidates,
+    with_record_text,
     with_review_status,
 )
 
@@ -106,14 +108,23 @@ def lakehouse(spark, tmp_path_factory) -> LakehouseResource:
         [D],
     )
     no_decisions = spark.createDataFrame([], DECISION_SCHEMA)
+    silver_cases = lakehouse.read(spark, TableRef("silver", "hr_cases"))
+    names = {D: ["Jane Doe"], EARLIER: []}
     queue = None
-    for gold, name in ((expenses, "expense_lines"), (cases, "hr_cases")):
+    for gold, records, name in (
+        (expenses, expenses, "expense_lines"),
+        (cases, silver_cases, "hr_cases"),
+    ):
         spec = REVIEWED_TABLES[name]
-        candidates = gold.transform(
-            review_candidates(spec.name, spec.key_cols, spec.fields, REVIEW_THRESHOLDS)
+        candidates = (
+            gold.transform(
+                review_candidates(spec.name, spec.key_cols, spec.fields, REVIEW_THRESHOLDS)
+            )
+            .transform(with_review_status(no_decisions, D))
+            .transform(with_record_text(records, spec.key_cols, spec.text(), names))
+            .select(*QUEUE_TABLE_COLUMNS)
         )
         queue = candidates if queue is None else queue.unionByName(candidates)
-    queue = queue.transform(with_review_status(no_decisions, D))
     lakehouse.write_dates(queue, REVIEW_QUEUE, [D, EARLIER])
     return lakehouse
 
@@ -277,7 +288,10 @@ def test_only_the_hr_role_reads_hr_text_unredacted(server):
     assert "[PERSON_1] ([EMAIL_1]) asks to add her partner" in analyst
     assert "Jane Doe" not in analyst and "jane.doe@example.com" not in analyst
     hr = _call(url, "hana")[2]
-    assert CASE_TEXT in hr
+    # the queue holds the redacted text only; the hr role also reads the source record
+    assert "[PERSON_1] ([EMAIL_1]) asks to add her partner" in hr
+    assert CASE_TEXT in hr and "Dental plan" in hr
+    assert 'id="unredacted"' in hr and 'id="unredacted"' not in analyst
     # the taxonomy is on the page
     assert "harassment_complaint" in analyst
 

@@ -4,6 +4,7 @@ from datetime import date, datetime
 
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import functions as F
 
 from transforms.review import (
     DECISION_SCHEMA,
@@ -11,8 +12,11 @@ from transforms.review import (
     ReviewField,
     apply_decisions,
     key_of,
+    open_items_by_age,
+    override_rates,
     review_candidates,
     unmatched_decisions,
+    with_record_text,
     with_review_status,
 )
 
@@ -242,3 +246,95 @@ def test_a_decision_on_a_key_that_no_longer_exists_is_returned_not_lost(spark):
     assert_df_equality(unmatched, expected, ignore_nullable=True)
     applied = gold.transform(apply_decisions(decisions, "expense_lines", KEY, CATEGORY))
     assert applied.count() == 2
+
+
+def test_the_record_text_is_the_models_text_redacted_with_the_dates_roster(spark):
+    queue = spark.createDataFrame(
+        [(_key("R1", 1), D), (_key("R1", 2), D), (_key("R1", 3), D), (_key("R1", 4), D)],
+        "key string, business_date date",
+    )
+    records = spark.createDataFrame(
+        [
+            ("R1", 1, D, "Mail jane.doe@example.com about Jane Doe's dinner"),
+            ("R1", 2, D, None),
+            # not queued: never redacted, never in the queue
+            ("R1", 9, D, "Call +44 20 7946 0958"),
+            ("R1", 1, date(2026, 3, 30), "another date's line"),
+        ],
+        "report_id string, line_id int, business_date date, justification string",
+    )
+    text = F.concat(F.lit("Justification: "), F.coalesce(F.col("justification"), F.lit("")))
+    names = {D: ["Jane Doe"], date(2026, 3, 30): []}
+    out = queue.transform(with_record_text(records, KEY, text, names))
+    expected = spark.createDataFrame(
+        [
+            (_key("R1", 1), D, "Justification: Mail [EMAIL_1] about [PERSON_1]'s dinner"),
+            (_key("R1", 2), D, "Justification: "),
+            (_key("R1", 3), D, None),
+            (_key("R1", 4), D, None),
+        ],
+        "key string, business_date date, record_text string",
+    )
+    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_open_items_by_table_and_age_leave_out_what_was_decided_since(spark):
+    schema = "table_name string, key string, business_date date, field string, status string"
+    queue = spark.createDataFrame(
+        [
+            ("expense_lines", _key("R1", 1), D, "spend_category", "open"),
+            ("expense_lines", _key("R1", 2), D, "spend_category", "open"),
+            ("expense_lines", _key("R1", 3), date(2026, 3, 20), "spend_category", "open"),
+            ("expense_lines", _key("R1", 4), date(2026, 1, 2), "spend_category", "open"),
+            ("expense_lines", _key("R1", 5), D, "spend_category", "accepted"),
+            ("hr_cases", key_of({"case_id": "C1"}), D, "urgency", "open"),
+            (None, None, None, None, None),
+        ],
+        schema,
+    )
+    # R1-2 was decided after the queue was published
+    decisions = spark.createDataFrame(
+        [_decision(2, "accepted", "lodging", "bob", AT_9)], DECISION_SCHEMA
+    )
+    out = queue.transform(open_items_by_age(decisions, date(2026, 4, 1)))
+    expected = spark.createDataFrame(
+        [
+            ("expense_lines", "0-1 days", 1),
+            ("expense_lines", "8-30 days", 1),
+            ("expense_lines", "over 30 days", 1),
+            ("hr_cases", "0-1 days", 1),
+        ],
+        "table_name string, age_bucket string, items long",
+    )
+    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_override_rates_per_model_and_prompt_version_count_a_value_once(spark):
+    def decided(line, decision, at, model="gpt", version="expense-v1"):
+        row = list(_decision(line, decision, "meals", "alice", at))
+        row[12], row[13] = model, version
+        return tuple(row)
+
+    decisions = spark.createDataFrame(
+        [
+            decided(1, "overridden", AT_9),
+            # decided twice: the later (accepted) is in force
+            decided(2, "overridden", AT_9),
+            decided(2, "accepted", AT_10),
+            decided(3, "overridden", AT_9, version="expense-v2"),
+            decided(4, "accepted", AT_9, model="embedded", version=None),
+        ],
+        DECISION_SCHEMA,
+    )
+    expected = spark.createDataFrame(
+        [
+            ("expense_lines", "spend_category", "gpt", "expense-v1", 2, 1, 0.5),
+            ("expense_lines", "spend_category", "gpt", "expense-v2", 1, 1, 1.0),
+            ("expense_lines", "spend_category", "embedded", None, 1, 0, 0.0),
+        ],
+        "table_name string, field string, model string, prompt_version string, decisions long, "
+        "overridden long, override_rate double",
+    )
+    assert_df_equality(
+        override_rates(decisions), expected, ignore_row_order=True, ignore_nullable=True
+    )

@@ -1,0 +1,341 @@
+"""The review queue: enriched values that need a person, staged, audited and published.
+
+``gold.review_queue`` holds, per business date, one row per value of a reviewed gold table
+(``infra/review.py``) that queues (``transforms/review.py``), with its status from the analysts'
+decisions and the record's text as the model read it (redacted). It reads what each reviewed
+table's latest publish of the date took from staging (the model's output, before decisions), so a
+decided value stays in the queue as accepted or overridden. The rules are in
+``expectations/review_queue.py``; the queue's health (size by age, share needing review, override
+rates) is the gold step's metadata and checks.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
+from assets.publishing import (
+    publish_dates_once,
+    publish_events,
+    publish_step,
+    refused_failure,
+)
+from assets.sources import roster_names_on, union_all
+from expectations.review_queue import (
+    CONSTRAINTS,
+    NOT_NULL_COLUMNS,
+    all_rule_names,
+    review_queue_suite,
+)
+from infra import review, versions, wap
+from infra.checks import (
+    markdown_preview,
+    suite_check_results,
+    suite_check_specs,
+    validation_metadata,
+)
+from infra.lakehouse import LakehouseResource
+from infra.settings import review_alerts, review_thresholds
+from infra.spark import SparkResource
+from transforms.review import (
+    QUEUE_SCHEMA,
+    QUEUE_TABLE_COLUMNS,
+    open_items_by_age,
+    override_rates,
+    review_candidates,
+    with_record_text,
+    with_review_status,
+)
+
+QUEUE = wap.GoldTable("review_queue", not_null=NOT_NULL_COLUMNS, checks=tuple(CONSTRAINTS.items()))
+TABLES = sorted(review.REVIEWED_TABLES)
+RULES = all_rule_names(TABLES)
+# A date's queue reads each reviewed table's publish of the date (what the model answered), the
+# silver cases (their text) and the day's roster (names to redact), and the date's decisions
+# (``external``: their status).
+STAGING_STEP = versions.Step(
+    "staging_review_queue",
+    __name__,
+    (
+        *(versions.Upstream(f"gold_{name}") for name in TABLES),
+        versions.Upstream("silver_hr_cases"),
+        versions.Upstream("silver_hris_roster"),
+    ),
+)
+PUBLISH_STEP = publish_step("gold_review_queue", "staging_review_queue")
+PREVIEW_COLUMNS = ["table_name", "key", "field", "proposed_value", "confidence", "reason",
+                   "status", "record_text"]  # fmt: skip
+OPEN_ITEMS_CHECK = "open_items_within_limit"
+OVERRIDE_RATE_CHECK = "override_rate_within_limit"
+
+
+def queue_candidate(
+    session: SparkSession,
+    lakehouse: LakehouseResource,
+    days: list[date],
+    decisions: list[dict],
+    as_of: date,
+) -> DataFrame:
+    """The queue rows of a run's dates from every reviewed table's published model output."""
+    decided = review.decisions_frame(session, decisions)
+    names = {day: roster_names_on(lakehouse, session, day) for day in days}
+    thresholds = review_thresholds()
+    frames = []
+    for spec in review.REVIEWED_TABLES.values():
+        output = wap.read_published_staged(lakehouse, session, wap.GoldTable(spec.name), days)
+        if output is None:
+            continue  # not published on any of the dates: nothing of it to review yet
+        records = output if spec.text_table is None else lakehouse.read_dates(
+            session, spec.text_table, days
+        )  # fmt: skip
+        frames.append(
+            output.transform(review_candidates(spec.name, spec.key_cols, spec.fields, thresholds))
+            .transform(with_review_status(decided, as_of))
+            .transform(with_record_text(records, spec.key_cols, spec.text(), names))
+            .select(*QUEUE_TABLE_COLUMNS)
+        )
+    if not frames:
+        return session.createDataFrame([], QUEUE_SCHEMA)
+    return union_all(frames)
+
+
+@asset(
+    partitions_def=daily_partitions,
+    backfill_policy=BACKFILL_POLICY,
+    retry_policy=TRANSIENT_RETRY,
+    code_version=STAGING_STEP.code_version,
+    deps=[
+        *(AssetKey(f"gold_{name}") for name in TABLES),
+        AssetKey("silver_hr_cases"),
+        AssetKey("silver_hris_roster"),
+    ],
+    group_name="staging",
+    kinds={"spark", "delta"},
+    check_specs=suite_check_specs("staging_review_queue", RULES, gated_per_date=True),
+    description="Candidate review queue of a date: every enriched value of the reviewed gold "
+    "tables below its task's confidence threshold, failed, skipped, withheld, answered by the "
+    "fallback or suspected of injection, with its status from the analysts' decisions and the "
+    "record's text redacted as the model read it. Audited before analysts see it.",
+)
+def staging_review_queue(
+    context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
+):
+    session = spark.session
+    days = versions.run_dates(context)
+    decisions = review.decisions_on(session, lakehouse, days)
+    plan = versions.plan_run(
+        context,
+        session,
+        lakehouse,
+        STAGING_STEP,
+        config=json.dumps(review_thresholds(), sort_keys=True),
+        external=review.decision_fingerprints(decisions, days),
+    )
+    if not plan.to_run:
+        yield from plan.unchanged_results(context)
+        return
+    todo = plan.to_run
+    as_of = datetime.now(UTC).date()
+    mine = [d for d in decisions if d["business_date"] in set(todo)]
+    candidate = queue_candidate(session, lakehouse, todo, mine, as_of)
+    staged_version = wap.stage_dates(lakehouse, candidate, QUEUE, todo)
+    reports = wap.audit_dates(
+        lakehouse,
+        session,
+        QUEUE,
+        todo,
+        staged_version,
+        lambda _: review_queue_suite(TABLES),
+        context.run_id,
+    )
+    versions.record_audited(session, lakehouse, plan, reports, context.run_id)
+    staged = lakehouse.read_dates(session, QUEUE.staging, todo, staged_version)
+    by_reason = {
+        f"{r[0]}.{r[1]}": r[2]
+        for r in staged.groupBy("table_name", "reason").count().orderBy("table_name").collect()
+    }
+    yield MaterializeResult(
+        metadata={
+            **plan.metadata(),
+            "rows": sum(r.rows for r in reports.values()),
+            "staged_delta_version": staged_version,
+            "table": QUEUE.staging.qualified,
+            "queued_by_table_and_reason": MetadataValue.json(by_reason),
+            "age_days_as_of": as_of.isoformat(),
+            **validation_metadata([r for _, r in sorted(reports.items())]),
+            "preview": MetadataValue.md(markdown_preview(staged.select(*PREVIEW_COLUMNS))),
+        }
+    )
+    yield from suite_check_results(
+        {day: (report, staged_version) for day, report in reports.items()},
+        "staging_review_queue",
+        [name for name, _, _ in RULES],
+    )
+
+
+@dataclass
+class QueueMetrics:
+    """The queue's health: open items by table and age, share needing review, override rates."""
+
+    open_by_table_and_age: dict[str, dict[str, int]]
+    share_needing_review: dict[str, dict]
+    override_rates: list[dict]
+    as_of: date
+
+    @property
+    def open_items(self) -> int:
+        """Open items over every table and date."""
+        return sum(sum(buckets.values()) for buckets in self.open_by_table_and_age.values())
+
+    def metadata(self) -> dict:
+        """Asset metadata: plots and tables in the Dagster UI."""
+        return {
+            "open_items": self.open_items,
+            "open_items_by_table_and_age": MetadataValue.json(self.open_by_table_and_age),
+            "share_needing_review": MetadataValue.json(self.share_needing_review),
+            "override_rate_by_model": MetadataValue.json(self.override_rates),
+            "metrics_as_of": self.as_of.isoformat(),
+        }
+
+
+def queue_metrics(
+    session: SparkSession, lakehouse: LakehouseResource, days: list[date], as_of: date
+) -> QueueMetrics:
+    """Open items of the whole queue (all dates) by table and age on ``as_of``; for ``days``,
+    the share of each reviewed field's values that queued; override rates of every decision."""
+    decisions = review.decisions_on(session, lakehouse, None)
+    decided = review.decisions_frame(session, decisions)
+    by_age: dict[str, dict[str, int]] = {}
+    share: dict[str, dict] = {}
+    if lakehouse.exists(session, QUEUE.gold):
+        queue = lakehouse.read(session, QUEUE.gold)
+        for row in queue.transform(open_items_by_age(decided, as_of)).collect():
+            by_age.setdefault(row["table_name"], {})[row["age_bucket"]] = row["items"]
+        queued = {
+            (r["table_name"], r["field"]): r["count"]
+            for r in queue.where(F.col("business_date").isin(days))
+            .groupBy("table_name", "field")
+            .count()
+            .collect()
+        }
+        for spec in review.REVIEWED_TABLES.values():
+            if not lakehouse.exists(session, spec.gold):
+                continue
+            rows = lakehouse.read_dates(session, spec.gold, days).count()
+            for field in spec.fields:
+                n = queued.get((spec.name, field.name), 0)
+                share[f"{spec.name}.{field.name}"] = {
+                    "queued": n,
+                    "rows": rows,
+                    "share": round(n / rows, 4) if rows else None,
+                }
+    rates = [
+        {
+            **{k: r[k] for k in ("table_name", "field", "model", "prompt_version")},
+            "decisions": r["decisions"],
+            "overridden": r["overridden"],
+            "override_rate": round(r["override_rate"], 4),
+        }
+        for r in override_rates(decided).orderBy("table_name", "field", "model").collect()
+    ]
+    return QueueMetrics(by_age, share, rates, as_of)
+
+
+def metric_checks(metrics: QueueMetrics, alerts: dict[str, float]) -> list[AssetCheckResult]:
+    """The queue's two warnings: too many open items; a model overridden too often."""
+    limit = int(alerts["max_open_items"])
+    noisy = [
+        r
+        for r in metrics.override_rates
+        if r["decisions"] >= alerts["min_decisions"]
+        and r["override_rate"] > alerts["max_override_rate"]
+    ]
+    return [
+        AssetCheckResult(
+            asset_key="gold_review_queue",
+            check_name=OPEN_ITEMS_CHECK,
+            passed=metrics.open_items <= limit,
+            severity=AssetCheckSeverity.WARN,
+            metadata={"open_items": metrics.open_items, "max_open_items": limit},
+        ),
+        AssetCheckResult(
+            asset_key="gold_review_queue",
+            check_name=OVERRIDE_RATE_CHECK,
+            passed=not noisy,
+            severity=AssetCheckSeverity.WARN,
+            metadata={
+                "max_override_rate": alerts["max_override_rate"],
+                "min_decisions": int(alerts["min_decisions"]),
+                "over_the_limit": MetadataValue.json(noisy),
+            },
+        ),
+    ]
+
+
+@asset(
+    name="gold_review_queue",
+    code_version=PUBLISH_STEP.code_version,
+    partitions_def=daily_partitions,
+    backfill_policy=BACKFILL_POLICY,
+    retry_policy=TRANSIENT_RETRY,
+    deps=[staging_review_queue],
+    group_name="gold",
+    kinds={"spark", "delta"},
+    check_specs=[
+        AssetCheckSpec(
+            OPEN_ITEMS_CHECK,
+            asset="gold_review_queue",
+            description="[warn] Open items over every table and date at most "
+            "REVIEW_ALERTS max_open_items.",
+        ),
+        AssetCheckSpec(
+            OVERRIDE_RATE_CHECK,
+            asset="gold_review_queue",
+            description="[warn] No model and prompt version with at least REVIEW_ALERTS "
+            "min_decisions decisions overridden more often than max_override_rate.",
+        ),
+    ],
+    description="The review queue analysts work from (make review). Grain: one row per "
+    "(table_name, key, field) per business_date; key is the record's business key as JSON. "
+    "Status open/accepted/overridden from ops.review_decisions; record_text is the record "
+    "redacted as the model read it. Metadata: open items by table and age, share of values "
+    "needing review, override rate per model and prompt version.",
+)
+def gold_review_queue(
+    context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
+):
+    session = spark.session
+    plan = versions.plan_run(context, session, lakehouse, PUBLISH_STEP)
+    done = None
+    if plan.to_run:
+        done = publish_dates_once(context, spark, lakehouse, plan, QUEUE, plan.to_run)
+    # Measured on every run, skipped or not: items age whether or not their date changed.
+    metrics = queue_metrics(session, lakehouse, plan.days, datetime.now(UTC).date())
+    if done is None:
+        yield MaterializeResult(
+            metadata={
+                **plan.metadata(),
+                "unchanged": "staged input unchanged: left as published",
+                **metrics.metadata(),
+            }
+        )
+    else:
+        yield from publish_events(
+            done, QUEUE, lakehouse, "gold_review_queue", plan, metrics.metadata()
+        )
+    yield from metric_checks(metrics, review_alerts())
+    if done is not None and done.refused:
+        raise refused_failure(done.refused)
