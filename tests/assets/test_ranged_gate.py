@@ -74,7 +74,7 @@ def test_a_bad_date_is_refused_alone_and_the_others_publish_in_one_commit(spark,
         DAYS[2],
     }
     assert gold.count() == 20 == done.rows
-    # One gold commit writes both dates (the others create the table and its constraints), and
+    # One gold commit writes both dates (the other creates the table with its constraints), and
     # the ledger has one event per date.
     writes = (
         DeltaTable.forPath(spark, lakehouse.path(GOLD.gold)).history().where("operation = 'WRITE'")
