@@ -1,9 +1,12 @@
 """Expense report lines: landing -> bronze -> silver (+ quarantine) -> staging -> gold.
 
-Each asset handles every business date of its run in turn (a backfill runs several dates in one
-run and one Spark session); the per-date work is in plain functions below the assets.
+Each asset handles every business date of its run together (a backfill runs several dates in one
+run and one Spark session: one read, one write); the enrichment scores the run's dates of one
+training week in one pass, with that week's model. The work is in plain functions below the
+assets.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -248,25 +251,28 @@ def recent_label_counts(
 
 @dataclass
 class StagedDates:
-    """What a run's enrichment and audit did: the staged version, and per date its verdict."""
+    """What a run's enrichment and audit did: the staged version, per date its verdict, and the
+    enrichment calls (one per training week of the run)."""
 
     staged_version: int
     reports: dict[date, ValidationReport]
-    runs: dict[date, EnrichmentRun]
+    runs: list[EnrichmentRun]
 
 
-def enrich_day(
+def enrich_week(
     session: SparkSession,
     lakehouse: LakehouseResource,
     enrichment: EnrichmentResource,
-    day: date,
+    days: Sequence[date],
     run_id: str,
 ) -> EnrichmentRun:
-    """One date of silver expense lines with a spend category and a summary (and provenance)."""
-    silver = lakehouse.read_partition(session, SILVER, day)
-    # Claims coded by employees over the LABEL_HISTORY_DAYS before the date's week: the model's
-    # labelled history, a function of the date alone (one model per week, whatever the run).
-    window = training_window(day, LABEL_HISTORY_DAYS)
+    """Silver expense lines of ``days`` (dates of one training week) with a spend category and a
+    summary (and provenance): the week's model scores them in one pass, each row redacted with
+    its own date's roster."""
+    silver = lakehouse.read_dates(session, SILVER, list(days))
+    # Claims coded by employees over the LABEL_HISTORY_DAYS before the week: the model's
+    # labelled history, a function of the week alone (one model per week, whatever the run).
+    window = training_window(days[0], LABEL_HISTORY_DAYS)
     history = lakehouse.read(session, SILVER).where(
         F.col("business_date").between(F.lit(window.first), F.lit(window.last))
     )
@@ -275,14 +281,22 @@ def enrich_day(
         silver,
         text=expense_text(),
         task=EXPENSE_LINE_TASK,
-        business_date=day,
+        business_date=list(days),
         run_id=run_id,
         history=history,
         label_col="claimed_category",
-        names=roster_names_on(lakehouse, session, day),
+        names={day: roster_names_on(lakehouse, session, day) for day in days},
         window=window,
         history_names=roster_names_between(lakehouse, session, window.first, window.last),
     )
+
+
+def training_weeks(days: Sequence[date]) -> list[list[date]]:
+    """A run's dates grouped by the training window that serves them, in date order."""
+    weeks: dict[object, list[date]] = {}
+    for day in sorted(days):
+        weeks.setdefault(training_window(day, LABEL_HISTORY_DAYS), []).append(day)
+    return list(weeks.values())
 
 
 def roster_names_between(
@@ -309,8 +323,10 @@ def stage_and_audit_dates(
     run_id: str,
 ) -> StagedDates:
     """Enrich a run's dates, write the candidates to staging in one commit, audit each date."""
-    runs = {day: enrich_day(session, lakehouse, enrichment, day, run_id) for day in days}
-    candidate = union_all([runs[day].rows.transform(to_gold_expense_lines) for day in days])
+    runs = [
+        enrich_week(session, lakehouse, enrichment, week, run_id) for week in training_weeks(days)
+    ]
+    candidate = union_all([run.rows.transform(to_gold_expense_lines) for run in runs])
     staged_version = wap.stage_dates(lakehouse, candidate, GOLD, days)
     references = {day: recent_label_counts(lakehouse, session, day) for day in days}
     reports = wap.audit_dates(
@@ -368,7 +384,9 @@ def staging_expense_lines(
         session, lakehouse, enrichment, plan.to_run, context.run_id
     )
     runs = staged_dates.runs
-    staged = lakehouse.read_dates(session, GOLD.staging, list(runs), staged_dates.staged_version)
+    staged = lakehouse.read_dates(
+        session, GOLD.staging, sorted(staged_dates.reports), staged_dates.staged_version
+    )
     versions.record_audited(
         session,
         lakehouse,
@@ -377,9 +395,9 @@ def staging_expense_lines(
         context.run_id,
         fell_back=enrichment.fell_back(staged),
     )
-    for warning in over_budget_warnings(list(runs.values())):
+    for warning in over_budget_warnings(runs):
         context.log.warning(warning)
-    last = runs[max(runs)]
+    last = runs[-1]
     reports = [report for _, report in sorted(staged_dates.reports.items())]
     yield MaterializeResult(
         metadata={
@@ -388,18 +406,17 @@ def staging_expense_lines(
             "staged_delta_version": staged_dates.staged_version,
             "table": GOLD.staging.qualified,
             "enrichment_provider": enrichment.describe(),
-            "distinct_inputs": sum(r.distinct_inputs for r in runs.values()),
-            "cache_hits": sum(r.cache_hits for r in runs.values()),
-            "computed_now": sum(r.computed for r in runs.values()),
-            **budget_metadata(list(runs.values()), enrichment),
+            "distinct_inputs": sum(r.distinct_inputs for r in runs),
+            "cache_hits": sum(r.cache_hits for r in runs),
+            "computed_now": sum(r.computed for r in runs),
+            **budget_metadata(runs, enrichment),
             "history_model": last.history_model or "none (too little labelled history)",
-            # One model per week and history content (ops.history_models): loaded, not retrained,
-            # by the week's other dates.
-            "history_models_trained": sum(r.history_model_trained for r in runs.values()),
-            "labelled_by_history_model": sum(r.model_labelled for r in runs.values()),
+            # One model per week and history content (ops.history_models), scoring the run's
+            # dates of its week together; loaded, not retrained, by a later run of the week.
+            "history_models_trained": sum(r.history_model_trained for r in runs),
+            "labelled_by_history_model": sum(r.model_labelled for r in runs),
             "routed_to_provider": sum(
-                r.routed_to_provider if r.history_model else r.distinct_inputs
-                for r in runs.values()
+                r.routed_to_provider if r.history_model else r.distinct_inputs for r in runs
             ),
             **enrichment_rollup(staged),
             **validation_metadata(reports),

@@ -425,11 +425,11 @@ class EnrichmentResource(ConfigurableResource):
         rows: DataFrame,
         text: Column,
         task: TaskSpec,
-        business_date: date,
+        business_date: date | Sequence[date],
         run_id: str,
         history: DataFrame,
         label_col: str,
-        names: Sequence[str] = (),
+        names: Sequence[str] | Mapping[date, Sequence[str]] = (),
         *,
         window: TrainingWindow,
         history_names: Sequence[str] | None = None,
@@ -448,11 +448,17 @@ class EnrichmentResource(ConfigurableResource):
         model answers every row it has text for. Model answers say so (``source`` = model,
         ``model`` names the training window); with too little history, everything goes through
         ``enrich``.
+
+        ``business_date`` may be several dates of the window's week (``rows`` then carries
+        ``business_date`` and ``names`` is each date's roster, as in ``enrich``): the week's
+        model scores them together, once.
         """
         if task.taxonomy is None:
             raise ValueError(f"{task.name} does not classify: there is nothing to learn")
-        if not window.serves(business_date):
-            raise ValueError(f"{business_date} is not in the week of the window {window}")
+        days = [business_date] if isinstance(business_date, date) else list(business_date)
+        outside = [day for day in days if not window.serves(day)]
+        if outside:
+            raise ValueError(f"{outside[0]} is not in the week of the window {window}")
         config = self.provider_config()
         labelled = history.where(
             F.col("business_date").between(F.lit(window.first), F.lit(window.last))
@@ -461,7 +467,12 @@ class EnrichmentResource(ConfigurableResource):
         stats = history_stats(labelled, text, label_col)
         if stats.rows < self.history_min_rows or stats.labels < 2:
             return self.enrich(lakehouse, rows, text, task, business_date, run_id, names)
-        history_names = names if history_names is None else history_names
+        if history_names is None:
+            history_names = (
+                sorted({n for day_names in names.values() for n in day_names})
+                if isinstance(names, Mapping)
+                else names
+            )
         params = ClassifierParams()
         key = model_key(task.name, window, stats, history_names, params)
         model = self._history_models.get((lakehouse.base, key))
