@@ -7,7 +7,6 @@ assets.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 from dagster import (
@@ -18,10 +17,9 @@ from dagster import (
     AssetSpec,
     MaterializeResult,
     MetadataValue,
-    asset,
     multi_asset,
 )
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
@@ -36,6 +34,7 @@ from assets.sources import (
     union_all,
     write_silver_dates,
 )
+from assets.staging import Staged, staged_gold_asset
 from enrichment.prompts import EXPENSE_LINE_TASK
 from expectations.expense_lines import (
     CONSTRAINTS,
@@ -45,7 +44,6 @@ from expectations.expense_lines import (
     gold_expense_lines_suite,
     silver_expense_lines_suite,
 )
-from expectations.runner import ValidationReport
 from infra import versions, wap
 from infra.checks import (
     markdown_preview,
@@ -56,9 +54,7 @@ from infra.checks import (
 from infra.enrichment import (
     EnrichmentResource,
     EnrichmentRun,
-    budget_metadata,
     enrichment_rollup,
-    over_budget_warnings,
 )
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.review import REVIEWED_TABLES
@@ -249,16 +245,6 @@ def recent_label_counts(
     return {r[0]: r[1] for r in window.groupBy("spend_category").count().collect()}
 
 
-@dataclass
-class StagedDates:
-    """What a run's enrichment and audit did: the staged version, per date its verdict, and the
-    enrichment calls (one per training week of the run)."""
-
-    staged_version: int
-    reports: dict[date, ValidationReport]
-    runs: list[EnrichmentRun]
-
-
 def enrich_week(
     session: SparkSession,
     lakehouse: LakehouseResource,
@@ -321,7 +307,7 @@ def stage_and_audit_dates(
     enrichment: EnrichmentResource,
     days: list[date],
     run_id: str,
-) -> StagedDates:
+) -> Staged:
     """Enrich a run's dates, write the candidates to staging in one commit, audit each date."""
     runs = [
         enrich_week(session, lakehouse, enrichment, week, run_id) for week in training_weeks(days)
@@ -338,7 +324,7 @@ def stage_and_audit_dates(
         lambda day: gold_expense_lines_suite(day, references[day]),
         run_id,
     )
-    return StagedDates(staged_version, reports, runs)
+    return Staged(staged_version, reports, runs)
 
 
 def stage_and_audit_day(
@@ -347,87 +333,40 @@ def stage_and_audit_day(
     enrichment: EnrichmentResource,
     day: date,
     run_id: str,
-) -> StagedDates:
+) -> Staged:
     """``stage_and_audit_dates`` for one date."""
     return stage_and_audit_dates(session, lakehouse, enrichment, [day], run_id)
 
 
-@asset(
-    partitions_def=daily_partitions,
-    backfill_policy=BACKFILL_POLICY,
-    retry_policy=TRANSIENT_RETRY,
-    code_version=STAGING_STEP.code_version,
-    deps=[AssetKey("silver_expense_lines"), AssetKey("silver_hris_roster")],
-    group_name="staging",
-    kinds={"spark", "delta", "openai"},
-    check_specs=suite_check_specs("staging_expense_lines", GOLD_RULES, gated_per_date=True),
-    pool="llm",
+def describe_expense_lines(staged: DataFrame, done: Staged, enrichment: EnrichmentResource) -> dict:
+    """The history model's part, the enrichment rollup and a preview."""
+    runs = done.runs
+    return {
+        "history_model": runs[-1].history_model or "none (too little labelled history)",
+        # One model per week and history content (ops.history_models), scoring the run's
+        # dates of its week together; loaded, not retrained, by a later run of the week.
+        "history_models_trained": sum(r.history_model_trained for r in runs),
+        "labelled_by_history_model": sum(r.model_labelled for r in runs),
+        "routed_to_provider": sum(
+            r.routed_to_provider if r.history_model else r.distinct_inputs for r in runs
+        ),
+        **enrichment_rollup(staged),
+        "preview": MetadataValue.md(markdown_preview(staged.select(*PREVIEW_COLUMNS))),
+    }
+
+
+staging_expense_lines = staged_gold_asset(
+    name="staging_expense_lines",
+    table=GOLD,
+    step=STAGING_STEP,
+    rules=GOLD_RULES,
+    deps=["silver_expense_lines", "silver_hris_roster"],
+    stage=stage_and_audit_dates,
+    describe=describe_expense_lines,
     description="Candidate gold partition: silver expense lines enriched with a spend category "
     "(with confidence) and a one-sentence justification summary, audited by the "
     "gold_expense_lines suite before anything reaches gold.",
 )
-def staging_expense_lines(
-    context: AssetExecutionContext,
-    spark: SparkResource,
-    lakehouse: LakehouseResource,
-    enrichment: EnrichmentResource,
-):
-    session = spark.session
-    plan = versions.plan_run(
-        context, session, lakehouse, STAGING_STEP, config=enrichment.version_config()
-    )
-    if not plan.to_run:
-        yield from plan.unchanged_results(context)
-        return
-    context.log.info(f"enrichment by {enrichment.describe()}")
-    staged_dates = stage_and_audit_dates(
-        session, lakehouse, enrichment, plan.to_run, context.run_id
-    )
-    runs = staged_dates.runs
-    staged = lakehouse.read_dates(
-        session, GOLD.staging, sorted(staged_dates.reports), staged_dates.staged_version
-    )
-    versions.record_audited(
-        session,
-        lakehouse,
-        plan,
-        staged_dates.reports,
-        context.run_id,
-        fell_back=enrichment.fell_back(staged),
-    )
-    for warning in over_budget_warnings(runs):
-        context.log.warning(warning)
-    last = runs[-1]
-    reports = [report for _, report in sorted(staged_dates.reports.items())]
-    yield MaterializeResult(
-        metadata={
-            **plan.metadata(),
-            "rows": sum(rep.rows for rep in reports),
-            "staged_delta_version": staged_dates.staged_version,
-            "table": GOLD.staging.qualified,
-            "enrichment_provider": enrichment.describe(),
-            "distinct_inputs": sum(r.distinct_inputs for r in runs),
-            "cache_hits": sum(r.cache_hits for r in runs),
-            "computed_now": sum(r.computed for r in runs),
-            **budget_metadata(runs, enrichment),
-            "history_model": last.history_model or "none (too little labelled history)",
-            # One model per week and history content (ops.history_models), scoring the run's
-            # dates of its week together; loaded, not retrained, by a later run of the week.
-            "history_models_trained": sum(r.history_model_trained for r in runs),
-            "labelled_by_history_model": sum(r.model_labelled for r in runs),
-            "routed_to_provider": sum(
-                r.routed_to_provider if r.history_model else r.distinct_inputs for r in runs
-            ),
-            **enrichment_rollup(staged),
-            **validation_metadata(reports),
-            "preview": MetadataValue.md(markdown_preview(staged.select(*PREVIEW_COLUMNS))),
-        }
-    )
-    yield from suite_check_results(
-        {day: (rep, staged_dates.staged_version) for day, rep in staged_dates.reports.items()},
-        "staging_expense_lines",
-        [name for name, _, _ in GOLD_RULES],
-    )
 
 
 gold_expense_lines = publish_asset(

@@ -5,41 +5,21 @@ cached or sent anywhere (``transforms/enrich.py``); the tasks are in ``enrichmen
 shape in ``transforms/hr_cases.py`` and the rules in ``expectations/hr_cases.py``.
 """
 
-from dataclasses import dataclass
 from datetime import date
 
-from dagster import (
-    AssetExecutionContext,
-    AssetKey,
-    MaterializeResult,
-    MetadataValue,
-    asset,
-)
+from dagster import MetadataValue
 from pyspark.sql import DataFrame, SparkSession
 
-from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
 from assets.publishing import publish_asset
 from assets.sources import roster_names_on
+from assets.staging import Staged, staged_gold_asset
 from enrichment.prompts import HR_CASE_TASK, HR_CASE_URGENCY_TASK
 from expectations.hr_cases import CONSTRAINTS, NOT_NULL_COLUMNS, all_rule_names, gold_hr_cases_suite
-from expectations.runner import ValidationReport
 from infra import versions, wap
-from infra.checks import (
-    markdown_preview,
-    suite_check_results,
-    suite_check_specs,
-    validation_metadata,
-)
-from infra.enrichment import (
-    EnrichmentResource,
-    EnrichmentRun,
-    budget_metadata,
-    enrichment_rollup,
-    over_budget_warnings,
-)
+from infra.checks import markdown_preview
+from infra.enrichment import EnrichmentResource, EnrichmentRun, enrichment_rollup
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.review import REVIEWED_TABLES
-from infra.spark import SparkResource
 from transforms.contracts import HR_CASES
 from transforms.hr_cases import URGENCY_PREFIX, hr_case_text, to_gold_hr_cases
 
@@ -54,15 +34,6 @@ STAGING_STEP = versions.Step(
 )
 PREVIEW_COLUMNS = ["case_id", "case_type", "case_type_confidence", "urgency", "case_summary",
                    "redactions", "source", "model"]  # fmt: skip
-
-
-@dataclass
-class StagedCases:
-    """What a run's enrichment and audit of HR cases did: staged version, per date verdict."""
-
-    staged_version: int
-    reports: dict[date, ValidationReport]
-    runs: list[EnrichmentRun]
 
 
 def enrich_cases_dates(
@@ -91,14 +62,14 @@ def stage_and_audit_hr_cases_dates(
     enrichment: EnrichmentResource,
     days: list[date],
     run_id: str,
-) -> StagedCases:
+) -> Staged:
     """Enrich a run's dates of cases, stage them in one commit and audit each date."""
     candidate, runs = enrich_cases_dates(session, lakehouse, enrichment, days, run_id)
     staged_version = wap.stage_dates(lakehouse, candidate, GOLD, days)
     reports = wap.audit_dates(
         lakehouse, session, GOLD, days, staged_version, lambda _: gold_hr_cases_suite(), run_id
     )
-    return StagedCases(staged_version, reports, runs)
+    return Staged(staged_version, reports, runs)
 
 
 def stage_and_audit_hr_cases_day(
@@ -107,75 +78,37 @@ def stage_and_audit_hr_cases_day(
     enrichment: EnrichmentResource,
     day: date,
     run_id: str,
-) -> StagedCases:
+) -> Staged:
     """``stage_and_audit_hr_cases_dates`` for one date."""
     return stage_and_audit_hr_cases_dates(session, lakehouse, enrichment, [day], run_id)
 
 
-@asset(
-    partitions_def=daily_partitions,
-    backfill_policy=BACKFILL_POLICY,
-    retry_policy=TRANSIENT_RETRY,
-    code_version=STAGING_STEP.code_version,
-    deps=[AssetKey("silver_hr_cases"), AssetKey("silver_hris_roster")],
-    group_name="staging",
-    kinds={"spark", "delta", "openai"},
-    check_specs=suite_check_specs("staging_hr_cases", RULES, gated_per_date=True),
-    pool="llm",
+def describe_cases(staged: DataFrame, done: Staged, enrichment: EnrichmentResource) -> dict:
+    """The cases' own figures: by type and urgency, both outcomes' rollups, a preview."""
+    by_type = {r[0]: r[1] for r in staged.groupBy("case_type").count().collect()}
+    by_urgency = {r[0]: r[1] for r in staged.groupBy("urgency").count().collect()}
+    return {
+        "cases_by_type": MetadataValue.json({str(k): v for k, v in by_type.items()}),
+        "cases_by_urgency": MetadataValue.json({str(k): v for k, v in by_urgency.items()}),
+        **enrichment_rollup(staged),
+        **enrichment_rollup(staged, URGENCY_PREFIX),
+        "preview": MetadataValue.md(markdown_preview(staged.select(*PREVIEW_COLUMNS))),
+    }
+
+
+staging_hr_cases = staged_gold_asset(
+    name="staging_hr_cases",
+    table=GOLD,
+    step=STAGING_STEP,
+    rules=RULES,
+    deps=["silver_hr_cases", "silver_hris_roster"],
+    stage=stage_and_audit_hr_cases_dates,
+    describe=describe_cases,
     description="Candidate gold partition of HR cases: case type and urgency (each with "
     "confidence and provenance) and a summary for the case handler, all computed from text "
     "with personal data redacted (roster names, e-mails, phones, ids, account numbers, "
     "salaries). Audited by the gold_hr_cases suite before anything reaches gold.",
 )
-def staging_hr_cases(
-    context: AssetExecutionContext,
-    spark: SparkResource,
-    lakehouse: LakehouseResource,
-    enrichment: EnrichmentResource,
-):
-    session = spark.session
-    plan = versions.plan_run(
-        context, session, lakehouse, STAGING_STEP, config=enrichment.version_config()
-    )
-    if not plan.to_run:
-        yield from plan.unchanged_results(context)
-        return
-    context.log.info(f"enrichment by {enrichment.describe()}")
-    days = plan.to_run
-    done = stage_and_audit_hr_cases_dates(session, lakehouse, enrichment, days, context.run_id)
-    staged = lakehouse.read_dates(session, GOLD.staging, days, done.staged_version)
-    versions.record_audited(
-        session, lakehouse, plan, done.reports, context.run_id, enrichment.fell_back(staged)
-    )
-    runs = done.runs
-    for warning in over_budget_warnings(runs):
-        context.log.warning(warning)
-    reports = [report for _, report in sorted(done.reports.items())]
-    by_type = {r[0]: r[1] for r in staged.groupBy("case_type").count().collect()}
-    by_urgency = {r[0]: r[1] for r in staged.groupBy("urgency").count().collect()}
-    yield MaterializeResult(
-        metadata={
-            **plan.metadata(),
-            "rows": sum(rep.rows for rep in reports),
-            "staged_delta_version": done.staged_version,
-            "table": GOLD.staging.qualified,
-            "enrichment_provider": enrichment.describe(),
-            "computed_now": sum(r.computed for r in runs),
-            "cache_hits": sum(r.cache_hits for r in runs),
-            **budget_metadata(runs, enrichment),
-            "cases_by_type": MetadataValue.json({str(k): v for k, v in by_type.items()}),
-            "cases_by_urgency": MetadataValue.json({str(k): v for k, v in by_urgency.items()}),
-            **enrichment_rollup(staged),
-            **enrichment_rollup(staged, URGENCY_PREFIX),
-            **validation_metadata(reports),
-            "preview": MetadataValue.md(markdown_preview(staged.select(*PREVIEW_COLUMNS))),
-        }
-    )
-    yield from suite_check_results(
-        {day: (report, done.staged_version) for day, report in done.reports.items()},
-        "staging_hr_cases",
-        [name for name, _, _ in RULES],
-    )
 
 
 gold_hr_cases = publish_asset(
