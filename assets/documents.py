@@ -1,9 +1,12 @@
-"""Invoice documents: landed PDFs and scans -> bronze (one row per file) -> silver pages.
+"""Invoice documents: landed PDFs and scans -> bronze -> silver pages -> staging -> gold.
 
 Bronze keeps each file as landed (bytes, SHA-256, page count, name, size); silver reads each
 document that is not a repeat of an earlier one into its pages (text, ``text_layer``/``ocr``,
 OCR confidence), inside Spark tasks. A file that cannot be read goes to ``silver.quarantine``
-with its reason. The transforms are ``transforms/documents.py``; the readers ``documents/``.
+with its reason. The ``extract`` task then reads each document's fields (a repeat is read from
+its first landing's pages), which are staged, audited by ``expectations/invoice_documents.py``
+and published to ``gold.invoice_documents``. The transforms are ``transforms/documents.py`` and
+``transforms/invoice_documents.py``; the readers and the extractor ``documents/``.
 """
 
 from dataclasses import dataclass
@@ -22,7 +25,24 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
-from infra import versions
+from assets.publishing import publish_asset
+from assets.sources import roster_names_on
+from enrichment.prompts import INVOICE_EXTRACT_TASK
+from expectations.invoice_documents import (
+    CONSTRAINTS,
+    NOT_NULL_COLUMNS,
+    all_rule_names,
+    gold_invoice_documents_suite,
+)
+from expectations.runner import ValidationReport
+from infra import versions, wap
+from infra.checks import (
+    markdown_preview,
+    suite_check_results,
+    suite_check_specs,
+    validation_metadata,
+)
+from infra.enrichment import EnrichmentResource, enrichment_rollup
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.spark import SparkResource
 from transforms.documents import (
@@ -33,6 +53,7 @@ from transforms.documents import (
     to_bronze_documents,
     with_first_landing,
 )
+from transforms.invoice_documents import pages_per_document, to_gold_invoice_documents
 
 BRONZE = TableRef("bronze", SOURCE)
 PAGES = TableRef("silver", "invoice_document_pages")
@@ -42,6 +63,21 @@ BRONZE_STEP = versions.Step(f"bronze_{SOURCE}", __name__)
 PAGES_STEP = versions.Step(
     "silver_invoice_document_pages", __name__, (versions.Upstream(f"bronze_{SOURCE}", None),)
 )
+GOLD = wap.GoldTable(
+    "invoice_documents", not_null=NOT_NULL_COLUMNS, checks=tuple(CONSTRAINTS.items())
+)
+RULES = all_rule_names()
+# A repeat is read from its first landing's pages (any earlier date); names from the roster.
+STAGING_STEP = versions.Step(
+    "staging_invoice_documents",
+    __name__,
+    (
+        versions.Upstream("silver_invoice_document_pages", None),
+        versions.Upstream("silver_hris_roster"),
+    ),
+)
+PREVIEW_COLUMNS = ["file_name", "invoice_number", "vendor_name", "total", "currency",
+                   "net_plus_tax_is_total", "duplicate_of_file", "source"]  # fmt: skip
 
 
 def ingest_documents_dates(
@@ -247,3 +283,139 @@ def silver_invoice_document_pages(
         passed=not unbalanced,
         metadata={"dates_not_conserved": MetadataValue.json(unbalanced)},
     )
+
+
+def extraction_inputs(
+    session: SparkSession, lakehouse: LakehouseResource, days: list[date]
+) -> DataFrame:
+    """The run's readable documents with their pages (a repeat: its first landing's pages)."""
+    documents = (
+        documents_with_first_landing(session, lakehouse, days)
+        .where(F.col("read_error").isNull())
+        .select(
+            "business_date",
+            "file_name",
+            "sha256",
+            "size_bytes",
+            "duplicate_of_file",
+            "duplicate_of_date",
+        )
+    )
+    earlier = [r[0] for r in documents.select("duplicate_of_date").distinct().collect() if r[0]]
+    pages = (
+        lakehouse.read_dates(session, PAGES, [*days, *earlier])
+        .transform(pages_per_document())
+        .withColumnRenamed("business_date", "_read_date")
+        .withColumnRenamed("file_name", "_read_file")
+    )
+    read_date = F.coalesce("duplicate_of_date", "business_date").alias("_read_date")
+    read_file = F.coalesce("duplicate_of_file", "file_name").alias("_read_file")
+    return (
+        documents.select("*", read_date, read_file)
+        .join(pages, ["_read_date", "_read_file"])
+        .drop("_read_date", "_read_file")
+    )
+
+
+@dataclass
+class StagedDocuments:
+    """What a run's extraction and audit of invoice documents did."""
+
+    staged_version: int
+    reports: dict[date, ValidationReport]
+
+
+def stage_and_audit_invoice_documents_dates(
+    session: SparkSession,
+    lakehouse: LakehouseResource,
+    enrichment: EnrichmentResource,
+    days: list[date],
+    run_id: str,
+) -> StagedDocuments:
+    """Extract a run's documents (one engine pass over all dates), stage them, audit each date."""
+    documents = extraction_inputs(session, lakehouse, days).cache()
+    names = {day: roster_names_on(lakehouse, session, day) for day in days}
+    extracted = enrichment.extract_documents(
+        lakehouse, documents, INVOICE_EXTRACT_TASK, run_id, names
+    )
+    candidate = extracted.transform(to_gold_invoice_documents(documents))
+    staged_version = wap.stage_dates(lakehouse, candidate, GOLD, days)
+    documents.unpersist()
+    reports = wap.audit_dates(
+        lakehouse,
+        session,
+        GOLD,
+        days,
+        staged_version,
+        lambda _: gold_invoice_documents_suite(),
+        run_id,
+    )
+    return StagedDocuments(staged_version, reports)
+
+
+@asset(
+    partitions_def=daily_partitions,
+    backfill_policy=BACKFILL_POLICY,
+    retry_policy=TRANSIENT_RETRY,
+    code_version=STAGING_STEP.code_version,
+    deps=[AssetKey("silver_invoice_document_pages"), AssetKey("silver_hris_roster")],
+    group_name="staging",
+    kinds={"spark", "delta", "openai"},
+    check_specs=suite_check_specs("staging_invoice_documents", RULES, gated_per_date=True),
+    pool="llm",
+    description="Candidate gold partition of invoice documents: the extract task's fields "
+    "(each with value, confidence, page, span and source: llm, cache or rule), line items, the "
+    "arithmetic checks and provenance; a repeated document points at its first landing. "
+    "Audited by the gold_invoice_documents suite before anything reaches gold.",
+)
+def staging_invoice_documents(
+    context: AssetExecutionContext,
+    spark: SparkResource,
+    lakehouse: LakehouseResource,
+    enrichment: EnrichmentResource,
+):
+    session = spark.session
+    plan = versions.plan_run(
+        context, session, lakehouse, STAGING_STEP, config=enrichment.version_config()
+    )
+    if not plan.to_run:
+        yield from plan.unchanged_results(context)
+        return
+    context.log.info(f"extraction by {enrichment.describe()}")
+    done = stage_and_audit_invoice_documents_dates(
+        session, lakehouse, enrichment, plan.to_run, context.run_id
+    )
+    staged = lakehouse.read_dates(session, GOLD.staging, plan.to_run, done.staged_version)
+    versions.record_audited(
+        session, lakehouse, plan, done.reports, context.run_id, enrichment.fell_back(staged)
+    )
+    reports = [report for _, report in sorted(done.reports.items())]
+    checks = staged.groupBy("net_plus_tax_is_total").count().collect()
+    yield MaterializeResult(
+        metadata={
+            **plan.metadata(),
+            "rows": sum(rep.rows for rep in reports),
+            "staged_delta_version": done.staged_version,
+            "table": GOLD.staging.qualified,
+            "enrichment_provider": enrichment.describe(),
+            "net_plus_tax_is_total": MetadataValue.json({str(r[0]): r[1] for r in checks}),
+            **enrichment_rollup(staged),
+            **validation_metadata(reports),
+            "preview": MetadataValue.md(markdown_preview(staged.select(*PREVIEW_COLUMNS))),
+        }
+    )
+    yield from suite_check_results(
+        {day: (report, done.staged_version) for day, report in done.reports.items()},
+        "staging_invoice_documents",
+        [name for name, _, _ in RULES],
+    )
+
+
+gold_invoice_documents = publish_asset(
+    GOLD,
+    staging_invoice_documents,
+    "Published invoice documents: one row per readable document per business_date with its "
+    "fields typed (vendor, tax id, invoice number, dates, currency, net, tax, total, PO), every "
+    "field's confidence, page, span and source, line items, the arithmetic checks, the page and "
+    "OCR facts, where a repeated document first landed, and provenance.",
+)

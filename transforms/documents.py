@@ -30,7 +30,7 @@ PAGES_SCHEMA = (
 PAGE_COLUMNS = [c.split(" ")[0] for c in PAGES_SCHEMA.split(", ") if c != "read_error string"]
 
 
-def _frame(rows: list[dict], schema: str) -> pd.DataFrame:
+def frame(rows: list[dict], schema: str) -> pd.DataFrame:
     """Rows as a pandas frame Arrow converts to ``schema``: nullable ints, None (not NaN) for
     missing text, whatever the batch held."""
     columns = {}
@@ -66,7 +66,7 @@ def _fingerprints(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
                     "business_date": day,
                 }
             )
-        yield _frame(rows, BRONZE_SCHEMA)
+        yield frame(rows, BRONZE_SCHEMA)
 
 
 def to_bronze_documents(ingested_at: datetime) -> Callable[[DataFrame], DataFrame]:
@@ -137,7 +137,7 @@ def _pages(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
                 }
                 for p in pages
             ]
-        yield _frame(rows, PAGES_SCHEMA)
+        yield frame(rows, PAGES_SCHEMA)
 
 
 def read_document_pages(tasks: int) -> Callable[[DataFrame], DataFrame]:
