@@ -34,6 +34,10 @@ def test_definitions_load_with_one_shared_daily_partitioning():
         "gold_close_narrative",
         "staging_recon_exception_notes",
         "gold_recon_exception_notes",
+        "bronze_invoice_documents",
+        "silver_invoice_document_pages",
+        "staging_invoice_documents",
+        "gold_invoice_documents",
         *(
             f"{layer}_{t}"
             for layer in ("staging", "gold")
@@ -48,9 +52,8 @@ def test_definitions_load_with_one_shared_daily_partitioning():
 
 def test_gold_depends_on_the_audited_staging_asset():
     graph = defs.resolve_asset_graph()
-    assert graph.get(AssetKey("gold_expense_lines")).parent_keys == {
-        AssetKey("staging_expense_lines")
-    }
+    for table in ("expense_lines", "invoice_documents"):
+        assert graph.get(AssetKey(f"gold_{table}")).parent_keys == {AssetKey(f"staging_{table}")}
 
 
 def test_silver_error_rules_block_and_staging_rules_are_gated_per_date_at_publish():
