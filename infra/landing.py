@@ -49,10 +49,12 @@ def in_progress_files(folder: Path, file_format: str) -> list[Path]:
     """Entries that are not files of the format: a temporary name while a transfer runs."""
     if not folder.is_dir():
         return []
+    # Scanners and mail gateways write .PDF and .JPG: a document's extension is read in any case.
+    fold = str.lower if file_format == "documents" else str
     return sorted(
         p
         for p in folder.iterdir()
-        if is_data_file(p) and not p.name.endswith(EXTENSIONS[file_format])
+        if is_data_file(p) and not fold(p.name).endswith(EXTENSIONS[file_format])
     )
 
 
