@@ -323,3 +323,18 @@ def extract_documents(
         )
         results.append(_outcome(out, task, p))
     return results
+
+
+def document_keys(
+    documents: Sequence[Document], task: TaskSpec, config: ProviderConfig, names: Sequence[str] = ()
+) -> list[str]:
+    """Each document's cache key (input hash), as :func:`extract_documents` computes it.
+
+    A caller whose cache is a table looks these keys up first and passes only the hits in
+    ``cache``, instead of loading every cached answer.
+    """
+    if task.extraction is None:
+        raise ValueError(f"{task.name} is not an extract task")
+    params = cache_params(task, config)
+    redactor = Redactor(names, kinds=DOCUMENT_REDACTION)
+    return [_prepare(d, task, config, params, redactor).key for d in documents]

@@ -11,9 +11,11 @@ text, which favours it; the gap is mostly layout, not rules.
 """
 
 import hashlib
+import io
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pdfplumber
 import pytesseract
@@ -87,7 +89,7 @@ def ocr_image(image: Image.Image, lang: str = "eng") -> PageText:
     return PageText(page=1, text=text, method=METHOD_OCR, ocr_confidence=mean)
 
 
-def pdf_pages(path: Path, lang: str = "eng") -> list[PageText]:
+def pdf_pages(path: Path | BinaryIO, lang: str = "eng") -> list[PageText]:
     """Each page's text layer; a page without one is rendered and OCR'd."""
     pages: list[PageText] = []
     with pdfplumber.open(path) as pdf:
@@ -104,7 +106,7 @@ def pdf_pages(path: Path, lang: str = "eng") -> list[PageText]:
     return pages
 
 
-def image_pages(path: Path, lang: str = "eng") -> list[PageText]:
+def image_pages(path: Path | BinaryIO, lang: str = "eng") -> list[PageText]:
     """OCR of a scan (PNG, JPEG, TIFF); a multi-frame TIFF gives one page per frame."""
     pages: list[PageText] = []
     with Image.open(path) as image:
@@ -117,31 +119,42 @@ def image_pages(path: Path, lang: str = "eng") -> list[PageText]:
 
 def read_pages(path: Path, lang: str = "eng") -> list[PageText]:
     """The pages of a PDF, a scan or a plain-text document, by file suffix."""
-    suffix = path.suffix.lower()
+    return read_document(path.read_bytes(), path.name, lang)
+
+
+def read_document(content: bytes, file_name: str, lang: str = "eng") -> list[PageText]:
+    """``read_pages`` of a document's bytes (as a Spark task holds them), typed by its name."""
+    suffix = Path(file_name).suffix.lower()
     if suffix in PDF_SUFFIXES:
-        return pdf_pages(path, lang=lang)
+        return pdf_pages(io.BytesIO(content), lang=lang)
     if suffix in IMAGE_SUFFIXES:
-        return image_pages(path, lang=lang)
+        return image_pages(io.BytesIO(content), lang=lang)
     if suffix in TEXT_SUFFIXES:
-        return [PageText(page=1, text=path.read_text(encoding="utf-8"), method=METHOD_PLAIN_TEXT)]
-    raise ValueError(f"unsupported document type {suffix!r}: {path.name}")
+        return [PageText(page=1, text=content.decode("utf-8"), method=METHOD_PLAIN_TEXT)]
+    raise ValueError(f"unsupported document type {suffix!r}: {file_name}")
+
+
+def page_count(content: bytes, file_name: str) -> int:
+    """Pages of a PDF, frames of an image, 1 for a text file; raises on a file it cannot open."""
+    suffix = Path(file_name).suffix.lower()
+    if suffix in PDF_SUFFIXES:
+        with pdfplumber.open(io.BytesIO(content)) as pdf:
+            return len(pdf.pages)
+    if suffix in IMAGE_SUFFIXES:
+        with Image.open(io.BytesIO(content)) as image:
+            return getattr(image, "n_frames", 1)
+    if suffix in TEXT_SUFFIXES:
+        content.decode("utf-8")
+        return 1
+    raise ValueError(f"unsupported document type {suffix!r}: {file_name}")
 
 
 def fingerprint(path: Path) -> DocumentFingerprint:
     """sha256 of the bytes, page count (1 for an image's frame or a text file), name and size."""
     content = path.read_bytes()
-    suffix = path.suffix.lower()
-    if suffix in PDF_SUFFIXES:
-        with pdfplumber.open(path) as pdf:
-            pages = len(pdf.pages)
-    elif suffix in IMAGE_SUFFIXES:
-        with Image.open(path) as image:
-            pages = getattr(image, "n_frames", 1)
-    else:
-        pages = 1
     return DocumentFingerprint(
         sha256=hashlib.sha256(content).hexdigest(),
-        pages=pages,
+        pages=page_count(content, path.name),
         file_name=path.name,
         size_bytes=len(content),
     )

@@ -31,6 +31,7 @@ from transforms.enrich import (
     INJECTION_SUSPECTED,
     INPUT_HASH,
     OUTCOME_COLUMNS,
+    OUTCOME_TYPES,
     as_cache_hits,
     call_provider,
     estimate_request_tokens,
@@ -44,6 +45,7 @@ from transforms.group_summary import (
     summarize_each_key_once,
     with_group_key,
 )
+from transforms.invoice_documents import document_input_hashes, extract_invoices
 from transforms.mllib_classifier import (
     NEEDS_LLM,
     PREDICTED_LABEL,
@@ -543,6 +545,80 @@ class EnrichmentResource(ConfigurableResource):
             .withColumn("cached_at", F.current_timestamp())
         )
         _insert_absent_keys(lakehouse, LLM_CACHE, ok)
+
+    def extract_documents(
+        self,
+        lakehouse: LakehouseResource,
+        documents: DataFrame,
+        task: TaskSpec,
+        run_id: str,
+        names: Mapping[date, Sequence[str]],
+    ) -> DataFrame:
+        """Run an extract ``task`` over ``documents`` (``business_date``, ``file_name``,
+        ``pages_json``) in Spark tasks: one row per document, computed once.
+
+        With an LLM, each document's cache key is computed first (redacted text, in tasks) and
+        looked up in ``ops.llm_cache``; a hit is answered from it (``source = cache``), the rest
+        go to the provider (packed, limited, retried, answered by the rules where it fails) and
+        its successful answers are merged into the cache. Offline the rules answer everything
+        and nothing is cached. The result is checkpointed, so writing and counting it never
+        calls the provider again.
+        """
+        spark = documents.sparkSession
+        if self.provider_kind == EMBEDDED:
+            tasks = spark.sparkContext.defaultParallelism
+            config = self.call_config(task, run_id)
+        else:
+            tasks = self.max_concurrency
+            config = self.call_config(task, run_id, tasks)
+        cached = F.lit(None).cast("string").alias("cached")
+        inputs = documents.withColumn("input_hash", F.lit(None).cast("string")).select("*", cached)
+        if config.kind != EMBEDDED and lakehouse.exists(spark, LLM_CACHE):
+            version = lakehouse.version(spark, LLM_CACHE)
+            table = lakehouse.read(spark, LLM_CACHE, version)
+            if "extraction" in table.columns:
+                entries = table.where(
+                    (F.col("task") == task.name)
+                    & (F.col("enrichment_status") == STATUS_OK)
+                    & F.col("extraction").isNotNull()
+                ).select(
+                    "input_hash",
+                    F.to_json(F.struct("model", "confidence", "extraction")).alias("cached"),
+                )
+                keys = documents.transform(document_input_hashes(task, config, names))
+                inputs = documents.join(keys, ["business_date", "file_name"]).join(
+                    entries.dropDuplicates(["input_hash"]), "input_hash", "left"
+                )
+        extracted = (
+            inputs.repartition(max(1, tasks), "file_name")
+            .transform(extract_invoices(task, config, names))
+            .localCheckpoint()
+        )
+        if config.kind != EMBEDDED:
+            answered = extracted.where(
+                (F.col("enrichment_status") == STATUS_OK)
+                & (F.col("source") == SOURCE_LLM)
+                & (F.col("model") == config.model_id)
+                & F.col("extraction").isNotNull()
+            )
+            spent = extracted.agg(F.sum(F.col("tokens_in") + F.col("tokens_out"))).first()[0]
+            self._tokens_spent += int(spent or 0)
+            if not answered.isEmpty():
+                columns = [
+                    F.col(c) if c in answered.columns else F.lit(None).cast(t).alias(c)
+                    for c, t in OUTCOME_TYPES.items()
+                ]
+                _insert_absent_keys(
+                    lakehouse,
+                    LLM_CACHE,
+                    answered.select(
+                        *columns,
+                        "extraction",
+                        F.lit(task.name).alias("task"),
+                        F.current_timestamp().alias("cached_at"),
+                    ),
+                )
+        return extracted
 
     def summarize_groups(
         self,

@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from infra.landing import LandedFile, check_landed_files, refuse_incomplete
+from infra.landing import LandedFile, check_landed_files, refuse_incomplete, refuse_strays
 from infra.settings import audit_window_properties, lakehouse_root
 from transforms.contracts import CORRUPT_RECORD_COLUMN, SourceContract
 from transforms.drift import DriftReport, SchemaDriftError, detect_drift
@@ -188,6 +188,37 @@ class LakehouseResource(ConfigurableResource):
     ) -> DataFrame:
         """A source's landed rows for a date (see ``read_landing_checked``), drift refused."""
         return self.read_landing_checked(spark, contract, business_date)[0]
+
+    def read_landed_documents(
+        self, spark: SparkSession, source: str, business_dates: Iterable[date]
+    ) -> DataFrame:
+        """A document source's landed files of the given dates: ``path``, ``content`` (bytes),
+        ``business_date``; one Spark read for all the dates.
+
+        A folder holding a file of another type (a transfer under a temporary name) raises
+        ``LandingRefusedError``; a file that is of the right type but cannot be opened is read
+        as it is, and quarantined by silver. Dates with no folder have no rows.
+        """
+        folders = {}
+        for day in sorted(set(business_dates)):
+            location = self.landing_path(source, day)
+            local = _local(location)
+            if local is not None:
+                if not local.is_dir():
+                    continue
+                refuse_strays(local, "documents")
+            folders[location] = day
+        schema = "path string, content binary, business_date date"
+        if not folders:
+            return spark.createDataFrame([], schema)
+        files = (
+            spark.read.format("binaryFile")
+            .option("ignoreMissingFiles", "true")
+            .load(list(folders))
+            .where(~F.regexp_extract("path", r"/([^/]*)$", 1).rlike(r"^[._]"))
+        )
+        day = F.to_date(F.regexp_extract("path", r"/business_date=(\d{4}-\d{2}-\d{2})/", 1))
+        return files.select("path", "content", day.alias("business_date"))
 
     def read_landing_checked(
         self, spark: SparkSession, contract: SourceContract, business_date: date

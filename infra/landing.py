@@ -14,7 +14,14 @@ from pathlib import Path
 
 # The names a contract's files may have; anything else in a landing folder is refused (a transfer
 # still in progress under a temporary name, or a file that does not belong there).
-EXTENSIONS = {"csv": (".csv",), "jsonl": (".jsonl", ".json"), "parquet": (".parquet",)}
+EXTENSIONS = {
+    "csv": (".csv",),
+    "jsonl": (".jsonl", ".json"),
+    "parquet": (".parquet",),
+    # Documents (PDFs and scans) are checked one by one when read: a file that cannot be opened
+    # is quarantined alone (transforms/documents.py), but a stray name still refuses the date.
+    "documents": (".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff"),
+}
 _PARQUET_MAGIC = b"PAR1"
 _BLOCK = 1 << 20
 
@@ -42,10 +49,12 @@ def in_progress_files(folder: Path, file_format: str) -> list[Path]:
     """Entries that are not files of the format: a temporary name while a transfer runs."""
     if not folder.is_dir():
         return []
+    # Scanners and mail gateways write .PDF and .JPG: a document's extension is read in any case.
+    fold = str.lower if file_format == "documents" else str
     return sorted(
         p
         for p in folder.iterdir()
-        if is_data_file(p) and not p.name.endswith(EXTENSIONS[file_format])
+        if is_data_file(p) and not fold(p.name).endswith(EXTENSIONS[file_format])
     )
 
 
@@ -105,6 +114,18 @@ def _csv_header(path: Path) -> tuple[str, ...]:
         return tuple(next(csv.reader(handle), []))
 
 
+def refuse_strays(folder: Path, file_format: str) -> None:
+    """Refuse a folder holding any file not named as the format's (``LandingRefusedError``)."""
+    strays = in_progress_files(folder, file_format)
+    if strays:
+        names = ", ".join(p.name for p in strays)
+        raise LandingRefusedError(
+            f"{folder}: {names}: not a {'/'.join(EXTENSIONS[file_format])} file: a transfer "
+            "still in progress under a temporary name, or a misplaced file; refused until it "
+            "is renamed or removed"
+        )
+
+
 def check_landed_files(folder: Path, file_format: str) -> list[LandedFile]:
     """The folder's data files, each checked; raise on the first that must be refused.
 
@@ -115,14 +136,7 @@ def check_landed_files(folder: Path, file_format: str) -> list[LandedFile]:
     line break (cut short, or still being written) is marked, and refused by
     ``refuse_incomplete``.
     """
-    strays = in_progress_files(folder, file_format)
-    if strays:
-        names = ", ".join(p.name for p in strays)
-        raise LandingRefusedError(
-            f"{folder}: {names}: not a {'/'.join(EXTENSIONS[file_format])} file: a transfer "
-            "still in progress under a temporary name, or a misplaced file; refused until it "
-            "is renamed or removed"
-        )
+    refuse_strays(folder, file_format)
     files = []
     for path in sorted(p for p in folder.iterdir() if is_data_file(p)):
         size = path.stat().st_size

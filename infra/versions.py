@@ -42,7 +42,7 @@ _SCHEMA = (
 )
 RECOMPUTE_TAG = "lakehouse/recompute"
 # The project's own packages: a module outside them (Spark, Dagster) is versioned by the lock.
-_PACKAGES = ("assets", "enrichment", "expectations", "infra", "transforms")
+_PACKAGES = ("assets", "documents", "enrichment", "expectations", "infra", "transforms")
 
 
 def _module_file(module: str) -> Path | None:

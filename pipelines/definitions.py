@@ -2,7 +2,16 @@
 
 from dagster import Definitions, in_process_executor, load_assets_from_modules
 
-from assets import close, exception_notes, expenses, hr_cases, narrative, review_queue, sources
+from assets import (
+    close,
+    documents,
+    exception_notes,
+    expenses,
+    hr_cases,
+    narrative,
+    review_queue,
+    sources,
+)
 from infra.enrichment import EnrichmentResource
 from infra.lakehouse import LakehouseResource
 from infra.spark import SparkResource
@@ -22,7 +31,7 @@ def build_resources() -> dict:
 all_assets = [
     *sources.source_assets,
     *load_assets_from_modules(
-        [expenses, hr_cases, close, narrative, exception_notes, review_queue]
+        [expenses, hr_cases, close, narrative, exception_notes, review_queue, documents]
     ),
 ]
 

@@ -3,8 +3,9 @@
 For every business date of a range it writes the landing files of every source declared in
 ``transforms/contracts.py`` (``landing/<source>/business_date=YYYY-MM-DD/``, in the contract's file
 format and column order) and an answer key ``answer_keys/close/YYYY-MM-DD.json`` listing exactly
-the reconciliation exceptions open and closed that night, the rows silver must quarantine, and the
-true labels of the HR cases (see docs/RECONCILIATIONS.md).
+the reconciliation exceptions open and closed that night, the rows silver must quarantine, the
+true labels of the HR cases (see docs/RECONCILIATIONS.md), and what each invoice document landed
+in ``landing/invoice_documents/`` states (``sample/invoice_documents.py``).
 
 Anomalies are seeded on purpose; everything else is built so that it cannot raise an exception by
 accident (amounts that could pair by amount are unique per entity over the whole window, claims
@@ -27,6 +28,7 @@ import pyarrow.parquet as pq
 
 from infra.settings import lakehouse_root
 from sample import expenses as sample_data
+from sample import invoice_documents as sample_documents
 from sample.expenses import (
     _MERCHANTS,
     CATEGORY_LIMITS_USD,
@@ -316,6 +318,9 @@ class CloseAnswerKey:
     quarantined: dict[str, dict[str, str]] = field(default_factory=dict)
     hr_cases: dict[str, dict[str, str]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    # The invoice documents landed on the date, by file name: what each states, the AP invoice
+    # it documents and the discrepancy seeded in it (sample/invoice_documents.py).
+    invoice_documents: dict[str, dict] = field(default_factory=dict)
 
 
 def _sort_key(item: dict) -> tuple:
@@ -1523,8 +1528,13 @@ def generate_close(
     gl_lines_per_day: int = 600,
     employees: int = 300,
     expense_rows: int = 200,
+    with_documents: bool = True,
 ) -> list[CloseAnswerKey]:
-    """Write every source's landing files and the close answer key for each date of the range."""
+    """Write every source's landing files and the close answer key for each date of the range.
+
+    ``with_documents`` adds two or three invoice documents per date with AP invoices
+    (``sample/invoice_documents.py``), one of them scanned.
+    """
     days = _dates(start, end)
     people = build_roster(seed, employees, start, end)
     ledger = _plan_finance(days, gl_lines_per_day, seed)
@@ -1533,6 +1543,8 @@ def generate_close(
     taken: set[str] = set()
     exceptions = list(ledger.exceptions)
     per_day: list[tuple[date, dict, dict, dict]] = []
+    documents: dict[date, dict[str, dict]] = {}
+    documented: list = []  # earlier dates' documents, with their bytes (a duplicate copies one)
     for index, day in enumerate(days):
         counts = {source: 0 for source in CONTRACTS}
         quarantined: dict[str, dict[str, str]] = {}
@@ -1561,10 +1573,17 @@ def generate_close(
         counts.update(_write_finance(root, ledger, day))
         if ledger.quarantined[day]:
             quarantined["gl_journal_lines"] = ledger.quarantined[day]
+        if with_documents:
+            landed = sample_documents.write_invoice_documents(
+                root, day, len(documents), ledger.invoices[day], seed, documented
+            )
+            if landed:
+                documents[day] = {d.file_name: sample_documents.answer_key_entry(d) for d in landed}
         per_day.append((day, quarantined, truth, counts))
     keys = []
     for day, quarantined, truth, counts in per_day:
         key = _answer_key(day, exceptions, quarantined, truth, counts)
+        key.invoice_documents = documents.get(day, {})
         _write_key(root, key)
         keys.append(key)
     return keys
@@ -1609,7 +1628,8 @@ def main() -> None:
     for k in keys:
         print(
             f"{k.business_date}: {sum(k.counts.values())} rows, {len(k.open)} open, "
-            f"{len(k.closed)} closed, {sum(len(v) for v in k.quarantined.values())} quarantined"
+            f"{len(k.closed)} closed, {sum(len(v) for v in k.quarantined.values())} quarantined, "
+            f"{len(k.invoice_documents)} invoice documents"
         )
 
 

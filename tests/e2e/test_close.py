@@ -304,3 +304,59 @@ def test_unsure_values_queue_for_review_through_the_gate_with_their_redacted_tex
         if e.asset_key.path == ["gold_review_queue"]
     }
     assert checks == {OPEN_ITEMS_CHECK, OVERRIDE_RATE_CHECK}
+
+
+def test_invoice_documents_reach_gold_with_their_fields_and_the_seeded_discrepancies_show(
+    spark, closed
+):
+    lakehouse = LakehouseResource()
+    ap = {
+        r["invoice_id"]: r
+        for r in lakehouse.read(spark, TableRef("silver", "ap_invoices")).collect()
+    }
+    pages = lakehouse.read(spark, TableRef("silver", "invoice_document_pages"))
+    found = set()
+    for day in DAYS:
+        key = _key(closed, day)["invoice_documents"]
+        bronze = lakehouse.read_partition(spark, TableRef("bronze", "invoice_documents"), day)
+        assert {r["file_name"] for r in bronze.collect()} == set(key), day
+        gold = {
+            r["file_name"]: r
+            for r in lakehouse.read_partition(
+                spark, TableRef("gold", "invoice_documents"), day
+            ).collect()
+        }
+        assert set(gold) == set(key), day
+        methods = {
+            r["file_name"]: r["method"]
+            for r in pages.where(F.col("business_date") == day).collect()
+        }
+        for name, truth in key.items():
+            row = gold[name]
+            # Offline, the embedded rules read every document, and say so on every field.
+            assert (row["source"], row["model"]) == ("rule", "embedded/invoice-rules-v1")
+            assert {f["source"] for f in row["fields"]} == {"rule"}
+            assert row["invoice_number"] == truth["invoice_number"], name
+            assert str(row["total"]) == truth["total"], name
+            assert row["net_plus_tax_is_total"] == "passed", name
+            if truth["duplicate_of"]:
+                assert (row["duplicate_of_file"], name not in methods) == (
+                    truth["duplicate_of"],
+                    True,
+                )
+                found.add("DUPLICATE_DOCUMENT")
+                continue
+            assert methods[name] == ("ocr" if truth["scanned"] else "text_layer"), name
+            posted = ap.get(row["invoice_number"])
+            if posted is None:
+                found.add("DOC_NOT_IN_AP")
+            elif posted["amount"] != row["total"]:
+                found.add("DOC_AMOUNT_MISMATCH")
+            assert (truth["discrepancy"] or "none") == (
+                "DOC_NOT_IN_AP"
+                if posted is None
+                else "DOC_AMOUNT_MISMATCH"
+                if posted["amount"] != row["total"]
+                else "none"
+            ), name
+    assert found == {"DOC_AMOUNT_MISMATCH", "DOC_NOT_IN_AP", "DUPLICATE_DOCUMENT"}

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from infra.lakehouse import LakehouseResource
+from infra.landing import LandingRefusedError
 from transforms import contracts as c
 from transforms.drift import SchemaDriftError
 
@@ -124,3 +125,20 @@ def test_short_csv_line_is_kept_whole_as_corrupt(spark, tmp_path):
     df = LakehouseResource(root=str(tmp_path)).read_landing(spark, c.AP_INVOICES, DAY)
     rows = {r["invoice_id"]: r["_corrupt_record"] for r in df.collect()}
     assert rows == {"INV-1": None, "INV-2": "INV-2,US01"}
+
+
+def test_documents_are_read_as_bytes_and_a_stray_name_refuses_the_date(spark, tmp_path):
+    lakehouse = LakehouseResource(root=str(tmp_path))
+    folder = landing(tmp_path, "invoice_documents")
+    (folder / "a.pdf").write_bytes(b"%PDF-1.7 a")
+    (folder / "b.PNG").write_bytes(b"\x89PNG b")
+    (folder / "_SUCCESS").write_bytes(b"")
+    files = lakehouse.read_landed_documents(spark, "invoice_documents", [DAY, date(2026, 11, 21)])
+    got = {
+        r["path"].rsplit("/", 1)[1]: (bytes(r["content"]), r["business_date"])
+        for r in files.collect()
+    }
+    assert got == {"a.pdf": (b"%PDF-1.7 a", DAY), "b.PNG": (b"\x89PNG b", DAY)}
+    (folder / "c.pdf.part").write_bytes(b"%PDF")
+    with pytest.raises(LandingRefusedError, match=r"c\.pdf\.part"):
+        lakehouse.read_landed_documents(spark, "invoice_documents", [DAY])

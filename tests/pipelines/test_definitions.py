@@ -36,6 +36,10 @@ def test_definitions_load_with_one_shared_daily_partitioning():
         "gold_recon_exception_notes",
         "staging_review_queue",
         "gold_review_queue",
+        "bronze_invoice_documents",
+        "silver_invoice_document_pages",
+        "staging_invoice_documents",
+        "gold_invoice_documents",
         *(
             f"{layer}_{t}"
             for layer in ("staging", "gold")
@@ -50,9 +54,8 @@ def test_definitions_load_with_one_shared_daily_partitioning():
 
 def test_gold_depends_on_the_audited_staging_asset():
     graph = defs.resolve_asset_graph()
-    assert graph.get(AssetKey("gold_expense_lines")).parent_keys == {
-        AssetKey("staging_expense_lines")
-    }
+    for table in ("expense_lines", "invoice_documents"):
+        assert graph.get(AssetKey(f"gold_{table}")).parent_keys == {AssetKey(f"staging_{table}")}
 
 
 def test_the_review_queue_reads_the_reviewed_gold_tables_and_warns_on_its_health():

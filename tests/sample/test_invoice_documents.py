@@ -1,0 +1,121 @@
+"""Sample invoice documents: what they state agrees with AP, except the seeded discrepancies.
+
+Pure Python: the landed files are read back with the document readers (``documents/text.py``)
+and the offline extractor, and compared with the AP landing files and the answer key.
+"""
+
+import csv
+import hashlib
+import json
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pdfplumber
+import pytest
+
+from documents.extract import extract_invoice
+from documents.text import METHOD_OCR, METHOD_TEXT_LAYER, read_pages, tesseract_available
+from sample import close as sample_close
+from sample import invoice_documents as docs
+
+START, END = date(2026, 9, 30), date(2026, 10, 3)  # Wed..Sat: three dates with AP, one without
+DAYS = [START + timedelta(days=i) for i in range((END - START).days + 1)]
+STATED = ("invoice_number", "vendor_name", "vendor_tax_id", "invoice_date", "due_date",
+          "currency", "net", "tax", "total", "po_number")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("documents")
+    sample_close.generate_close(
+        path, START, END, seed=3, gl_lines_per_day=120, employees=24, expense_rows=20
+    )
+    return path
+
+
+def _folder(root: Path, day: date) -> Path:
+    return root / "landing" / docs.SOURCE / f"business_date={day.isoformat()}"
+
+
+def _key(root: Path, day: date) -> dict[str, dict]:
+    path = root / "answer_keys" / "close" / f"{day.isoformat()}.json"
+    return json.loads(path.read_text())["invoice_documents"]
+
+
+def _ap(root: Path, day: date) -> dict[str, dict]:
+    path = root / "landing" / "ap_invoices" / f"business_date={day.isoformat()}" / "ap_invoices.csv"
+    with path.open(newline="") as handle:
+        return {r["invoice_id"]: r for r in csv.DictReader(handle)}
+
+
+def test_each_date_with_ap_invoices_lands_a_few_documents_one_scanned(root):
+    for day in DAYS:
+        key = _key(root, day)
+        files = sorted(p.name for p in _folder(root, day).glob("*")) if key else []
+        assert files == sorted(key), day
+        if day.weekday() >= 5:
+            assert not key and not _folder(root, day).exists()
+            continue
+        assert 2 <= len(key) <= 3
+        [scan] = [name for name, entry in key.items() if entry["scanned"]]
+        path = _folder(root, day) / scan
+        if path.suffix == ".pdf":  # no text layer: a reader has to OCR it
+            with pdfplumber.open(path) as pdf:
+                assert not (pdf.pages[0].extract_text() or "").strip()
+
+
+def test_documents_agree_with_ap_but_for_the_seeded_discrepancies(root):
+    seeded = []
+    for day in DAYS:
+        ap = _ap(root, day) if day.weekday() < 5 else {}
+        for name, entry in _key(root, day).items():
+            kind = entry["discrepancy"]
+            seeded.append(kind)
+            assert Decimal(entry["net"]) + Decimal(entry["tax"]) == Decimal(entry["total"])
+            amounts = sum(Decimal(line[3].replace(",", "")) for line in entry["lines"])
+            assert amounts == Decimal(entry["net"]), name
+            if kind == docs.DOC_NOT_IN_AP:
+                assert entry["ap_invoice_id"] is None
+                assert entry["invoice_number"] not in ap
+                continue
+            if kind == docs.DUPLICATE_DOCUMENT:
+                earlier = [d for d in DAYS if d < day and entry["duplicate_of"] in _key(root, d)]
+                [first] = earlier
+                original = _folder(root, first) / entry["duplicate_of"]
+                digest = hashlib.sha256((_folder(root, day) / name).read_bytes()).hexdigest()
+                assert digest == hashlib.sha256(original.read_bytes()).hexdigest()
+                continue
+            row = ap[entry["ap_invoice_id"]]
+            assert entry["invoice_number"] == row["invoice_id"]
+            assert (entry["vendor_name"], entry["invoice_date"], entry["currency"]) == (
+                row["vendor_name"],
+                row["invoice_date"],
+                row["currency"],
+            )
+            same = Decimal(entry["total"]) == Decimal(row["amount"])
+            assert same == (kind != docs.DOC_AMOUNT_MISMATCH), name
+    assert sorted(k for k in seeded if k) == sorted(docs.DISCREPANCIES)
+
+
+def test_the_offline_extractor_reads_every_stated_field_of_the_digital_documents(root):
+    for day in DAYS:
+        for name, entry in _key(root, day).items():
+            if entry["scanned"]:
+                continue
+            pages = read_pages(_folder(root, day) / name)
+            assert {p.method for p in pages} == {METHOD_TEXT_LAYER}
+            found = extract_invoice(pages)
+            for field in STATED:
+                value = getattr(found, field)
+                assert value is not None and str(value.value) == entry[field], (name, field)
+
+
+@pytest.mark.skipif(not tesseract_available(), reason="tesseract-ocr is not installed")
+def test_a_scan_is_read_by_ocr_with_its_totals(root):
+    [(name, entry)] = [(n, e) for n, e in _key(root, START).items() if e["scanned"]]
+    pages = read_pages(_folder(root, START) / name)
+    assert [p.method for p in pages] == [METHOD_OCR] and pages[0].ocr_confidence > 0.8
+    found = extract_invoice(pages)
+    assert str(found.invoice_number.value) == entry["invoice_number"]
+    assert str(found.total.value) == entry["total"]
