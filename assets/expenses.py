@@ -4,6 +4,7 @@ Each asset handles every business date of its run in turn (a backfill runs sever
 run and one Spark session); the per-date work is in plain functions below the assets.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -58,7 +59,13 @@ from infra.enrichment import (
     over_budget_warnings,
 )
 from infra.lakehouse import LakehouseResource, TableRef
-from infra.review import REVIEWED_TABLES
+from infra.review import (
+    REVIEWED_TABLES,
+    decisions_frame,
+    decisions_on,
+    learned_decision_fingerprints,
+)
+from infra.settings import human_label_weight
 from infra.spark import SparkResource
 from transforms.conform import day_rates
 from transforms.contracts import EXPENSE_LINES, FX_RATES
@@ -70,6 +77,7 @@ from transforms.expenses import (
     to_gold_expense_lines,
 )
 from transforms.hr_cases import roster_names
+from transforms.human_labels import HISTORY_LABEL, with_human_labels
 from transforms.training_window import history_reach_days, training_window
 
 BRONZE = TableRef("bronze", "expense_lines")
@@ -90,10 +98,13 @@ PREVIEW_COLUMNS = ["report_id", "line_id", "merchant", "amount", "currency", "sp
 bronze_expense_lines = bronze_asset(EXPENSE_LINES)
 SILVER_STEP = silver_step(EXPENSE_LINES)
 # A date's candidate reads its silver lines, the labelled history of its week's model (the
-# LABEL_HISTORY_DAYS before its Monday: transforms/training_window.py) and the rosters (the day's
-# names redact its lines, the window's names the history); the drift reference (gold of earlier
-# dates) only informs a warning rule, not the rows, and is not an input.
+# LABEL_HISTORY_DAYS before its Monday: transforms/training_window.py, with the reviewers'
+# decisions on those dates: an external input, learned_decision_fingerprints) and the rosters
+# (the day's names redact its lines, the window's names the history); the drift reference (gold
+# of earlier dates) only informs a warning rule, not the rows, and is not an input.
 HISTORY_REACH_DAYS = history_reach_days(LABEL_HISTORY_DAYS)
+# The reviewed field whose decisions the history model learns: the category it predicts.
+LEARNED_FIELD = "spend_category"
 STAGING_STEP = versions.Step(
     "staging_expense_lines",
     __name__,
@@ -261,14 +272,32 @@ def enrich_day(
     enrichment: EnrichmentResource,
     day: date,
     run_id: str,
+    decisions: Sequence[dict] = (),
 ) -> EnrichmentRun:
-    """One date of silver expense lines with a spend category and a summary (and provenance)."""
+    """One date of silver expense lines with a spend category and a summary (and provenance).
+
+    ``decisions`` are the ledger's rows on expense lines (``ops.review_decisions``): those on the
+    history window's lines label them in place of the employee's claim, weighted above it.
+    """
     silver = lakehouse.read_partition(session, SILVER, day)
-    # Claims coded by employees over the LABEL_HISTORY_DAYS before the date's week: the model's
-    # labelled history, a function of the date alone (one model per week, whatever the run).
+    # Claims coded by employees over the LABEL_HISTORY_DAYS before the date's week, where a
+    # reviewer decided a line's category the reviewer's label: the model's labelled history, a
+    # function of the date alone (one model per week, whatever the run).
     window = training_window(day, LABEL_HISTORY_DAYS)
-    history = lakehouse.read(session, SILVER).where(
-        F.col("business_date").between(F.lit(window.first), F.lit(window.last))
+    spec = REVIEWED_TABLES["expense_lines"]
+    history = (
+        lakehouse.read(session, SILVER)
+        .where(F.col("business_date").between(F.lit(window.first), F.lit(window.last)))
+        .transform(
+            with_human_labels(
+                decisions_frame(session, list(decisions)),
+                spec.name,
+                spec.key_cols,
+                LEARNED_FIELD,
+                "claimed_category",
+                human_label_weight(),
+            )
+        )
     )
     return enrichment.enrich_with_history(
         lakehouse,
@@ -278,7 +307,8 @@ def enrich_day(
         business_date=day,
         run_id=run_id,
         history=history,
-        label_col="claimed_category",
+        label_col=HISTORY_LABEL,
+        coded_label_col="claimed_category",
         names=roster_names_on(lakehouse, session, day),
         window=window,
         history_names=roster_names_between(lakehouse, session, window.first, window.last),
@@ -309,7 +339,8 @@ def stage_and_audit_dates(
     run_id: str,
 ) -> StagedDates:
     """Enrich a run's dates, write the candidates to staging in one commit, audit each date."""
-    runs = {day: enrich_day(session, lakehouse, enrichment, day, run_id) for day in days}
+    decisions = decisions_on(session, lakehouse, None, "expense_lines")
+    runs = {day: enrich_day(session, lakehouse, enrichment, day, run_id, decisions) for day in days}
     candidate = union_all([runs[day].rows.transform(to_gold_expense_lines) for day in days])
     staged_version = wap.stage_dates(lakehouse, candidate, GOLD, days)
     references = {day: recent_label_counts(lakehouse, session, day) for day in days}
@@ -357,8 +388,19 @@ def staging_expense_lines(
     enrichment: EnrichmentResource,
 ):
     session = spark.session
+    learned = learned_decision_fingerprints(
+        decisions_on(session, lakehouse, None, "expense_lines"),
+        {day: training_window(day, LABEL_HISTORY_DAYS) for day in versions.run_dates(context)},
+        LEARNED_FIELD,
+        human_label_weight(),
+    )
     plan = versions.plan_run(
-        context, session, lakehouse, STAGING_STEP, config=enrichment.version_config()
+        context,
+        session,
+        lakehouse,
+        STAGING_STEP,
+        config=enrichment.version_config(),
+        external=learned,
     )
     if not plan.to_run:
         yield from plan.unchanged_results(context)
@@ -397,6 +439,8 @@ def staging_expense_lines(
             # by the week's other dates.
             "history_models_trained": sum(r.history_model_trained for r in runs.values()),
             "labelled_by_history_model": sum(r.model_labelled for r in runs.values()),
+            # What the reviewers' labels changed in the model of the last date's week.
+            **last.history_model_learning,
             "routed_to_provider": sum(
                 r.routed_to_provider if r.history_model else r.distinct_inputs
                 for r in runs.values()
