@@ -57,7 +57,13 @@ from infra.enrichment import (
     enrichment_rollup,
 )
 from infra.lakehouse import LakehouseResource, TableRef
-from infra.review import REVIEWED_TABLES
+from infra.review import (
+    REVIEWED_TABLES,
+    decisions_frame,
+    decisions_on,
+    learned_decision_fingerprints,
+)
+from infra.settings import human_label_weight
 from infra.spark import SparkResource
 from transforms.conform import day_rates
 from transforms.contracts import EXPENSE_LINES, FX_RATES
@@ -69,6 +75,7 @@ from transforms.expenses import (
     to_gold_expense_lines,
 )
 from transforms.hr_cases import roster_names
+from transforms.human_labels import HISTORY_LABEL, with_human_labels
 from transforms.training_window import history_reach_days, training_window
 
 BRONZE = TableRef("bronze", "expense_lines")
@@ -89,10 +96,13 @@ PREVIEW_COLUMNS = ["report_id", "line_id", "merchant", "amount", "currency", "sp
 bronze_expense_lines = bronze_asset(EXPENSE_LINES)
 SILVER_STEP = silver_step(EXPENSE_LINES)
 # A date's candidate reads its silver lines, the labelled history of its week's model (the
-# LABEL_HISTORY_DAYS before its Monday: transforms/training_window.py) and the rosters (the day's
-# names redact its lines, the window's names the history); the drift reference (gold of earlier
-# dates) only informs a warning rule, not the rows, and is not an input.
+# LABEL_HISTORY_DAYS before its Monday: transforms/training_window.py, with the reviewers'
+# decisions on those dates: an external input, learned_decision_fingerprints) and the rosters
+# (the day's names redact its lines, the window's names the history); the drift reference (gold
+# of earlier dates) only informs a warning rule, not the rows, and is not an input.
 HISTORY_REACH_DAYS = history_reach_days(LABEL_HISTORY_DAYS)
+# The reviewed field whose decisions the history model learns: the category it predicts.
+LEARNED_FIELD = "spend_category"
 STAGING_STEP = versions.Step(
     "staging_expense_lines",
     __name__,
@@ -251,16 +261,34 @@ def enrich_week(
     enrichment: EnrichmentResource,
     days: Sequence[date],
     run_id: str,
+    decisions: Sequence[dict] = (),
 ) -> EnrichmentRun:
     """Silver expense lines of ``days`` (dates of one training week) with a spend category and a
     summary (and provenance): the week's model scores them in one pass, each row redacted with
-    its own date's roster."""
+    its own date's roster.
+
+    ``decisions`` are the ledger's rows on expense lines (``ops.review_decisions``): those on the
+    history window's lines label them in place of the employee's claim, weighted above it.
+    """
     silver = lakehouse.read_dates(session, SILVER, list(days))
-    # Claims coded by employees over the LABEL_HISTORY_DAYS before the week: the model's
-    # labelled history, a function of the week alone (one model per week, whatever the run).
+    # Claims coded by employees over the LABEL_HISTORY_DAYS before the week, where a reviewer
+    # decided a line's category the reviewer's label: the model's labelled history, a function of
+    # the week alone (one model per week, whatever the run).
     window = training_window(days[0], LABEL_HISTORY_DAYS)
-    history = lakehouse.read(session, SILVER).where(
-        F.col("business_date").between(F.lit(window.first), F.lit(window.last))
+    spec = REVIEWED_TABLES["expense_lines"]
+    history = (
+        lakehouse.read(session, SILVER)
+        .where(F.col("business_date").between(F.lit(window.first), F.lit(window.last)))
+        .transform(
+            with_human_labels(
+                decisions_frame(session, list(decisions)),
+                spec.name,
+                spec.key_cols,
+                LEARNED_FIELD,
+                "claimed_category",
+                human_label_weight(),
+            )
+        )
     )
     return enrichment.enrich_with_history(
         lakehouse,
@@ -270,7 +298,8 @@ def enrich_week(
         business_date=list(days),
         run_id=run_id,
         history=history,
-        label_col="claimed_category",
+        label_col=HISTORY_LABEL,
+        coded_label_col="claimed_category",
         names={day: roster_names_on(lakehouse, session, day) for day in days},
         window=window,
         history_names=roster_names_between(lakehouse, session, window.first, window.last),
@@ -309,8 +338,10 @@ def stage_and_audit_dates(
     run_id: str,
 ) -> Staged:
     """Enrich a run's dates, write the candidates to staging in one commit, audit each date."""
+    decisions = decisions_on(session, lakehouse, None, "expense_lines")
     runs = [
-        enrich_week(session, lakehouse, enrichment, week, run_id) for week in training_weeks(days)
+        enrich_week(session, lakehouse, enrichment, week, run_id, decisions)
+        for week in training_weeks(days)
     ]
     candidate = union_all([run.rows.transform(to_gold_expense_lines) for run in runs])
     staged_version = wap.stage_dates(lakehouse, candidate, GOLD, days)
@@ -347,12 +378,27 @@ def describe_expense_lines(staged: DataFrame, done: Staged, enrichment: Enrichme
         # dates of its week together; loaded, not retrained, by a later run of the week.
         "history_models_trained": sum(r.history_model_trained for r in runs),
         "labelled_by_history_model": sum(r.model_labelled for r in runs),
+        # What the reviewers' labels changed in the model of the run's last week.
+        **runs[-1].history_model_learning,
         "routed_to_provider": sum(
             r.routed_to_provider if r.history_model else r.distinct_inputs for r in runs
         ),
         **enrichment_rollup(staged),
         "preview": MetadataValue.md(markdown_preview(staged.select(*PREVIEW_COLUMNS))),
     }
+
+
+def learned_decisions(
+    context: AssetExecutionContext, session: SparkSession, lakehouse: LakehouseResource
+) -> dict[date, str]:
+    """Per date of the run, a fingerprint of the decisions its training window learns from:
+    a new decision there makes the date compute again (its week's model is retrained)."""
+    return learned_decision_fingerprints(
+        decisions_on(session, lakehouse, None, "expense_lines"),
+        {day: training_window(day, LABEL_HISTORY_DAYS) for day in versions.run_dates(context)},
+        LEARNED_FIELD,
+        human_label_weight(),
+    )
 
 
 staging_expense_lines = staged_gold_asset(
@@ -363,6 +409,7 @@ staging_expense_lines = staged_gold_asset(
     deps=["silver_expense_lines", "silver_hris_roster"],
     stage=stage_and_audit_dates,
     describe=describe_expense_lines,
+    external=learned_decisions,
     description="Candidate gold partition: silver expense lines enriched with a spend category "
     "(with confidence) and a one-sentence justification summary, audited by the "
     "gold_expense_lines suite before anything reaches gold.",

@@ -53,6 +53,9 @@ class Staged:
 StageFn = Callable[[SparkSession, LakehouseResource, EnrichmentResource, list[date], str], Staged]
 # describe(staged rows of the run's dates, what staging did, enrichment): the table's figures
 DescribeFn = Callable[[DataFrame, Staged, EnrichmentResource], dict]
+# external(context, session, lakehouse): per date, a fingerprint of inputs outside the lakehouse's
+# tables that the date's version must include (reviewers' decisions a model learns from)
+ExternalFn = Callable[[AssetExecutionContext, SparkSession, LakehouseResource], dict[date, str]]
 
 
 def run_metadata(done: Staged, enrichment: EnrichmentResource) -> dict:
@@ -77,6 +80,7 @@ def staged_gold_asset(
     stage: StageFn,
     describe: DescribeFn,
     description: str,
+    external: ExternalFn | None = None,
 ) -> AssetsDefinition:
     """The staging asset of an enriched gold table: ``stage`` over the run's changed dates, then
     the same recording, metadata and per-date checks for every table."""
@@ -103,7 +107,12 @@ def staged_gold_asset(
     ) -> Iterator[MaterializeResult | AssetCheckResult]:
         session = spark.session
         plan = versions.plan_run(
-            context, session, lakehouse, step, config=enrichment.version_config()
+            context,
+            session,
+            lakehouse,
+            step,
+            config=enrichment.version_config(),
+            external=external(context, session, lakehouse) if external else None,
         )
         if not plan.to_run:
             yield from plan.unchanged_results(context)

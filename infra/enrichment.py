@@ -7,7 +7,7 @@ offline model answers, and every row and the run's metadata say so.
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from dagster import ConfigurableResource, EnvVar, MetadataValue
@@ -23,7 +23,7 @@ from enrichment.models import SOURCE_LLM, STATUS_FAILED, STATUS_OK, STATUS_SKIPP
 from enrichment.providers import ProviderConfig
 from enrichment.providers.base import EMBEDDED, OPENAI, OPENAI_BATCH
 from enrichment.providers.fallback import FALLBACK_ERROR_PREFIX
-from infra.history_models import history_stats, load_or_train, model_key
+from infra.history_models import effect_metadata, history_stats, load_or_train, model_key
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.settings import llm_settings
 from transforms.enrich import (
@@ -45,6 +45,7 @@ from transforms.group_summary import (
     summarize_each_key_once,
     with_group_key,
 )
+from transforms.human_labels import LABEL_SOURCE, LABEL_WEIGHT
 from transforms.invoice_documents import document_input_hashes, extract_invoices
 from transforms.mllib_classifier import (
     NEEDS_LLM,
@@ -103,6 +104,9 @@ class EnrichmentRun:
     history_model_trained: bool = False
     model_labelled: int = 0
     routed_to_provider: int = 0
+    # What reviewers' labels in the history model's training changed (infra/history_models.py,
+    # effect_metadata); empty when it had none.
+    history_model_learning: dict = field(default_factory=dict)
     # The LLM did not answer: rows the offline fallback answered, rows left failed, and the
     # circuit breaker's reason when it opened (rows it stopped carry it in their error).
     fallback_rows: int = 0
@@ -435,6 +439,7 @@ class EnrichmentResource(ConfigurableResource):
         *,
         window: TrainingWindow,
         history_names: Sequence[str] | None = None,
+        coded_label_col: str | None = None,
     ) -> EnrichmentRun:
         """Like ``enrich``, but a model trained on labelled ``history`` answers first.
 
@@ -454,6 +459,11 @@ class EnrichmentResource(ConfigurableResource):
         ``business_date`` may be several dates of the window's week (``rows`` then carries
         ``business_date`` and ``names`` is each date's roster, as in ``enrich``): the week's
         model scores them together, once.
+
+        A ``history`` with reviewers' labels (``transforms/human_labels.py``: ``label_col`` is
+        then ``history_label``, the employees' own label ``coded_label_col``) trains with each
+        row weighted by its ``label_weight``, and the run reports how those labels changed the
+        model's accuracy on its held-back rows (``history_model_learning``).
         """
         if task.taxonomy is None:
             raise ValueError(f"{task.name} does not classify: there is nothing to learn")
@@ -480,9 +490,14 @@ class EnrichmentResource(ConfigurableResource):
         model = self._history_models.get((lakehouse.base, key))
         trained_now = False
         if model is None:
+            learning = (
+                [LABEL_WEIGHT, LABEL_SOURCE, coded_label_col]
+                if LABEL_WEIGHT in labelled.columns and coded_label_col
+                else []
+            )
             prepared = labelled.transform(
                 with_enrichment_input(text, task, config, history_names)
-            ).select(ENRICH_TEXT, label_col)
+            ).select(ENRICH_TEXT, label_col, *learning)
             model = load_or_train(
                 lakehouse,
                 prepared,
@@ -494,6 +509,8 @@ class EnrichmentResource(ConfigurableResource):
                 key=key,
                 run_id=run_id,
                 params=params,
+                coded_label_col=coded_label_col,
+                coded_labels=task.taxonomy.names,
             )
             self._history_models[(lakehouse.base, key)] = model
             trained_now = model.trained_now
@@ -526,6 +543,7 @@ class EnrichmentResource(ConfigurableResource):
         run.rows = run.rows.unionByName(local)
         run.history_model = model.model_id
         run.history_model_trained = trained_now
+        run.history_model_learning = effect_metadata(model)
         run.model_labelled = model_labelled
         run.routed_to_provider = run.distinct_inputs
         return run

@@ -9,8 +9,11 @@ registered with its training window and metrics. Training is a function of the r
 so two lakehouses (or a ranged run and the dates run one by one) that hold the same history train
 the same model; the registry saves the retraining, it is not what makes results agree.
 
-History that changes later (a date re-landed and recomputed) changes the fingerprint: the next
-date scored trains and registers a new model for the week. Nothing is deleted.
+History that changes later (a date re-landed and recomputed, or a reviewer's decision on a
+record of the window: ``transforms/human_labels.py``) changes the fingerprint, which covers each
+row's label and weight: the next date scored trains and registers a new model for the week.
+Nothing is deleted. A model trained with reviewers' labels is registered with what they changed:
+its accuracy on the held-back rows and that of a model trained on the employees' coding alone.
 """
 
 import hashlib
@@ -26,6 +29,13 @@ from pyspark.sql import functions as F
 
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.versions import code_version
+from transforms.human_labels import (
+    HUMAN,
+    LABEL_SOURCE,
+    LABEL_WEIGHT,
+    HumanLabelEffect,
+    human_label_effect,
+)
 from transforms.mllib_classifier import ClassifierParams, TrainedClassifier, train_text_classifier
 from transforms.training_window import TrainingWindow
 
@@ -38,6 +48,14 @@ _SCHEMA = (
     "run_id string, trained_at timestamp"
 )
 _COLUMNS = [c.strip().split(" ", 1)[0] for c in _SCHEMA.split(", ")]
+# Added with learning from reviewers' decisions: null on rows registered before, and on models
+# trained without a reviewer's label (nothing to compare).
+_EFFECT_SCHEMA = (
+    "human_labels bigint, human_label_weight double, human_labels_held_out bigint, "
+    "holdout_rows_compared bigint, holdout_accuracy_with_human_labels double, "
+    "holdout_accuracy_without_human_labels double"
+)
+_EFFECT_COLUMNS = [c.strip().split(" ", 1)[0] for c in _EFFECT_SCHEMA.split(", ")]
 _HEX_DIGITS = 15  # 60-bit slices of a SHA-256: their sums fit decimal(38,0)
 # What trains a model: a change to any of these (or what they import) retrains.
 _TRAINING_CODE = ("transforms.mllib_classifier", "transforms.enrich")
@@ -50,13 +68,15 @@ class HistoryStats:
     rows: int
     labels: int
     fingerprint: str
+    human_labels: int = 0
 
 
 @dataclass(frozen=True)
 class HistoryModel:
     """A registered model: what scores the window's week, what it is called, where it came from.
 
-    ``trained_now`` is False when it was loaded from the registry.
+    ``trained_now`` is False when it was loaded from the registry. ``effect`` is what the
+    reviewers' labels in its history changed (None: it has none).
     """
 
     classifier: TrainedClassifier
@@ -64,15 +84,24 @@ class HistoryModel:
     model_key: str
     window: TrainingWindow
     trained_now: bool
+    effect: HumanLabelEffect | None = None
 
 
 def history_stats(labelled: DataFrame, text: Column, label_col: str) -> HistoryStats:
-    """Rows, distinct labels and an order-free content fingerprint, in one aggregation.
+    """Rows, distinct labels, rows a reviewer labelled and an order-free content fingerprint, in
+    one aggregation.
 
     The fingerprint is the count and two sums of 60-bit slices of each row's SHA-256 over its
-    text and label: the same rows in any order, files or partitions give the same fingerprint.
+    text, label and, where the history carries one (``transforms/human_labels.py``), its weight:
+    the same rows in any order, files or partitions give the same fingerprint, and a reviewer's
+    decision (a new label, or the same label weighted higher) changes it.
     """
-    digest = F.sha2(F.concat_ws("\u001f", F.coalesce(text, F.lit("\u0000")), F.col(label_col)), 256)
+    parts = [F.coalesce(text, F.lit("\u0000")), F.col(label_col)]
+    human = F.lit(0)
+    if LABEL_WEIGHT in labelled.columns:
+        parts.append(F.col(LABEL_WEIGHT).cast("string"))
+        human = F.when(F.col(LABEL_SOURCE) == F.lit(HUMAN), 1).otherwise(0)
+    digest = F.sha2(F.concat_ws("\u001f", *parts), 256)
 
     def slice_sum(start: int) -> Column:
         part = F.conv(F.substring(digest, start, _HEX_DIGITS), 16, 10).cast("decimal(38,0)")
@@ -83,9 +112,10 @@ def history_stats(labelled: DataFrame, text: Column, label_col: str) -> HistoryS
         F.countDistinct(label_col).alias("labels"),
         slice_sum(1).alias("a"),
         slice_sum(1 + _HEX_DIGITS).alias("b"),
+        F.coalesce(F.sum(human), F.lit(0)).alias("human"),
     ).first()
     fingerprint = f"{row['rows']}:{row['a']}:{row['b']}"
-    return HistoryStats(int(row["rows"]), int(row["labels"]), fingerprint)
+    return HistoryStats(int(row["rows"]), int(row["labels"]), fingerprint, int(row["human"]))
 
 
 def model_key(
@@ -119,9 +149,41 @@ def describe_model(classifier: TrainedClassifier, window: TrainingWindow) -> str
 def registered(lakehouse: LakehouseResource, spark, task: str, key: str) -> dict | None:
     """The newest registry row of ``key`` (None: never trained)."""
     rows = lakehouse.read_rows(
-        spark, HISTORY_MODELS, _COLUMNS, equals={"task": task, "model_key": key}
+        spark,
+        HISTORY_MODELS,
+        _COLUMNS,
+        equals={"task": task, "model_key": key},
+        optional=_EFFECT_COLUMNS,
     )
     return max(rows, key=lambda r: r["trained_at"]) if rows else None
+
+
+def _registered_effect(row: dict) -> HumanLabelEffect | None:
+    if not row.get("human_labels"):
+        return None
+    return HumanLabelEffect(
+        human_labels=int(row["human_labels"]),
+        weight=float(row["human_label_weight"] or 1.0),
+        held_out=int(row["holdout_rows_compared"] or 0),
+        human_labels_held_out=int(row["human_labels_held_out"] or 0),
+        accuracy_with=row["holdout_accuracy_with_human_labels"],
+        accuracy_without=row["holdout_accuracy_without_human_labels"],
+    )
+
+
+def effect_metadata(model: HistoryModel) -> dict:
+    """What a history model's reviewers' labels changed, for a step's metadata (empty: none)."""
+    effect = model.effect
+    if effect is None:
+        return {}
+    return {
+        "history_model_human_labels": effect.human_labels,
+        "history_model_human_label_weight": effect.weight,
+        "history_model_holdout_rows_compared": effect.held_out,
+        "history_model_human_labels_held_out": effect.human_labels_held_out,
+        "history_model_holdout_accuracy_with_human_labels": effect.accuracy_with,
+        "history_model_holdout_accuracy_without_human_labels": effect.accuracy_without,
+    }
 
 
 def load_or_train(
@@ -136,12 +198,18 @@ def load_or_train(
     key: str,
     run_id: str,
     params: ClassifierParams | None = None,
+    coded_label_col: str | None = None,
+    coded_labels: Sequence[str] = (),
 ) -> HistoryModel:
     """The model registered under ``key`` (``model_key``), else trained on ``labelled`` and
     registered.
 
     ``labelled`` is the window's labelled history with its (redacted) text in ``text_col``; it is
-    read only when the model has to be trained.
+    read only when the model has to be trained. When it carries reviewers' labels
+    (``transforms/human_labels.py``: ``label_weight``, ``label_source``, and the employees' own
+    label in ``coded_label_col``), each row weighs its ``label_weight``, and a model trained on
+    the employees' coding (``coded_labels`` of it) alone is scored beside it on the held-back
+    rows (``human_label_effect``): the comparison is registered and returned.
     """
     spark = labelled.sparkSession
     params = params or ClassifierParams()
@@ -162,11 +230,26 @@ def load_or_train(
                 holdout_accuracy=row["holdout_accuracy"],
                 holdout_log_loss=row["holdout_log_loss"],
             )
-            return HistoryModel(classifier, row["model_id"], key, window, trained_now=False)
+            return HistoryModel(
+                classifier,
+                row["model_id"],
+                key,
+                window,
+                trained_now=False,
+                effect=_registered_effect(row),
+            )
+    weight_col = LABEL_WEIGHT if LABEL_WEIGHT in labelled.columns else None
+    effect = None
     # Persisted: the history is redacted once for the labels, the fit and the calibration.
     labelled = labelled.persist()
     try:
-        classifier = train_text_classifier(labelled, text_col, label_col, params=params)
+        classifier = train_text_classifier(
+            labelled, text_col, label_col, params=params, weight_col=weight_col
+        )
+        if weight_col and stats.human_labels and coded_label_col:
+            effect = human_label_effect(
+                labelled, text_col, coded_label_col, coded_labels, classifier, params
+            )
     finally:
         labelled.unpersist()
     model_id = describe_model(classifier, window)
@@ -199,9 +282,21 @@ def load_or_train(
                 ",".join(code_version(m) for m in _TRAINING_CODE),
                 run_id,
                 datetime.now(UTC).replace(tzinfo=None),
+                *(
+                    (None,) * len(_EFFECT_COLUMNS)
+                    if effect is None
+                    else (
+                        effect.human_labels,
+                        effect.weight,
+                        effect.human_labels_held_out,
+                        effect.held_out,
+                        effect.accuracy_with,
+                        effect.accuracy_without,
+                    )
+                ),
             )
         ],
-        _SCHEMA,
+        f"{_SCHEMA}, {_EFFECT_SCHEMA}",
     )
     lakehouse.append(record, HISTORY_MODELS, partitioned=False)
-    return HistoryModel(classifier, model_id, key, window, trained_now=True)
+    return HistoryModel(classifier, model_id, key, window, trained_now=True, effect=effect)

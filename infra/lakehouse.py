@@ -552,14 +552,17 @@ class LakehouseResource(ConfigurableResource):
         equals: dict[str, object] | None = None,
         within: dict[str, list] | None = None,
         at_most: dict[str, object] | None = None,
+        optional: Iterable[str] = (),
     ) -> list[dict]:
         """A few rows of a small table (a ledger), as dicts; none when it was never written.
 
         ``equals``, ``within`` and ``at_most`` filter a column to a value, a list of values or an
-        upper bound. A local lakehouse reads with delta-rs (milliseconds, no Spark job); an object
-        store through Spark.
+        upper bound. ``optional`` columns are read too, as None where the table has no such
+        column yet (a ledger written before the column was added). A local lakehouse reads with
+        delta-rs (milliseconds, no Spark job); an object store through Spark.
         """
         equals, within, at_most = equals or {}, within or {}, at_most or {}
+        optional = list(optional)
         folder = _local(self.path(table))
         if folder is not None:
             if not (folder / "_delta_log").is_dir():
@@ -571,21 +574,26 @@ class LakehouseResource(ConfigurableResource):
                 *((c, "in", list(v)) for c, v in within.items()),
                 *((c, "<=", v) for c, v in at_most.items()),
             ]
-            return (
-                RustDeltaTable(str(folder))
-                .to_pyarrow_table(columns=columns, filters=filters or None)
-                .to_pylist()
-            )
-        if not self.exists(spark, table):
-            return []
-        df = self.read(spark, table)
-        for column, value in equals.items():
-            df = df.where(F.col(column) == F.lit(value))
-        for column, values in within.items():
-            df = df.where(F.col(column).isin([F.lit(v) for v in values]))
-        for column, value in at_most.items():
-            df = df.where(F.col(column) <= F.lit(value))
-        return [row.asDict() for row in df.select(*columns).collect()]
+            delta = RustDeltaTable(str(folder))
+            present = {f.name for f in delta.schema().fields}
+            found = [c for c in optional if c in present]
+            rows = delta.to_pyarrow_table(
+                columns=[*columns, *found], filters=filters or None
+            ).to_pylist()
+        else:
+            if not self.exists(spark, table):
+                return []
+            df = self.read(spark, table)
+            for column, value in equals.items():
+                df = df.where(F.col(column) == F.lit(value))
+            for column, values in within.items():
+                df = df.where(F.col(column).isin([F.lit(v) for v in values]))
+            for column, value in at_most.items():
+                df = df.where(F.col(column) <= F.lit(value))
+            found = [c for c in optional if c in df.columns]
+            rows = [row.asDict() for row in df.select(*columns, *found).collect()]
+        missing = [c for c in optional if c not in found]
+        return [{**row, **dict.fromkeys(missing)} for row in rows] if missing else rows
 
     def version(self, spark: SparkSession, table: TableRef) -> int:
         """The table's current Delta version (read off a local log without a Spark job)."""

@@ -12,7 +12,7 @@ the ledger in the catalog when it finds decisions.
 import hashlib
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -36,6 +36,7 @@ from transforms.review import (
     apply_decisions,
     unmatched_decisions,
 )
+from transforms.training_window import TrainingWindow
 
 REVIEW_QUEUE = TableRef("gold", "review_queue")
 REVIEW_DECISIONS = TableRef("ops", "review_decisions")
@@ -226,6 +227,28 @@ def decision_fingerprints(rows: list[dict], days: Iterable[date]) -> dict[date, 
         day: hashlib.sha256(",".join(sorted(found)).encode()).hexdigest() if found else "none"
         for day, found in ids.items()
     }
+
+
+def learned_decision_fingerprints(
+    rows: list[dict], windows: Mapping[date, TrainingWindow], field: str, weight: float
+) -> dict[date, str]:
+    """Per date, a hash of the decisions on ``field`` its history model learns from (those on
+    the dates of its training window, ``windows[date]``) and of their weight: an input of the
+    step that trains and applies the model, so a new decision in a window, or a new weight,
+    computes the window's week again instead of skipping it."""
+    out = {}
+    for day, window in windows.items():
+        found = sorted(
+            r["decision_id"]
+            for r in rows
+            if r["field"] == field and window.first <= r["business_date"] <= window.last
+        )
+        out[day] = (
+            hashlib.sha256(f"{weight!r}:{','.join(found)}".encode()).hexdigest()
+            if found
+            else "none"
+        )
+    return out
 
 
 def _grain(row: dict) -> tuple:

@@ -162,6 +162,26 @@ REVIEW_ALERTS = {
     "min_decisions": 20.0,
 }
 REVIEW_ROLES = ("analyst", "hr")
+# How much a label a reviewer decided (``ops.review_decisions``) weighs in the history model's
+# training against a label an employee coded on a claim (1): a person checked it against the
+# record, and there are few of them. ``HUMAN_LABEL_WEIGHT`` overrides it.
+HUMAN_LABEL_WEIGHT = 5.0
+
+
+def human_label_weight() -> float:
+    """``HUMAN_LABEL_WEIGHT`` (a positive number), else ``HUMAN_LABEL_WEIGHT``'s default.
+
+    Raises:
+        ValueError: a value that is not a positive number.
+    """
+    text = _env("HUMAN_LABEL_WEIGHT", str(HUMAN_LABEL_WEIGHT))
+    try:
+        weight = float(text)
+    except ValueError:
+        weight = 0.0
+    if not weight > 0:
+        raise ValueError(f"HUMAN_LABEL_WEIGHT is a positive number, not {text!r}")
+    return weight
 
 
 @dataclass(frozen=True)

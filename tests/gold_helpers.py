@@ -71,3 +71,10 @@ def gate(spark, rows: list[dict], day: date = DAY, run_id: str = "run"):
         return report, wap.publish(lakehouse, spark, GOLD, day, run_id)
     except wap.PublishRefusedError:
         return report, None
+
+
+def stage_audited(spark, lakehouse: LakehouseResource, rows: list[dict], day: date = DAY) -> None:
+    """Stage ``rows`` as ``day``'s candidate in one commit and audit it: what the staging step
+    leaves for the publish, without the enrichment."""
+    staged = wap.stage_dates(lakehouse, spark.createDataFrame(rows, SCHEMA), GOLD, [day])
+    wap.audit_dates(lakehouse, spark, GOLD, [day], staged, gold_expense_lines_suite, "test")

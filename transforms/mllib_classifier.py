@@ -56,6 +56,10 @@ _RAW = "_clf_raw"
 _PROBABILITY = "_clf_probability"
 _PREDICTION = "_clf_prediction"
 
+# The share of labelled history held out for calibration, and the seed of its hash.
+CALIBRATION_FRACTION = 0.15
+HOLD_OUT_SEED = 7
+
 _MIN_TEMPERATURE, _MAX_TEMPERATURE = 0.05, 20.0
 _MAX_CALIBRATION_ROWS = 20_000
 # Training rows are gathered in one partition, whatever the input's layout: Spark adds the
@@ -285,23 +289,57 @@ def _canonical(df: DataFrame, columns: Sequence[str]) -> DataFrame:
     return df.select(*cols).repartition(_TRAINING_PARTITIONS, *cols).sortWithinPartitions(*cols)
 
 
-def _hash_hold_out(df: DataFrame, fraction: float, seed: int) -> tuple[DataFrame, DataFrame | None]:
-    """``df`` split into rows to fit on and about ``fraction`` held out (none if 0).
+def _held(fraction: float, seed: int) -> Column:
+    """Whether a row with ``_clf_text`` and ``_clf_context`` is held out: a hash of them and
+    ``seed``, not of the row's position (``randomSplit`` draws per partition, so the same rows
+    stored differently split differently) nor of its label (a row relabelled, by a reviewer,
+    stays on its side, so models trained on either label are compared on the same rows)."""
+    bucket = F.pmod(F.xxhash64(F.col(_TEXT), F.col(_CONTEXT), F.lit(seed)), 10_000)
+    return bucket < F.lit(round(fraction * 10_000))
 
-    A row is held out by a hash of its text, context and label with ``seed``, not by its position
-    (``randomSplit`` draws per partition, so the same rows stored differently split differently);
-    identical rows fall on the same side.
-    """
+
+def _hash_hold_out(df: DataFrame, fraction: float, seed: int) -> tuple[DataFrame, DataFrame | None]:
+    """``df`` split into rows to fit on and about ``fraction`` held out (none if 0)."""
     if fraction <= 0:
         return df, None
-    bucket = F.pmod(F.xxhash64(F.col(_TEXT), F.col(_CONTEXT), F.col(_LABEL), F.lit(seed)), 10_000)
-    held = bucket < F.lit(round(fraction * 10_000))
+    held = _held(fraction, seed)
     return df.where(~held), df.where(held)
 
 
-def _logistic_regression(params: ClassifierParams) -> LogisticRegression:
-    """Multinomial even for two classes (one margin per class), L2, unstandardised TF-IDF."""
+def held_out_rows(
+    df: DataFrame,
+    text_col: str,
+    context_cols: Sequence[str] = (),
+    fraction: float = CALIBRATION_FRACTION,
+    seed: int = HOLD_OUT_SEED,
+) -> DataFrame:
+    """The rows of ``df`` that ``train_text_classifier`` holds out of the fit (with the same
+    ``fraction`` and ``seed``), whatever their label: the slice to compare models on."""
+    inputs = _with_inputs(df, text_col, context_cols)
+    return inputs.where(_held(fraction, seed)).drop(_TEXT, _CONTEXT)
+
+
+def labelled_accuracy(
+    model: TrainedClassifier, rows: DataFrame, text_col: str, label_col: str
+) -> tuple[float | None, int]:
+    """The share of ``rows`` with a text and a label that ``model`` labels right, and how many
+    there are (None when none). A label the model never learnt counts as wrong."""
+    usable = labelled_rows(rows, text_col, label_col)
+    scored = predict_labels(model, usable, text_col).agg(
+        F.count(F.lit(1)).alias("n"),
+        F.sum((F.col(PREDICTED_LABEL) == F.col(_LABEL)).cast("int")).alias("right"),
+    )
+    row = scored.first()
+    n = int(row["n"])
+    return (float(row["right"]) / n if n else None), n
+
+
+def _logistic_regression(params: ClassifierParams, weight_col: str | None) -> LogisticRegression:
+    """Multinomial even for two classes (one margin per class), L2, unstandardised TF-IDF;
+    each row's loss weighted by ``weight_col`` when given."""
+    weights = {"weightCol": weight_col} if weight_col else {}
     return LogisticRegression(
+        **weights,
         featuresCol=_FEATURES,
         labelCol=_LABEL,
         rawPredictionCol=_RAW,
@@ -322,8 +360,9 @@ def train_text_classifier(
     context_cols: Sequence[str] = (),
     params: ClassifierParams | None = None,
     calibration: DataFrame | None = None,
-    calibration_fraction: float = 0.15,
-    seed: int = 7,
+    calibration_fraction: float = CALIBRATION_FRACTION,
+    seed: int = HOLD_OUT_SEED,
+    weight_col: str | None = None,
 ) -> TrainedClassifier:
     """Fit the classifier on labelled history, then its temperature on held-out rows.
 
@@ -342,10 +381,12 @@ def train_text_classifier(
         params: feature and model settings.
         calibration: held-out labelled rows for the temperature (e.g. the latest month);
             if None, ``calibration_fraction`` of ``history`` is held out.
-        calibration_fraction: share held out when ``calibration`` is None (by a hash of each
-            row's content, so the split does not depend on how the rows are stored); 0 disables
-            calibration (temperature 1).
+        calibration_fraction: share held out when ``calibration`` is None (``held_out_rows``:
+            by a hash of each row's text and context, so the split does not depend on how the
+            rows are stored, nor on their label); 0 disables calibration (temperature 1).
         seed: seed of the hold-out's hash.
+        weight_col: a positive weight per row (a reviewer's label above an employee's coding);
+            every row weighs 1 when None. Weights shape the fit, not the calibration.
 
     Raises:
         ValueError: fewer than two distinct labels.
@@ -353,14 +394,16 @@ def train_text_classifier(
     params = params or ClassifierParams()
     # Only the text, label and context are read, laid out by their values (``_canonical``): the
     # same rows give the same model however they were stored or partitioned.
-    inputs = [text_col, _LABEL, *context_cols]
+    inputs = [text_col, _LABEL, *context_cols, *([weight_col] if weight_col else [])]
     usable = _canonical(labelled_rows(history, text_col, label_col), inputs)
     labels, rare = _label_names(usable, params.min_label_count)
     if len(labels) < 2:
         raise ValueError(f"need at least two labels to train, found {labels}")
     prepared = _with_inputs(_indexed_labels(usable, labels, rare), text_col, context_cols)
     if calibration is not None:
-        held = _canonical(labelled_rows(calibration, text_col, label_col), inputs)
+        held = _canonical(
+            labelled_rows(calibration, text_col, label_col), [text_col, _LABEL, *context_cols]
+        )
         fit_rows = prepared
         held_out = _with_inputs(_indexed_labels(held, labels, rare), text_col, context_cols)
     else:
@@ -375,7 +418,7 @@ def train_text_classifier(
         *terms,
         vocabulary,
         IDF(inputCol=_TF, outputCol=_FEATURES),
-        _logistic_regression(params),
+        _logistic_regression(params, weight_col),
     ]
     pipeline = Pipeline(stages=stages).fit(fit_rows)
     training_rows = fit_rows.count()

@@ -17,19 +17,12 @@ from assets.review_queue import (
     metric_checks,
     staging_review_queue,
 )
-from expectations.expense_lines import gold_expense_lines_suite
-from infra import wap
 from infra.lakehouse import LakehouseResource
 from infra.review import open_queue, queue_item, read_decisions, record_decision
 from infra.settings import REVIEW_ALERTS, review_alerts
 from infra.spark import SparkResource
 from infra.versions import RECOMPUTE_TAG
-from tests.gold_helpers import DAY, GOLD, SCHEMA, line
-
-
-def _stage(spark, lakehouse: LakehouseResource, rows: list[dict]) -> None:
-    staged = wap.stage_dates(lakehouse, spark.createDataFrame(rows, SCHEMA), GOLD, [DAY])
-    wap.audit_dates(lakehouse, spark, GOLD, [DAY], staged, gold_expense_lines_suite, "test")
+from tests.gold_helpers import DAY, GOLD, line, stage_audited
 
 
 def _run(lakehouse: LakehouseResource, assets: list, **tags: str):
@@ -60,7 +53,7 @@ def test_a_decision_is_published_kept_on_a_rerun_and_reported_when_its_key_is_go
     lakehouse = LakehouseResource()
     # ER-0 line 2 is unsure: it queues
     rows = [line(i, confidence=0.3 if i == 1 else 0.9) for i in range(3)]
-    _stage(spark, lakehouse, rows)
+    stage_audited(spark, lakehouse, rows)
     queue_assets = [staging_review_queue, gold_review_queue]
     first = _run(lakehouse, [gold_expense_lines, *queue_assets])
     assert first["gold_expense_lines"]["review_decisions_applied"].value == 0
@@ -114,7 +107,7 @@ def test_a_decision_is_published_kept_on_a_rerun_and_reported_when_its_key_is_go
 
     # The date is staged again without ER-0 line 2: the decision is reported, and kept. (Staged
     # here behind the staging step's back, so its recorded version did not move: recompute.)
-    _stage(spark, lakehouse, [r for i, r in enumerate(rows) if i != 1])
+    stage_audited(spark, lakehouse, [r for i, r in enumerate(rows) if i != 1])
     gone = _run(lakehouse, [gold_expense_lines], **{RECOMPUTE_TAG: "true"})["gold_expense_lines"]
     assert gone["review_decisions_unmatched"].value == 1
     [unmatched] = gone["review_decisions_unmatched_list"].value

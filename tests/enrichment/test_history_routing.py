@@ -1,6 +1,6 @@
 """A model trained on labelled history answers first; only its doubtful rows reach the LLM."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from pyspark.sql import functions as F
@@ -11,9 +11,12 @@ from enrichment.providers.fallback import FALLBACK_ERROR_PREFIX
 from infra.enrichment import EnrichmentResource
 from infra.history_models import HISTORY_MODELS
 from infra.lakehouse import LakehouseResource
+from infra.settings import HUMAN_LABEL_WEIGHT
 from sample import expenses as sample_data
 from tests.enrichment.fake_openai import Fault
 from transforms.expenses import LABEL_HISTORY_DAYS, expense_text
+from transforms.human_labels import HISTORY_LABEL, with_human_labels
+from transforms.review import DECISION_SCHEMA, key_json
 from transforms.training_window import training_window
 
 DAY = date(2026, 5, 11)
@@ -145,3 +148,74 @@ def test_a_broken_endpoint_falls_back_to_the_history_model_first(
     }
     assert all(r["confidence"] < 0.9 for r in fell_back), "they were the model's doubtful rows"
     assert len(fake_openai.chat_requests()) <= resource.breaker_failures * 4
+
+
+def test_reviewers_labels_train_the_model_and_their_effect_is_registered(
+    spark, lakehouse_root, history, today
+):
+    # Employees mis-coded every tenth claim as "other"; a reviewer put the right label back.
+    wrong = F.pmod(F.xxhash64("report_id", "line_id", "business_date"), 10) == 0
+    decided = history.where(wrong).select(
+        key_json(["report_id", "line_id"]).alias("key"), "business_date", "claimed_category"
+    )
+    decisions = [
+        (
+            f"d{i}",
+            "expense_lines",
+            r["key"],
+            r["business_date"],
+            "spend_category",
+            "overridden",
+            "other",
+            r["claimed_category"],
+            "mis-coded",
+            "alice",
+            "analyst",
+            datetime(2026, 5, 1),
+            "m",
+            "v1",
+            0.4,
+        )
+        for i, r in enumerate(decided.collect())
+    ]
+    miscoded = history.withColumn(
+        "claimed_category", F.when(wrong, F.lit("other")).otherwise(F.col("claimed_category"))
+    ).transform(
+        with_human_labels(
+            spark.createDataFrame(decisions, DECISION_SCHEMA),
+            "expense_lines",
+            ("report_id", "line_id"),
+            "spend_category",
+            "claimed_category",
+            HUMAN_LABEL_WEIGHT,
+        )
+    )
+    run = EnrichmentResource().enrich_with_history(
+        LakehouseResource(),
+        today,
+        expense_text(),
+        EXPENSE_LINE_TASK,
+        DAY,
+        "run-learn",
+        history=miscoded,
+        label_col=HISTORY_LABEL,
+        coded_label_col="claimed_category",
+        window=training_window(DAY, LABEL_HISTORY_DAYS),
+    )
+    learning = run.history_model_learning
+    assert learning["history_model_human_labels"] == len(decisions) > 0
+    assert learning["history_model_human_label_weight"] == HUMAN_LABEL_WEIGHT
+    compared = learning["history_model_holdout_rows_compared"]
+    assert compared > learning["history_model_human_labels_held_out"] > 0
+    with_human = learning["history_model_holdout_accuracy_with_human_labels"]
+    without = learning["history_model_holdout_accuracy_without_human_labels"]
+    assert 0 <= without < with_human <= 1, "the corrected labels are learnt"
+    [registered] = LakehouseResource().read_rows(
+        spark,
+        HISTORY_MODELS,
+        ["human_labels", "holdout_accuracy_with_human_labels"],
+    )
+    assert registered == {
+        "human_labels": len(decisions),
+        "holdout_accuracy_with_human_labels": with_human,
+    }

@@ -2,6 +2,7 @@
 the one lakehouse both server tests read: a date of gold.expense_lines closed in local mode."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -21,6 +22,27 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SPARK_HOME = Path(pyspark.__file__).parent
 # The business date the server tests close (a Tuesday: every daily source lands).
 DAY = date(2026, 3, 31)
+# The browser tests drive Debian's Chromium with Playwright (not Playwright's own download);
+# screenshots go to ARTIFACTS.
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = PROJECT_ROOT / "artifacts"
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def require_chromium() -> None:
+    """Skip the test without Chromium; fail instead when ``REQUIRE_BROWSER_TEST`` is set (CI)."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("REQUIRE_BROWSER_TEST"):
+            pytest.fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
 
 
 def free_port() -> int:

@@ -9,7 +9,6 @@ run to show Success. The backfill must have run as one ranged run of both dates 
 ``artifacts/``.
 """
 
-import os
 import re
 import shutil
 import sys
@@ -22,27 +21,25 @@ import pytest
 from deltalake import DeltaTable
 
 from sample import close as sample_close
-from tests.integration.conftest import PROJECT_ROOT, background, free_port, project_env
+from tests.integration.conftest import (
+    ARTIFACTS,
+    BROWSER_ARGS,
+    CHROMIUM,
+    PROJECT_ROOT,
+    background,
+    free_port,
+    project_env,
+    require_chromium,
+)
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Inside the dialog's default "last 90 days" window, and older than the landing sensor's
 # lookback, so only the backfill materializes them.
 FIRST = date.today() - timedelta(days=12)
 DATES = [FIRST + timedelta(days=i) for i in range(2)]
 ASSETS = {"bronze_fx_rates", "silver_fx_rates"}
 SELECTION = "+key:silver_fx_rates"  # the lineage filter: silver_fx_rates and its parent
-ARTIFACTS = PROJECT_ROOT / "artifacts"
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _wait_http(url: str, timeout_s: float) -> None:
@@ -74,10 +71,7 @@ def _backfill_runs(home: Path, backfill_id: str) -> list:
 
 
 def test_backfill_two_dates_from_the_ui(tmp_path):
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("REQUIRE_BROWSER_TEST"):
-            pytest.fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    require_chromium()
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 

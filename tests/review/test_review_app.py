@@ -5,10 +5,8 @@ import html
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -17,13 +15,12 @@ from datetime import date, timedelta
 from urllib.parse import urlencode
 
 import pytest
-import uvicorn
 
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.review import REVIEW_DECISIONS, REVIEW_QUEUE, REVIEWED_TABLES, read_decisions
-from infra.settings import PROJECT_ROOT, REVIEW_THRESHOLDS, Reviewer, ReviewSettings
-from review.app import create_app
+from infra.settings import PROJECT_ROOT, REVIEW_THRESHOLDS, Reviewer
 from review.auth import hash_password
+from tests.review.server import free_port, review_page
 from transforms.review import (
     DECISION_SCHEMA,
     QUEUE_TABLE_COLUMNS,
@@ -129,29 +126,11 @@ def lakehouse(spark, tmp_path_factory) -> LakehouseResource:
     return lakehouse
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(lakehouse) -> Iterator[str]:
     """The review page served by uvicorn on a loopback port, in a thread."""
-    port = _free_port()
-    settings = ReviewSettings(host="127.0.0.1", port=port, reviewers=REVIEWERS)
-    config = uvicorn.Config(create_app(lakehouse, settings), host="127.0.0.1", port=port,
-                            log_level="warning")  # fmt: skip
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not running.started:
-        assert time.monotonic() < deadline, "the review page did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(timeout=10)
+    with review_page(lakehouse, REVIEWERS) as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)
@@ -297,7 +276,7 @@ def test_only_the_hr_role_reads_hr_text_unredacted(server):
 
 
 def test_make_review_binds_to_loopback_by_default(lakehouse):
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REVIEW_HOST", "REVIEW_USERS")}
     env.update(
         REVIEW_PORT=str(port),

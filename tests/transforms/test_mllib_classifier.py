@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from sample import expenses as sample_data
 from transforms.mllib_classifier import (
@@ -14,6 +15,7 @@ from transforms.mllib_classifier import (
     TrainedClassifier,
     expected_calibration_error,
     fit_temperature,
+    held_out_rows,
     predict_labels,
     route_by_confidence,
     softmax_confidence,
@@ -175,3 +177,31 @@ def test_the_same_rows_stored_differently_train_the_same_model(spark: SparkSessi
         )
     assert fitted[0][2] > 0, "some rows are held out for calibration"
     assert fitted[0] == fitted[1]
+
+
+def test_a_heavier_row_outweighs_lighter_ones_and_the_hold_out_ignores_labels(
+    spark: SparkSession,
+):
+    # The same words coded "transport" by employees twice and "lodging" once by a reviewer,
+    # whose label weighs more: weighted, the reviewer's label wins.
+    rows = [(t, y, 1.0) for t, y in HISTORY[:12]] + [
+        ("airport hotel shuttle", "transport", 1.0),
+        ("airport hotel shuttle", "transport", 1.0),
+        ("airport hotel shuttle", "lodging", 5.0),
+    ]
+    history = spark.createDataFrame(rows, "text string, label string, weight double")
+    params = ClassifierParams(min_df=1, max_iter=30)
+    today = spark.createDataFrame([("airport hotel shuttle", None)], SCHEMA)
+
+    def label(weight_col):
+        model = train_text_classifier(
+            history, "text", "label", params=params, weight_col=weight_col, calibration_fraction=0
+        )
+        return predict_labels(model, today, "text").first()["predicted_label"]
+
+    assert (label(None), label("weight")) == ("transport", "lodging")
+    # The held-out slice depends on the text, not the label: relabelled rows stay on their side.
+    relabelled = history.withColumn("label", F.lit("meals"))
+    assert sorted(held_out_rows(history, "text").select("text").collect()) == sorted(
+        held_out_rows(relabelled, "text").select("text").collect()
+    )
