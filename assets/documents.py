@@ -27,7 +27,9 @@ from pyspark.sql import functions as F
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
 from assets.publishing import publish_asset
 from assets.sources import roster_names_on
+from documents.extract import MODEL_ID as INVOICE_RULES_MODEL_ID
 from enrichment.prompts import INVOICE_EXTRACT_TASK
+from enrichment.providers.base import EMBEDDED
 from expectations.invoice_documents import (
     CONSTRAINTS,
     NOT_NULL_COLUMNS,
@@ -353,6 +355,16 @@ def stage_and_audit_invoice_documents_dates(
     return StagedDocuments(staged_version, reports)
 
 
+def extractor_description(enrichment: EnrichmentResource) -> str:
+    """Who reads the documents: offline the layout rules (never the embedded classifier the other
+    tasks fall back to), else the configured LLM."""
+    if enrichment.provider_kind == EMBEDDED:
+        return (
+            f"embedded layout rules {INVOICE_RULES_MODEL_ID} (no OPENAI_API_KEY set: no LLM used)"
+        )
+    return enrichment.describe()
+
+
 @asset(
     partitions_def=daily_partitions,
     backfill_policy=BACKFILL_POLICY,
@@ -381,7 +393,7 @@ def staging_invoice_documents(
     if not plan.to_run:
         yield from plan.unchanged_results(context)
         return
-    context.log.info(f"extraction by {enrichment.describe()}")
+    context.log.info(f"extraction by {extractor_description(enrichment)}")
     done = stage_and_audit_invoice_documents_dates(
         session, lakehouse, enrichment, plan.to_run, context.run_id
     )
@@ -397,7 +409,7 @@ def staging_invoice_documents(
             "rows": sum(rep.rows for rep in reports),
             "staged_delta_version": done.staged_version,
             "table": GOLD.staging.qualified,
-            "enrichment_provider": enrichment.describe(),
+            "enrichment_provider": extractor_description(enrichment),
             "net_plus_tax_is_total": MetadataValue.json({str(r[0]): r[1] for r in checks}),
             **enrichment_rollup(staged),
             **validation_metadata(reports),
