@@ -152,6 +152,9 @@ def child_env(lakehouse: Path, dagster_home: Path) -> dict[str, str]:
     env["LAKEHOUSE_ROOT"] = str(lakehouse)
     dagster_home.mkdir(parents=True, exist_ok=True)
     env["DAGSTER_HOME"] = str(dagster_home)
+    # A million GL lines a date is what Spark's own defaults (code generation, adaptive
+    # execution) are for: the large profile, unless the caller chose one.
+    env.setdefault("SPARK_PROFILE", "large")
     return env
 
 
@@ -303,13 +306,10 @@ def generate_worker(args: argparse.Namespace) -> dict:
 def _session():
     """The SparkSession exactly as ``SparkResource`` builds it (reused if already running)."""
     from infra.settings import lakehouse_root, spark_master
-    from infra.spark import SparkResource, build_spark_session
+    from infra.spark import build_spark_session
 
-    resource_defaults = SparkResource()
     return build_spark_session(
-        master=spark_master(),
-        warehouse_dir=f"{lakehouse_root().rstrip('/')}/_warehouse",
-        extra_conf={"spark.sql.shuffle.partitions": str(resource_defaults.shuffle_partitions)},
+        master=spark_master(), warehouse_dir=f"{lakehouse_root().rstrip('/')}/_warehouse"
     )
 
 

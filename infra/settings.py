@@ -46,6 +46,25 @@ def spark_master() -> str:
     return _env("SPARK_MASTER", "local[*]")
 
 
+SPARK_PROFILES = ("small", "large")
+
+
+def spark_profile(master: str) -> str:
+    """``SPARK_PROFILE``: ``small`` (a few thousand rows a date: interpreted expressions, no
+    adaptive execution, one shuffle partition) or ``large`` (Spark's own defaults: code
+    generation, adaptive execution). By default ``small`` on a ``local`` master, ``large`` on a
+    cluster.
+
+    Raises:
+        ValueError: a value that is not a profile.
+    """
+    default = "small" if master.startswith("local") else "large"
+    profile = _env("SPARK_PROFILE", default)
+    if profile not in SPARK_PROFILES:
+        raise ValueError(f"SPARK_PROFILE is one of {', '.join(SPARK_PROFILES)}, not {profile!r}")
+    return profile
+
+
 def spark_driver_memory() -> str:
     """``SPARK_DRIVER_MEMORY``: the driver's heap (in local mode, the executors' too): ``4g``."""
     return _env("SPARK_DRIVER_MEMORY", "4g")

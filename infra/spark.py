@@ -16,9 +16,25 @@ from infra.settings import (
     spark_conf_overrides,
     spark_driver_memory,
     spark_master,
+    spark_profile,
 )
 
 LOG4J_CONFIG = PROJECT_ROOT / "conf" / "log4j2.properties"
+
+# The ``small`` profile (``SPARK_PROFILE``; the default on a local master): Spark tuned for a few
+# thousand rows a date. Compiling generated code for each of the reconciliations' hundreds of
+# operators costs more than interpreting them (a carry-forward test took 8.5 s per collect with
+# code generation and adaptive execution, 5 s without; `make run --days 1` took 322 s with
+# Spark's defaults and 237 s with these); one shuffle partition, no UI. A million GL lines a date
+# wants the ``large`` profile (Spark's defaults), as `make bench-close` sets.
+SMALL_DATA_CONF = {
+    "spark.sql.shuffle.partitions": "1",
+    "spark.ui.enabled": "false",
+    "spark.databricks.delta.snapshotPartitions": "2",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    "spark.sql.adaptive.enabled": "false",
+}
 
 
 def spark_conf(
@@ -26,8 +42,9 @@ def spark_conf(
 ) -> dict[str, str]:
     """Every Spark setting the project runs with: Delta, the metastore, logging, loopback.
 
-    The same settings serve the pipeline, the SQL shell and the Thrift Server; ``extra_conf``
-    (a caller's tuning) and then ``SPARK_CONF`` (the operator's) override them.
+    The same settings serve the pipeline, the SQL shell and the Thrift Server. The profile's
+    tuning (``SPARK_PROFILE``), then ``extra_conf`` (a caller's) and then ``SPARK_CONF`` (the
+    operator's) override them.
     """
     jars = delta_jar_paths()
     conf = {
@@ -60,6 +77,8 @@ def spark_conf(
         # Our Delta logs are small: Delta's default of 50 partitions for rebuilding a table's
         # snapshot costs seconds per write on a small machine.
         "spark.databricks.delta.snapshotPartitions": "4",
+        # Spark's 200 is for clusters with hundreds of cores; a cluster sets its own (SPARK_CONF).
+        "spark.sql.shuffle.partitions": "4",
         "spark.pyspark.python": sys.executable,
     }
     java_options = [f"-Dlog4j.configurationFile={LOG4J_CONFIG}"]
@@ -71,6 +90,8 @@ def spark_conf(
             f"jdbc:derby:;databaseName={derby_home}/metastore_db;create=true"
         )
     conf["spark.driver.extraJavaOptions"] = " ".join(java_options)
+    if spark_profile(master) == "small":
+        conf.update(SMALL_DATA_CONF)
     if master.startswith("local"):
         # Everything stays on loopback: a local run has no business on other interfaces.
         conf["spark.driver.host"] = "127.0.0.1"
@@ -109,11 +130,12 @@ def build_spark_session(
 
 
 class SparkResource(ConfigurableResource):
-    """A Delta-enabled Spark session; the master comes from ``SPARK_MASTER``."""
+    """A Delta-enabled Spark session; the master comes from ``SPARK_MASTER``, the tuning from
+    ``SPARK_PROFILE`` (``shuffle_partitions`` overrides the profile's when set)."""
 
     master: str = ""
     warehouse_dir: str = ""
-    shuffle_partitions: int = 4
+    shuffle_partitions: int | None = None
 
     _session: SparkSession | None = PrivateAttr(default=None)
 
@@ -122,7 +144,11 @@ class SparkResource(ConfigurableResource):
         self._session = build_spark_session(
             master=self.master or spark_master(),
             warehouse_dir=self.warehouse_dir or f"{root.rstrip('/')}/_warehouse",
-            extra_conf={"spark.sql.shuffle.partitions": str(self.shuffle_partitions)},
+            extra_conf=(
+                {"spark.sql.shuffle.partitions": str(self.shuffle_partitions)}
+                if self.shuffle_partitions
+                else {}
+            ),
         )
 
     @property

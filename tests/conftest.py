@@ -7,27 +7,14 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
+from infra.spark import SMALL_DATA_CONF
+
 # Session-scoped lakehouses that several tests read, and the one file holding those tests.
 SHARED_LAKEHOUSES = {
     "closed_lakehouse": ("test_close.py",),
     "published_lakehouse": ("test_published_lakehouse.py",),
 }
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-# Spark tuned for a few rows: one shuffle partition, no UI, no code generation (compiling
-# generated code for each of the reconciliations' hundreds of operators costs more than
-# interpreting them: a carry-forward test took 8.5 s per collect with code generation and
-# adaptive execution, 5 s without). The session below uses it, and so do the pipeline processes
-# the integration tests start (``SPARK_CONF``, tests/integration/conftest.py).
-SMALL_DATA_SPARK_CONF = {
-    "spark.sql.shuffle.partitions": "1",
-    "spark.ui.enabled": "false",
-    "spark.databricks.delta.snapshotPartitions": "2",
-    "spark.sql.codegen.wholeStage": "false",
-    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
-    "spark.sql.adaptive.enabled": "false",
-}
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +27,8 @@ def spark() -> Iterator[SparkSession]:
         warehouse_dir=warehouse,
         app_name="tests",
         extra_conf={
-            **SMALL_DATA_SPARK_CONF,
+            # The small-data profile (also the local default), whatever SPARK_PROFILE says.
+            **SMALL_DATA_CONF,
             "spark.default.parallelism": "2",
             # One JVM serves the whole suite; the reconciliation plans (as of D and D - 1) are
             # large, and the default 1 GB driver heap ran out late in a full run.

@@ -24,3 +24,37 @@ def test_a_malformed_item_is_refused_by_name(monkeypatch, item):
     monkeypatch.setenv("SPARK_CONF", item)
     with pytest.raises(ValueError, match="SPARK_CONF"):
         spark_conf("local[2]", "/tmp/warehouse")
+
+
+@pytest.mark.parametrize(
+    ("master", "profile", "codegen", "partitions"),
+    [
+        ("local[*]", None, "false", "1"),  # a local master defaults to the small-data profile
+        ("spark://127.0.0.1:7077", None, None, "4"),  # a cluster to Spark's own defaults
+        ("local[*]", "large", None, "4"),
+        ("yarn", "small", "false", "1"),
+    ],
+)
+def test_the_profile_follows_the_master_unless_chosen(
+    monkeypatch, master, profile, codegen, partitions
+):
+    monkeypatch.delenv("SPARK_CONF", raising=False)
+    if profile is None:
+        monkeypatch.delenv("SPARK_PROFILE", raising=False)
+    else:
+        monkeypatch.setenv("SPARK_PROFILE", profile)
+    conf = spark_conf(master, "/tmp/warehouse")
+    assert conf.get("spark.sql.codegen.wholeStage") == codegen
+    assert conf["spark.sql.shuffle.partitions"] == partitions
+
+
+def test_an_unknown_profile_is_refused_by_name(monkeypatch):
+    monkeypatch.setenv("SPARK_PROFILE", "tiny")
+    with pytest.raises(ValueError, match="SPARK_PROFILE"):
+        spark_conf("local[2]", "/tmp/warehouse")
+
+
+def test_spark_conf_wins_over_the_profile(monkeypatch):
+    monkeypatch.setenv("SPARK_PROFILE", "small")
+    monkeypatch.setenv("SPARK_CONF", "spark.sql.adaptive.enabled=true")
+    assert spark_conf("local[2]", "/tmp/warehouse")["spark.sql.adaptive.enabled"] == "true"

@@ -16,7 +16,6 @@ import pyspark
 import pytest
 
 from sample import close as sample_close
-from tests.conftest import SMALL_DATA_SPARK_CONF
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SPARK_HOME = Path(pyspark.__file__).parent
@@ -74,8 +73,9 @@ def project_env(**overrides: str) -> dict[str, str]:
     )
     env.pop("OPENAI_API_KEY", None)
     env.pop("DAGSTER_HOME", None)  # runs go to an ephemeral instance, not the project's
-    # The processes under test run on a few rows: the suite's small-data Spark tuning.
-    env["SPARK_CONF"] = " ".join(f"{k}={v}" for k, v in SMALL_DATA_SPARK_CONF.items())
+    # The processes under test run on a few rows: the small-data profile, on a cluster too.
+    env["SPARK_PROFILE"] = "small"
+    env.pop("SPARK_CONF", None)
     env.update(overrides)
     return env
 
