@@ -22,13 +22,14 @@ run: setup ## Sample landing zone + the close of the last 3 business dates; ARGS
 
 # Two workers (pytest-xdist), one test file at a time each: the tests that read one session-scoped
 # lakehouse are in one file (tests/e2e/test_close.py, tests/integration/test_published_lakehouse.py),
-# so it is built once. TEST_WORKERS=0 runs in-process.
+# so it is built once. Files go to the workers in collection order, which puts the costliest first
+# (tests/conftest.py COSTLIEST_FIRST). TEST_WORKERS=0 runs in-process.
 TEST_WORKERS ?= 2
 test: setup ## Run the whole test suite (two workers)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-fast: setup ## Everything but the end-to-end Dagster runs (two workers)
-	$(PY) -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-unit: setup ## Spark-free unit tests only (seconds)
 	$(PY) -m pytest -m "not spark and not slow"

@@ -16,6 +16,21 @@ SHARED_LAKEHOUSES = {
 }
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
+# The files that cost minutes on CI's two cores (a shared lakehouse, servers in subprocesses, the
+# browser), costliest first. ``make test`` runs with ``--no-loadscope-reorder``, so xdist hands
+# files to its workers in collection order: these start first and the short files fill in around
+# them (longest first). xdist's own order (most tests first) left a 280 s file of two tests for
+# the end, with the other worker idle.
+COSTLIEST_FIRST = (
+    "e2e/test_close.py",
+    "integration/test_published_lakehouse.py",
+    "integration/test_ui_backfill.py",
+    "e2e/test_pipeline.py",
+    "e2e/test_hr_cases.py",
+    "integration/test_ui_review.py",
+    "infra/test_wap.py",
+)
+
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
@@ -59,12 +74,20 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def _cost_rank(item: pytest.Item) -> int:
+    path = Path(item.path).as_posix()
+    ranks = [i for i, name in enumerate(COSTLIEST_FIRST) if path.endswith(f"tests/{name}")]
+    return ranks[0] if ranks else len(COSTLIEST_FIRST)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that needs the Spark session ``spark``: the layers run alone.
+    """Put the costliest files first (``COSTLIEST_FIRST``; the rest keep their order) and mark
+    every test that needs the Spark session ``spark``: the layers run alone.
 
     ``-m "not spark and not slow"`` is the Spark-free unit layer, ``-m "spark and not slow"`` the
     Spark layer, ``-m slow`` the end-to-end Dagster runs and integration tests.
     """
+    items.sort(key=_cost_rank)  # stable: each file's tests stay together, in their order
     for item in items:
         names = getattr(item, "fixturenames", ())
         if "spark" in names:

@@ -1,5 +1,6 @@
 """AP subledger ↔ GL AP control: matches, every exception type, balances, on tiny silver frames."""
 
+from datetime import date
 from decimal import Decimal
 
 from chispa import assert_df_equality
@@ -21,6 +22,13 @@ PAYMENT_SCHEMA = (
     "vendor_name string, payment_date date, amount decimal(18,2), currency string, memo string, "
     "status string, business_date date, fx_rate_to_usd decimal(18,8), amount_usd decimal(18,2)"
 )
+
+
+def reconcile(invoices: DataFrame, payments: DataFrame, gl: DataFrame, as_of: date):
+    """The reconciliation as the close runs it: its intermediate results checkpointed."""
+    return reconcile_ap_gl(
+        invoices, payments, gl, as_of, materialize=lambda df: df.localCheckpoint()
+    )
 
 
 def invoices_df(spark: SparkSession, *rows: dict) -> DataFrame:
@@ -109,7 +117,7 @@ def test_invoice_and_payment_posted_match(spark):
         {"id": "JE1|1", "amount": "1000.00", "account": "6000", "ref": "INV-1"},
         control("JE2|1", "400.00", "PAY-1"),
     )
-    result = reconcile_ap_gl(invoices, payments, gl, D)
+    result = reconcile(invoices, payments, gl, D)
 
     assert result.matches.columns == MATCH_COLUMNS
     assert result.exceptions.columns == EXCEPTION_COLUMNS
@@ -160,7 +168,7 @@ def test_unposted_documents_and_undocumented_postings(spark):
         control("MJ3|1", "-5.00", "ACCR-1", source_system="MANUAL"),
         control("MJ3|2", "-7.00", "ACCR-1", source_system="MANUAL"),
     )
-    result = reconcile_ap_gl(invoices, payments, gl, D)
+    result = reconcile(invoices, payments, gl, D)
     assert result.matches.count() == 0
     view(
         spark,
@@ -187,7 +195,7 @@ def test_tolerance_and_amount_mismatch(spark):
         spark, {"id": "INV-3", "amount": "500.00"}, {"id": "INV-4", "amount": "70.00"}
     )
     gl = gl_df(spark, control("JE3|1", "-480.00", "INV-3"), control("JE4|1", "-70.01", "INV-4"))
-    result = reconcile_ap_gl(invoices, payments_df(spark), gl, D)
+    result = reconcile(invoices, payments_df(spark), gl, D)
     assert [r["left_records"] for r in result.matches.collect()] == [["ap_invoices:INV-4"]]
     view(
         spark,
@@ -202,7 +210,7 @@ def test_tolerance_and_amount_mismatch(spark):
 def test_reference_must_be_same_entity(spark):
     invoices = invoices_df(spark, {"id": "INV-5", "amount": "10.00", "entity": "GB01"})
     gl = gl_df(spark, control("JE5|1", "-10.00", "INV-5", entity="US01", currency="GBP"))
-    result = reconcile_ap_gl(invoices, payments_df(spark), gl, D)
+    result = reconcile(invoices, payments_df(spark), gl, D)
     assert result.matches.count() == 0
     assert sorted(r["exception_type"] for r in result.exceptions.collect()) == [
         "AP_NOT_IN_GL",
@@ -219,7 +227,7 @@ def test_window_edges(spark):
         {"id": "INV-EDGE", "amount": "3.00", "landed": days(-LOOKBACK_DAYS)},
     )
     gl = gl_df(spark, control("JE1|1", "-1.00", "INV-NEXT", landed=too_old))
-    result = reconcile_ap_gl(invoices, payments_df(spark), gl, D)
+    result = reconcile(invoices, payments_df(spark), gl, D)
     view(spark, result.exceptions, ("AP_NOT_IN_GL", ["ap_invoices:INV-EDGE"], "3.00", 45))
 
 
@@ -258,7 +266,7 @@ def test_balances_variance_equals_open_exceptions(spark):
     )
     assert_df_equality(balances, expected, ignore_row_order=True, ignore_nullable=True)
 
-    exceptions = reconcile_ap_gl(invoices, payments, gl, D).exceptions
+    exceptions = reconcile(invoices, payments, gl, D).exceptions
     explained = (
         exceptions.where(F.col("status") == "open")
         .groupBy("legal_entity")
@@ -279,5 +287,5 @@ def test_balances_count_a_relanded_document_once(spark):
     balances = ap_control_balances(invoices, payments_df(spark), gl_df(spark), D)
     row = balances.where(F.col("legal_entity") == "US01").first()
     assert row["ap_subledger_balance"] == Decimal("100.00")
-    exception = reconcile_ap_gl(invoices, payments_df(spark), gl_df(spark), D).exceptions.first()
+    exception = reconcile(invoices, payments_df(spark), gl_df(spark), D).exceptions.first()
     assert (exception["first_seen_date"], exception["age_days"]) == (days(-1), 1)
