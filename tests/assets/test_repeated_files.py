@@ -39,7 +39,9 @@ def _resend(root, source: str) -> str:
 def test_yesterdays_file_resent_today_is_quarantined_whole_and_a_quiet_roster_is_not(
     spark, lakehouse_root
 ):
-    sample_close.generate_close(lakehouse_root, D1, D2, gl_lines_per_day=40, employees=12)
+    sample_close.generate_close(
+        lakehouse_root, D1, D2, gl_lines_per_day=40, employees=12, with_documents=False
+    )
     gl_name = _resend(lakehouse_root, c.GL_JOURNAL_LINES.name)
     _resend(lakehouse_root, c.HRIS_ROSTER.name)  # nobody joined or left: the same snapshot
     lakehouse = LakehouseResource()

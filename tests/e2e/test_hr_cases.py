@@ -36,7 +36,9 @@ STEPS = [
 
 def _landed(root: Path, generate: bool = True) -> tuple[list[dict], list[dict], dict]:
     if generate:
-        sample_close.generate_close(root, DAY, DAY, seed=5, gl_lines_per_day=20, employees=30)
+        sample_close.generate_close(
+            root, DAY, DAY, seed=5, gl_lines_per_day=20, employees=30, with_documents=False
+        )
     folder = f"business_date={DAY.isoformat()}"
     cases_file = next((root / "landing" / "hr_cases" / folder).glob("*.jsonl"))
     cases = [json.loads(line) for line in cases_file.read_text().splitlines() if line.strip()]

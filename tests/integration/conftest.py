@@ -110,7 +110,14 @@ def background(cmd: list[str], env: dict[str, str], log: Path) -> Iterator[subpr
 def write_sample(root: Path) -> None:
     """The landing zone (and answer keys) of ``DAY``: small, and the same for every root."""
     sample_close.generate_close(
-        root, DAY, DAY, seed=5, gl_lines_per_day=150, employees=30, expense_rows=120
+        root,
+        DAY,
+        DAY,
+        seed=5,
+        gl_lines_per_day=150,
+        employees=30,
+        expense_rows=120,
+        with_documents=False,  # gold.expense_lines and what it needs: no documents
     )
 
 

@@ -147,7 +147,13 @@ def test_landing_sensor_requests_complete_dates_once_and_reports_late_sources(
 
     two_days_ago = (noon - timedelta(days=2)).date()
     generate_close(
-        tmp_path, two_days_ago, two_days_ago, gl_lines_per_day=20, employees=10, expense_rows=20
+        tmp_path,
+        two_days_ago,
+        two_days_ago,
+        gl_lines_per_day=20,
+        employees=10,
+        expense_rows=20,
+        with_documents=False,
     )
     result = landing_zone_sensor(build_sensor_context(resources={"lakehouse": lakehouse}))
     [request] = result.run_requests

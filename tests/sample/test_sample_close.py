@@ -30,7 +30,15 @@ from transforms.reference_data import (
 )
 
 START, END = date(2026, 11, 12), date(2026, 12, 1)  # weekends, the 15th, a month end
-SMALL = {"seed": 3, "gl_lines_per_day": 120, "employees": 60, "expense_rows": 60}
+# No invoice PDFs: none of these tests reads them (tests/sample/test_invoice_documents.py does),
+# and drawing them is most of the generator's time (28.7 s of 29.2 s for 55 days).
+SMALL = {
+    "seed": 3,
+    "gl_lines_per_day": 120,
+    "employees": 60,
+    "expense_rows": 60,
+    "with_documents": False,
+}
 DAYS = [START + timedelta(days=i) for i in range((END - START).days + 1)]
 LOOKBACK, WINDOW = 45, 3
 
@@ -362,7 +370,14 @@ def test_answer_key_equals_the_rules_applied_to_the_landed_files(landed):
 def test_answer_key_is_exact_when_records_leave_the_lookback_window(tmp_path):
     start, end = date(2026, 9, 1), date(2026, 10, 25)  # 55 days: pairs split by the window edge
     sample_close.generate_close(
-        tmp_path, start, end, seed=5, gl_lines_per_day=40, employees=40, expense_rows=10
+        tmp_path,
+        start,
+        end,
+        seed=5,
+        gl_lines_per_day=40,
+        employees=40,
+        expense_rows=10,
+        with_documents=False,
     )
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     landed = Landed(tmp_path, days)
