@@ -85,8 +85,11 @@ def stage_and_audit_hr_cases_day(
 
 def describe_cases(staged: DataFrame, done: Staged, enrichment: EnrichmentResource) -> dict:
     """The cases' own figures: by type and urgency, both outcomes' rollups, a preview."""
-    by_type = {r[0]: r[1] for r in staged.groupBy("case_type").count().collect()}
-    by_urgency = {r[0]: r[1] for r in staged.groupBy("urgency").count().collect()}
+    by_type: dict[str, int] = {}
+    by_urgency: dict[str, int] = {}
+    for row in staged.groupBy("case_type", "urgency").count().collect():  # one job for both
+        by_type[row[0]] = by_type.get(row[0], 0) + row[2]
+        by_urgency[row[1]] = by_urgency.get(row[1], 0) + row[2]
     return {
         "cases_by_type": MetadataValue.json({str(k): v for k, v in by_type.items()}),
         "cases_by_urgency": MetadataValue.json({str(k): v for k, v in by_urgency.items()}),

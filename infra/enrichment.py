@@ -147,6 +147,9 @@ class EnrichmentResource(ConfigurableResource):
     # Comma-separated tasks (or "all") whose rows the LLM did not answer are left failed
     # instead of answered by the offline model.
     fallback_off: str = ""
+    # Waits before a retry when the provider gives no Retry-After: doubling from the base, capped.
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 30.0
 
     _tokens_spent: int = PrivateAttr(default=0)
     # Breakers an enrichment call of this run saw open, by task ("*": the key was refused).
@@ -174,6 +177,8 @@ class EnrichmentResource(ConfigurableResource):
             history_min_rows=settings.history_min_rows,
             breaker_failures=settings.breaker_failures,
             fallback_off=",".join(settings.fallback_off),
+            backoff_base_s=settings.backoff_base_s,
+            backoff_max_s=settings.backoff_max_s,
         )
 
     @property
@@ -220,6 +225,8 @@ class EnrichmentResource(ConfigurableResource):
             else self.tokens_per_minute / tasks,
             breaker_failures=self.breaker_failures,
             fallback_off=tuple(n.strip() for n in self.fallback_off.split(",") if n.strip()),
+            backoff_base_s=self.backoff_base_s,
+            backoff_max_s=self.backoff_max_s,
         )
 
     def call_config(self, task: TaskSpec, scope: str, tasks: int | None = None) -> ProviderConfig:

@@ -132,6 +132,8 @@ class LLMSettings:
     history_min_rows: int = 200
     breaker_failures: int = 5
     fallback_off: tuple[str, ...] = ()
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 30.0
 
 
 def llm_settings() -> LLMSettings:
@@ -140,6 +142,8 @@ def llm_settings() -> LLMSettings:
     ``LLM_BREAKER_FAILURES``: consecutive failed requests that stop a task calling the endpoint
     for the rest of the run (0: never). ``LLM_FALLBACK_OFF``: comma-separated task names (or
     ``all``) whose rows the LLM did not answer stay failed instead of answered offline.
+    ``LLM_BACKOFF_BASE_S`` / ``LLM_BACKOFF_MAX_S``: the wait before a retry doubles from the
+    base up to the cap (with jitter) when the provider gives no ``Retry-After``.
     """
     return LLMSettings(
         api_key_set=bool(os.environ.get("OPENAI_API_KEY", "").strip()),
@@ -159,6 +163,8 @@ def llm_settings() -> LLMSettings:
         fallback_off=tuple(
             name.strip() for name in _env("LLM_FALLBACK_OFF", "").split(",") if name.strip()
         ),
+        backoff_base_s=float(_env("LLM_BACKOFF_BASE_S", "1.0")),
+        backoff_max_s=float(_env("LLM_BACKOFF_MAX_S", "30.0")),
     )
 
 

@@ -74,7 +74,12 @@ def _secrets(cases: list[dict], roster: list[dict]) -> set[str]:
 def test_nothing_personal_reaches_the_llm_and_rows_say_llm(spark, tmp_path, monkeypatch):
     root = tmp_path / "lakehouse"
     cases, roster, _ = _landed(root)
-    env = {"OPENAI_API_KEY": "sk-test-hr"}
+    # Retries wait milliseconds, not Spark's seconds: the waits are not under test here.
+    env = {
+        "OPENAI_API_KEY": "sk-test-hr",
+        "LLM_BACKOFF_BASE_S": "0.01",
+        "LLM_BACKOFF_MAX_S": "0.05",
+    }
     with FakeOpenAI() as server:
         # The first night the endpoint answers nothing usable: the circuit breaker stops the
         # requests, the offline fallback answers every case, marked, and the night publishes.

@@ -113,7 +113,9 @@ def test_a_broken_endpoint_falls_back_uncached_and_a_healthy_run_re_enriches_tho
     fake_openai.reset_log()
 
     fake_openai.fail_always(Fault.http(500))
-    broken = EnrichmentResource(**settings, breaker_failures=2, max_attempts_per_record=3)
+    broken = EnrichmentResource(
+        **settings, breaker_failures=2, max_attempts_per_record=3, backoff_base_s=0.01
+    )
     run = _enrich(broken, lines, "run-broken")
     # Two texts left, one pack: two failed requests opened the breaker (not three attempts).
     assert len(fake_openai.chat_requests()) == 2

@@ -134,7 +134,11 @@ def test_a_broken_endpoint_falls_back_to_the_history_model_first(
     # model's own answer (it had scored them), not the embedded similarity classifier's.
     fake_openai.fail_always(Fault.http(500))
     resource = EnrichmentResource(
-        api_key="sk-test", base_url=fake_openai.base_url, route_below_confidence=0.9
+        api_key="sk-test",
+        base_url=fake_openai.base_url,
+        route_below_confidence=0.9,
+        backoff_base_s=0.01,  # retries' waits are not under test here
+        backoff_max_s=0.05,
     )
     run = _run(resource, today, history, "run-broken")
     rows = run.rows.collect()
