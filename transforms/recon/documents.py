@@ -346,11 +346,11 @@ def _expecting_a_document(invoices: DataFrame, documents: DataFrame) -> DataFram
     )
 
 
-def _without_document(invoices: DataFrame, documents: DataFrame, grouped: DataFrame) -> DataFrame:
+def _without_document(invoices: DataFrame, grouped: DataFrame) -> DataFrame:
     """``AP_WITHOUT_DOC``: AP invoices expected to have a document that no document pairs with."""
     paired = grouped.where(F.col("a_record").isNotNull()).select("a_record").distinct()
     return (
-        _expecting_a_document(invoices, documents)
+        _expecting_a_document(invoices, grouped)
         .join(paired, "a_record", "left_anti")
         .select(
             F.lit("AP_WITHOUT_DOC").alias("exception_type"),
@@ -392,12 +392,10 @@ def reconcile_documents_ap(
     (it prices the totals of documents paired with no AP invoice). Inputs are whole tables;
     records outside ``[as_of - LOOKBACK_DAYS, as_of]`` are ignored.
     """
-    docs = materialize(_documents(documents, fx_rates, as_of))
-    invoices = materialize(_ap_invoices(invoices, as_of))
-    grouped = materialize(_grouped(docs, invoices))
-    compared = materialize(
-        _compared(grouped.where((F.col("_rank") == 1) & F.col("a_record").isNotNull()))
-    )
+    invoices = _ap_invoices(invoices, as_of)
+    # Every rule reads the documents' pairing and groups: computed once.
+    grouped = materialize(_grouped(_documents(documents, fx_rates, as_of), invoices))
+    compared = _compared(grouped.where((F.col("_rank") == 1) & F.col("a_record").isNotNull()))
     matches = (
         compared.where(F.col("_amount_ok") & F.col("_date_ok"))
         .select(
@@ -417,7 +415,7 @@ def reconcile_documents_ap(
         _mismatches(compared)
         .unionByName(_not_in_ap(grouped))
         .unionByName(_duplicates(grouped))
-        .unionByName(_without_document(invoices, docs, grouped))
+        .unionByName(_without_document(invoices, grouped))
         .transform(to_exception_rows(RECON, as_of))
     )
     return ReconResult(matches=matches, exceptions=exceptions)
