@@ -1,7 +1,8 @@
 """The nightly close: HRIS history, the reconciliations, and their gold tables through the gate.
 
 Assets stay thin: the rules are in ``transforms/recon/`` (one module per reconciliation) and
-``transforms/hris.py``; the suites in ``expectations/reconciliation.py``.
+``transforms/hris.py``; the suites in ``expectations/reconciliation.py``. Besides silver, the close
+reads the published invoice documents (``gold.invoice_documents``: only what passed its audit).
 """
 
 from dataclasses import dataclass, fields
@@ -16,7 +17,7 @@ from dagster import (
     asset,
     multi_asset,
 )
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
@@ -37,9 +38,12 @@ from transforms import contracts as c
 from transforms.hris import hris_history
 from transforms.recon.ap import ap_control_balances
 from transforms.recon.close import INPUT_LOOKBACK_DAYS, CloseInputs, run_close_dates, windowed
+from transforms.recon.documents import DOCUMENT_COLUMNS, DOCUMENT_SCHEMA
 from transforms.recon.summary import close_summary
 
 HRIS_HISTORY = TableRef("silver", "hris_history")
+INVOICE_DOCUMENTS = TableRef("gold", "invoice_documents")
+DOCUMENTS_STEP = "gold_invoice_documents"
 MATCHES = wap.GoldTable(
     "recon_matches",
     not_null=suites.MATCHES_NOT_NULL,
@@ -89,15 +93,20 @@ _CUMULATIVE = {"gl", "ap_invoices", "ap_payments"}
 HISTORY_STEP = versions.Step(
     "silver_hris_history", __name__, (versions.Upstream("silver_hris_roster", None),)
 )
-# The close of D reads each source over its lookback window (and the AP control inputs in full).
+# The close of D reads each source over its lookback window (and the AP control inputs in full),
+# and the documents published over theirs.
 CLOSE_STEP = versions.Step(
     "staging_reconciliation",
     __name__,
-    tuple(
-        versions.Upstream(
-            f"silver_{source.name}", None if field in _CUMULATIVE else INPUT_LOOKBACK_DAYS[field]
-        )
-        for field, source in _INPUT_FIELDS.items()
+    (
+        *(
+            versions.Upstream(
+                f"silver_{source.name}",
+                None if field in _CUMULATIVE else INPUT_LOOKBACK_DAYS[field],
+            )
+            for field, source in _INPUT_FIELDS.items()
+        ),
+        versions.Upstream(DOCUMENTS_STEP, INPUT_LOOKBACK_DAYS["invoice_documents"]),
     ),
 )
 PUBLISH_STEP = publish_step("gold_reconciliation", "staging_reconciliation")
@@ -105,6 +114,13 @@ PUBLISH_STEP = publish_step("gold_reconciliation", "staging_reconciliation")
 
 def _silver(lakehouse: LakehouseResource, session: SparkSession, contract: c.SourceContract):
     return lakehouse.read(session, TableRef("silver", contract.name))
+
+
+def _published_documents(lakehouse: LakehouseResource, session: SparkSession) -> DataFrame:
+    """What the close reads of gold.invoice_documents; none before documents were ever published."""
+    if not lakehouse.exists(session, INVOICE_DOCUMENTS):
+        return session.createDataFrame([], DOCUMENT_SCHEMA)
+    return lakehouse.read(session, INVOICE_DOCUMENTS).select(*DOCUMENT_COLUMNS)
 
 
 @asset(
@@ -190,6 +206,7 @@ def stage_close_dates(
         roster=_silver(lakehouse, session, c.HRIS_ROSTER),
         expense_lines=_silver(lakehouse, session, c.EXPENSE_LINES),
         fx_rates=_silver(lakehouse, session, c.FX_RATES),
+        invoice_documents=_published_documents(lakehouse, session),
     )
 
     # The dates the close reads are materialized once, each reconciliation is computed once, and
@@ -257,7 +274,10 @@ def _staging_key(table: wap.GoldTable) -> str:
         AssetSpec(
             _staging_key(table),
             code_version=CLOSE_STEP.code_version,
-            deps=[AssetKey(f"silver_{s.name}") for s in INPUT_SOURCES],
+            deps=[
+                *(AssetKey(f"silver_{s.name}") for s in INPUT_SOURCES),
+                AssetKey(DOCUMENTS_STEP),
+            ],
             group_name="staging",
             kinds={"spark", "delta"},
             description=f"Candidate partition of gold.{table.name}, audited by its suite before "
@@ -279,7 +299,8 @@ def _staging_key(table: wap.GoldTable) -> str:
 def staging_reconciliation(
     context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
 ):
-    """Bank ↔ GL, AP ↔ GL, payroll ↔ HRIS and expense policy for each date of the run."""
+    """Bank ↔ GL, AP ↔ GL, invoice documents ↔ AP, payroll ↔ HRIS and expense policy for each
+    date of the run."""
     session = spark.session
     plan = versions.plan_run(context, session, lakehouse, CLOSE_STEP)
     if not plan.to_run:

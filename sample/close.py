@@ -48,6 +48,7 @@ from transforms.reference_data import (
 
 # Records older than the reconciliations' window leave it (they close as aged out).
 LOOKBACK_DAYS = RECON_LOOKBACK_DAYS
+DOCUMENT_RECON = "document_ap"
 CASH_ACCOUNT = "1010"
 AR_ACCOUNT = "1200"
 MISSING_RATE_CURRENCY = "SEK"
@@ -304,8 +305,38 @@ def _exception(
     closes: date | None = None,
     first_seen: date | None = None,
 ) -> _Exception:
-    carried = recon in ("bank_gl", "ap_gl")
+    carried = recon in ("bank_gl", "ap_gl", DOCUMENT_RECON)
     return _Exception(recon, kind, tuple(sorted(records)), opened, closes, carried, first_seen)
+
+
+def _document_exceptions(day: date, landed: sample_documents.LandedDocuments) -> list[_Exception]:
+    """What a date's seeded document discrepancies raise (``document_ap``, carried forward)."""
+    found = []
+    for doc in landed.documents:
+        record = _rid(sample_documents.SOURCE, day.isoformat(), doc.file_name)
+        if doc.discrepancy in (sample_documents.DOC_AMOUNT_MISMATCH,
+                               sample_documents.DOC_DATE_MISMATCH):  # fmt: skip
+            ap = _rid("ap_invoices", doc.ap_invoice_id)
+            found.append(_exception(DOCUMENT_RECON, doc.discrepancy, [record, ap], day))
+        elif doc.discrepancy == sample_documents.DOC_NOT_IN_AP:
+            found.append(_exception(DOCUMENT_RECON, doc.discrepancy, [record], day))
+        elif doc.discrepancy == sample_documents.DUPLICATE_DOCUMENT:
+            first = date.fromisoformat(doc.duplicate_of_date)
+            original = _rid(sample_documents.SOURCE, doc.duplicate_of_date, doc.duplicate_of)
+            found.append(
+                _exception(DOCUMENT_RECON, doc.discrepancy, [original, record], day, None, first)
+            )
+            # Once the original and its AP invoice leave the window, the copy is alone.
+            alone = first + timedelta(days=LOOKBACK_DAYS + 1)
+            found.append(
+                _exception(
+                    DOCUMENT_RECON, sample_documents.DOC_NOT_IN_AP, [record], alone, None, day
+                )
+            )
+    for invoice_id in landed.without_document:
+        record = _rid("ap_invoices", invoice_id)
+        found.append(_exception(DOCUMENT_RECON, sample_documents.AP_WITHOUT_DOC, [record], day))
+    return found
 
 
 @dataclass
@@ -1532,8 +1563,8 @@ def generate_close(
 ) -> list[CloseAnswerKey]:
     """Write every source's landing files and the close answer key for each date of the range.
 
-    ``with_documents`` adds two or three invoice documents per date with AP invoices
-    (``sample/invoice_documents.py``), one of them scanned.
+    ``with_documents`` adds the invoice documents of each date's PO invoices
+    (``sample/invoice_documents.py``), one of them scanned, with two seeded discrepancies.
     """
     days = _dates(start, end)
     people = build_roster(seed, employees, start, end)
@@ -1544,7 +1575,7 @@ def generate_close(
     exceptions = list(ledger.exceptions)
     per_day: list[tuple[date, dict, dict, dict]] = []
     documents: dict[date, dict[str, dict]] = {}
-    documented: list = []  # earlier dates' documents, with their bytes (a duplicate copies one)
+    documented: list = []  # earlier dates' documents, their date and bytes (a duplicate copies one)
     for index, day in enumerate(days):
         counts = {source: 0 for source in CONTRACTS}
         quarantined: dict[str, dict[str, str]] = {}
@@ -1577,8 +1608,11 @@ def generate_close(
             landed = sample_documents.write_invoice_documents(
                 root, day, len(documents), ledger.invoices[day], seed, documented
             )
-            if landed:
-                documents[day] = {d.file_name: sample_documents.answer_key_entry(d) for d in landed}
+            if landed.documents:
+                documents[day] = {
+                    d.file_name: sample_documents.answer_key_entry(d) for d in landed.documents
+                }
+                exceptions += _document_exceptions(day, landed)
         per_day.append((day, quarantined, truth, counts))
     keys = []
     for day, quarantined, truth, counts in per_day:

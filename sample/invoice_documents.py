@@ -1,26 +1,32 @@
 """Vendor invoice documents for the sample AP invoices, with seeded discrepancies (issue 14).
 
-For a business date with AP invoices it writes ``landing/invoice_documents/business_date=D/``:
-two documents of the day's AP invoices, one born digital (a PDF with a text layer, in one of two
-layouts) and one scanned (the same kind of page rasterised, speckled and slightly turned, as an
-image-only PDF or a PNG, so it needs OCR); and, in turn by the date's position in the range,
-one seeded discrepancy:
+For a business date with AP invoices it writes ``landing/invoice_documents/business_date=D/``: the
+document of each of the day's AP invoices raised against a purchase order (the invoices the
+reconciliation expects a document for, docs/RECONCILIATIONS.md), one of them scanned (the page
+rasterised, speckled and slightly turned, as an image-only PDF or a PNG, so it needs OCR) and the
+others born digital (PDFs with a text layer, in one of two layouts); and, in turn by the date's
+position in the range, two seeded discrepancies, one of each kind:
 
-* ``DOC_AMOUNT_MISMATCH``: the digital document's total differs from the AP invoice's amount
+* ``DOC_AMOUNT_MISMATCH``: a digital document's total differs from the AP invoice's amount
   (net + tax still add up, so the arithmetic checks pass and only the ledger can tell);
-* ``DOC_NOT_IN_AP``: a third document whose invoice number the AP subledger does not hold;
+* ``DOC_NOT_IN_AP``: an extra document whose invoice number the AP subledger does not hold;
 * ``DUPLICATE_DOCUMENT``: the byte-identical copy of an earlier date's document under another
-  file name (recognised by its hash).
+  file name (recognised by its hash);
+
+and
+
+* ``DOC_DATE_MISMATCH``: a digital document dated a few days before the AP invoice's date;
+* ``AP_WITHOUT_DOC``: one of the day's PO invoices gets no document.
 
 What each file states is returned for the answer key. Files are reproducible byte for byte
-(fixed creation date, seeded noise), like the rest of the sample landing zone. The volume stays
-small on purpose: OCR costs seconds a page.
+(fixed creation date, seeded noise), like the rest of the sample landing zone. One scan a date:
+OCR costs seconds a page, a digital document a few milliseconds.
 """
 
 import io
 import random
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,8 +38,12 @@ SOURCE = "invoice_documents"
 DOC_AMOUNT_MISMATCH = "DOC_AMOUNT_MISMATCH"
 DOC_NOT_IN_AP = "DOC_NOT_IN_AP"
 DUPLICATE_DOCUMENT = "DUPLICATE_DOCUMENT"
-# The seeded discrepancy of the n-th active date of a range: n % 3.
+DOC_DATE_MISMATCH = "DOC_DATE_MISMATCH"
+AP_WITHOUT_DOC = "AP_WITHOUT_DOC"
+# The seeded discrepancies of the n-th date with documents of a range: one of each, by n % 3
+# and n % 2.
 DISCREPANCIES = (DOC_AMOUNT_MISMATCH, DOC_NOT_IN_AP, DUPLICATE_DOCUMENT)
+SECOND_DISCREPANCIES = (DOC_DATE_MISMATCH, AP_WITHOUT_DOC)
 LAYOUTS = ("classic", "modern")
 TAX_RATES = {"USD": Decimal("0.08"), "GBP": Decimal("0.20"), "EUR": Decimal("0.19")}
 # Rasterised at this resolution: Tesseract reads it well, the files stay small.
@@ -76,6 +86,15 @@ class InvoiceDocument:
     ap_invoice_id: str | None
     discrepancy: str | None = None
     duplicate_of: str | None = None
+    duplicate_of_date: str | None = None
+
+
+@dataclass(frozen=True)
+class LandedDocuments:
+    """A date's documents, and the AP invoices left without their document (``AP_WITHOUT_DOC``)."""
+
+    documents: list[InvoiceDocument]
+    without_document: list[str]
 
 
 def _money(cents: int) -> str:
@@ -107,11 +126,10 @@ def _document(
     scanned: bool,
     total_cents: int | None = None,
     invoice_number: str | None = None,
+    invoice_date: str | None = None,
 ) -> InvoiceDocument:
     """The document of an AP invoice row (``sample/close.py`` column order), as it would print."""
-    invoice_id, entity, vendor_id, vendor_name, invoice_date, due_date, amount, currency = ap_row[
-        :8
-    ]
+    invoice_id, entity, vendor_id, vendor_name, ap_date, due_date, amount, currency = ap_row[:8]
     memo, po_number = ap_row[8], ap_row[9]
     total = total_cents if total_cents is not None else int(Decimal(amount) * 100)
     rate = TAX_RATES[currency]
@@ -123,7 +141,7 @@ def _document(
         vendor_name=vendor_name,
         vendor_tax_id=_VENDOR_TAX_IDS[vendor_id],
         legal_entity=entity,
-        invoice_date=invoice_date,
+        invoice_date=invoice_date or ap_date,
         due_date=due_date,
         currency=currency,
         net=_plain(net),
@@ -244,66 +262,77 @@ def write_invoice_documents(
     index: int,
     ap_rows: list[list[str]],
     seed: int,
-    earlier: list[tuple[InvoiceDocument, bytes]],
-) -> list[InvoiceDocument]:
+    earlier: list[tuple[str, InvoiceDocument, bytes]],
+) -> LandedDocuments:
     """Write a date's invoice documents; return what each states (for the answer key).
 
-    ``index`` is the date's position among the range's dates with AP invoices (it chooses the
-    layouts, the scan's format and the seeded discrepancy); ``earlier`` the documents written for
-    earlier dates of the range, with their bytes (a duplicate copies one of them). Dates
-    without AP invoices get no documents.
+    ``index`` is the date's position among the range's dates with documents (it chooses the
+    layouts, the scan's format and the seeded discrepancies); ``earlier`` the documents written
+    for earlier dates of the range, with their date and bytes (a duplicate copies one of them).
+    Dates with fewer than two PO invoices get no documents.
     """
-    candidates = [r for r in ap_rows if r[9] and r[10] == "open"] or ap_rows
-    if len(candidates) < 2:
-        return []
+    documented = [r for r in ap_rows if r[9]]  # raised against a purchase order
+    if len(documented) < 2:
+        return LandedDocuments([], [])
     rng = random.Random(f"{seed}:invoice_documents:{day.isoformat()}")
-    first, second = rng.sample(candidates, 2)
+    order = rng.sample(documented, len(documented))
     kind = DISCREPANCIES[index % len(DISCREPANCIES)]
+    second = SECOND_DISCREPANCIES[index % len(SECOND_DISCREPANCIES)] if len(order) > 2 else None
     folder = root / "landing" / SOURCE / f"business_date={day.isoformat()}"
     folder.mkdir(parents=True, exist_ok=True)
     out: list[tuple[InvoiceDocument, bytes]] = []
 
-    layout = LAYOUTS[index % 2]
-    digital_name = _file_name(first[3], first[0], ".pdf")
-    if kind == DOC_AMOUNT_MISMATCH:
-        # The vendor billed more than AP entered: 5-15% over.
-        billed = int(Decimal(first[6]) * 100 * (1 + Decimal(rng.randint(5, 15)) / 100))
-        doc = _document(rng, first, digital_name, layout, False, total_cents=billed)
-        doc = _replace(doc, discrepancy=DOC_AMOUNT_MISMATCH)
-    else:
-        doc = _document(rng, first, digital_name, layout, False)
-    out.append((doc, render_pdf(doc)))
-
     scan_suffix = ".png" if index % 2 else ".pdf"
-    scan_name = _file_name(second[3], second[0], f"_scan{scan_suffix}")
-    scan = _document(rng, second, scan_name, LAYOUTS[1 - index % 2], True)
-    out.append((scan, render_scan(scan, rng)))
+    for n, row in enumerate(order):
+        if n == 2 and second == AP_WITHOUT_DOC:
+            continue
+        if n == 1:
+            name = _file_name(row[3], row[0], f"_scan{scan_suffix}")
+            scan = _document(rng, row, name, LAYOUTS[1 - index % 2], True)
+            out.append((scan, render_scan(scan, rng)))
+            continue
+        name, layout = _file_name(row[3], row[0], ".pdf"), LAYOUTS[(index + n) % 2]
+        if n == 0 and kind == DOC_AMOUNT_MISMATCH:
+            # The vendor billed more than AP entered: 5-15% over.
+            billed = int(Decimal(row[6]) * 100 * (1 + Decimal(rng.randint(5, 15)) / 100))
+            doc = _document(rng, row, name, layout, False, total_cents=billed)
+            doc = _replace(doc, discrepancy=DOC_AMOUNT_MISMATCH)
+        elif n == 2 and second == DOC_DATE_MISMATCH:
+            # AP entered the date it received the invoice, not the invoice's own date.
+            issued = date.fromisoformat(row[4]) - timedelta(days=rng.randint(2, 6))
+            doc = _document(rng, row, name, layout, False, invoice_date=issued.isoformat())
+            doc = _replace(doc, discrepancy=DOC_DATE_MISMATCH)
+        else:
+            doc = _document(rng, row, name, layout, False)
+        out.append((doc, render_pdf(doc)))
 
+    first = order[0]
     if kind == DOC_NOT_IN_AP:
         number = f"INV-9{rng.randint(10000, 99999)}"
         stray = _document(
-            rng, first, _file_name(first[3], number, ".pdf"), layout, False, invoice_number=number
-        )
-        stray = _replace(stray, discrepancy=DOC_NOT_IN_AP)
-        out.append((stray, render_pdf(stray)))
-    elif kind == DUPLICATE_DOCUMENT and any(
-        not d.scanned and d.discrepancy is None for d, _ in earlier
-    ):
-        original, content = next(
-            (d, b) for d, b in earlier if not d.scanned and d.discrepancy is None
-        )
-        copy = _replace(
-            original,
-            file_name=original.file_name.replace(".pdf", "_resent.pdf"),
-            discrepancy=DUPLICATE_DOCUMENT,
-            duplicate_of=original.file_name,
-        )
-        out.append((copy, content))
+            rng, first, _file_name(first[3], number, ".pdf"), LAYOUTS[index % 2], False,
+            invoice_number=number,
+        )  # fmt: skip
+        out.append((_replace(stray, discrepancy=DOC_NOT_IN_AP), render_pdf(stray)))
+    elif kind == DUPLICATE_DOCUMENT:
+        # The latest clean digital document of an earlier date, sent again.
+        sent = [(d, doc, b) for d, doc, b in earlier if not doc.scanned and not doc.discrepancy]
+        if sent:
+            landed_on, original, content = sent[-1]
+            copy = _replace(
+                original,
+                file_name=original.file_name.replace(".pdf", "_resent.pdf"),
+                discrepancy=DUPLICATE_DOCUMENT,
+                duplicate_of=original.file_name,
+                duplicate_of_date=landed_on,
+            )
+            out.append((copy, content))
 
     for doc, content in out:
         (folder / doc.file_name).write_bytes(content)
-    earlier.extend(out)
-    return [doc for doc, _ in out]
+    earlier.extend((day.isoformat(), doc, content) for doc, content in out)
+    without = [order[2][0]] if second == AP_WITHOUT_DOC else []
+    return LandedDocuments([doc for doc, _ in out], without)
 
 
 def _replace(doc: InvoiceDocument, **changes: object) -> InvoiceDocument:

@@ -98,6 +98,14 @@ def test_every_seeded_anomaly_is_found_and_nothing_else(spark, closed):
         "WEEKEND_EXPENSE",
         "BLOCKED_MERCHANT",
     }
+    # Every type of invoice documents ↔ AP: found in what the extraction read of the documents.
+    assert {
+        "DOC_AMOUNT_MISMATCH",
+        "DOC_DATE_MISMATCH",
+        "DOC_NOT_IN_AP",
+        "AP_WITHOUT_DOC",
+        "DUPLICATE_DOCUMENT",
+    } <= seen_types
 
 
 def test_open_items_age_across_nights_and_close_with_a_date(spark, closed):
@@ -347,16 +355,21 @@ def test_invoice_documents_reach_gold_with_their_fields_and_the_seeded_discrepan
                 found.add("DUPLICATE_DOCUMENT")
                 continue
             assert methods[name] == ("ocr" if truth["scanned"] else "text_layer"), name
+            assert row["invoice_date"].isoformat() == truth["invoice_date"], name
             posted = ap.get(row["invoice_number"])
             if posted is None:
-                found.add("DOC_NOT_IN_AP")
+                shows = "DOC_NOT_IN_AP"
             elif posted["amount"] != row["total"]:
-                found.add("DOC_AMOUNT_MISMATCH")
-            assert (truth["discrepancy"] or "none") == (
-                "DOC_NOT_IN_AP"
-                if posted is None
-                else "DOC_AMOUNT_MISMATCH"
-                if posted["amount"] != row["total"]
-                else "none"
-            ), name
-    assert found == {"DOC_AMOUNT_MISMATCH", "DOC_NOT_IN_AP", "DUPLICATE_DOCUMENT"}
+                shows = "DOC_AMOUNT_MISMATCH"
+            elif posted["invoice_date"] != row["invoice_date"]:
+                shows = "DOC_DATE_MISMATCH"
+            else:
+                shows = None
+            assert truth["discrepancy"] == shows, name
+            found.add(shows)
+    assert found - {None} == {
+        "DOC_AMOUNT_MISMATCH",
+        "DOC_DATE_MISMATCH",
+        "DOC_NOT_IN_AP",
+        "DUPLICATE_DOCUMENT",
+    }

@@ -66,6 +66,22 @@ def test_code_version_follows_the_modules_a_step_imports():
     assert "transforms.recon.close" in seen and "pyspark" not in seen
 
 
+def test_the_close_is_recomputed_when_a_date_of_its_documents_window_is_published_again():
+    from assets.close import CLOSE_STEP
+    from transforms.recon.documents import LOOKBACK_DAYS
+
+    edge = D - timedelta(days=LOOKBACK_DAYS + 1)  # the D - 1 view's oldest date
+    published = {D: "d", edge: "edge", edge - timedelta(days=1): "older"}
+    before = input_version(CLOSE_STEP, D, _recorded(gold_invoice_documents=published))
+    republished = {**published, edge: "edge-again"}
+    assert input_version(CLOSE_STEP, D, _recorded(gold_invoice_documents=republished)) != before
+    older = {**published, edge - timedelta(days=1): "older-again"}
+    assert input_version(CLOSE_STEP, D, _recorded(gold_invoice_documents=older)) == before
+    assert "transforms.recon.documents" in versions._imports(
+        "transforms.recon.close", versions._module_file("transforms.recon.close")
+    )
+
+
 def test_landing_fingerprint_sees_content_not_only_names(tmp_path):
     folder = tmp_path / "business_date=2026-03-31"
     assert landing_fingerprint(folder) == "none"

@@ -93,7 +93,7 @@ def test_silver_error_rules_block_and_staging_rules_are_gated_per_date_at_publis
     assert silver["line_key_unique"] is True
 
 
-def test_reconciliation_reads_every_silver_source_it_reconciles():
+def test_reconciliation_reads_every_silver_source_and_the_published_documents():
     graph = defs.resolve_asset_graph()
     parents = {
         k.to_user_string() for k in graph.get(AssetKey("staging_recon_exceptions")).parent_keys
@@ -107,7 +107,12 @@ def test_reconciliation_reads_every_silver_source_it_reconciles():
         "silver_payroll_register",
         "silver_hris_roster",
         "silver_expense_lines",
+        # Documents are reconciled once published: only what passed their audit.
+        "gold_invoice_documents",
     }
+    # Nothing the documents' extraction reads comes from the close.
+    ancestors = graph.get_ancestor_asset_keys(AssetKey("gold_invoice_documents"))
+    assert not {AssetKey("staging_recon_exceptions"), AssetKey("gold_recon_exceptions")} & ancestors
     for table in ("recon_matches", "recon_exceptions", "close_summary"):
         assert AssetKey(f"staging_{table}") in graph.get(AssetKey(f"gold_{table}")).parent_keys
     # Every amount converts at the day's rate, so silver waits for silver FX.

@@ -5,6 +5,7 @@ the landed files and must find exactly the exceptions the answer key lists.
 """
 
 import csv
+import hashlib
 import json
 import time
 from collections import defaultdict
@@ -80,6 +81,14 @@ def _rid(source: str, row: dict) -> str:
     return f"{source}:{'|'.join(str(row[c]) for c in CONTRACTS[source].key)}"
 
 
+def _document_path(root: Path, day: date, name: str) -> Path:
+    return _folder(root, "invoice_documents", day) / name
+
+
+def _document_rid(day: date, name: str) -> str:
+    return f"invoice_documents:{day.isoformat()}|{name}"
+
+
 def _cents(value) -> int:
     return int((Decimal(str(value)) * 100).to_integral_value())
 
@@ -103,6 +112,21 @@ class Landed:
             for d, rows in by_day.items()
             for r in rows
         }
+        # What each invoice document states (the e2e close shows the extraction reads it) and
+        # the SHA-256 of its bytes.
+        self.documents = {
+            d: {
+                name: (
+                    entry,
+                    hashlib.sha256(_document_path(root, d, name).read_bytes()).hexdigest(),
+                )
+                for name, entry in self.keys[d]["invoice_documents"].items()
+            }
+            for d in days
+        }
+        self.landed_on.update(
+            {_document_rid(d, name): d for d in days for name in self.documents[d]}
+        )
         expense_keys = root / "answer_keys" / "expense_lines"
         self.valid_claims = {
             d: set(json.loads((expense_keys / f"{d}.json").read_text())["valid_keys"]) for d in days
@@ -218,6 +242,57 @@ def ap_gl(landed: Landed, as_of: date) -> tuple[set, set]:
             exceptions.add(("ap_gl", "AMOUNT_MISMATCH", records))
     for lines in gl_groups.values():
         exceptions.add(("ap_gl", "GL_NOT_IN_AP", tuple(sorted(x[0] for x in lines))))
+    return exceptions, matched
+
+
+def document_ap(landed: Landed, as_of: date) -> tuple[set, set]:
+    """(open exceptions, matched record ids) of invoice documents ↔ AP as of ``as_of``."""
+
+    def key(text: str | None) -> str:
+        return "".join(ch for ch in text or "" if ch.isalnum()).lower()
+
+    window = _window(landed, as_of)
+    ap = {r["invoice_id"]: (r, d) for d in window for r in landed.rows["ap_invoices"][d]}
+
+    def own_group(entry: dict) -> tuple:
+        number, vendor = key(entry["invoice_number"]), key(entry["vendor_name"])
+        for invoice_id, (row, _) in sorted(ap.items()):
+            other = key(row["vendor_name"])
+            if key(invoice_id) == number and (vendor in other or other in vendor):
+                return ("ap", invoice_id)
+        return ("number", vendor, number)
+
+    groups, group_of_bytes = defaultdict(list), {}
+    for d in window:  # earliest first: by date, then file name
+        for name, (entry, sha) in sorted(landed.documents[d].items()):
+            group = group_of_bytes.setdefault(sha, own_group(entry))
+            groups[group].append((_document_rid(d, name), entry))
+    exceptions, matched, paired = set(), set(), set()
+    for group, members in groups.items():
+        if len(members) > 1:
+            records = tuple(sorted(r for r, _ in members))
+            exceptions.add(("document_ap", "DUPLICATE_DOCUMENT", records))
+        record, entry = members[0]
+        if group[0] != "ap":
+            exceptions.add(("document_ap", "DOC_NOT_IN_AP", (record,)))
+            continue
+        row, _ = ap[group[1]]
+        paired.add(group[1])
+        pair = tuple(sorted([record, _rid("ap_invoices", row)]))
+        same_amount = (entry["currency"], _cents(entry["total"])) == (
+            row["currency"],
+            _cents(row["amount"]),
+        )
+        if not same_amount:
+            exceptions.add(("document_ap", "DOC_AMOUNT_MISMATCH", pair))
+        if entry["invoice_date"] != row["invoice_date"]:
+            exceptions.add(("document_ap", "DOC_DATE_MISMATCH", pair))
+        if same_amount and entry["invoice_date"] == row["invoice_date"]:
+            matched.update(pair)
+    delivered = {d for d in window if landed.documents[d]}
+    for invoice_id, (row, d) in ap.items():
+        if row["po_number"] and d in delivered and invoice_id not in paired:
+            exceptions.add(("document_ap", "AP_WITHOUT_DOC", (_rid("ap_invoices", row),)))
     return exceptions, matched
 
 
@@ -342,7 +417,7 @@ def check_answer_keys(landed: Landed) -> set[tuple[str, str]]:
     for day in landed.days:
         key = landed.keys[day]
         found, matched = set(), set()
-        for recon in (bank_gl, ap_gl):
+        for recon in (bank_gl, ap_gl, document_ap):
             exceptions, matches = recon(landed, day)
             found |= exceptions
             matched |= matches
@@ -364,7 +439,7 @@ def check_answer_keys(landed: Landed) -> set[tuple[str, str]]:
 
 
 def test_answer_key_equals_the_rules_applied_to_the_landed_files(landed):
-    assert len(check_answer_keys(landed)) == 16  # every seeded exception type shows up
+    assert len(check_answer_keys(landed)) == 21  # every seeded exception type shows up
 
 
 def test_answer_key_is_exact_when_records_leave_the_lookback_window(tmp_path):
@@ -403,6 +478,7 @@ def test_every_record_in_the_key_exists_in_the_landed_files(landed):
     for source, by_day in landed.rows.items():
         for rows in by_day.values():
             existing.update(_rid(source, r) for r in rows)
+    existing.update(_document_rid(d, name) for d in DAYS for name in landed.documents[d])
     for day in DAYS:
         key = landed.keys[day]
         for item in key["open"] + key["closed"]:

@@ -1,9 +1,10 @@
 """The nightly close of one business date: every reconciliation, composed.
 
-Pure: silver tables in (whole tables; each reconciliation picks its own window), matches and
-exceptions out. Matching recons (bank ↔ GL, AP ↔ GL) are computed as of ``D`` and as of ``D - 1``
-and ``carry_forward`` reports what closed on ``D``; payroll and policy exceptions are reported on
-their date. See docs/RECONCILIATIONS.md.
+Pure: silver tables and the published invoice documents in (whole tables; each reconciliation
+picks its own window), matches and exceptions out. Matching recons (bank ↔ GL, AP ↔ GL, invoice
+documents ↔ AP) are computed as of ``D`` and as of ``D - 1`` and ``carry_forward`` reports what
+closed on ``D``; payroll and policy exceptions are reported on their date. See
+docs/RECONCILIATIONS.md.
 """
 
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from transforms.recon.ap import reconcile_ap_gl
 from transforms.recon.carry_forward import carry_forward
 from transforms.recon.cash import LOOKBACK_DAYS, reconcile_bank_gl
 from transforms.recon.common import EXCEPTION_COLUMNS, MATCH_COLUMNS, ReconResult, identity
+from transforms.recon.documents import reconcile_documents_ap
 from transforms.recon.expense_policy import DUPLICATE_LOOKBACK_DAYS, reconcile_expense_policy
 from transforms.recon.payroll import reconcile_payroll_hris
 from transforms.reference_data import GL_AP_CONTROL_ACCOUNT, GL_CASH_ACCOUNTS
@@ -24,7 +26,8 @@ from transforms.reference_data import GL_AP_CONTROL_ACCOUNT, GL_CASH_ACCOUNTS
 
 @dataclass(frozen=True)
 class CloseInputs:
-    """The silver tables the close reads (all dates)."""
+    """The tables the close reads (all dates): silver, and gold.invoice_documents
+    (``transforms.recon.documents.DOCUMENT_COLUMNS``)."""
 
     bank: DataFrame
     gl: DataFrame
@@ -34,6 +37,7 @@ class CloseInputs:
     roster: DataFrame
     expense_lines: DataFrame
     fx_rates: DataFrame
+    invoice_documents: DataFrame
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,9 @@ INPUT_LOOKBACK_DAYS = {
     "payroll": 0,
     "roster": 0,
     "expense_lines": DUPLICATE_LOOKBACK_DAYS,
-    "fx_rates": 0,
+    # The documents' totals are priced at the rate of the date they landed.
+    "fx_rates": LOOKBACK_DAYS + 1,
+    "invoice_documents": LOOKBACK_DAYS + 1,
 }
 
 
@@ -101,18 +107,27 @@ def run_close_dates(
     ``D - 1``; when ``D - 1`` is also closed here, its results are reused instead of recomputed
     (the recons ignore records landed after their as-of date, so both are the same).
     """
-    matching: dict[date, tuple[ReconResult, ReconResult]] = {}
+    matching: dict[date, tuple[ReconResult, ...]] = {}
 
     def done(result: ReconResult) -> ReconResult:
         return ReconResult(materialize(result.matches), materialize(result.exceptions))
 
-    def recons(as_of: date) -> tuple[ReconResult, ReconResult]:
+    def recons(as_of: date) -> tuple[ReconResult, ...]:
         if as_of not in matching:
             matching[as_of] = (
                 done(reconcile_bank_gl(inputs.bank, inputs.gl, as_of, materialize)),
                 done(
                     reconcile_ap_gl(
                         inputs.ap_invoices, inputs.ap_payments, inputs.gl, as_of, materialize
+                    )
+                ),
+                done(
+                    reconcile_documents_ap(
+                        inputs.invoice_documents,
+                        inputs.ap_invoices,
+                        inputs.fx_rates,
+                        as_of,
+                        materialize,
                     )
                 ),
             )
@@ -127,19 +142,22 @@ def run_close_dates(
 def _close_one(
     inputs: CloseInputs,
     as_of: date,
-    recons: Callable[[date], tuple[ReconResult, ReconResult]],
+    recons: Callable[[date], tuple[ReconResult, ...]],
     materialize: Callable[[DataFrame], DataFrame],
 ) -> CloseResult:
-    cash_before, ap_before = recons(as_of - timedelta(days=1))
-    cash, ap = recons(as_of)
+    matching = list(zip(recons(as_of), recons(as_of - timedelta(days=1)), strict=True))
     exceptions = [
-        carry_forward(cash.exceptions, cash_before.exceptions, cash.matches, as_of, LOOKBACK_DAYS),
-        carry_forward(ap.exceptions, ap_before.exceptions, ap.matches, as_of, LOOKBACK_DAYS),
+        *(
+            carry_forward(today.exceptions, before.exceptions, today.matches, as_of, LOOKBACK_DAYS)
+            for today, before in matching
+        ),
         materialize(reconcile_payroll_hris(inputs.payroll, inputs.roster, as_of, inputs.fx_rates)),
         materialize(reconcile_expense_policy(inputs.expense_lines, as_of)),
     ]
     all_exceptions = exceptions[0].select(*EXCEPTION_COLUMNS)
     for more in exceptions[1:]:
         all_exceptions = all_exceptions.unionByName(more.select(*EXCEPTION_COLUMNS))
-    matches = cash.matches.select(*MATCH_COLUMNS).unionByName(ap.matches.select(*MATCH_COLUMNS))
+    matches = matching[0][0].matches.select(*MATCH_COLUMNS)
+    for today, _ in matching[1:]:
+        matches = matches.unionByName(today.matches.select(*MATCH_COLUMNS))
     return CloseResult(matches=matches, exceptions=all_exceptions)

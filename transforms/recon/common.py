@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-RECONS = ("bank_gl", "ap_gl", "payroll_hris", "expense_policy")
+RECONS = ("bank_gl", "ap_gl", "document_ap", "payroll_hris", "expense_policy")
 
 MATCH_COLUMNS = [
     "business_date",  # date: the night the match was made (as-of date)
@@ -27,8 +27,8 @@ MATCH_COLUMNS = [
     "match_id",  # string: sha256 of recon + sorted record ids
     "rule",  # string: the rule that matched the group (e.g. REFERENCE, AMOUNT_DATE_WINDOW)
     "legal_entity",  # string
-    "left_records",  # array<string>: record ids on the left side (bank, AP subledger)
-    "right_records",  # array<string>: record ids on the right side (GL)
+    "left_records",  # array<string>: record ids on the left side (bank, AP subledger, document)
+    "right_records",  # array<string>: record ids on the right side (GL, AP subledger)
     "left_amount",  # decimal(18,2): sum of the left side, in ``currency``
     "right_amount",  # decimal(18,2): sum of the right side, in ``currency``
     "currency",  # string
