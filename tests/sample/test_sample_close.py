@@ -31,15 +31,7 @@ from transforms.reference_data import (
 )
 
 START, END = date(2026, 11, 12), date(2026, 12, 1)  # weekends, the 15th, a month end
-# No invoice PDFs: none of these tests reads them (tests/sample/test_invoice_documents.py does),
-# and drawing them is most of the generator's time (28.7 s of 29.2 s for 55 days).
-SMALL = {
-    "seed": 3,
-    "gl_lines_per_day": 120,
-    "employees": 60,
-    "expense_rows": 60,
-    "with_documents": False,
-}
+SMALL = {"seed": 3, "gl_lines_per_day": 120, "employees": 60, "expense_rows": 60}
 DAYS = [START + timedelta(days=i) for i in range((END - START).days + 1)]
 LOOKBACK, WINDOW = 45, 3
 
@@ -452,6 +444,8 @@ def test_answer_key_is_exact_when_records_leave_the_lookback_window(tmp_path):
         gl_lines_per_day=40,
         employees=40,
         expense_rows=10,
+        # No invoice PDFs: drawing them is most of the generator's time (28.7 of 29.2 s for these
+        # 55 days), and the window edges under test here are the ledgers'.
         with_documents=False,
     )
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
