@@ -5,7 +5,7 @@ import os
 from importlib.metadata import version
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = "manifest.json"
 FETCH_HINT = "run `make jars` (python scripts/fetch_delta_jars.py) to fetch them through Maven"
 
