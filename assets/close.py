@@ -258,13 +258,6 @@ def stage_close_dates(
     return StagedClose(versions, reports, {r[0]: r[1] for r in counts})
 
 
-def stage_close_day(
-    session: SparkSession, lakehouse: LakehouseResource, day: date, run_id: str
-) -> StagedClose:
-    """``stage_close_dates`` for one date."""
-    return stage_close_dates(session, lakehouse, [day], run_id)
-
-
 def _staging_key(table: wap.GoldTable) -> str:
     return f"staging_{table.name}"
 

@@ -72,17 +72,6 @@ def stage_notes_dates(
     return Staged(staged_version, reports, runs)
 
 
-def stage_notes_day(
-    session: SparkSession,
-    lakehouse: LakehouseResource,
-    enrichment: EnrichmentResource,
-    day: date,
-    run_id: str,
-) -> Staged:
-    """``stage_notes_dates`` for one night."""
-    return stage_notes_dates(session, lakehouse, enrichment, [day], run_id)
-
-
 def describe_notes(staged: DataFrame, done: Staged, enrichment: EnrichmentResource) -> dict:
     """The notes' own figures: notes by probable reason, the enrichment rollup, a preview."""
     reasons = {str(r[0]): r[1] for r in staged.groupBy("probable_reason").count().collect()}

@@ -358,17 +358,6 @@ def stage_and_audit_dates(
     return Staged(staged_version, reports, runs)
 
 
-def stage_and_audit_day(
-    session: SparkSession,
-    lakehouse: LakehouseResource,
-    enrichment: EnrichmentResource,
-    day: date,
-    run_id: str,
-) -> Staged:
-    """``stage_and_audit_dates`` for one date."""
-    return stage_and_audit_dates(session, lakehouse, enrichment, [day], run_id)
-
-
 def describe_expense_lines(staged: DataFrame, done: Staged, enrichment: EnrichmentResource) -> dict:
     """The history model's part, the enrichment rollup and a preview."""
     runs = done.runs

@@ -72,17 +72,6 @@ def stage_and_audit_hr_cases_dates(
     return Staged(staged_version, reports, runs)
 
 
-def stage_and_audit_hr_cases_day(
-    session: SparkSession,
-    lakehouse: LakehouseResource,
-    enrichment: EnrichmentResource,
-    day: date,
-    run_id: str,
-) -> Staged:
-    """``stage_and_audit_hr_cases_dates`` for one date."""
-    return stage_and_audit_hr_cases_dates(session, lakehouse, enrichment, [day], run_id)
-
-
 def describe_cases(staged: DataFrame, done: Staged, enrichment: EnrichmentResource) -> dict:
     """The cases' own figures: by type and urgency, both outcomes' rollups, a preview."""
     by_type: dict[str, int] = {}

@@ -86,17 +86,6 @@ def stage_narrative_dates(
     return Staged(staged_version, reports, other_tokens=int(tokens))
 
 
-def stage_narrative_day(
-    session: SparkSession,
-    lakehouse: LakehouseResource,
-    enrichment: EnrichmentResource,
-    day: date,
-    run_id: str,
-) -> Staged:
-    """``stage_narrative_dates`` for one night."""
-    return stage_narrative_dates(session, lakehouse, enrichment, [day], run_id)
-
-
 def describe_narrative(staged: DataFrame, done: Staged, enrichment: EnrichmentResource) -> dict:
     """Who wrote the paragraphs, their tokens, and the last night's paragraphs."""
     last = staged.where(F.col("business_date") == F.lit(max(done.reports)))

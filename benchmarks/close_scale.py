@@ -420,22 +420,24 @@ def bare_worker(args: argparse.Namespace) -> dict:
             silver = expense_assets.build_silver_day(session, lakehouse, day, run_id)
         _conserved(c.EXPENSE_LINES.name, silver)
         with phases.time("staging"):
-            expense_assets.stage_and_audit_day(session, lakehouse, enrichment, day, run_id)
-            hr_case_assets.stage_and_audit_hr_cases_day(session, lakehouse, enrichment, day, run_id)
+            expense_assets.stage_and_audit_dates(session, lakehouse, enrichment, [day], run_id)
+            hr_case_assets.stage_and_audit_hr_cases_dates(
+                session, lakehouse, enrichment, [day], run_id
+            )
         with phases.time("gold"):
             wap.publish(lakehouse, session, expense_assets.GOLD, day, run_id)
             wap.publish(lakehouse, session, hr_case_assets.GOLD, day, run_id)
         with phases.time("silver"):
             close_assets.build_hris_history_day(session, lakehouse, day)
         with phases.time("staging"):
-            close_assets.stage_close_day(session, lakehouse, day, run_id)
+            close_assets.stage_close_dates(session, lakehouse, [day], run_id)
         with phases.time("gold"):
             for table, _ in close_assets.GATED:
                 wap.publish(lakehouse, session, table, day, run_id)
         # What reads the published close: the night's narrative and the notes on open items.
         with phases.time("staging"):
-            narrative_assets.stage_narrative_day(session, lakehouse, enrichment, day, run_id)
-            notes_assets.stage_notes_day(session, lakehouse, enrichment, day, run_id)
+            narrative_assets.stage_narrative_dates(session, lakehouse, enrichment, [day], run_id)
+            notes_assets.stage_notes_dates(session, lakehouse, enrichment, [day], run_id)
         with phases.time("gold"):
             wap.publish(lakehouse, session, narrative_assets.NARRATIVE, day, run_id)
             wap.publish(lakehouse, session, notes_assets.NOTES, day, run_id)
