@@ -35,6 +35,8 @@ GOLD_TABLES = (
     "close_summary",
     "close_narrative",
     "recon_exception_notes",
+    "invoice_documents",
+    "review_queue",
 )
 # What differs between two runs of the same data: when and by whom, not what.
 RUN_COLUMNS = {

@@ -19,11 +19,21 @@ from infra.landing import in_progress_files, is_data_file
 from infra.settings import landing_settle_seconds
 from pipelines.jobs import daily_close_job
 from transforms.contracts import CONTRACTS
+from transforms.documents import SOURCE as INVOICE_DOCUMENTS
 
 # Sources the close needs every day, and by when (UTC, the morning after the business date) they
 # are due. Sources that land only some days (payroll on pay dates) join the run when present.
 EXPECTED_SOURCES = tuple(c.name for c in CONTRACTS.values() if c.lands_daily)
 OCCASIONAL_SOURCES = tuple(c.name for c in CONTRACTS.values() if not c.lands_daily)
+# Document folders (PDFs and scans) land when vendors send them: never awaited, but a document
+# that lands for a date changes its run key (the date is closed again with it), and a document
+# still being written holds the date back like any other file.
+DOCUMENT_SOURCES = (INVOICE_DOCUMENTS,)
+# Each landing folder the sensor looks at, with the kind of files it must hold.
+FILE_FORMATS = {
+    **{name: contract.file_format for name, contract in CONTRACTS.items()},
+    **{name: "documents" for name in DOCUMENT_SOURCES},
+}
 DUE_BY = time(6, 0)
 LOOKBACK_DAYS = 7
 
@@ -44,11 +54,10 @@ def still_arriving(lakehouse: LakehouseResource, day: date, settle_seconds: floa
     """Files of a date that are not ready: under a temporary name (not the contract's file
     type: a transfer in progress), or modified less than ``settle_seconds`` ago."""
     waiting = []
-    for name, contract in CONTRACTS.items():
+    for name, file_format in FILE_FORMATS.items():
         folder = _folder(lakehouse, name, day)
         waiting += [
-            f"{name}/{p.name} (temporary name)"
-            for p in in_progress_files(folder, contract.file_format)
+            f"{name}/{p.name} (temporary name)" for p in in_progress_files(folder, file_format)
         ]
         if settle_seconds > 0:
             waiting += [
@@ -94,7 +103,9 @@ def landing_zone_sensor(context: SensorEvaluationContext, lakehouse: LakehouseRe
             # A run now would read a half-written file; the next tick looks again.
             arriving.append(f"{day}: {', '.join(waiting)}")
             continue
-        files.update({s: landed_files(lakehouse, s, day) for s in OCCASIONAL_SOURCES})
+        files.update(
+            {s: landed_files(lakehouse, s, day) for s in (*OCCASIONAL_SOURCES, *DOCUMENT_SOURCES)}
+        )
         fingerprint = "|".join(landing_fingerprint(f) for f in files.values())
         requests.append(
             RunRequest(

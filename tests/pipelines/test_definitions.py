@@ -1,5 +1,7 @@
 """The Dagster definitions load, and their wiring matches the design."""
 
+from pathlib import Path
+
 import pytest
 from dagster import AssetKey, DailyPartitionsDefinition
 
@@ -165,6 +167,22 @@ def test_landing_sensor_requests_complete_dates_once_and_reports_late_sources(
     assert request.partition_key == two_days_ago.isoformat()
     again = landing_zone_sensor(build_sensor_context(resources={"lakehouse": lakehouse}))
     assert again.run_requests[0].run_key == request.run_key  # same files, same key: no rerun
+
+    # A vendor's invoice lands later for that date: while it is still being written under a
+    # temporary name the date waits; once it has its name, the date runs again with it.
+    documents = Path(
+        lakehouse.landing_path("invoice_documents", two_days_ago).removeprefix("file://")
+    )
+    documents.mkdir(parents=True)
+    (documents / "INV-7.PDF.part").write_bytes(b"%PDF-1.7 half")
+    waiting = landing_zone_sensor(build_sensor_context(resources={"lakehouse": lakehouse}))
+    assert isinstance(waiting, SkipReason)
+    assert "invoice_documents/INV-7.PDF.part (temporary name)" in waiting.skip_message
+    (documents / "INV-7.PDF.part").rename(documents / "INV-7.PDF")
+    with_document = landing_zone_sensor(build_sensor_context(resources={"lakehouse": lakehouse}))
+    [rerun] = with_document.run_requests
+    assert rerun.partition_key == request.partition_key
+    assert rerun.run_key != request.run_key
 
 
 def test_keys_of_one_multi_asset_share_their_parents():
