@@ -9,7 +9,9 @@ documents print, so a value we find for an unlabelled field is neither right nor
 
 Matching: dates equal as ISO dates; amounts equal within 0.01; currency codes equal; the vendor
 name matches when, lower-cased with whitespace collapsed, one contains the other; the invoice
-number must be equal after lower-casing and dropping whitespace and a leading ``#``.
+number, vendor tax id and PO number must be equal after lower-casing and dropping whitespace and
+a leading ``#``. invoice2data's labels state neither tax id nor PO number; the sample generator's
+answer key (:func:`sample_answer`) states every field.
 """
 
 import datetime as dt
@@ -32,6 +34,9 @@ ANSWER_KEYS = {
     "tax": "amount_tax",
     "net": "amount_untaxed",
     "currency": "currency",
+    # Stated by the sample generator's answer key, not by invoice2data's labels.
+    "vendor_tax_id": "vendor_tax_id",
+    "po_number": "po_number",
 }
 SCORED_FIELDS = tuple(ANSWER_KEYS)
 AMOUNT_TOLERANCE = Decimal("0.01")
@@ -69,6 +74,12 @@ def load_answer(path: Path) -> dict[str, Any]:
     return answers[0] if isinstance(answers, list) else answers
 
 
+def sample_answer(entry: dict[str, Any]) -> dict[str, Any]:
+    """The sample generator's answer key entry for a document (``sample/invoice_documents.py``
+    ``answer_key_entry``) in the labels' shape that :func:`score` reads."""
+    return {key: entry[field] for field, key in ANSWER_KEYS.items() if field in entry}
+
+
 def _norm(text: str) -> str:
     return " ".join(str(text).lower().split())
 
@@ -81,7 +92,7 @@ def matches(field: str, ours: Any, answer: Any) -> bool:
         return abs(Decimal(str(ours)) - Decimal(str(answer))) <= AMOUNT_TOLERANCE
     if field == "currency":
         return str(ours).upper() == str(answer).upper()
-    if field == "invoice_number":
+    if field in ("invoice_number", "vendor_tax_id", "po_number"):
         return _norm(ours).replace(" ", "").lstrip("#") == _norm(answer).replace(" ", "").lstrip(
             "#"
         )

@@ -52,3 +52,43 @@ def test_every_answer_comes_from_the_rules(invoices):
             getattr(extraction, f) for f in ("total", "invoice_date") if getattr(extraction, f)
         ]
         assert found and all(f.source == "rule" and 0 < f.confidence <= 1 for f in found)
+
+
+def test_the_generators_answer_key_is_scored_on_every_field_it_states():
+    from datetime import date
+    from decimal import Decimal
+
+    from documents.evaluation import sample_answer
+    from documents.fields import InvoiceExtraction
+
+    entry = {
+        "vendor_name": "Acme Supplies Ltd",
+        "vendor_tax_id": "GB123456789",
+        "invoice_number": "INV-10001",
+        "invoice_date": "2026-03-30",
+        "due_date": "2026-04-29",
+        "currency": "GBP",
+        "net": "100.00",
+        "tax": "20.00",
+        "total": "120.00",
+        "po_number": "PO-7",
+        "scanned": False,
+    }
+
+    def found(value):
+        return {"value": value, "confidence": 0.9, "page": 1, "source": "rule"}
+
+    extraction = InvoiceExtraction(
+        model="m",
+        vendor_name=found("ACME Supplies Ltd"),
+        vendor_tax_id=found("GB 123456789"),
+        invoice_number=found("inv-10001"),
+        invoice_date=found(date(2026, 3, 30)),
+        due_date=found(date(2026, 4, 28)),  # a day off: wrong
+        currency=found("gbp"),
+        net=found(Decimal("100.004")),
+        total=found(Decimal("120.00")),
+        po_number=found("PO-8"),  # wrong
+    )  # tax not found
+    overall = total([score(extraction, sample_answer(entry))])["overall"]
+    assert (overall.labelled, overall.predicted, overall.correct) == (10, 9, 7)
