@@ -10,29 +10,18 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSpec,
     AssetExecutionContext,
-    AssetKey,
-    AssetSpec,
-    MaterializeResult,
     MetadataValue,
-    multi_asset,
 )
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
 from assets.publishing import publish_asset
 from assets.sources import (
-    SilverDay,
     bronze_asset,
-    record_conformed,
-    repeated_files_in,
     roster_names_on,
-    silver_step,
+    silver_asset,
     union_all,
-    write_silver_dates,
 )
 from assets.staging import Staged, staged_gold_asset
 from enrichment.prompts import EXPENSE_LINE_TASK
@@ -42,14 +31,10 @@ from expectations.expense_lines import (
     NOT_NULL_COLUMNS,
     all_rule_names,
     gold_expense_lines_suite,
-    silver_expense_lines_suite,
 )
 from infra import versions, wap
 from infra.checks import (
     markdown_preview,
-    suite_check_results,
-    suite_check_specs,
-    validation_metadata,
 )
 from infra.enrichment import (
     EnrichmentResource,
@@ -64,37 +49,23 @@ from infra.review import (
     learned_decision_fingerprints,
 )
 from infra.settings import human_label_weight
-from infra.spark import SparkResource
-from transforms.conform import day_rates
-from transforms.contracts import EXPENSE_LINES, FX_RATES
-from transforms.expenses import (
-    LABEL_HISTORY_DAYS,
-    classify_expense_rows,
-    expense_text,
-    silver_expense_lines,
-    to_gold_expense_lines,
-)
+from transforms.contracts import EXPENSE_LINES
+from transforms.expenses import LABEL_HISTORY_DAYS, expense_text, to_gold_expense_lines
 from transforms.hr_cases import roster_names
 from transforms.human_labels import HISTORY_LABEL, with_human_labels
 from transforms.training_window import history_reach_days, training_window
 
 BRONZE = TableRef("bronze", "expense_lines")
 SILVER = TableRef("silver", "expense_lines")
-QUARANTINE = TableRef("silver", "quarantine")
 ROSTER = TableRef("silver", "hris_roster")
-FX_SILVER = TableRef("silver", FX_RATES.name)
 GOLD = wap.GoldTable("expense_lines", not_null=NOT_NULL_COLUMNS, checks=tuple(CONSTRAINTS.items()))
 GOLD_RULES = all_rule_names()
-SILVER_RULES = [
-    (r.name, r.severity, r.description) for r in silver_expense_lines_suite(date(2000, 1, 1)).rules
-]
 PREVIEW_COLUMNS = ["report_id", "line_id", "merchant", "amount", "currency", "spend_category",
                    "confidence", "justification_summary", "source"]  # fmt: skip
 
 
 # Bronze through the generic contract path, like every other source.
 bronze_expense_lines = bronze_asset(EXPENSE_LINES)
-SILVER_STEP = silver_step(EXPENSE_LINES)
 # A date's candidate reads its silver lines, the labelled history of its week's model (the
 # LABEL_HISTORY_DAYS before its Monday: transforms/training_window.py, with the reviewers'
 # decisions on those dates: an external input, learned_decision_fingerprints) and the rosters
@@ -113,132 +84,9 @@ STAGING_STEP = versions.Step(
 )
 
 
-def build_silver_dates(
-    session: SparkSession, lakehouse: LakehouseResource, days: list[date], run_id: str
-) -> dict[date, SilverDay]:
-    """Type, validate and dedupe a run's dates of bronze into silver and quarantine; audit."""
-    repeats = repeated_files_in(session, lakehouse, EXPENSE_LINES, days)
-
-    def classify(day: date):
-        rates = day_rates(lakehouse.read_partition(session, FX_SILVER, day), day)
-        return lakehouse.read_partition(session, BRONZE, day).transform(
-            classify_expense_rows(day, rates, repeats.get(day))
-        )
-
-    return write_silver_dates(
-        session,
-        lakehouse,
-        EXPENSE_LINES,
-        days,
-        classify,
-        silver_expense_lines,
-        silver_expense_lines_suite,
-        run_id,
-    )
-
-
-def build_silver_day(
-    session: SparkSession, lakehouse: LakehouseResource, day: date, run_id: str
-) -> SilverDay:
-    """``build_silver_dates`` for one date."""
-    return build_silver_dates(session, lakehouse, [day], run_id)[day]
-
-
-@multi_asset(
-    specs=[
-        AssetSpec(
-            "silver_expense_lines",
-            code_version=SILVER_STEP.code_version,
-            deps=[AssetKey("bronze_expense_lines"), AssetKey("silver_fx_rates")],
-            group_name="silver",
-            kinds={"spark", "delta"},
-            description="Typed, validated expense lines, converted to USD at the day's rate. "
-            "Grain: one row per (report_id, line_id) per business_date.",
-        ),
-        AssetSpec(
-            "quarantine_expense_lines",
-            code_version=SILVER_STEP.code_version,
-            # Same parents as silver: a missing FX rate is a quarantine reason. (Dagster also
-            # refuses a UI backfill of a multi-asset whose keys have different parents.)
-            deps=[AssetKey("bronze_expense_lines"), AssetKey("silver_fx_rates")],
-            group_name="silver",
-            kinds={"spark", "delta"},
-            description="Expense lines rejected on the way to silver, each with its reason_code; "
-            "the expense_lines rows of silver.quarantine.",
-        ),
-    ],
-    partitions_def=daily_partitions,
-    backfill_policy=BACKFILL_POLICY,
-    retry_policy=TRANSIENT_RETRY,
-    check_specs=[
-        AssetCheckSpec(
-            "bronze_rows_conserved",
-            asset="silver_expense_lines",
-            description="bronze rows = silver rows + quarantined rows: nothing silently dropped.",
-            blocking=True,
-        ),
-        *suite_check_specs("silver_expense_lines", SILVER_RULES),
-    ],
-)
-def silver_expense_lines_assets(
-    context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
-):
-    plan = versions.plan_run(context, spark.session, lakehouse, SILVER_STEP)
-    if not plan.to_run:
-        yield from plan.unchanged_results(context)
-        return
-    days = build_silver_dates(spark.session, lakehouse, plan.to_run, context.run_id)
-    record_conformed(spark.session, lakehouse, plan, days, context.run_id)
-    reasons: dict[str, int] = {}
-    for result in days.values():
-        for code, count in result.reasons.items():
-            reasons[code] = reasons.get(code, 0) + count
-    last = days[max(days)]
-    yield MaterializeResult(
-        asset_key="silver_expense_lines",
-        metadata={
-            **plan.metadata(),
-            "rows": sum(d.silver_rows for d in days.values()),
-            "bronze_rows": sum(d.bronze_rows for d in days.values()),
-            "quarantined_rows": sum(d.quarantine_rows for d in days.values()),
-            "delta_version": last.silver_version,
-            "table": SILVER.qualified,
-            **validation_metadata([d.report for _, d in sorted(days.items())]),
-        },
-    )
-    yield MaterializeResult(
-        asset_key="quarantine_expense_lines",
-        metadata={
-            "rows": sum(d.quarantine_rows for d in days.values()),
-            "top_reasons": MetadataValue.json(dict(sorted(reasons.items(), key=lambda kv: -kv[1]))),
-            "table": QUARANTINE.qualified,
-        },
-    )
-    unbalanced = {
-        str(day): {
-            "bronze": d.bronze_rows,
-            "silver": d.silver_rows,
-            "quarantine": d.quarantine_rows,
-        }
-        for day, d in days.items()
-        if d.bronze_rows != d.silver_rows + d.quarantine_rows
-    }
-    yield AssetCheckResult(
-        asset_key="silver_expense_lines",
-        check_name="bronze_rows_conserved",
-        passed=not unbalanced,
-        metadata={
-            "bronze": sum(d.bronze_rows for d in days.values()),
-            "silver": sum(d.silver_rows for d in days.values()),
-            "quarantine": sum(d.quarantine_rows for d in days.values()),
-            "dates_not_conserved": MetadataValue.json(unbalanced),
-        },
-    )
-    yield from suite_check_results(
-        {day: (d.report, d.silver_version) for day, d in days.items()},
-        "silver_expense_lines",
-        [name for name, _, _ in SILVER_RULES],
-    )
+# Silver through the generic contract path too (transforms/sources.py holds the expense rules;
+# expectations/expense_lines.py the suite silver and gold share).
+silver_expense_lines = silver_asset(EXPENSE_LINES)
 
 
 def recent_label_counts(

@@ -347,7 +347,8 @@ def bronze_asset(contract: c.SourceContract) -> AssetsDefinition:
     return _bronze
 
 
-def _silver_asset(contract: c.SourceContract) -> AssetsDefinition:
+def silver_asset(contract: c.SourceContract) -> AssetsDefinition:
+    """The silver step of a source: typed, checked, deduplicated rows and their quarantine."""
     name = f"silver_{contract.name}"
     step = silver_step(contract)
     rules = silver_rule_specs(contract)
@@ -428,5 +429,5 @@ def _silver_asset(contract: c.SourceContract) -> AssetsDefinition:
 
 
 source_assets: list[AssetsDefinition] = [
-    built for contract in SOURCES for built in (bronze_asset(contract), _silver_asset(contract))
+    built for contract in SOURCES for built in (bronze_asset(contract), silver_asset(contract))
 ]

@@ -417,7 +417,7 @@ def bare_worker(args: argparse.Namespace) -> dict:
         with phases.time("bronze"):
             ingest_day(session, lakehouse, c.EXPENSE_LINES, day)
         with phases.time("silver"):
-            silver = expense_assets.build_silver_day(session, lakehouse, day, run_id)
+            silver = conform_day(session, lakehouse, c.EXPENSE_LINES, day, run_id)
         _conserved(c.EXPENSE_LINES.name, silver)
         with phases.time("staging"):
             expense_assets.stage_and_audit_dates(session, lakehouse, enrichment, [day], run_id)

@@ -11,8 +11,10 @@ import great_expectations.expectations as gxe
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from expectations.expense_lines import silver_expense_lines_suite
 from expectations.suite import ERROR, Rule, Suite
 from transforms.contracts import (
+    EXPENSE_LINES,
     FX_RATES,
     GL_JOURNAL_LINES,
     HRIS_ROSTER,
@@ -86,6 +88,9 @@ def _rate_lag(df: DataFrame) -> DataFrame:
 
 def silver_source_suite(contract: SourceContract, business_date: date) -> Suite:
     """The suite a silver partition of ``contract``'s source must meet."""
+    if contract is EXPENSE_LINES:
+        # Its rules hold in silver and gold alike: one definition, in expectations/expense_lines.
+        return silver_expense_lines_suite(business_date)
     rules = _contract_rules(contract)
     prepare = None
     if contract is GL_JOURNAL_LINES:

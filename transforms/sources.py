@@ -2,13 +2,13 @@
 
 ``conform.conform_rules`` already rejects malformed lines, missing required values, values not of
 their declared type and unknown currencies; ``classify_source`` adds the rules below and the
-duplicate-key check; ``silver_source`` shapes the accepted rows. Expense lines keep their own,
-older rule set in ``transforms/expenses.py``.
+duplicate-key check; ``silver_source`` shapes the accepted rows. Every source goes this way,
+expense lines included.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -111,6 +111,33 @@ def _fx_rules(day: date) -> list[Rule]:
     ]
 
 
+def _expense_rules(day: date) -> list[Rule]:
+    amount, spent = _t("amount"), _t("transaction_date")
+    oldest = day - timedelta(days=c.MAX_EXPENSE_AGE_DAYS)
+    return [
+        Rule(
+            "AMOUNT_OUT_OF_RANGE",
+            message(
+                (amount <= 0) | (amount > c.MAX_EXPENSE_AMOUNT),
+                f"amount outside (0, {c.MAX_EXPENSE_AMOUNT}]: ",
+                F.col("amount"),
+            ),
+        ),
+        Rule(
+            "DATE_OUT_OF_RANGE",
+            message(
+                (spent > F.lit(day)) | (spent < F.lit(oldest)),
+                "transaction_date outside the claim window: ",
+                F.col("transaction_date"),
+            ),
+        ),
+        Rule(
+            "INVALID_LINE_ID",
+            message(_t("line_id") < 1, "line_id is not a positive integer: ", F.col("line_id")),
+        ),
+    ]
+
+
 def _hris_rules(_day: date) -> list[Rule]:
     return [
         Rule(
@@ -174,6 +201,7 @@ SOURCE_RULES: dict[str, SourceRules] = {
     ),
     c.PAYROLL_REGISTER.name: SourceRules(rules=_payroll_rules),
     c.HR_CASES.name: SourceRules(),
+    c.EXPENSE_LINES.name: SourceRules(rules=_expense_rules),
 }
 
 

@@ -26,7 +26,6 @@ def test_definitions_load_with_one_shared_daily_partitioning():
     assert keys == {
         *(f"bronze_{s}" for s in sources),
         *(f"silver_{s}" for s in sources),
-        "quarantine_expense_lines",
         "silver_hris_history",
         "staging_expense_lines",
         "gold_expense_lines",
@@ -201,10 +200,9 @@ def test_run_selection_takes_whole_multi_asset_steps():
     from cli import whole_steps
 
     graph = defs.resolve_asset_graph()
-    keys = {k.to_user_string() for k in whole_steps("*gold_expense_lines").resolve(graph)}
-    # silver_expense_lines is written in one step with its quarantine: both are selected.
-    assert {"silver_expense_lines", "quarantine_expense_lines", "gold_expense_lines"} <= keys
-    assert "gold_recon_exceptions" not in keys
+    keys = {k.to_user_string() for k in whole_steps("staging_recon_matches").resolve(graph)}
+    # The reconciliation stages its three tables in one step: selecting one selects the three.
+    assert keys == {"staging_recon_matches", "staging_recon_exceptions", "staging_close_summary"}
     assert whole_steps(None) is None
     with pytest.raises(SystemExit, match="no_such_asset"):
         whole_steps("no_such_asset")

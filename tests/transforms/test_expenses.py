@@ -1,4 +1,5 @@
-"""Expense lines: every rejection rule, deduplication and the silver shape, on tiny inline data."""
+"""Expense lines through the generic source path: every rejection rule, deduplication and the
+silver shape, on tiny inline data."""
 
 from datetime import date, datetime
 from decimal import Decimal
@@ -8,12 +9,9 @@ from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 
 from transforms.contracts import EXPENSE_LINES
-from transforms.expenses import (
-    classify_expense_rows,
-    quarantined_expense_lines,
-    silver_expense_lines,
-)
 from transforms.ingest import with_ingestion_metadata
+from transforms.quarantine import quarantined_rows
+from transforms.sources import classify_source, silver_source
 
 BUSINESS_DATE = date(2026, 3, 31)
 GOOD = {
@@ -36,6 +34,18 @@ def bronze(spark: SparkSession, *rows: dict, source_file: str = "file:/landing/a
     data = [(*tuple(row.get(c) for c in columns), source_file) for row in rows]
     df = spark.createDataFrame(data, ", ".join(f"{c} string" for c in [*columns, "_source_file"]))
     return df.transform(with_ingestion_metadata(EXPENSE_LINES, BUSINESS_DATE, datetime(2026, 4, 1)))
+
+
+def classify_expense_rows(business_date: date):
+    return classify_source(EXPENSE_LINES, business_date)
+
+
+def silver_expense_lines(classified):
+    return classified.transform(silver_source(EXPENSE_LINES))
+
+
+def quarantined_expense_lines(classified):
+    return classified.transform(quarantined_rows(EXPENSE_LINES))
 
 
 def verdicts(spark: SparkSession, *rows: dict) -> dict[str, str | None]:
@@ -66,7 +76,7 @@ def verdicts(spark: SparkSession, *rows: dict) -> dict[str, str | None]:
         ({"transaction_date": "2026-04-01"}, "DATE_OUT_OF_RANGE"),
         ({"transaction_date": "2025-03-30"}, "DATE_OUT_OF_RANGE"),
         ({"transaction_date": "2025-03-31"}, None),
-        ({"line_id": "one"}, "INVALID_LINE_ID"),
+        ({"line_id": "one"}, "INVALID_NUMBER"),
         ({"line_id": "0"}, "INVALID_LINE_ID"),
         ({"claimed_category": None, "justification": None}, None),
     ],
@@ -77,7 +87,10 @@ def test_each_rule_rejects_with_its_reason(spark, change, reason):
 
 
 def test_first_failing_rule_names_the_reason(spark):
+    # Type rules in the contract's column order (transaction_date before amount), then currency.
     row = {**GOOD, "amount": "abc", "currency": "XXX", "transaction_date": "never"}
+    assert verdicts(spark, row) == {"ER-1|1": "INVALID_DATE"}
+    row = {**GOOD, "amount": "abc", "currency": "XXX"}
     assert verdicts(spark, row) == {"ER-1|1": "INVALID_AMOUNT"}
 
 
@@ -150,7 +163,7 @@ def test_quarantine_keeps_the_raw_record_and_reason(spark):
         "INVALID_AMOUNT",
         "ER-1|1",
     )
-    assert row["reason_detail"] == "amount is not a number: N/A"
+    assert row["reason_detail"] == "amount is not a valid decimal(18,2): N/A"
     assert '"amount":"N/A"' in row["raw_record"]
     assert row["_source_file"] == "file:/landing/a.csv"
 

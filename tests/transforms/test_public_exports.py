@@ -16,10 +16,10 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from transforms.contracts import EXPENSE_LINES, HRIS_ROSTER, SourceContract
 from transforms.deliveries import delivery_fingerprints, repeated_deliveries
-from transforms.expenses import classify_expense_rows
 from transforms.ingest import row_hash, with_ingestion_metadata
 from transforms.mapping import SourceMapping, read_mapped, unmapped_columns
 from transforms.onboarding import BIRMINGHAM_PCARD, CHICAGO_ROSTER
+from transforms.sources import classify_source
 
 BIRMINGHAM_FILE = "birmingham_pcard/birmingham_pcard_2014_2016.csv"
 CHICAGO_FILE = "payroll/chicago_current_employee_salaries_2018.csv"
@@ -101,7 +101,7 @@ def test_birmingham_through_the_silver_expense_path(spark, shared_data, cached):
     bronze = df.transform(
         with_ingestion_metadata(EXPENSE_LINES, BUSINESS_DATE, datetime(2017, 2, 1))
     )
-    classified = bronze.transform(classify_expense_rows(BUSINESS_DATE))
+    classified = bronze.transform(classify_source(EXPENSE_LINES, BUSINESS_DATE))
     amount = F.col("amount").cast("decimal(18,2)")
     counts = {
         r["_reason_code"]: (r["rows"], r["refunds"])
