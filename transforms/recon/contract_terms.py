@@ -129,11 +129,12 @@ def reconcile_contract_terms_ap(
     ``contracts`` holds ``CONTRACT_COLUMNS`` of gold.contract_terms (every date landed by
     ``as_of`` is read); ``invoices`` and ``payments`` are silver AP, whole tables (records
     outside ``[as_of - LOOKBACK_DAYS, as_of]`` are ignored). No matches are returned.
+    ``materialize`` is accepted for the close's recon signature and not needed.
     """
-    governed = materialize(
-        _governed(invoices, contracts, as_of).join(
-            _last_payments(payments, as_of), "invoice_id", "left"
-        )
+    # Not materialized here: only the exceptions read it (the matches' empty filter is pruned
+    # by the optimizer), and the close materializes those once.
+    governed = _governed(invoices, contracts, as_of).join(
+        _last_payments(payments, as_of), "invoice_id", "left"
     )
     allowed = F.date_add("invoice_date", F.col("c_days"))
     latest = F.greatest("due_date", "a_paid")
