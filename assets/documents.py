@@ -73,6 +73,7 @@ class DocumentFeed:
     gold: wap.GoldTable
     to_gold: Callable[[DataFrame], Callable[[DataFrame], DataFrame]]
     suite: Callable[[], Suite]
+    rules: Callable[[], list[tuple[str, str, str]]]  # the suite's (name, severity, description)
 
     @property
     def bronze(self) -> TableRef:
@@ -126,6 +127,7 @@ INVOICES = DocumentFeed(
     ),
     to_gold=to_gold_invoice_documents,
     suite=invoice_suite.gold_invoice_documents_suite,
+    rules=invoice_suite.all_rule_names,
 )
 CONTRACTS = DocumentFeed(
     source="contract_documents",
@@ -140,6 +142,7 @@ CONTRACTS = DocumentFeed(
     ),
     to_gold=to_gold_contract_terms,
     suite=contract_suite.gold_contract_terms_suite,
+    rules=contract_suite.all_rule_names,
 )
 
 
@@ -431,7 +434,6 @@ def staging_documents_asset(
 ) -> AssetsDefinition:
     """``staging_<gold>`` on the shared staging skeleton: the feed's extraction and audit, and
     what it reports (who read the documents, its own ``figures``, a preview)."""
-    rules = [(r.name, r.severity, r.description) for r in feed.suite().rules]
 
     def describe(staged: DataFrame, _done: Staged, enrichment: EnrichmentResource) -> dict:
         return {
@@ -445,7 +447,7 @@ def staging_documents_asset(
         name=feed.staging_step.asset,
         table=feed.gold,
         step=feed.staging_step,
-        rules=rules,
+        rules=feed.rules(),
         deps=[feed.pages_step.asset, "silver_hris_roster"],
         stage=stage_documents(feed),
         describe=describe,
