@@ -12,9 +12,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from documents.fields import CONTRACT_SPEC
-from transforms.document_fields import FIELD_STRUCT, KEY, provenance_columns
+from transforms.document_fields import FIELD_STRUCT, KEY, document_facts, provenance_columns
 from transforms.enrich import with_failure_kind
-from transforms.invoice_documents import document_facts
 
 FIELDS = tuple(CONTRACT_SPEC.field_names)
 # Free text a person wrote: what the personal-data rule of the suite reads.

@@ -213,3 +213,17 @@ def provenance_columns() -> list[Column | str]:
         "redactions",
         "extraction",
     ]
+
+
+def document_facts(documents: DataFrame) -> DataFrame:
+    """A document's own facts gold keeps: hash, size, pages, OCR, where a repeat first landed."""
+    return documents.select(
+        *KEY,
+        F.col("sha256").alias("document_sha256"),
+        "size_bytes",
+        "pages",
+        "ocr_pages",
+        "min_ocr_confidence",
+        "duplicate_of_file",
+        "duplicate_of_date",
+    )

@@ -16,6 +16,7 @@ from transforms.document_fields import (
     FIELD_STRUCT,
     KEY,
     check_names,
+    document_facts,
     provenance_columns,
 )
 from transforms.enrich import with_failure_kind
@@ -28,20 +29,6 @@ LINE_ITEM_STRUCT = (
     "array<struct<description:string,quantity:decimal(18,4),unit_price:decimal(18,2),"
     "amount:decimal(18,2),confidence:double,page:int,start:int,end:int,source:string>>"
 )
-
-
-def document_facts(documents: DataFrame) -> DataFrame:
-    """A document's own facts gold keeps: hash, size, pages, OCR, where a repeat first landed."""
-    return documents.select(
-        *KEY,
-        F.col("sha256").alias("document_sha256"),
-        "size_bytes",
-        "pages",
-        "ocr_pages",
-        "min_ocr_confidence",
-        "duplicate_of_file",
-        "duplicate_of_date",
-    )
 
 
 def to_gold_invoice_documents(documents: DataFrame) -> Callable[[DataFrame], DataFrame]:
