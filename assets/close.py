@@ -2,7 +2,8 @@
 
 Assets stay thin: the rules are in ``transforms/recon/`` (one module per reconciliation) and
 ``transforms/hris.py``; the suites in ``expectations/reconciliation.py``. Besides silver, the close
-reads the published invoice documents (``gold.invoice_documents``: only what passed its audit).
+reads the published invoice documents and contract terms (``gold.invoice_documents``,
+``gold.contract_terms``: only what passed their audits).
 """
 
 from dataclasses import dataclass, fields
@@ -38,12 +39,15 @@ from transforms import contracts as c
 from transforms.hris import hris_history
 from transforms.recon.ap import ap_control_balances
 from transforms.recon.close import INPUT_LOOKBACK_DAYS, CloseInputs, run_close_dates, windowed
-from transforms.recon.documents import DOCUMENT_COLUMNS, DOCUMENT_SCHEMA
+from transforms.recon.contract_terms import CONTRACT_SCHEMA
+from transforms.recon.documents import DOCUMENT_SCHEMA
 from transforms.recon.summary import close_summary
 
 HRIS_HISTORY = TableRef("silver", "hris_history")
 INVOICE_DOCUMENTS = TableRef("gold", "invoice_documents")
 DOCUMENTS_STEP = "gold_invoice_documents"
+CONTRACT_TERMS = TableRef("gold", "contract_terms")
+CONTRACTS_STEP = "gold_contract_terms"
 MATCHES = wap.GoldTable(
     "recon_matches",
     not_null=suites.MATCHES_NOT_NULL,
@@ -107,6 +111,7 @@ CLOSE_STEP = versions.Step(
             for field, source in _INPUT_FIELDS.items()
         ),
         versions.Upstream(DOCUMENTS_STEP, INPUT_LOOKBACK_DAYS["invoice_documents"]),
+        versions.Upstream(CONTRACTS_STEP, INPUT_LOOKBACK_DAYS["contract_terms"]),
     ),
 )
 PUBLISH_STEP = publish_step("gold_reconciliation", "staging_reconciliation")
@@ -116,11 +121,14 @@ def _silver(lakehouse: LakehouseResource, session: SparkSession, contract: c.Sou
     return lakehouse.read(session, TableRef("silver", contract.name))
 
 
-def _published_documents(lakehouse: LakehouseResource, session: SparkSession) -> DataFrame:
-    """What the close reads of gold.invoice_documents; none before documents were ever published."""
-    if not lakehouse.exists(session, INVOICE_DOCUMENTS):
-        return session.createDataFrame([], DOCUMENT_SCHEMA)
-    return lakehouse.read(session, INVOICE_DOCUMENTS).select(*DOCUMENT_COLUMNS)
+def _published(
+    lakehouse: LakehouseResource, session: SparkSession, table: TableRef, schema: str
+) -> DataFrame:
+    """What the close reads of a published document table (``schema``'s columns); none before
+    anything was ever published to it."""
+    if not lakehouse.exists(session, table):
+        return session.createDataFrame([], schema)
+    return lakehouse.read(session, table).select(*[c.split()[0] for c in schema.split(", ")])
 
 
 @asset(
@@ -206,7 +214,8 @@ def stage_close_dates(
         roster=_silver(lakehouse, session, c.HRIS_ROSTER),
         expense_lines=_silver(lakehouse, session, c.EXPENSE_LINES),
         fx_rates=_silver(lakehouse, session, c.FX_RATES),
-        invoice_documents=_published_documents(lakehouse, session),
+        invoice_documents=_published(lakehouse, session, INVOICE_DOCUMENTS, DOCUMENT_SCHEMA),
+        contract_terms=_published(lakehouse, session, CONTRACT_TERMS, CONTRACT_SCHEMA),
     )
 
     # The dates the close reads are materialized once, each reconciliation is computed once, and
@@ -270,6 +279,7 @@ def _staging_key(table: wap.GoldTable) -> str:
             deps=[
                 *(AssetKey(f"silver_{s.name}") for s in INPUT_SOURCES),
                 AssetKey(DOCUMENTS_STEP),
+                AssetKey(CONTRACTS_STEP),
             ],
             group_name="staging",
             kinds={"spark", "delta"},
@@ -292,8 +302,8 @@ def _staging_key(table: wap.GoldTable) -> str:
 def staging_reconciliation(
     context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
 ):
-    """Bank ↔ GL, AP ↔ GL, invoice documents ↔ AP, payroll ↔ HRIS and expense policy for each
-    date of the run."""
+    """Bank ↔ GL, AP ↔ GL, invoice documents ↔ AP, contract terms ↔ AP, payroll ↔ HRIS and
+    expense policy for each date of the run."""
     session = spark.session
     plan = versions.plan_run(context, session, lakehouse, CLOSE_STEP)
     if not plan.to_run:

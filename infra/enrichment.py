@@ -26,6 +26,7 @@ from enrichment.providers.fallback import FALLBACK_ERROR_PREFIX
 from infra.history_models import effect_metadata, history_stats, load_or_train, model_key
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.settings import llm_settings
+from transforms.document_fields import document_input_hashes, extract_fields
 from transforms.enrich import (
     ENRICH_TEXT,
     INJECTION_SUSPECTED,
@@ -46,7 +47,6 @@ from transforms.group_summary import (
     with_group_key,
 )
 from transforms.human_labels import LABEL_SOURCE, LABEL_WEIGHT
-from transforms.invoice_documents import document_input_hashes, extract_invoices
 from transforms.mllib_classifier import (
     NEEDS_LLM,
     PREDICTED_LABEL,
@@ -619,7 +619,7 @@ class EnrichmentResource(ConfigurableResource):
                 )
         extracted = (
             inputs.repartition(max(1, tasks), "file_name")
-            .transform(extract_invoices(task, config, names))
+            .transform(extract_fields(task, config, names))
             .localCheckpoint()
         )
         if config.kind != EMBEDDED:

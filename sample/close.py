@@ -5,7 +5,8 @@ For every business date of a range it writes the landing files of every source d
 format and column order) and an answer key ``answer_keys/close/YYYY-MM-DD.json`` listing exactly
 the reconciliation exceptions open and closed that night, the rows silver must quarantine, the
 true labels of the HR cases (see docs/RECONCILIATIONS.md), and what each invoice document landed
-in ``landing/invoice_documents/`` states (``sample/invoice_documents.py``).
+in ``landing/invoice_documents/`` and each contract in ``landing/contract_documents/`` states
+(``sample/invoice_documents.py``, ``sample/contract_documents.py``).
 
 Anomalies are seeded on purpose; everything else is built so that it cannot raise an exception by
 accident (amounts that could pair by amount are unique per entity over the whole window, claims
@@ -27,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from infra.settings import lakehouse_root
+from sample import contract_documents as sample_contracts
 from sample import expenses as sample_data
 from sample import invoice_documents as sample_documents
 from sample.expenses import (
@@ -49,6 +51,7 @@ from transforms.reference_data import (
 # Records older than the reconciliations' window leave it (they close as aged out).
 LOOKBACK_DAYS = RECON_LOOKBACK_DAYS
 DOCUMENT_RECON = "document_ap"
+CONTRACT_RECON = "contract_ap"
 CASH_ACCOUNT = "1010"
 AR_ACCOUNT = "1200"
 MISSING_RATE_CURRENCY = "SEK"
@@ -305,7 +308,7 @@ def _exception(
     closes: date | None = None,
     first_seen: date | None = None,
 ) -> _Exception:
-    carried = recon in ("bank_gl", "ap_gl", DOCUMENT_RECON)
+    carried = recon in ("bank_gl", "ap_gl", DOCUMENT_RECON, CONTRACT_RECON)
     return _Exception(recon, kind, tuple(sorted(records)), opened, closes, carried, first_seen)
 
 
@@ -339,6 +342,29 @@ def _document_exceptions(day: date, landed: sample_documents.LandedDocuments) ->
     return found
 
 
+def _terms_exceptions(
+    day: date,
+    index: int,
+    ap_rows: list[list[str]],
+    contracts: list[sample_contracts.ContractDocument],
+    contracts_landed: date,
+    seed: int,
+) -> list[_Exception]:
+    """Seed a date's AP invoice due outside its vendor's contract terms (``contract_ap``,
+    carried forward and ageing with the invoice); the exception it raises."""
+    invoice_id = sample_contracts.seed_terms_discrepancy(day, index, ap_rows, contracts, seed)
+    if invoice_id is None:
+        return []
+    vendor_id = next(r[2] for r in ap_rows if r[0] == invoice_id)
+    contract = next(c for c in contracts if c.vendor_id == vendor_id)
+    records = [
+        _rid("ap_invoices", invoice_id),
+        _rid(sample_contracts.SOURCE, contracts_landed.isoformat(), contract.file_name),
+    ]
+    kind = sample_contracts.AP_TERMS_OUTSIDE_CONTRACT
+    return [_exception(CONTRACT_RECON, kind, records, day, None, day)]
+
+
 @dataclass
 class CloseAnswerKey:
     """What the close must conclude for one business date (docs/RECONCILIATIONS.md)."""
@@ -352,6 +378,9 @@ class CloseAnswerKey:
     # The invoice documents landed on the date, by file name: what each states, the AP invoice
     # it documents and the discrepancy seeded in it (sample/invoice_documents.py).
     invoice_documents: dict[str, dict] = field(default_factory=dict)
+    # The contracts landed on the date, by file name: what each states
+    # (sample/contract_documents.py).
+    contract_documents: dict[str, dict] = field(default_factory=dict)
 
 
 def _sort_key(item: dict) -> tuple:
@@ -1564,7 +1593,9 @@ def generate_close(
     """Write every source's landing files and the close answer key for each date of the range.
 
     ``with_documents`` adds the invoice documents of each date's PO invoices
-    (``sample/invoice_documents.py``), one of them scanned, with two seeded discrepancies.
+    (``sample/invoice_documents.py``), one of them scanned, with two seeded discrepancies; and
+    the contracts of a few vendors on the first date, with an AP invoice due outside its
+    vendor's terms on every other date (``sample/contract_documents.py``).
     """
     days = _dates(start, end)
     people = build_roster(seed, employees, start, end)
@@ -1576,6 +1607,8 @@ def generate_close(
     per_day: list[tuple[date, dict, dict, dict]] = []
     documents: dict[date, dict[str, dict]] = {}
     documented: list = []  # earlier dates' documents, their date and bytes (a duplicate copies one)
+    contracts: list[sample_contracts.ContractDocument] = []
+    contract_keys: dict[date, dict[str, dict]] = {}
     for index, day in enumerate(days):
         counts = {source: 0 for source in CONTRACTS}
         quarantined: dict[str, dict[str, str]] = {}
@@ -1601,6 +1634,15 @@ def generate_close(
         exceptions += policy
         if bad:
             quarantined["expense_lines"] = bad
+        if with_documents:
+            if index == 0:
+                contracts = sample_contracts.write_contract_documents(root, day, seed)
+                contract_keys[day] = {
+                    c.file_name: sample_contracts.answer_key_entry(c) for c in contracts
+                }
+            exceptions += _terms_exceptions(
+                day, index, ledger.invoices[day], contracts, start, seed
+            )
         counts.update(_write_finance(root, ledger, day))
         if ledger.quarantined[day]:
             quarantined["gl_journal_lines"] = ledger.quarantined[day]
@@ -1618,6 +1660,7 @@ def generate_close(
     for day, quarantined, truth, counts in per_day:
         key = _answer_key(day, exceptions, quarantined, truth, counts)
         key.invoice_documents = documents.get(day, {})
+        key.contract_documents = contract_keys.get(day, {})
         _write_key(root, key)
         keys.append(key)
     return keys
@@ -1663,7 +1706,7 @@ def main() -> None:
         print(
             f"{k.business_date}: {sum(k.counts.values())} rows, {len(k.open)} open, "
             f"{len(k.closed)} closed, {sum(len(v) for v in k.quarantined.values())} quarantined, "
-            f"{len(k.invoice_documents)} invoice documents"
+            f"{len(k.invoice_documents)} invoice documents, {len(k.contract_documents)} contracts"
         )
 
 

@@ -240,8 +240,14 @@ def _scan_image(pdf_bytes: bytes, rng: random.Random) -> Image.Image:
 
 def render_scan(doc: InvoiceDocument, rng: random.Random) -> bytes:
     """The document rasterised: an image-only PDF (``.pdf``) or a PNG, by its file name."""
-    image = _scan_image(render_pdf(doc), rng)
-    if doc.file_name.endswith(".png"):
+    return rasterise(render_pdf(doc), doc.file_name, rng)
+
+
+def rasterise(pdf_bytes: bytes, file_name: str, rng: random.Random) -> bytes:
+    """A born-digital PDF's first page as a scan: an image-only PDF (``.pdf``) or a PNG, by
+    ``file_name``; grey, speckled and turned a little, so only OCR reads it."""
+    image = _scan_image(pdf_bytes, rng)
+    if file_name.endswith(".png"):
         out = io.BytesIO()
         image.save(out, format="PNG", optimize=True)
         return out.getvalue()

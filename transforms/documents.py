@@ -1,4 +1,4 @@
-"""Invoice documents in Spark: landed files to bronze rows, pages with provenance, repeats.
+"""Documents in Spark (invoices, contracts): landed files to bronze, pages, repeats.
 
 The reading itself (pdfplumber, Tesseract) is ``documents/text.py``; here it runs inside Spark
 tasks (``mapInPandas``), one document at a time per task, spread over the cluster's cores.
@@ -158,17 +158,19 @@ def read_document_pages(tasks: int) -> Callable[[DataFrame], DataFrame]:
 
 
 def silver_pages(pages: DataFrame) -> DataFrame:
-    """The pages read (rows without ``read_error``), for ``silver.invoice_document_pages``."""
+    """The pages read (rows without ``read_error``), for a feed's silver pages table."""
     return pages.where(F.col("read_error").isNull()).select(*PAGE_COLUMNS)
 
 
-def quarantined_documents(ingested_at: datetime) -> Callable[[DataFrame], DataFrame]:
-    """Documents that could not be read, as ``silver.quarantine`` rows with their reason."""
+def quarantined_documents(
+    ingested_at: datetime, source: str = SOURCE
+) -> Callable[[DataFrame], DataFrame]:
+    """Documents of ``source`` that could not be read, as ``silver.quarantine`` rows."""
 
     def transform(pages: DataFrame) -> DataFrame:
         raw = F.to_json(F.struct("file_name", F.col("document_sha256").alias("sha256")))
         return pages.where(F.col("read_error").isNotNull()).select(
-            F.lit(SOURCE).alias("source"),
+            F.lit(source).alias("source"),
             "business_date",
             F.lit(UNREADABLE_DOCUMENT).alias("reason_code"),
             F.col("read_error").alias("reason_detail"),

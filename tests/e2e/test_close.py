@@ -106,6 +106,8 @@ def test_every_seeded_anomaly_is_found_and_nothing_else(spark, closed):
         "AP_WITHOUT_DOC",
         "DUPLICATE_DOCUMENT",
     } <= seen_types
+    # AP invoices due past their vendor's contract terms, as read from the contracts.
+    assert "AP_TERMS_OUTSIDE_CONTRACT" in seen_types
 
 
 def test_open_items_age_across_nights_and_close_with_a_date(spark, closed):
@@ -373,3 +375,25 @@ def test_invoice_documents_reach_gold_with_their_fields_and_the_seeded_discrepan
         "DOC_NOT_IN_AP",
         "DUPLICATE_DOCUMENT",
     }
+
+
+def test_contracts_reach_gold_with_their_terms_read_offline_the_scan_by_ocr(spark, closed):
+    lakehouse = LakehouseResource()
+    key = _key(closed, FIRST)["contract_documents"]
+    assert key and not any(_key(closed, day)["contract_documents"] for day in DAYS[1:])
+    gold = {
+        r["file_name"]: r
+        for r in lakehouse.read(spark, TableRef("gold", "contract_terms")).collect()
+    }
+    assert set(gold) == set(key) and {r["business_date"] for r in gold.values()} == {FIRST}
+    pages = lakehouse.read(spark, TableRef("silver", "contract_document_pages")).collect()
+    methods = {r["file_name"]: r["method"] for r in pages}
+    for name, truth in key.items():
+        row = gold[name]
+        assert (row["source"], row["model"]) == ("rule", "embedded/contract-rules-v1")
+        assert methods[name] == ("ocr" if truth["scanned"] else "text_layer"), name
+        assert (row["payment_days"], row["effective_date"].isoformat()) == (
+            truth["payment_days"],
+            truth["effective_date"],
+        ), name
+        assert truth["vendor_name"] in [p["name"] for p in row["parties"]], name

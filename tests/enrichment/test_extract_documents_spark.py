@@ -9,9 +9,10 @@ from datetime import date
 
 from pyspark.sql import functions as F
 
-from enrichment.prompts import INVOICE_EXTRACT_TASK
+from enrichment.prompts import CONTRACT_EXTRACT_TASK, INVOICE_EXTRACT_TASK
 from infra.enrichment import LLM_CACHE, EnrichmentResource
 from infra.lakehouse import LakehouseResource
+from transforms.contract_documents import to_gold_contract_terms
 from transforms.invoice_documents import to_gold_invoice_documents
 
 DAY = date(2026, 10, 1)
@@ -22,8 +23,16 @@ PAGE_1 = (
 PAGE_2 = "Net amount: 100.00\nVAT amount (8%): 8.00\nTotal: 108.00 USD\n"
 
 
-def _documents(spark):
-    pages = {
+CONTRACT = (
+    "MASTER SERVICES AGREEMENT\nThis Agreement is made between Corporate Services Inc. "
+    '("Customer") and Acme Office Supply Ltd. ("Supplier").\nEffective Date: 2026-01-15\n'
+    "Supplier shall invoice monthly. Payment terms: net 45 days from the invoice date.\n"
+    "This Agreement is governed by the laws of the State of New York.\n"
+)
+
+
+def _documents(spark, pages=None):
+    pages = pages or {
         "a.pdf": [
             {"page": 1, "text": PAGE_1, "method": "text_layer"},
             {"page": 2, "text": PAGE_2, "method": "ocr", "ocr_confidence": 0.91},
@@ -97,3 +106,29 @@ def test_llm_answers_are_cached_and_a_second_run_sends_nothing(spark, lakehouse_
     assert (second["a.pdf"]["source"], second["a.pdf"]["invoice_number"]) == ("cache", "INV-1")
     assert second["a.pdf"]["tokens_in"] == 0
     assert {f["source"] for f in second["a.pdf"]["fields"]} == {"cache"}
+
+
+def test_offline_the_contract_rules_read_a_contract_into_gold_contract_terms(spark, lakehouse_root):
+    pages = {"acme_msa.pdf": [{"page": 1, "text": CONTRACT, "method": "text_layer"}]}
+    documents = _documents(spark, pages)
+    extracted = EnrichmentResource().extract_documents(
+        LakehouseResource(), documents, CONTRACT_EXTRACT_TASK, "run-contract", {DAY: []}
+    )
+    [row] = extracted.transform(to_gold_contract_terms(documents)).collect()
+    assert (row["enrichment_status"], row["source"], row["model"]) == (
+        "ok",
+        "rule",
+        "embedded/contract-rules-v1",
+    )
+    assert (row["payment_terms"], row["payment_days"], str(row["effective_date"])) == (
+        "net 45 days",
+        45,
+        "2026-01-15",
+    )
+    assert [(p["name"], p["role"]) for p in row["parties"]] == [
+        ("Corporate Services Inc.", "Customer"),
+        ("Acme Office Supply Ltd.", "Supplier"),
+    ]
+    terms = next(f for f in row["fields"] if f["field"] == "payment_terms")
+    assert CONTRACT[terms["start"] : terms["end"]] == "net 45 days" and terms["source"] == "rule"
+    assert row["document_sha256"] == "h-acme_msa.pdf" and row["failure_kind"] == "none"

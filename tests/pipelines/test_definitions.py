@@ -41,6 +41,10 @@ def test_definitions_load_with_one_shared_daily_partitioning():
         "silver_invoice_document_pages",
         "staging_invoice_documents",
         "gold_invoice_documents",
+        "bronze_contract_documents",
+        "silver_contract_document_pages",
+        "staging_contract_terms",
+        "gold_contract_terms",
         *(
             f"{layer}_{t}"
             for layer in ("staging", "gold")
@@ -55,7 +59,7 @@ def test_definitions_load_with_one_shared_daily_partitioning():
 
 def test_gold_depends_on_the_audited_staging_asset():
     graph = defs.resolve_asset_graph()
-    for table in ("expense_lines", "invoice_documents"):
+    for table in ("expense_lines", "invoice_documents", "contract_terms"):
         assert graph.get(AssetKey(f"gold_{table}")).parent_keys == {AssetKey(f"staging_{table}")}
 
 
@@ -110,10 +114,13 @@ def test_reconciliation_reads_every_silver_source_and_the_published_documents():
         "silver_expense_lines",
         # Documents are reconciled once published: only what passed their audit.
         "gold_invoice_documents",
+        "gold_contract_terms",
     }
     # Nothing the documents' extraction reads comes from the close.
-    ancestors = graph.get_ancestor_asset_keys(AssetKey("gold_invoice_documents"))
-    assert not {AssetKey("staging_recon_exceptions"), AssetKey("gold_recon_exceptions")} & ancestors
+    for documents in ("gold_invoice_documents", "gold_contract_terms"):
+        ancestors = graph.get_ancestor_asset_keys(AssetKey(documents))
+        close = {AssetKey("staging_recon_exceptions"), AssetKey("gold_recon_exceptions")}
+        assert not close & ancestors
     for table in ("recon_matches", "recon_exceptions", "close_summary"):
         assert AssetKey(f"staging_{table}") in graph.get(AssetKey(f"gold_{table}")).parent_keys
     # Every amount converts at the day's rate, so silver waits for silver FX.

@@ -14,9 +14,17 @@ from pathlib import Path
 import pdfplumber
 import pytest
 
+from documents.contract_rules import extract_contract
 from documents.extract import extract_invoice
-from documents.text import METHOD_OCR, METHOD_TEXT_LAYER, read_pages, tesseract_available
+from documents.text import (
+    METHOD_OCR,
+    METHOD_TEXT_LAYER,
+    PageText,
+    read_pages,
+    tesseract_available,
+)
 from sample import close as sample_close
+from sample import contract_documents as contract_docs
 from sample import invoice_documents as docs
 
 START, END = date(2026, 9, 30), date(2026, 10, 3)  # Wed..Sat: three dates with AP, one without
@@ -138,3 +146,34 @@ def test_a_scan_is_read_by_ocr_with_its_totals(root):
     found = extract_invoice(pages)
     assert str(found.invoice_number.value) == entry["invoice_number"]
     assert str(found.total.value) == entry["total"]
+
+
+def test_contracts_state_their_terms_and_the_seeded_invoices_are_due_beyond_them(root):
+    """The digital contracts read by the offline contract rules say what the key says; each
+    seeded AP invoice is due past its vendor's terms (the scan is read in the e2e close)."""
+    path = root / "answer_keys" / "close" / f"{START.isoformat()}.json"
+    contracts = json.loads(path.read_text())["contract_documents"]
+    assert len(contracts) == len(contract_docs.CONTRACTED_VENDORS)
+    assert sum(c["scanned"] for c in contracts.values()) == 1
+    folder = root / "landing" / contract_docs.SOURCE / f"business_date={START.isoformat()}"
+    for name, entry in contracts.items():
+        if entry["scanned"]:
+            continue
+        with pdfplumber.open(folder / name) as pdf:
+            pages = [PageText(1, pdf.pages[0].extract_text(), METHOD_TEXT_LAYER, None)]
+        read = extract_contract(pages)
+        assert read.payment_terms.value == entry["payment_terms"]
+        assert read.effective_date.value.isoformat() == entry["effective_date"]
+        assert read.parties[1].name == entry["vendor_name"]
+    seeded = [
+        records
+        for day in DAYS
+        for records in _expected_open(root, day, contract_docs.AP_TERMS_OUTSIDE_CONTRACT)
+    ]
+    assert seeded
+    for ap_record, contract_record in seeded:
+        invoice_id = ap_record.split(":")[1]
+        row = next(r for d in DAYS[:3] for i, r in _ap(root, d).items() if i == invoice_id)
+        entry = contracts[contract_record.split("|")[1]]
+        terms = date.fromisoformat(row["due_date"]) - date.fromisoformat(row["invoice_date"])
+        assert terms.days > entry["payment_days"]

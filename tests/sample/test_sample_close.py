@@ -81,6 +81,10 @@ def _document_rid(day: date, name: str) -> str:
     return f"invoice_documents:{day.isoformat()}|{name}"
 
 
+def _contract_rid(day: date, name: str) -> str:
+    return f"contract_documents:{day.isoformat()}|{name}"
+
+
 def _cents(value) -> int:
     return int((Decimal(str(value)) * 100).to_integral_value())
 
@@ -119,6 +123,12 @@ class Landed:
         self.landed_on.update(
             {_document_rid(d, name): d for d in days for name in self.documents[d]}
         )
+        # What each contract states (the e2e close shows the extraction reads it).
+        self.contracts = {d: self.keys[d]["contract_documents"] for d in days}
+        for d in days:
+            for name in self.contracts[d]:
+                assert (_folder(root, "contract_documents", d) / name).is_file()
+                self.landed_on[_contract_rid(d, name)] = d
         expense_keys = root / "answer_keys" / "expense_lines"
         self.valid_claims = {
             d: set(json.loads((expense_keys / f"{d}.json").read_text())["valid_keys"]) for d in days
@@ -288,6 +298,45 @@ def document_ap(landed: Landed, as_of: date) -> tuple[set, set]:
     return exceptions, matched
 
 
+def contract_ap(landed: Landed, as_of: date) -> tuple[set, set]:
+    """(open exceptions, no matches) of AP invoices ↔ contract payment terms as of ``as_of``."""
+
+    def key(text: str | None) -> str:
+        return "".join(ch for ch in text or "" if ch.isalnum()).lower()
+
+    window = _window(landed, as_of)
+    contracts = [
+        (d, name, entry)
+        for d in landed.days
+        if d <= as_of
+        for name, entry in landed.contracts[d].items()
+    ]
+    paid: dict[str, str] = {}
+    for d in window:
+        for r in landed.rows["ap_payments"][d]:
+            paid[r["invoice_id"]] = max(paid.get(r["invoice_id"], ""), r["payment_date"])
+    exceptions = set()
+    for d in window:
+        for row in landed.rows["ap_invoices"][d]:
+            vendor = key(row["vendor_name"])
+            governing = [
+                (landed_on, name, entry)
+                for landed_on, name, entry in contracts
+                if vendor
+                and (vendor in key(entry["vendor_name"]) or key(entry["vendor_name"]) in vendor)
+                and entry["effective_date"] <= row["invoice_date"]
+            ]
+            if not governing:
+                continue
+            landed_on, name, entry = max(governing, key=lambda c: (c[0], c[1]))
+            issued = date.fromisoformat(row["invoice_date"])
+            latest = max(row["due_date"], paid.get(row["invoice_id"], ""))
+            if date.fromisoformat(latest) > issued + timedelta(days=entry["payment_days"]):
+                records = tuple(sorted([_rid("ap_invoices", row), _contract_rid(landed_on, name)]))
+                exceptions.add(("contract_ap", "AP_TERMS_OUTSIDE_CONTRACT", records))
+    return exceptions, set()
+
+
 def payroll_hris(landed: Landed, day: date) -> set:
     payments = landed.rows["payroll_register"][day]
     if not payments:
@@ -409,7 +458,7 @@ def check_answer_keys(landed: Landed) -> set[tuple[str, str]]:
     for day in landed.days:
         key = landed.keys[day]
         found, matched = set(), set()
-        for recon in (bank_gl, ap_gl, document_ap):
+        for recon in (bank_gl, ap_gl, document_ap, contract_ap):
             exceptions, matches = recon(landed, day)
             found |= exceptions
             matched |= matches
@@ -431,7 +480,7 @@ def check_answer_keys(landed: Landed) -> set[tuple[str, str]]:
 
 
 def test_answer_key_equals_the_rules_applied_to_the_landed_files(landed):
-    assert len(check_answer_keys(landed)) == 21  # every seeded exception type shows up
+    assert len(check_answer_keys(landed)) == 22  # every seeded exception type shows up
 
 
 def test_answer_key_is_exact_when_records_leave_the_lookback_window(tmp_path):
@@ -473,6 +522,7 @@ def test_every_record_in_the_key_exists_in_the_landed_files(landed):
         for rows in by_day.values():
             existing.update(_rid(source, r) for r in rows)
     existing.update(_document_rid(d, name) for d in DAYS for name in landed.documents[d])
+    existing.update(_contract_rid(d, name) for d in DAYS for name in landed.contracts[d])
     for day in DAYS:
         key = landed.keys[day]
         for item in key["open"] + key["closed"]:

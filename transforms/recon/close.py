@@ -1,10 +1,10 @@
 """The nightly close of one business date: every reconciliation, composed.
 
-Pure: silver tables and the published invoice documents in (whole tables; each reconciliation
-picks its own window), matches and exceptions out. Matching recons (bank ↔ GL, AP ↔ GL, invoice
-documents ↔ AP) are computed as of ``D`` and as of ``D - 1`` and ``carry_forward`` reports what
-closed on ``D``; payroll and policy exceptions are reported on their date. See
-docs/RECONCILIATIONS.md.
+Pure: silver tables and the published invoice documents and contract terms in (whole tables;
+each reconciliation picks its own window), matches and exceptions out. Matching recons (bank ↔ GL,
+AP ↔ GL, invoice documents ↔ AP, and contract terms ↔ AP, which has no matches) are computed as
+of ``D`` and as of ``D - 1`` and ``carry_forward`` reports what closed on ``D``; payroll and
+policy exceptions are reported on their date. See docs/RECONCILIATIONS.md.
 """
 
 from collections.abc import Callable
@@ -18,6 +18,7 @@ from transforms.recon.ap import reconcile_ap_gl
 from transforms.recon.carry_forward import carry_forward
 from transforms.recon.cash import LOOKBACK_DAYS, reconcile_bank_gl
 from transforms.recon.common import EXCEPTION_COLUMNS, MATCH_COLUMNS, ReconResult, identity
+from transforms.recon.contract_terms import reconcile_contract_terms_ap
 from transforms.recon.documents import reconcile_documents_ap
 from transforms.recon.expense_policy import DUPLICATE_LOOKBACK_DAYS, reconcile_expense_policy
 from transforms.recon.payroll import reconcile_payroll_hris
@@ -26,8 +27,9 @@ from transforms.reference_data import GL_AP_CONTROL_ACCOUNT, GL_CASH_ACCOUNTS
 
 @dataclass(frozen=True)
 class CloseInputs:
-    """The tables the close reads (all dates): silver, and gold.invoice_documents
-    (``transforms.recon.documents.DOCUMENT_COLUMNS``)."""
+    """The tables the close reads (all dates): silver, gold.invoice_documents
+    (``transforms.recon.documents.DOCUMENT_COLUMNS``) and gold.contract_terms
+    (``transforms.recon.contract_terms.CONTRACT_COLUMNS``)."""
 
     bank: DataFrame
     gl: DataFrame
@@ -38,6 +40,7 @@ class CloseInputs:
     expense_lines: DataFrame
     fx_rates: DataFrame
     invoice_documents: DataFrame
+    contract_terms: DataFrame
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,9 @@ class CloseResult:
 
 
 RECONCILED_ACCOUNTS = sorted({*GL_CASH_ACCOUNTS, GL_AP_CONTROL_ACCOUNT})
-# How far back each input must reach for the close of one date (business dates before it).
-INPUT_LOOKBACK_DAYS = {
+# How far back each input must reach for the close of one date (business dates before it);
+# None: every date up to it.
+INPUT_LOOKBACK_DAYS: dict[str, int | None] = {
     "bank": LOOKBACK_DAYS + 1,  # the D - 1 view reaches one day further
     "gl": LOOKBACK_DAYS + 1,
     "ap_invoices": LOOKBACK_DAYS + 1,
@@ -61,6 +65,8 @@ INPUT_LOOKBACK_DAYS = {
     # The documents' totals are priced at the rate of the date they landed.
     "fx_rates": LOOKBACK_DAYS + 1,
     "invoice_documents": LOOKBACK_DAYS + 1,
+    # A contract's terms stand however long ago it landed.
+    "contract_terms": None,
 }
 
 
@@ -72,9 +78,11 @@ def windowed(inputs: CloseInputs, as_of: date, first_day: date | None = None) ->
     """
 
     def cut(name: str) -> DataFrame:
-        first = (first_day or as_of) - timedelta(days=INPUT_LOOKBACK_DAYS[name])
-        df = getattr(inputs, name)
-        df = df.where(F.col("business_date").between(F.lit(first), F.lit(as_of)))
+        lookback = INPUT_LOOKBACK_DAYS[name]
+        df = getattr(inputs, name).where(F.col("business_date") <= F.lit(as_of))
+        if lookback is not None:
+            first = (first_day or as_of) - timedelta(days=lookback)
+            df = df.where(F.col("business_date") >= F.lit(first))
         if name == "gl":  # the reconciliations read cash and AP control lines only
             df = df.where(F.col("account").isin(*RECONCILED_ACCOUNTS))
         return df
@@ -126,6 +134,15 @@ def run_close_dates(
                         inputs.invoice_documents,
                         inputs.ap_invoices,
                         inputs.fx_rates,
+                        as_of,
+                        materialize,
+                    )
+                ),
+                done(
+                    reconcile_contract_terms_ap(
+                        inputs.contract_terms,
+                        inputs.ap_invoices,
+                        inputs.ap_payments,
                         as_of,
                         materialize,
                     )

@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-RECONS = ("bank_gl", "ap_gl", "document_ap", "payroll_hris", "expense_policy")
+RECONS = ("bank_gl", "ap_gl", "document_ap", "contract_ap", "payroll_hris", "expense_policy")
 
 MATCH_COLUMNS = [
     "business_date",  # date: the night the match was made (as-of date)
