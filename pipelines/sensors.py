@@ -14,12 +14,12 @@ from dagster import (
     sensor,
 )
 
+from assets import documents
 from infra.lakehouse import LakehouseResource
 from infra.landing import in_progress_files, is_data_file
 from infra.settings import landing_settle_seconds
 from pipelines.jobs import daily_close_job
 from transforms.contracts import CONTRACTS
-from transforms.documents import SOURCE as INVOICE_DOCUMENTS
 
 # Sources the close needs every day, and by when (UTC, the morning after the business date) they
 # are due. Sources that land only some days (payroll on pay dates) join the run when present.
@@ -28,7 +28,7 @@ OCCASIONAL_SOURCES = tuple(c.name for c in CONTRACTS.values() if not c.lands_dai
 # Document folders (PDFs and scans) land when vendors send them: never awaited, but a document
 # that lands for a date changes its run key (the date is closed again with it), and a document
 # still being written holds the date back like any other file.
-DOCUMENT_SOURCES = (INVOICE_DOCUMENTS,)
+DOCUMENT_SOURCES = (documents.INVOICES.source, documents.CONTRACTS.source)
 # Each landing folder the sensor looks at, with the kind of files it must hold.
 FILE_FORMATS = {
     **{name: contract.file_format for name, contract in CONTRACTS.items()},
