@@ -32,7 +32,7 @@ from infra.checks import suite_check_results, suite_check_specs, validation_meta
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.spark import SparkResource
 from transforms import contracts as c
-from transforms.conform import day_rates
+from transforms.conform import rates_on
 from transforms.deliveries import FINGERPRINT_COLUMNS, delivery_fingerprints, repeated_deliveries
 from transforms.hr_cases import roster_names
 from transforms.ingest import with_ingestion_metadata
@@ -126,25 +126,20 @@ def repeated_files_in(
     lakehouse: LakehouseResource,
     contract: c.SourceContract,
     days: list[date],
-) -> dict[date, DataFrame]:
-    """Per date, its files whose content an earlier file of the source already brought.
-
-    Dates without any are absent (the common case: classification then needs no join).
-    """
+) -> DataFrame | None:
+    """The run's files whose content an earlier file of the source already brought, by date;
+    None when there are none (the common case: classification then needs no join)."""
     if contract.deliveries_may_repeat or not lakehouse.exists(session, LANDED_FILES):
-        return {}
+        return None
     landed = lakehouse.read(session, LANDED_FILES).where(
         (F.col("source") == contract.name) & (F.col("business_date") <= F.lit(max(days)))
     )
     repeats = repeated_deliveries(landed.select(*FINGERPRINT_COLUMNS))
     found = repeats.where(F.col("business_date").isin([F.lit(d) for d in days]))
+    # A few rows at most: collected once, so classification joins a small local frame rather
+    # than re-running the fingerprint window over the source's whole history.
     rows = found.collect()
-    by_day: dict[date, list] = {}
-    for row in rows:
-        by_day.setdefault(row["business_date"], []).append(row)
-    return {
-        day: session.createDataFrame(found_rows, found.schema) for day, found_rows in by_day.items()
-    }
+    return session.createDataFrame(rows, found.schema) if rows else None
 
 
 @dataclass
@@ -166,24 +161,22 @@ def conform_dates(
     days: list[date],
     run_id: str,
 ) -> dict[date, SilverDay]:
-    """Type, check, convert and dedupe a run's dates of bronze into silver + quarantine; audit."""
-    bronze = TableRef("bronze", contract.name)
-    repeats = repeated_files_in(session, lakehouse, contract, days)
+    """Type, check, convert and dedupe a run's dates of bronze into silver + quarantine; audit.
 
-    def classify(day: date) -> DataFrame:
-        rates = None
-        if contract.amount_columns:
-            rates = day_rates(lakehouse.read_partition(session, FX_SILVER, day), day)
-        return lakehouse.read_partition(session, bronze, day).transform(
-            classify_source(contract, day, rates, repeats.get(day))
-        )
-
+    One plan over all the dates: bronze read once for the range, rates joined by date.
+    """
+    rates = None
+    if contract.amount_columns:
+        rates = rates_on(lakehouse.read_dates(session, FX_SILVER, days), days)
+    classified = lakehouse.read_dates(session, TableRef("bronze", contract.name), days).transform(
+        classify_source(contract, rates, repeated_files_in(session, lakehouse, contract, days))
+    )
     return write_silver_dates(
         session,
         lakehouse,
         contract,
         days,
-        classify,
+        classified,
         silver_source(contract),
         lambda day: silver_source_suite(contract, day),
         run_id,
@@ -206,17 +199,17 @@ def write_silver_dates(
     lakehouse: LakehouseResource,
     contract: c.SourceContract,
     days: list[date],
-    classify: Callable[[date], DataFrame],
+    classified: DataFrame,
     to_silver: Callable[[DataFrame], DataFrame],
     suite_for: Callable[[date], Suite],
     run_id: str,
 ) -> dict[date, SilverDay]:
     """Write a run's classified rows to silver and quarantine, count them back, audit silver.
 
-    ``classify(day)`` gives one date's rows with each row's reason code (null when accepted); the
+    ``classified`` holds the run's rows with each row's reason code (null when accepted); the
     dates are written together (one commit per table) from one cached plan.
     """
-    classified = union_all([classify(day) for day in days]).cache()
+    classified = classified.cache()
     silver = TableRef("silver", contract.name)
     version = lakehouse.write_dates(classified.transform(to_silver), silver, days).version
     quarantine_version = lakehouse.write_dates(

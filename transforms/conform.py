@@ -122,43 +122,58 @@ def conform_rules(contract: SourceContract) -> list[Rule]:
     return rules
 
 
-def day_rates(fx_silver: DataFrame, business_date: date) -> DataFrame:
-    """``(currency, rate)`` for one business date from silver FX rates; USD is always 1."""
-    usd = fx_silver.sparkSession.createDataFrame([("USD", 1)], "currency string, rate int")
-    rates = fx_silver.where(F.col("business_date") == F.lit(business_date)).select(
-        "currency", F.col("rate_to_usd").alias("rate")
-    )
+def rates_on(fx_silver: DataFrame, business_dates: Sequence[date]) -> DataFrame:
+    """``(business_date, currency, rate)`` for the given dates from silver FX rates; USD is
+    always 1 (on every date, whether or not other rates landed)."""
+    session = fx_silver.sparkSession
+    usd = session.createDataFrame(
+        [(d, "USD") for d in sorted(set(business_dates))], "business_date date, currency string"
+    ).withColumn("rate", F.lit(1).cast("decimal(18,8)"))
+    rates = fx_silver.where(
+        F.col("business_date").isin([F.lit(d) for d in sorted(set(business_dates))])
+    ).select("business_date", "currency", F.col("rate_to_usd").alias("rate"))
     return (
-        rates.unionByName(usd.select("currency", F.col("rate").cast("decimal(18,8)")))
-        .groupBy("currency")
+        rates.unionByName(usd)
+        .groupBy("business_date", "currency")
         .agg(F.first("rate", ignorenulls=True).alias("rate"))
     )
 
 
+def day_rates(fx_silver: DataFrame, business_date: date) -> DataFrame:
+    """``rates_on`` for one business date."""
+    return rates_on(fx_silver, [business_date])
+
+
 def with_fx_rates(contract: SourceContract, rates: DataFrame) -> Callable[[DataFrame], DataFrame]:
-    """Attach the day's rate of each row's currency as ``_fx_rate`` (null when there is none)."""
+    """Attach the rate of each row's currency on the row's business date as ``_fx_rate`` (null
+    when there is none); ``rates`` as ``rates_on`` gives them."""
 
     def transform(df: DataFrame) -> DataFrame:
         assert contract.currency_column, f"{contract.name} declares no currency column"
         lookup = rates.select(
-            F.col("currency").alias("_fx_currency"), F.col("rate").alias(RATE_COLUMN)
+            F.col("business_date").alias("_fx_date"),
+            F.col("currency").alias("_fx_currency"),
+            F.col("rate").alias(RATE_COLUMN),
         )
         return df.join(
             F.broadcast(lookup),
-            F.upper(F.trim(F.col(contract.currency_column))) == F.col("_fx_currency"),
+            (F.col("business_date") == F.col("_fx_date"))
+            & (F.upper(F.trim(F.col(contract.currency_column))) == F.col("_fx_currency")),
             "left",
-        ).drop("_fx_currency")
+        ).drop("_fx_date", "_fx_currency")
 
     return transform
 
 
-def missing_rate_rule(contract: SourceContract, business_date: date) -> Rule:
-    """A valid currency without a rate on the business date: quarantined, not guessed."""
+def missing_rate_rule(contract: SourceContract) -> Rule:
+    """A valid currency without a rate on the row's business date: quarantined, not guessed."""
     return Rule(
         "MISSING_FX_RATE",
         message(
             F.col(RATE_COLUMN).isNull(),
-            f"no {business_date.isoformat()} rate to USD for ",
+            "no ",
+            F.col("business_date").cast("string"),
+            " rate to USD for ",
             F.coalesce(F.col(contract.currency_column), F.lit("?")),
         ),
     )
@@ -187,13 +202,15 @@ def with_repeated_files(
 
 def classify_rows(
     contract: SourceContract,
-    business_date: date,
     rates: DataFrame | None = None,
     extra_rules: Sequence[Rule] = (),
     after_dedupe: Sequence[Callable[[DataFrame], DataFrame]] = (),
     repeats: DataFrame | None = None,
 ) -> Callable[[DataFrame], DataFrame]:
     """Type bronze rows, apply the contract's rules (then ``extra_rules``), dedupe by key.
+
+    Any number of business dates at once: every rule reads the row's own ``business_date``, rates
+    are joined by date, keys are unique within a date and set rules group within a date.
 
     ``after_dedupe`` transforms see the deduplicated rows and may reject more (set-level rules such
     as an unbalanced journal). ``repeats`` (``deliveries.repeated_deliveries``) names files that
@@ -206,7 +223,7 @@ def classify_rows(
         rules = [*repeat_rules, *conform_rules(contract)]
         if contract.amount_columns and rates is not None:
             df = df.transform(with_fx_rates(contract, rates))
-            rules.append(missing_rate_rule(contract, business_date))
+            rules.append(missing_rate_rule(contract))
         df = df.transform(with_rejection_reason([*rules, *extra_rules])).transform(
             reject_duplicate_keys(tuple(typed(k) for k in contract.key))
         )
@@ -235,7 +252,7 @@ def reject_unbalanced_journals(df: DataFrame) -> DataFrame:
     A journal is all or nothing: if one of its lines was rejected for another reason, the rest no
     longer balance and are rejected too, so silver never holds half a journal.
     """
-    journal = Window.partitionBy(typed("journal_id"))
+    journal = Window.partitionBy("business_date", typed("journal_id"))
     ok = F.col(REASON_CODE).isNull()
     net = F.sum(F.when(ok, F.col(typed("debit")) - F.col(typed("credit")))).over(journal)
     any_rejected = F.max(F.when(~ok, 1).otherwise(0)).over(journal)

@@ -57,14 +57,16 @@ def with_rejection_reason(rules: list[Rule]) -> Callable[[DataFrame], DataFrame]
 
 
 def reject_duplicate_keys(key: tuple[str, ...]) -> Callable[[DataFrame], DataFrame]:
-    """Among rows not yet rejected, keep one row per business key; mark the others.
+    """Among rows not yet rejected, keep one row per business key and date; mark the others.
 
     The kept row is the latest ingested, ties broken by source file and row hash, so the choice is
     the same on every run.
     """
 
     def transform(df: DataFrame) -> DataFrame:
-        window = Window.partitionBy(F.col(REASON_CODE).isNull(), *key).orderBy(
+        # Per business date: a run classifies its dates together, and a key may recur on
+        # another date (a correction re-landed later is that date's row).
+        window = Window.partitionBy(F.col(REASON_CODE).isNull(), "business_date", *key).orderBy(
             F.col(INGESTED_AT_COLUMN).desc(),
             F.col(SOURCE_FILE_COLUMN).desc(),
             F.col(ROW_HASH_COLUMN),

@@ -8,7 +8,6 @@ expense lines included.
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -31,9 +30,10 @@ NET_PAY_TOLERANCE = 0.01
 
 @dataclass(frozen=True)
 class SourceRules:
-    """A source's own rules: row rules (given the business date), set rules, derived columns."""
+    """A source's own rules: row rules, set rules, derived columns. A rule that depends on the
+    date reads the row's ``business_date``, so one call classifies any number of dates."""
 
-    rules: Callable[[date], list[Rule]] = lambda _day: []
+    rules: Callable[[], list[Rule]] = list
     after_dedupe: tuple[Callable[[DataFrame], DataFrame], ...] = ()
     # Built when called (a Column needs a running Spark): name -> expression over silver columns.
     derived: Callable[[], dict[str, Column]] = dict
@@ -43,7 +43,7 @@ def _t(name: str) -> Column:
     return F.col(typed(name))
 
 
-def _gl_rules(_day: date) -> list[Rule]:
+def _gl_rules() -> list[Rule]:
     debit, credit = _t("debit"), _t("credit")
     return [
         Rule(
@@ -59,11 +59,11 @@ def _gl_rules(_day: date) -> list[Rule]:
     ]
 
 
-def _amount_not_zero(_day: date) -> list[Rule]:
+def _amount_not_zero() -> list[Rule]:
     return [Rule("AMOUNT_OUT_OF_RANGE", message(_t("amount") == 0, "amount is zero"))]
 
 
-def _payment_rules(_day: date) -> list[Rule]:
+def _payment_rules() -> list[Rule]:
     return [
         Rule(
             "AMOUNT_OUT_OF_RANGE",
@@ -72,7 +72,7 @@ def _payment_rules(_day: date) -> list[Rule]:
     ]
 
 
-def _bank_rules(_day: date) -> list[Rule]:
+def _bank_rules() -> list[Rule]:
     return [
         Rule(
             "UNKNOWN_BANK_ACCOUNT",
@@ -85,7 +85,7 @@ def _bank_rules(_day: date) -> list[Rule]:
     ]
 
 
-def _fx_rules(day: date) -> list[Rule]:
+def _fx_rules() -> list[Rule]:
     currency = F.upper(_t("currency"))
     return [
         Rule(
@@ -103,17 +103,19 @@ def _fx_rules(day: date) -> list[Rule]:
         Rule(
             "DATE_OUT_OF_RANGE",
             message(
-                _t("rate_date") != F.lit(day),
-                f"rate_date is not the business date {day.isoformat()}: ",
+                _t("rate_date") != F.col("business_date"),
+                "rate_date is not the business date ",
+                F.col("business_date").cast("string"),
+                ": ",
                 F.col("rate_date"),
             ),
         ),
     ]
 
 
-def _expense_rules(day: date) -> list[Rule]:
-    amount, spent = _t("amount"), _t("transaction_date")
-    oldest = day - timedelta(days=c.MAX_EXPENSE_AGE_DAYS)
+def _expense_rules() -> list[Rule]:
+    amount, spent, day = _t("amount"), _t("transaction_date"), F.col("business_date")
+    oldest = F.date_sub(day, c.MAX_EXPENSE_AGE_DAYS)
     return [
         Rule(
             "AMOUNT_OUT_OF_RANGE",
@@ -126,7 +128,7 @@ def _expense_rules(day: date) -> list[Rule]:
         Rule(
             "DATE_OUT_OF_RANGE",
             message(
-                (spent > F.lit(day)) | (spent < F.lit(oldest)),
+                (spent > day) | (spent < oldest),
                 "transaction_date outside the claim window: ",
                 F.col("transaction_date"),
             ),
@@ -138,7 +140,7 @@ def _expense_rules(day: date) -> list[Rule]:
     ]
 
 
-def _hris_rules(_day: date) -> list[Rule]:
+def _hris_rules() -> list[Rule]:
     return [
         Rule(
             "INVALID_STATUS",
@@ -151,7 +153,7 @@ def _hris_rules(_day: date) -> list[Rule]:
     ]
 
 
-def _payroll_rules(_day: date) -> list[Rule]:
+def _payroll_rules() -> list[Rule]:
     gap = F.abs(_t("gross") - _t("taxes") - _t("deductions") - _t("net"))
     return [
         Rule(
@@ -207,18 +209,17 @@ SOURCE_RULES: dict[str, SourceRules] = {
 
 def classify_source(
     contract: c.SourceContract,
-    business_date: date,
     rates: DataFrame | None = None,
     repeats: DataFrame | None = None,
 ) -> Callable[[DataFrame], DataFrame]:
-    """Type and check one date of a source's bronze rows; each rejected row gets its reason.
+    """Type and check a source's bronze rows, of one date or many; each rejected row gets its
+    reason.
 
-    ``repeats`` names the date's files that repeat an earlier delivery (``DUPLICATE_FILE``).
+    ``rates`` are ``conform.rates_on`` the rows' dates; ``repeats`` names the files that repeat
+    an earlier delivery (``DUPLICATE_FILE``), by date.
     """
     own = SOURCE_RULES[contract.name]
-    return classify_rows(
-        contract, business_date, rates, own.rules(business_date), own.after_dedupe, repeats
-    )
+    return classify_rows(contract, rates, own.rules(), own.after_dedupe, repeats)
 
 
 def silver_source(contract: c.SourceContract) -> Callable[[DataFrame], DataFrame]:

@@ -86,7 +86,7 @@ def landed(spark, tmp_path_factory):
 
 def _classified(spark, lakehouse, contract, day):
     bronze = lakehouse.read_partition(spark, TableRef("bronze", contract.name), day)
-    return bronze.transform(classify_source(contract, day)).cache()
+    return bronze.transform(classify_source(contract)).cache()
 
 
 def test_a_record_lands_in_the_folders_date_whatever_its_timestamp(spark, landed):

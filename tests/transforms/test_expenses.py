@@ -37,7 +37,7 @@ def bronze(spark: SparkSession, *rows: dict, source_file: str = "file:/landing/a
 
 
 def classify_expense_rows(business_date: date):
-    return classify_source(EXPENSE_LINES, business_date)
+    return classify_source(EXPENSE_LINES)
 
 
 def silver_expense_lines(classified):

@@ -101,7 +101,7 @@ def test_birmingham_through_the_silver_expense_path(spark, shared_data, cached):
     bronze = df.transform(
         with_ingestion_metadata(EXPENSE_LINES, BUSINESS_DATE, datetime(2017, 2, 1))
     )
-    classified = bronze.transform(classify_source(EXPENSE_LINES, BUSINESS_DATE))
+    classified = bronze.transform(classify_source(EXPENSE_LINES))
     amount = F.col("amount").cast("decimal(18,2)")
     counts = {
         r["_reason_code"]: (r["rows"], r["refunds"])

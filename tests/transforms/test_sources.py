@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from transforms import contracts as c
 from transforms.conform import day_rates
@@ -61,7 +62,7 @@ def gl_pair(journal: str = "JE-1", debit: str = "100.00", credit: str = "100.00"
 
 def test_balanced_journal_is_converted_to_usd_at_the_days_rate(spark):
     classified = bronze(spark, c.GL_JOURNAL_LINES, *gl_pair()).transform(
-        classify_source(c.GL_JOURNAL_LINES, DAY, rates(spark, EUR="1.10000000"))
+        classify_source(c.GL_JOURNAL_LINES, rates(spark, EUR="1.10000000"))
     )
     silver = classified.transform(silver_source(c.GL_JOURNAL_LINES))
     actual = silver.select(
@@ -106,7 +107,7 @@ def test_balanced_journal_is_converted_to_usd_at_the_days_rate(spark):
 
 def test_missing_rate_quarantines_instead_of_guessing(spark):
     classified = bronze(spark, c.GL_JOURNAL_LINES, *gl_pair()).transform(
-        classify_source(c.GL_JOURNAL_LINES, DAY, rates(spark, GBP="1.27"))
+        classify_source(c.GL_JOURNAL_LINES, rates(spark, GBP="1.27"))
     )
     codes = [r["_reason_code"] for r in classified.collect()]
     assert codes == ["MISSING_FX_RATE", "MISSING_FX_RATE"]
@@ -116,7 +117,7 @@ def test_missing_rate_quarantines_instead_of_guessing(spark):
 def test_usd_needs_no_rate_file(spark):
     rows = [{**r, "currency": "USD"} for r in gl_pair()]
     classified = bronze(spark, c.GL_JOURNAL_LINES, *rows).transform(
-        classify_source(c.GL_JOURNAL_LINES, DAY, rates(spark))
+        classify_source(c.GL_JOURNAL_LINES, rates(spark))
     )
     assert [r["_reason_code"] for r in classified.collect()] == [None, None]
 
@@ -124,7 +125,7 @@ def test_usd_needs_no_rate_file(spark):
 def test_unbalanced_journal_rejects_every_line_of_it_and_only_it(spark):
     rows = [*gl_pair("JE-1", "100.00", "99.99"), *gl_pair("JE-2")]
     classified = bronze(spark, c.GL_JOURNAL_LINES, *rows).transform(
-        classify_source(c.GL_JOURNAL_LINES, DAY, rates(spark, EUR="1.1"))
+        classify_source(c.GL_JOURNAL_LINES, rates(spark, EUR="1.1"))
     )
     verdicts = {
         (r["journal_id"], r["line_number"]): r["_reason_code"] for r in classified.collect()
@@ -145,7 +146,7 @@ def test_a_journal_with_one_bad_line_is_rejected_whole(spark):
     rows = gl_pair()
     rows[1] = {**rows[1], "credit": "abc"}
     classified = bronze(spark, c.GL_JOURNAL_LINES, *rows).transform(
-        classify_source(c.GL_JOURNAL_LINES, DAY, rates(spark, EUR="1.1"))
+        classify_source(c.GL_JOURNAL_LINES, rates(spark, EUR="1.1"))
     )
     codes = sorted(r["_reason_code"] for r in classified.collect())
     assert codes == ["INVALID_AMOUNT", "UNBALANCED_JOURNAL"]
@@ -166,7 +167,7 @@ def test_a_journal_with_one_bad_line_is_rejected_whole(spark):
 def test_gl_line_rules(spark, change, reason):
     row = {**GL, "debit": "0", "credit": "0", **change}
     classified = bronze(spark, c.GL_JOURNAL_LINES, row).transform(
-        classify_source(c.GL_JOURNAL_LINES, DAY, rates(spark, EUR="1.1"))
+        classify_source(c.GL_JOURNAL_LINES, rates(spark, EUR="1.1"))
     )
     assert classified.first()["_reason_code"] == reason
 
@@ -180,7 +181,7 @@ def test_duplicate_business_key_keeps_one_copy(spark):
         "currency": "USD",
     }
     classified = bronze(spark, c.BANK_STATEMENT_LINES, row, dict(row)).transform(
-        classify_source(c.BANK_STATEMENT_LINES, DAY, rates(spark))
+        classify_source(c.BANK_STATEMENT_LINES, rates(spark))
     )
     assert sorted(str(r["_reason_code"]) for r in classified.collect()) == ["DUPLICATE_KEY", "None"]
 
@@ -194,7 +195,7 @@ def test_unknown_bank_account_is_quarantined(spark):
         "currency": "USD",
     }
     classified = bronze(spark, c.BANK_STATEMENT_LINES, row).transform(
-        classify_source(c.BANK_STATEMENT_LINES, DAY, rates(spark))
+        classify_source(c.BANK_STATEMENT_LINES, rates(spark))
     )
     assert classified.first()["_reason_code"] == "UNKNOWN_BANK_ACCOUNT"
 
@@ -225,7 +226,7 @@ PAY = {
 )
 def test_payroll_rules(spark, change, reason):
     classified = bronze(spark, c.PAYROLL_REGISTER, {**PAY, **change}).transform(
-        classify_source(c.PAYROLL_REGISTER, DAY, rates(spark))
+        classify_source(c.PAYROLL_REGISTER, rates(spark))
     )
     assert classified.first()["_reason_code"] == reason
 
@@ -241,7 +242,7 @@ def test_payroll_rules(spark, change, reason):
 )
 def test_fx_rules(spark, change, reason):
     row = {"rate_date": "2026-11-20", "currency": "eur", "rate_to_usd": "1.08", **change}
-    classified = bronze(spark, c.FX_RATES, row).transform(classify_source(c.FX_RATES, DAY))
+    classified = bronze(spark, c.FX_RATES, row).transform(classify_source(c.FX_RATES))
     assert classified.first()["_reason_code"] == reason
     if reason is None:
         assert classified.transform(silver_source(c.FX_RATES)).first()["currency"] == "EUR"
@@ -250,10 +251,60 @@ def test_fx_rules(spark, change, reason):
 def test_hris_status_is_checked_and_normalised(spark):
     good = {"employee_id": "EMP-1", "name": "A B", "legal_entity": "US01", "status": "Active"}
     bad = {**good, "employee_id": "EMP-2", "status": "retired"}
-    classified = bronze(spark, c.HRIS_ROSTER, good, bad).transform(
-        classify_source(c.HRIS_ROSTER, DAY)
-    )
+    classified = bronze(spark, c.HRIS_ROSTER, good, bad).transform(classify_source(c.HRIS_ROSTER))
     verdicts = {r["employee_id"]: r["_reason_code"] for r in classified.collect()}
     assert verdicts == {"EMP-1": None, "EMP-2": "INVALID_STATUS"}
     silver = classified.transform(silver_source(c.HRIS_ROSTER))
     assert [r["status"] for r in silver.collect()] == ["active"]
+
+
+def test_several_dates_classify_as_each_date_alone(spark):
+    """A ranged run classifies its dates in one plan: the rates are the row's date's, a key may
+    recur on another date, a journal balances within its date, the claim window is the date's."""
+    from transforms.conform import rates_on
+
+    later = date(2026, 11, 23)
+
+    def on(day: date, contract: c.SourceContract, *rows: dict):
+        return bronze(spark, contract, *rows).withColumn("business_date", F.lit(day))
+
+    fx = spark.createDataFrame(
+        [("EUR", Decimal("1.1"), DAY)],  # no EUR rate on the later date
+        "currency string, rate_to_usd decimal(18,8), business_date date",
+    )
+    both = on(DAY, c.GL_JOURNAL_LINES, *gl_pair()).unionByName(
+        on(later, c.GL_JOURNAL_LINES, *gl_pair(), {**GL, "currency": "usd", "line_number": "3"})
+    )
+    classified = both.transform(classify_source(c.GL_JOURNAL_LINES, rates_on(fx, [DAY, later])))
+    verdicts = sorted(
+        (r["business_date"], r["line_number"], r["_reason_code"], r["_reason_detail"])
+        for r in classified.collect()
+    )
+    missing = "no 2026-11-23 rate to USD for eur"
+    assert verdicts == [
+        (DAY, "1", None, None),
+        (DAY, "2", None, None),
+        (later, "1", "MISSING_FX_RATE", missing),
+        (later, "2", "MISSING_FX_RATE", missing),
+        # JE-1 on the later date is its own journal: its USD line does not balance it.
+        (later, "3", "UNBALANCED_JOURNAL", verdicts[-1][3]),
+    ]
+    assert verdicts[-1][3].startswith("journal JE-1 does not balance")
+
+    claim = {
+        "report_id": "ER-1",
+        "line_id": "1",
+        "employee_id": "E1",
+        "transaction_date": "2026-11-21",
+        "merchant": "Uber",
+        "amount": "10.00",
+        "currency": "USD",
+    }
+    lines = on(DAY, c.EXPENSE_LINES, claim).unionByName(on(later, c.EXPENSE_LINES, claim))
+    reasons = {
+        r["business_date"]: r["_reason_code"]
+        for r in lines.transform(classify_source(c.EXPENSE_LINES)).collect()
+    }
+    # Spent after DAY (a future date there), inside the later date's window; the same key on
+    # two dates is no duplicate.
+    assert reasons == {DAY: "DATE_OUT_OF_RANGE", later: None}
