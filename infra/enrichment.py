@@ -4,14 +4,12 @@ With ``OPENAI_API_KEY`` set, records go to the OpenAI-compatible endpoint; witho
 offline model answers, and every row and the run's metadata say so.
 """
 
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
 from dagster import ConfigurableResource, EnvVar, MetadataValue
-from delta.exceptions import ConcurrentAppendException
 from delta.tables import DeltaTable
 from pydantic import PrivateAttr
 from pyspark.sql import Column, DataFrame
@@ -24,7 +22,7 @@ from enrichment.providers import ProviderConfig
 from enrichment.providers.base import EMBEDDED, OPENAI, OPENAI_BATCH
 from enrichment.providers.fallback import FALLBACK_ERROR_PREFIX
 from infra.history_models import effect_metadata, history_stats, load_or_train, model_key
-from infra.lakehouse import LakehouseResource, TableRef
+from infra.lakehouse import LakehouseResource, TableRef, retry_conflicts
 from infra.settings import llm_settings
 from transforms.enrich import (
     ENRICH_TEXT,
@@ -708,26 +706,25 @@ def _insert_absent_keys(lakehouse: LakehouseResource, table: TableRef, rows: Dat
     """Merge ``rows`` into a cache table keyed by ``input_hash``, adding only absent keys.
 
     Concurrent runs may race on the same keys: Delta's optimistic concurrency makes the loser
-    retry, and the insert-only-if-absent merge then finds the key and adds nothing.
+    write again (``retry_conflicts``), and the insert-only-if-absent merge then finds the key and
+    adds nothing.
     """
     spark = rows.sparkSession
     path = lakehouse.path(table)
-    DeltaTable.createIfNotExists(spark).location(path).addColumns(rows.schema).execute()
+
+    def merge() -> None:
+        DeltaTable.createIfNotExists(spark).location(path).addColumns(rows.schema).execute()
+        (
+            DeltaTable.forPath(spark, path)
+            .alias("c")
+            .merge(rows.alias("n"), "c.input_hash = n.input_hash")
+            .withSchemaEvolution()
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+
+    retry_conflicts(merge, table.qualified)
     lakehouse.register(spark, table)
-    for attempt in range(5):
-        try:
-            (
-                DeltaTable.forPath(spark, path)
-                .alias("c")
-                .merge(rows.alias("n"), "c.input_hash = n.input_hash")
-                .withSchemaEvolution()
-                .whenNotMatchedInsertAll()
-                .execute()
-            )
-            return
-        except ConcurrentAppendException:
-            time.sleep(0.5 * (attempt + 1))
-    raise RuntimeError(f"{table.qualified} merge kept conflicting with concurrent runs")
 
 
 def enrichment_rollup(staged: DataFrame, prefix: str = "") -> dict:
