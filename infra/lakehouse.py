@@ -259,6 +259,10 @@ class LakehouseResource(ConfigurableResource):
         """The lakehouse root, without a trailing slash."""
         return (self.root or lakehouse_root()).rstrip("/")
 
+    def local_folder(self) -> Path | None:
+        """The lakehouse's local folder, or None on an object store."""
+        return _local(self.base)
+
     @property
     def data_docs_dir(self) -> str | None:
         """Where Great Expectations Data Docs are written (local lakehouses only)."""

@@ -27,35 +27,52 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote
 
-import great_expectations.expectations as gxe
 from deltalake import DeltaTable as RustDeltaTable
 
-from expectations.suite import ERROR, Rule, Suite
 from infra import wap
 from infra.lakehouse import LakehouseResource
-from tests.gold_helpers import DAY, GOLD, SCHEMA, line
+from tests.gold_helpers import DAY, GOLD, KEY_UNIQUE, SCHEMA, line
 
 PROJECT = Path(__file__).resolve().parents[2]
-# One rule is enough: the gate's mechanics are under test, not the expense suite (and each rule
-# costs GX time).
-KEY_UNIQUE = Suite(
-    "reliability",
-    ("report_id", "line_id"),
-    (
-        Rule(
-            "line_key_unique",
-            ERROR,
-            "One row per report line.",
-            gxe.ExpectCompoundColumnsToBeUnique(column_list=["report_id", "line_id"]),
-        ),
-    ),
-)
 PREVIOUS_DAY = DAY - timedelta(days=1)
 # The contents the cases write: what a date held, and what the next run makes of it.
 OLD = [line(i) for i in range(3)]
 NEW = [line(i, merchant="Lyft") for i in range(6)]
 CHILD_NEW = [line(i, merchant="Bolt") for i in range(4)]
 BACKFILL = [line(i, PREVIOUS_DAY, merchant="Taxi") for i in range(3)]
+
+
+# Sixteen distinct expense texts (eight requests of two): one names a roster employee.
+ROSTER = ("Alice Martin",)
+ENRICH_TEXTS = [
+    f"Merchant: {m}\nJustification: {why} (trip {i})."
+    for i, (m, why) in enumerate(
+        [
+            ("Marriott", "Two hotel nights for the audit"),
+            ("United Airlines", "Return flight to Chicago"),
+            ("Staples", "Printer toner for the office"),
+            ("Uber", "Taxi from the airport with Alice Martin"),
+        ]
+        * 4
+    )
+]
+ENRICH_SETTINGS = {"api_key": "sk-test", "max_records_per_request": 2, "max_concurrency": 1}
+
+
+def enrich_lines(spark, lakehouse: LakehouseResource, base_url: str, run_id: str):
+    """Enrich ``ENRICH_TEXTS`` through the project's engine against ``base_url``."""
+    from pyspark.sql import functions as F
+
+    from enrichment.prompts import EXPENSE_LINE_TASK
+    from infra.enrichment import EnrichmentResource
+
+    resource = EnrichmentResource(base_url=base_url, **ENRICH_SETTINGS)
+    rows = spark.createDataFrame(
+        [(f"L{i}", t) for i, t in enumerate(ENRICH_TEXTS)], "line_id string, text string"
+    )
+    return resource.enrich(
+        lakehouse, rows, F.col("text"), EXPENSE_LINE_TASK, DAY, run_id, names=ROSTER
+    )
 
 
 def run_gate(spark, lakehouse: LakehouseResource, rows: list[dict], day, run_id: str, hold=None):
@@ -119,12 +136,21 @@ def main(scenario: str, root: str, workdir: str) -> None:
     )
     spark.sparkContext.setLogLevel("ERROR")
     lakehouse = LakehouseResource(root=root)
-    if scenario == "crash-gold-write":
-        run_gate(spark, lakehouse, NEW, DAY, "crashed", ("gold", hold_second_partition(work, "g")))
-    elif scenario == "crash-ledger":
-        wap._ledger = _ledger_that_dies(work)
-        run_gate(spark, lakehouse, NEW, DAY, "crashed")
+    if scenario.startswith("crash-"):
+        # The date as the previous run left it, then the run that is killed.
+        run_gate(spark, lakehouse, OLD, DAY, "first")
+        if scenario == "crash-gold-write":
+            hold = ("gold", hold_second_partition(work, "g"))
+        else:
+            wap._ledger = _ledger_that_dies(work)
+            hold = None
+        run_gate(spark, lakehouse, NEW, DAY, "crashed", hold)
+    elif scenario == "crash-enrich":
+        enrich_lines(spark, lakehouse, os.environ["FAKE_OPENAI_URL"], "crashed")
     elif scenario == "concurrent":
+        # The test writes the tables' first versions meanwhile.
+        while not (work / "start.go").exists():
+            time.sleep(0.05)
         # The backfill of D - 1, held inside its gold commit while the test publishes D.
         done = run_gate(
             spark,
@@ -153,12 +179,14 @@ def main(scenario: str, root: str, workdir: str) -> None:
 class Child:
     """A child writer process in its own process group; stdout and stderr go to WORKDIR."""
 
-    def __init__(self, scenario: str, root: Path, workdir: Path) -> None:
+    def __init__(
+        self, scenario: str, root: Path, workdir: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.out = workdir / "stdout"
         self.err = workdir / "stderr"
-        env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+        env = {**os.environ, "PYTHONPATH": str(PROJECT), **(env or {})}
         with open(self.out, "w") as out, open(self.err, "w") as err:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "tests.reliability.children", scenario, root, workdir],
@@ -169,7 +197,7 @@ class Child:
                 start_new_session=True,
             )
 
-    def wait_for(self, check: Callable[[], bool], what: str, timeout: float = 180) -> None:
+    def wait_for(self, check: Callable[[], bool], what: str, timeout: float = 300) -> None:
         """Wait until ``check()`` holds; fail (with the child's stderr) if it exits or times out."""
         deadline = time.monotonic() + timeout
         while not check():

@@ -1,6 +1,6 @@
 """Case 1, kill -9 mid-write: a writer process killed inside a gold publish.
 
-Each child (``tests/reliability/children.py``) republishes a date that already holds 3 lines
+Each child (``tests/reliability/children.py``) publishes a date with 3 lines, then republishes it
 with 6 other lines, through the gate, and is killed with SIGKILL to its whole process group:
 inside the gold write (its first data file is on disk, the commit is not), or after gold's commit
 and before the ledger's. Both children start at once (their JVMs start side by side), then the
@@ -38,11 +38,10 @@ def _converged(root: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def crashes(spark, tmp_path_factory):
-    """Per scenario: (lakehouse root, its child), the date published with OLD before."""
+    """Per scenario: (lakehouse root, its child), which publishes OLD, then NEW and dies."""
     started = {}
     for scenario in SCENARIOS:
         root = tmp_path_factory.mktemp(scenario)
-        run_gate(spark, LakehouseResource(root=str(root)), OLD, OLD[0]["business_date"], "first")
         started[scenario] = (root, Child(scenario, root, root.parent / f"{root.name}-work"))
     yield started
     for _, child in started.values():
