@@ -136,7 +136,9 @@ def main(scenario: str, root: str, workdir: str) -> None:
     )
     spark.sparkContext.setLogLevel("ERROR")
     lakehouse = LakehouseResource(root=root)
-    if scenario.startswith("crash-"):
+    if scenario == "crash-enrich":
+        enrich_lines(spark, lakehouse, os.environ["FAKE_OPENAI_URL"], "crashed")
+    elif scenario in ("crash-gold-write", "crash-ledger"):
         # The date as the previous run left it, then the run that is killed.
         run_gate(spark, lakehouse, OLD, DAY, "first")
         if scenario == "crash-gold-write":
@@ -145,8 +147,6 @@ def main(scenario: str, root: str, workdir: str) -> None:
             wap._ledger = _ledger_that_dies(work)
             hold = None
         run_gate(spark, lakehouse, NEW, DAY, "crashed", hold)
-    elif scenario == "crash-enrich":
-        enrich_lines(spark, lakehouse, os.environ["FAKE_OPENAI_URL"], "crashed")
     elif scenario == "concurrent":
         # The test writes the tables' first versions meanwhile.
         while not (work / "start.go").exists():

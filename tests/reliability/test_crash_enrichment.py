@@ -42,6 +42,7 @@ def test_a_rerun_after_kill_9_pays_only_for_the_answers_the_killed_run_did_not_g
         child.wait_for(lambda: len(fake.chat_requests()) >= REQUESTS // 2, "half the requests")
         child.kill()
         killed = [r.record_ids for r in fake.chat_requests()]
+        bodies = [r.body for r in fake.requests]
         assert REQUESTS // 2 <= len(killed) < REQUESTS
         # Every request before the last was answered, and journaled before the next was sent.
         answered = {rid for ids in killed[:-1] for rid in ids}
@@ -67,8 +68,9 @@ def test_a_rerun_after_kill_9_pays_only_for_the_answers_the_killed_run_did_not_g
         assert len(killed) + len(fake.chat_requests()) <= (1 + retry_budget) * REQUESTS
         assert not list(journal.glob("*.jsonl"))  # merged, then deleted
         # No personal data left the process in either run.
-        bodies = json.dumps([r.body for r in fake.requests])
-        assert not any(name in bodies for name in ROSTER)
+        sent_text = json.dumps(bodies + [r.body for r in fake.requests])
+        assert "Taxi from the airport" in sent_text
+        assert not any(name in sent_text for name in ROSTER)
 
         fake.reset_log()
         reference = enrich_lines(
