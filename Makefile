@@ -6,7 +6,7 @@ export PYTHONPATH := $(CURDIR)
 export QUERY
 PY := .venv/bin/python
 
-.PHONY: help setup jars run test test-fast test-unit test-reliability ui review docs sql thrift bench bench-close bench-enrich bench-backfill bench-broken bench-docs lint format lock clean
+.PHONY: help setup jars run test test-fast test-unit test-reliability ui review docs sql thrift bench bench-close bench-load bench-enrich bench-backfill bench-broken bench-docs lint format lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,7 +34,7 @@ test-fast: setup ## Everything but the end-to-end Dagster runs (two workers)
 test-unit: setup ## Spark-free unit tests only (seconds)
 	$(PY) -m pytest -m "not spark and not slow"
 
-test-reliability: setup ## Reliability suite: bad input, business-day edges, retention (docs/RUNBOOK.md)
+test-reliability: setup ## Reliability suite: crashes, concurrent writers, bad input, business days, retention (docs/RUNBOOK.md)
 	$(PY) -m pytest tests/reliability
 
 ui: setup ## Start the Dagster UI (webserver + daemon) on http://127.0.0.1:3000
@@ -57,6 +57,9 @@ bench: setup ## Validation cost (GX vs one aggregation; ROWS='1000000')
 
 bench-close: setup ## The close of one date at scale, Dagster vs bare PySpark (GL_LINES='1000000')
 	$(PY) benchmarks/close_scale.py $(if $(GL_LINES),--gl-lines $(GL_LINES))
+
+bench-load: setup ## Peak RSS of a SCALE-times sample day's close through Dagster (SCALE='10'), vs 18 GiB
+	$(PY) benchmarks/close_scale.py --mode dagster --gl-lines $$((600 * $(or $(SCALE),10))) --expense-rows $$((200 * $(or $(SCALE),10)))
 
 bench-enrich: setup ## Enrichment costs: packing, cache re-run, mapInPandas vs UDF, limiter vs 429s
 	$(PY) benchmarks/enrichment_costs.py

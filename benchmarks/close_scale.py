@@ -248,6 +248,9 @@ def main() -> None:
     parser.add_argument("--mode", choices=("both", "dagster", "bare"), default="both")
     parser.add_argument("--reuse", action="store_true", help="reuse --root's landing zone")
     parser.add_argument("--worker", choices=("generate", "dagster", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--budget-gib", type=float, default=18.0, help="peak RSS the close must stay under"
+    )
     args = parser.parse_args()
     if args.worker:
         worker(args)
@@ -260,6 +263,11 @@ def main() -> None:
     modes = ("dagster", "bare") if args.mode == "both" else (args.mode,)
     results = {mode: run_mode(root, source, mode, args.date) for mode in modes}
     report(results)
+    # Issue 13, case 8: the close of a day on 2 cores stays under the memory budget.
+    for mode, result in results.items():
+        peak = result["peak_tree_bytes"] / 2**30
+        verdict = "within" if peak < args.budget_gib else "OVER"
+        print(f"{mode}: peak RSS {peak:.2f} GiB, {verdict} the {args.budget_gib:g} GiB budget")
     print(f"\nWork dir: {root}")
 
 

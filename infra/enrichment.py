@@ -4,27 +4,26 @@ With ``OPENAI_API_KEY`` set, records go to the OpenAI-compatible endpoint; witho
 offline model answers, and every row and the run's metadata say so.
 """
 
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
 from dagster import ConfigurableResource, EnvVar, MetadataValue
-from delta.exceptions import ConcurrentAppendException
 from delta.tables import DeltaTable
 from pydantic import PrivateAttr
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from enrichment.breaker import request_bound
 from enrichment.group_summary import group_cache_params
+from enrichment.journal import journal_files, read_answers
 from enrichment.models import SOURCE_LLM, STATUS_FAILED, STATUS_OK, STATUS_SKIPPED, TaskSpec
 from enrichment.providers import ProviderConfig
 from enrichment.providers.base import EMBEDDED, OPENAI, OPENAI_BATCH
 from enrichment.providers.fallback import FALLBACK_ERROR_PREFIX
 from infra.history_models import effect_metadata, history_stats, load_or_train, model_key
-from infra.lakehouse import LakehouseResource, TableRef
+from infra.lakehouse import LakehouseResource, TableRef, retry_conflicts
 from infra.settings import llm_settings
 from transforms.document_fields import document_input_hashes, extract_fields
 from transforms.enrich import (
@@ -32,6 +31,7 @@ from transforms.enrich import (
     INJECTION_SUSPECTED,
     INPUT_HASH,
     OUTCOME_COLUMNS,
+    OUTCOME_SCHEMA,
     OUTCOME_TYPES,
     as_cache_hits,
     call_provider,
@@ -271,6 +271,15 @@ class EnrichmentResource(ConfigurableResource):
         route = "Batch API" if config.kind == OPENAI_BATCH else "chat completions"
         return f"LLM {config.model} ({route}) at {config.base_url or 'https://api.openai.com/v1'}"
 
+    def journal_dir(self, lakehouse: LakehouseResource, task: TaskSpec) -> str | None:
+        """Where the chat route journals ``task``'s answers (``enrichment/journal.py``): a local
+        lakehouse's ``_journal/llm/<task>``; None offline, on the Batch API route (a batch is
+        answered whole) or on an object store."""
+        folder = lakehouse.local_folder()
+        if folder is None or self.provider_kind != OPENAI:
+            return None
+        return str(folder / "_journal" / "llm" / task.name)
+
     def enrich(
         self,
         lakehouse: LakehouseResource,
@@ -298,6 +307,10 @@ class EnrichmentResource(ConfigurableResource):
         if not days:
             raise ValueError(f"{task.name}: no business date to enrich")
         when = str(days[0]) if len(days) == 1 else f"{days[0]}..{days[-1]}"
+        journal = self.journal_dir(lakehouse, task)
+        if journal is not None:
+            # Answers a killed run paid for become cache hits before anything is sent.
+            merge_journal(lakehouse, spark, journal, task)
         config = self.call_config(task, run_id)
         # Computed once (the rows' plan, the redaction's Python UDF, the hash): the cache lookup,
         # the calls, the counts and the caller's join back all read it. Recomputed, it cost three
@@ -343,6 +356,8 @@ class EnrichmentResource(ConfigurableResource):
             tasks = max(1, min(self.max_concurrency, -(-pending // self.max_records_per_request)))
             misses = computed.repartition(tasks, INPUT_HASH).persist()
             config = self.call_config(task, run_id, tasks)
+            if journal is not None:
+                config = replace(config, journal_dir=journal, journal_run=run_id)
             row = (
                 misses.transform(estimate_request_tokens(task, config, config.model_id))
                 .agg(F.sum("input_tokens"), F.sum("requests"))
@@ -388,6 +403,9 @@ class EnrichmentResource(ConfigurableResource):
             .select(*OUTCOME_COLUMNS)
         )
         self._remember(lakehouse, fresh, task, config)
+        if journal is not None:
+            for answered in journal_files(journal, run_id):  # in the cache now
+                answered.unlink(missing_ok=True)
         if config.kind != EMBEDDED:
             misses.unpersist()
             computed.unpersist()
@@ -704,30 +722,54 @@ class EnrichmentResource(ConfigurableResource):
         return keys.join(fresh if hits is None else fresh.unionByName(hits), GROUP_KEY)
 
 
+def merge_journal(
+    lakehouse: LakehouseResource, spark: SparkSession, folder: str, task: TaskSpec
+) -> int:
+    """Merge a journal folder's answers into ``ops.llm_cache`` (absent keys only), then delete
+    the files merged; the number of answers read.
+
+    The journal holds the chat route's successful answers as they arrived, including a killed
+    run's (``enrichment/journal.py``): they are what that run paid for.
+    """
+    files = journal_files(folder)
+    answers = read_answers(files)
+    if answers:
+        rows = spark.createDataFrame(answers, OUTCOME_SCHEMA)
+        _insert_absent_keys(
+            lakehouse,
+            LLM_CACHE,
+            rows.withColumn("task", F.lit(task.name)).withColumn(
+                "cached_at", F.current_timestamp()
+            ),
+        )
+    for merged in files:
+        merged.unlink(missing_ok=True)
+    return len(answers)
+
+
 def _insert_absent_keys(lakehouse: LakehouseResource, table: TableRef, rows: DataFrame) -> None:
     """Merge ``rows`` into a cache table keyed by ``input_hash``, adding only absent keys.
 
     Concurrent runs may race on the same keys: Delta's optimistic concurrency makes the loser
-    retry, and the insert-only-if-absent merge then finds the key and adds nothing.
+    write again (``retry_conflicts``), and the insert-only-if-absent merge then finds the key and
+    adds nothing.
     """
     spark = rows.sparkSession
     path = lakehouse.path(table)
-    DeltaTable.createIfNotExists(spark).location(path).addColumns(rows.schema).execute()
+
+    def merge() -> None:
+        DeltaTable.createIfNotExists(spark).location(path).addColumns(rows.schema).execute()
+        (
+            DeltaTable.forPath(spark, path)
+            .alias("c")
+            .merge(rows.alias("n"), "c.input_hash = n.input_hash")
+            .withSchemaEvolution()
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+
+    retry_conflicts(merge, table.qualified)
     lakehouse.register(spark, table)
-    for attempt in range(5):
-        try:
-            (
-                DeltaTable.forPath(spark, path)
-                .alias("c")
-                .merge(rows.alias("n"), "c.input_hash = n.input_hash")
-                .withSchemaEvolution()
-                .whenNotMatchedInsertAll()
-                .execute()
-            )
-            return
-        except ConcurrentAppendException:
-            time.sleep(0.5 * (attempt + 1))
-    raise RuntimeError(f"{table.qualified} merge kept conflicting with concurrent runs")
 
 
 def enrichment_rollup(staged: DataFrame, prefix: str = "") -> dict:

@@ -5,15 +5,30 @@ that date, so re-running a date is idempotent.
 """
 
 import json
+import logging
+import random
 import re
+import time
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 from dagster import ConfigurableResource
+from delta.exceptions import (
+    ConcurrentAppendException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentDeleteReadException,
+    ConcurrentTransactionException,
+    ConcurrentWriteException,
+    DeltaConcurrentModificationException,
+    MetadataChangedException,
+    ProtocolChangedException,
+)
 from delta.tables import DeltaTable
+from deltalake.exceptions import CommitFailedError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
@@ -25,6 +40,25 @@ from transforms.drift import DriftReport, SchemaDriftError, detect_drift
 from transforms.ingest import EXTRA_COLUMNS_COLUMN, SOURCE_FILE_COLUMN
 
 _COMMIT_FILE = re.compile(r"\d{20}\.json")
+_LOG = logging.getLogger(__name__)
+# Delta's optimistic concurrency: another writer committed to the table between this write's read
+# of it and its commit (Spark's writer, or delta-rs's). Nothing of the losing write is committed
+# (its data files are never referenced), so writing it again is safe, and every write of ours
+# replaces its dates (or appends ledger rows once), so the retry ends where a serial run would.
+WRITE_CONFLICTS = (
+    DeltaConcurrentModificationException,
+    ConcurrentWriteException,
+    ConcurrentAppendException,
+    ConcurrentDeleteReadException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentTransactionException,
+    MetadataChangedException,
+    ProtocolChangedException,
+    CommitFailedError,
+)
+# Attempts of one write against concurrent commits before it is refused (WriteConflictError).
+WRITE_ATTEMPTS = 4
+T = TypeVar("T")
 LAYERS = ("bronze", "silver", "staging", "gold", "ops")
 # (Spark application, table, location) already registered in the catalog by this process.
 _REGISTERED: set[tuple[str, str, str]] = set()
@@ -99,12 +133,42 @@ def _rust_predicate(days: list[date], extra: dict[str, str] | None = None) -> st
     return " AND ".join(clauses)
 
 
+class WriteConflictError(RuntimeError):
+    """A write lost every attempt to concurrent commits on its table; nothing of it committed."""
+
+
+def retry_conflicts(write: Callable[[], T], table: str, attempts: int = WRITE_ATTEMPTS) -> T:
+    """Run ``write`` (one Delta commit) again while it loses to a concurrent commit.
+
+    Returns what ``write`` returns, with the attempt it took on a ``Commit``. After ``attempts``
+    losses raises ``WriteConflictError`` naming the table and the last conflict.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            result = write()
+        except WRITE_CONFLICTS as error:
+            conflict = type(error).__name__
+            if attempt == attempts:
+                raise WriteConflictError(
+                    f"{table}: {attempts} attempts to commit each lost to a concurrent writer "
+                    f"(last: {conflict}); nothing of this write was committed, re-run it"
+                ) from error
+            _LOG.warning("%s: %s on attempt %d; writing again", table, conflict, attempt)
+            # Backoff with jitter, so two losers do not collide again in lockstep.
+            time.sleep(min(2.0, 0.25 * 2**attempt) * random.uniform(0.5, 1.0))
+            continue
+        return replace(result, attempts=attempt) if isinstance(result, Commit) else result
+    raise AssertionError("unreachable")
+
+
 @dataclass(frozen=True)
 class Commit:
-    """One Delta commit this process made: its version and Delta's operation metrics."""
+    """One Delta commit this process made: its version, Delta's operation metrics, and the
+    attempt that committed (more than 1 when it lost to concurrent writers first)."""
 
     version: int
     metrics: dict[str, str] = field(default_factory=dict)
+    attempts: int = 1
 
     @property
     def rows(self) -> int:
@@ -162,6 +226,29 @@ def find_commit(spark: SparkSession, path: str, token: str) -> Commit:
     return Commit(versions[-1], {"numOutputRows": "0"})
 
 
+def commit_notes(spark: SparkSession, path: str, limit: int = 50) -> list[tuple[int, str | None]]:
+    """``(version, userMetadata)`` of a table's last ``limit`` commits, oldest first.
+
+    Local tables read the commit files (no Spark job); object stores ask Delta's history.
+    """
+    versions = _log_versions(path)
+    if versions is None:
+        history = DeltaTable.forPath(spark, path).history(limit).select("version", "userMetadata")
+        return sorted((int(r[0]), r[1]) for r in history.collect())
+    log = _local(path) / "_delta_log"
+    notes = []
+    for version in versions[-limit:]:
+        note = None
+        with open(log / f"{version:020d}.json") as commit_file:
+            for line in commit_file:
+                info = json.loads(line).get("commitInfo")
+                if info is not None:
+                    note = info.get("userMetadata")
+                    break
+        notes.append((version, note))
+    return notes
+
+
 class LakehouseResource(ConfigurableResource):
     """Reads and writes Delta tables under ``root`` (``LAKEHOUSE_ROOT`` when empty)."""
 
@@ -171,6 +258,10 @@ class LakehouseResource(ConfigurableResource):
     def base(self) -> str:
         """The lakehouse root, without a trailing slash."""
         return (self.root or lakehouse_root()).rstrip("/")
+
+    def local_folder(self) -> Path | None:
+        """The lakehouse's local folder, or None on an object store."""
+        return _local(self.base)
 
     @property
     def data_docs_dir(self) -> str | None:
@@ -358,9 +449,14 @@ class LakehouseResource(ConfigurableResource):
         )
         if partitioned:
             writer = writer.partitionBy("business_date")
-        writer.save(self.path(table))
+
+        def write() -> Commit:
+            writer.save(self.path(table))
+            return find_commit(df.sparkSession, self.path(table), token)
+
+        commit = retry_conflicts(write, table.qualified)
         self.register(df.sparkSession, table)
-        return find_commit(df.sparkSession, self.path(table), token)
+        return commit
 
     def _create_empty(self, df: DataFrame, path: str) -> None:
         """Create ``path`` as an empty Delta table of ``df``'s columns, partitioned by date.
@@ -421,26 +517,31 @@ class LakehouseResource(ConfigurableResource):
 
         struct = _parse_datatype_string(schema) if isinstance(schema, str) else schema
         token = uuid.uuid4().hex
-        write_deltalake(
-            str(folder),
-            pa.Table.from_pylist(
-                [r.asDict() if hasattr(r, "asDict") else r for r in rows],
-                schema=to_arrow_schema(struct),
-            ),
-            mode="append" if replace_dates is None else "overwrite",
-            predicate=None
-            if replace_dates is None
-            else _rust_predicate(list(replace_dates), extra_predicate),
-            partition_by=["business_date"] if partitioned else None,
-            schema_mode="merge" if replace_dates is None else None,
-            # Spark's writer puts the same key in commitInfo: find_commit reads either.
-            commit_properties=CommitProperties(custom_metadata={"userMetadata": token}),
-            # A table delta-rs creates keeps the audit window Spark gives its own (infra/spark.py).
-            configuration=audit_window_properties(),
+        data = pa.Table.from_pylist(
+            [r.asDict() if hasattr(r, "asDict") else r for r in rows],
+            schema=to_arrow_schema(struct),
         )
+
+        def write() -> Commit:
+            write_deltalake(
+                str(folder),
+                data,
+                mode="append" if replace_dates is None else "overwrite",
+                predicate=None
+                if replace_dates is None
+                else _rust_predicate(list(replace_dates), extra_predicate),
+                partition_by=["business_date"] if partitioned else None,
+                schema_mode="merge" if replace_dates is None else None,
+                # Spark's writer puts the same key in commitInfo: find_commit reads either.
+                commit_properties=CommitProperties(custom_metadata={"userMetadata": token}),
+                # A table delta-rs creates keeps the audit window Spark gives its own.
+                configuration=audit_window_properties(),
+            )
+            return find_commit(spark, self.path(table), token)
+
+        commit = retry_conflicts(write, table.qualified)
         self.register(spark, table)
-        commit = find_commit(spark, self.path(table), token)
-        return Commit(commit.version, {"numOutputRows": str(len(rows))})
+        return Commit(commit.version, {"numOutputRows": str(len(rows))}, commit.attempts)
 
     def path(self, table: TableRef) -> str:
         """Storage location of a table."""
@@ -488,34 +589,43 @@ class LakehouseResource(ConfigurableResource):
         table: TableRef,
         business_dates: Iterable[date],
         extra_predicate: dict[str, str] | None = None,
+        user_metadata: str | None = None,
     ) -> Commit:
         """Replace the given business dates of ``table`` with ``df`` in one Delta commit.
 
         A date of the list with no rows in ``df`` is emptied; a row of another date is refused by
-        Delta. Returns the commit (version, rows written) without another Spark job.
+        Delta. Returns the commit (version, rows written) without another Spark job. A write that
+        loses to a concurrent commit is written again (``retry_conflicts``). ``user_metadata``
+        (unique per write) is stored in the commit instead of a random token, so the commit
+        itself says what it was (the publish gate's record).
         """
         predicate = date_predicate(list(business_dates), extra_predicate)
         path = self.path(table)
         spark = df.sparkSession
-        if not DeltaTable.isDeltaTable(spark, path):
-            # Delta checks rows against replaceWhere only when the table exists: create it empty
-            # first, so even the first write refuses a row of another date.
-            self._create_empty(df, path)
-        token = uuid.uuid4().hex
-        (
-            df.write.format("delta")
-            .mode("overwrite")
-            .option("replaceWhere", predicate)
-            # Additive schema changes (a new nullable column) evolve the table; a changed type
-            # still fails the write.
-            .option("mergeSchema", "true")
-            # Finds this commit in the log afterwards, whoever else commits meanwhile.
-            .option("userMetadata", token)
-            .partitionBy("business_date")
-            .save(path)
-        )
+        token = user_metadata or uuid.uuid4().hex
+
+        def write() -> Commit:
+            if not DeltaTable.isDeltaTable(spark, path):
+                # Delta checks rows against replaceWhere only when the table exists: create it
+                # empty first, so even the first write refuses a row of another date.
+                self._create_empty(df, path)
+            (
+                df.write.format("delta")
+                .mode("overwrite")
+                .option("replaceWhere", predicate)
+                # Additive schema changes (a new nullable column) evolve the table; a changed
+                # type still fails the write.
+                .option("mergeSchema", "true")
+                # Finds this commit in the log afterwards, whoever else commits meanwhile.
+                .option("userMetadata", token)
+                .partitionBy("business_date")
+                .save(path)
+            )
+            return find_commit(spark, path, token)
+
+        commit = retry_conflicts(write, table.qualified)
         self.register(spark, table)
-        return find_commit(spark, path, token)
+        return commit
 
     def read_dates(
         self,

@@ -11,6 +11,7 @@ alone.
 """
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -21,7 +22,7 @@ from pyspark.sql.types import StructField, StructType
 
 from expectations.runner import ValidationReport, validate_dates
 from expectations.suite import Suite
-from infra.lakehouse import LakehouseResource, TableRef
+from infra.lakehouse import LakehouseResource, TableRef, commit_notes
 
 WAP_LEDGER = TableRef("ops", "wap_ledger")
 VALIDATION_RESULTS = TableRef("ops", "validation_results")
@@ -30,6 +31,9 @@ _RESULTS_SCHEMA = (
     "severity string, success boolean, rows_checked long, unexpected_count long, "
     "offending_keys string, observed_value string, run_id string, at timestamp"
 )
+# The key of a gold commit's ``userMetadata`` (JSON) that names each published date's staged
+# version.
+PUBLISH_NOTE = "wap_published_staged_versions"
 _LEDGER_SCHEMA = (
     "table string, business_date date, event string, staged_version long, passed boolean, "
     "rules_failed string, gold_version long, run_id string, at timestamp"
@@ -286,6 +290,57 @@ def _ensure_gold(
     lakehouse.register(spark, table.gold)
 
 
+def record_lost_publishes(
+    lakehouse: LakehouseResource, spark: SparkSession, table: GoldTable
+) -> list[int]:
+    """Append the ledger's ``published`` rows of gold commits that have none; their versions.
+
+    A publish is two commits: gold's, then the ledger's. A process killed between them leaves a
+    gold version that passed its audit (the commit's ``userMetadata`` names each date's staged
+    version) but is missing from ``ops.wap_ledger``; the next publish of the table records it
+    first (``run_id`` is the crashed run's). Looks at gold's last 50 commits.
+    """
+    if not lakehouse.exists(spark, table.gold):
+        return []
+    made = {}
+    for version, note in commit_notes(spark, lakehouse.path(table.gold)):
+        if note and note.startswith("{"):
+            parsed = json.loads(note)
+            if PUBLISH_NOTE in parsed:
+                made[version] = parsed
+    if not made:
+        return []
+    recorded = {
+        row["gold_version"]
+        for row in lakehouse.read_rows(
+            spark,
+            WAP_LEDGER,
+            ["gold_version"],
+            equals={"table": table.name, "event": "published"},
+            within={"gold_version": sorted(made)},
+        )
+    }
+    lost = sorted(set(made) - recorded)
+    _ledger(
+        lakehouse,
+        spark,
+        table,
+        [
+            {
+                "business_date": date.fromisoformat(day),
+                "event": "published",
+                "staged_version": staged_version,
+                "passed": True,
+                "gold_version": version,
+                "run_id": made[version]["run_id"],
+            }
+            for version in lost
+            for day, staged_version in sorted(made[version][PUBLISH_NOTE].items())
+        ],
+    )
+    return lost
+
+
 def publish(
     lakehouse: LakehouseResource,
     spark: SparkSession,
@@ -357,8 +412,20 @@ def publish_dates(
     if overlay is not None:
         staged = staged.transform(overlay)
     _ensure_gold(lakehouse, spark, table, staged.schema)
+    record_lost_publishes(lakehouse, spark, table)
     published = [day for days in passing.values() for day in days]
-    commit = lakehouse.write_dates(staged, table.gold, published)
+    staged_by_day = {day.isoformat(): v for v, days in passing.items() for day in days}
+    # The gold commit names what it published, so a crash between it and the ledger's append
+    # loses no record (record_lost_publishes).
+    note = json.dumps(
+        {
+            PUBLISH_NOTE: staged_by_day,
+            "run_id": run_id,
+            "token": uuid.uuid4().hex,
+        },
+        sort_keys=True,
+    )
+    commit = lakehouse.write_dates(staged, table.gold, published, user_metadata=note)
     done.rows, done.gold_version = commit.rows, commit.version
     for version, days in passing.items():
         for day in days:

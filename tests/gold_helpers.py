@@ -3,11 +3,14 @@
 from datetime import date, timedelta
 from decimal import Decimal
 
+import great_expectations.expectations as gxe
+
 from expectations.expense_lines import (
     CONSTRAINTS,
     NOT_NULL_COLUMNS,
     gold_expense_lines_suite,
 )
+from expectations.suite import ERROR, Rule, Suite
 from infra import wap
 from infra.lakehouse import LakehouseResource
 
@@ -21,6 +24,20 @@ SCHEMA = (
     "model string, prompt_version string, input_hash string, tokens_in int, tokens_out int, "
     "cost_usd double, attempts int, error string, latency_ms double, business_date date, "
     "_source_file string, _row_hash string"
+)
+# One rule is enough where the gate's mechanics are under test, not the expense suite (each rule
+# costs GX time).
+KEY_UNIQUE = Suite(
+    "gate_mechanics",
+    ("report_id", "line_id"),
+    (
+        Rule(
+            "line_key_unique",
+            ERROR,
+            "One row per report line.",
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["report_id", "line_id"]),
+        ),
+    ),
 )
 
 

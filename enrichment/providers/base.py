@@ -58,6 +58,10 @@ class ProviderConfig:
     circuit_open: str | None = None
     # Tasks whose failed LLM answers are NOT replaced by the embedded offline answer.
     fallback_off: tuple[str, ...] = ()
+    # Where the chat route writes each request's successful answers as they arrive, and the run
+    # that names its files (enrichment/journal.py); None: no journal.
+    journal_dir: str | None = None
+    journal_run: str | None = None
 
     @property
     def model_id(self) -> str:

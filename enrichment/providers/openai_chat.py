@@ -12,6 +12,7 @@ import time
 import openai
 
 from enrichment.breaker import BreakerRegistry, CircuitBreaker
+from enrichment.journal import journal_answers
 from enrichment.models import (
     SOURCE_LLM,
     STATUS_FAILED,
@@ -86,6 +87,14 @@ class OpenAIChatProvider:
             ) + [[r] for r in alone]
             for batch in groups:
                 transient, failed = self._send(task, system, schema, batch, outcomes, breaker)
+                if self.config.journal_dir:
+                    # Durable before the next request: a killed run keeps what it paid for.
+                    journal_answers(
+                        self.config.journal_dir,
+                        self.config.journal_run,
+                        task,
+                        [outcomes[r.id] for r in batch],
+                    )
                 # A transport failure retries the pack as it was; records that failed inside an
                 # answer go again alone, so one bad record cannot keep failing its neighbours.
                 (retry_packed if transient else retry_alone).extend(failed)

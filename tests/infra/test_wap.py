@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 from infra import wap
 from infra.lakehouse import LakehouseResource
 from tests.gold_helpers import DAY, GOLD, SCHEMA, gate, line
+from tests.reliability.invariants import unvalidated_publishes
 
 
 def gold_rows(spark, day: date | None = None):
@@ -139,5 +140,19 @@ def test_restore_after_a_bad_manual_write(spark, lakehouse_root):
     # A manual fix gone wrong: every merchant overwritten (within the constraints).
     spark.sql("UPDATE gold.expense_lines SET merchant = 'oops'")
     assert gold_rows(spark) != good
+    bad_version = lakehouse.version(spark, GOLD.gold)
     spark.sql(f"RESTORE TABLE gold.expense_lines TO VERSION AS OF {good_version}")
     assert gold_rows(spark) == good
+
+    # The drill's end (issue 13, case 4): the next run publishes on top of the restored table,
+    # time travel still shows the pre-incident content, and the only version of gold's history
+    # that did not come through the gate is the manual write itself.
+    _, published = gate(spark, [line(i, merchant="Lyft") for i in range(4)], run_id="next")
+    assert published is not None
+    assert {r[4] for r in gold_rows(spark)} == {"Lyft"} and len(gold_rows(spark)) == 4
+    before = lakehouse.read(spark, GOLD.gold, good_version).collect()
+    assert sorted(tuple(r) for r in before) == good
+    assert unvalidated_publishes(spark, lakehouse) == [
+        f"gold.expense_lines version {bad_version} (UPDATE) was not published through "
+        "write-audit-publish"
+    ]

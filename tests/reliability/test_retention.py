@@ -5,32 +5,16 @@ creates (``infra/spark.py``). A date is published twice, so the first publish's 
 longer in gold's current version: exactly the files a VACUUM would remove.
 """
 
-import great_expectations.expectations as gxe
 import pytest
 
-from expectations.suite import ERROR, Rule, Suite
 from infra import wap
 from infra.lakehouse import LakehouseResource
 from infra.settings import time_travel_days
 from infra.spark import spark_conf
-from tests.gold_helpers import DAY, GOLD, SCHEMA, line
+from tests.gold_helpers import DAY, GOLD, KEY_UNIQUE, SCHEMA, line
 from tests.reliability.invariants import assert_invariants
 
 WINDOW = f"interval {time_travel_days()} days"
-# One rule is enough here: the gate's mechanics are under test, not the expense suite (and each
-# rule costs GX time).
-KEY_UNIQUE = Suite(
-    "retention",
-    ("report_id", "line_id"),
-    (
-        Rule(
-            "line_key_unique",
-            ERROR,
-            "One row per report line.",
-            gxe.ExpectCompoundColumnsToBeUnique(column_list=["report_id", "line_id"]),
-        ),
-    ),
-)
 
 
 def publish(spark, lakehouse: LakehouseResource, rows: list[dict], run_id: str) -> int:
