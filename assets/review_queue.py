@@ -63,15 +63,24 @@ from transforms.review import (
 QUEUE = wap.GoldTable("review_queue", not_null=NOT_NULL_COLUMNS, checks=tuple(CONSTRAINTS.items()))
 TABLES = sorted(review.REVIEWED_TABLES)
 RULES = all_rule_names(TABLES)
+# The tables a reviewed table's record text is built from, when not its own output: (the asset
+# that writes it, the step whose version says it changed).
+TEXT_SOURCES = sorted(
+    {
+        (spec.text_asset, spec.text_step)
+        for spec in review.REVIEWED_TABLES.values()
+        if spec.text_asset is not None and spec.text_step is not None
+    }
+)
 # A date's queue reads each reviewed table's publish of the date (what the model answered), the
-# silver cases (their text) and the day's roster (names to redact), and the date's decisions
-# (``external``: their status).
+# tables its record text is built from, the day's roster (names to redact), and the date's
+# decisions (``external``: their status).
 STAGING_STEP = versions.Step(
     "staging_review_queue",
     __name__,
     (
         *(versions.Upstream(f"gold_{name}") for name in TABLES),
-        versions.Upstream("silver_hr_cases"),
+        *(versions.Upstream(step) for step in sorted({step for _, step in TEXT_SOURCES})),
         versions.Upstream("silver_hris_roster"),
     ),
 )
@@ -119,7 +128,7 @@ def queue_candidate(
     code_version=STAGING_STEP.code_version,
     deps=[
         *(AssetKey(f"gold_{name}") for name in TABLES),
-        AssetKey("silver_hr_cases"),
+        *(AssetKey(text_asset) for text_asset, _ in TEXT_SOURCES),
         AssetKey("silver_hris_roster"),
     ],
     group_name="staging",

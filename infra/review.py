@@ -22,11 +22,17 @@ from deltalake.exceptions import TableNotFoundError
 from pyspark.sql import Column, DataFrame, SparkSession
 
 from enrichment.models import Taxonomy
-from enrichment.prompts import EXPENSE_LINE_TASK, HR_CASE_TASK, HR_CASE_URGENCY_TASK
+from enrichment.prompts import (
+    EXCEPTION_NOTE_TASK,
+    EXPENSE_LINE_TASK,
+    HR_CASE_TASK,
+    HR_CASE_URGENCY_TASK,
+)
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.settings import audit_window_properties
 from transforms.expenses import expense_text, with_category_differs_from_claim
 from transforms.hr_cases import hr_case_text
+from transforms.recon.notes import exception_text
 from transforms.review import (
     ACCEPTED,
     DECISION_SCHEMA,
@@ -68,7 +74,8 @@ class ReviewedTable:
 
     ``text`` is the enrichment's own Spark text builder (what the model read of a row), over
     the rows of ``text_table`` (the table's model output when None; silver when gold keeps no
-    free text). The queue keeps that text redacted as it was sent. ``unredacted_roles`` may also
+    free text), written by the step ``text_step`` as the asset ``text_asset`` (the queue's
+    inputs). The queue keeps that text redacted as it was sent. ``unredacted_roles`` may also
     read ``unredacted_columns`` of ``unredacted_table``: the source record, never in gold.
     ``shown_columns`` of the gold row are shown beside it.
     """
@@ -80,6 +87,8 @@ class ReviewedTable:
     text: Callable[[], Column]
     shown_columns: tuple[str, ...]
     text_table: TableRef | None = None
+    text_asset: str | None = None
+    text_step: str | None = None
     unredacted_table: TableRef | None = None
     unredacted_columns: tuple[str, ...] = ()
     unredacted_roles: tuple[str, ...] = ()
@@ -155,10 +164,24 @@ REVIEWED_TABLES = {
             text=hr_case_text,
             # Gold keeps no free text of a case: the subject and description stay in silver.
             text_table=TableRef("silver", "hr_cases"),
+            text_asset="silver_hr_cases",
+            text_step="silver_hr_cases",
             shown_columns=("channel", "opened_at"),
             unredacted_table=TableRef("silver", "hr_cases"),
             unredacted_columns=("subject", "description"),
             unredacted_roles=("hr",),
+        ),
+        ReviewedTable(
+            name="recon_exception_notes",
+            key_cols=("exception_id",),
+            fields=(ReviewField("probable_reason", "reason_confidence", EXCEPTION_NOTE_TASK.name),),
+            taxonomies=(("probable_reason", EXCEPTION_NOTE_TASK.taxonomy),),
+            text=exception_text,
+            # The notes keep the exception's type, recon and entity, not its detail and amount.
+            text_table=TableRef("gold", "recon_exceptions"),
+            text_asset="gold_recon_exceptions",
+            text_step="gold_reconciliation",
+            shown_columns=("exception_type", "recon", "legal_entity", "analyst_note"),
         ),
     )
 }

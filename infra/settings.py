@@ -176,6 +176,7 @@ REVIEW_THRESHOLDS = {
     "expense_line_enrichment": 0.6,
     "hr_case_type": 0.7,
     "hr_case_urgency": 0.7,
+    "recon_exception_note": 0.6,
 }
 # When the review queue's asset checks warn (gold_review_queue): more open items than
 # ``max_open_items`` (all tables and dates), or a model and prompt version whose decisions
