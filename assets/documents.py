@@ -46,6 +46,7 @@ from infra.checks import (
 )
 from infra.enrichment import EnrichmentResource, enrichment_rollup
 from infra.lakehouse import LakehouseResource, TableRef
+from infra.review import REVIEWED_TABLES
 from infra.spark import SparkResource
 from transforms.documents import (
     SOURCE,
@@ -429,5 +430,8 @@ gold_invoice_documents = publish_asset(
     "Published invoice documents: one row per readable document per business_date with its "
     "fields typed (vendor, tax id, invoice number, dates, currency, net, tax, total, PO), every "
     "field's confidence, page, span and source, line items, the arithmetic checks, the page and "
-    "OCR facts, where a repeated document first landed, and provenance.",
+    "OCR facts, where a repeated document first landed, and provenance. An analyst's value "
+    "for a field (make review) is published on top of the extraction's: in the field's column "
+    "and its element of fields (source = human), named in reviewed_fields, checks recomputed.",
+    reviewed=REVIEWED_TABLES["invoice_documents"],
 )

@@ -55,7 +55,6 @@ from transforms.review import (
     QUEUE_TABLE_COLUMNS,
     open_items_by_age,
     override_rates,
-    review_candidates,
     with_record_text,
     with_review_status,
 )
@@ -107,13 +106,15 @@ def queue_candidate(
         output = wap.read_published_staged(lakehouse, session, wap.GoldTable(spec.name), days)
         if output is None:
             continue  # not published on any of the dates: nothing of it to review yet
-        records = output if spec.text_table is None else lakehouse.read_dates(
-            session, spec.text_table, days
+        records = output if spec.text_table is None else spec.records(
+            lakehouse.read_dates(session, spec.text_table, days)
         )  # fmt: skip
         frames.append(
-            output.transform(review_candidates(spec.name, spec.key_cols, spec.fields, thresholds))
+            output.transform(spec.candidates(thresholds))
             .transform(with_review_status(decided, as_of))
-            .transform(with_record_text(records, spec.key_cols, spec.text(), names))
+            .transform(
+                with_record_text(records, spec.key_cols, spec.text(), names, spec.redaction_kinds)
+            )
             .select(*QUEUE_TABLE_COLUMNS)
         )
     if not frames:

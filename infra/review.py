@@ -21,17 +21,28 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 from pyspark.sql import Column, DataFrame, SparkSession
 
+from documents.engine import DOCUMENT_REDACTION
+from documents.fields import INVOICE_SPEC
 from enrichment.models import Taxonomy
 from enrichment.prompts import (
     EXCEPTION_NOTE_TASK,
     EXPENSE_LINE_TASK,
     HR_CASE_TASK,
     HR_CASE_URGENCY_TASK,
+    INVOICE_EXTRACT_TASK,
 )
+from expectations.invoice_documents import REQUIRED_FIELDS
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.settings import audit_window_properties
 from transforms.expenses import expense_text, with_category_differs_from_claim
 from transforms.hr_cases import hr_case_text
+from transforms.invoice_documents import pages_per_document
+from transforms.invoice_review import (
+    document_text,
+    field_prefix,
+    field_provenance,
+    with_checks_after_review,
+)
 from transforms.recon.notes import exception_text
 from transforms.review import (
     ACCEPTED,
@@ -40,6 +51,9 @@ from transforms.review import (
     OVERRIDDEN,
     ReviewField,
     apply_decisions,
+    apply_field_decisions,
+    free_value,
+    review_candidates,
     unmatched_decisions,
 )
 from transforms.training_window import TrainingWindow
@@ -94,6 +108,30 @@ class ReviewedTable:
     unredacted_roles: tuple[str, ...] = ()
     # Columns derived from a reviewed field, recomputed after a person's value is applied.
     after_decisions: Callable[[DataFrame], DataFrame] | None = None
+    # The rows of ``text_table`` as records of the table's grain (None: they are already).
+    text_records: Callable[[DataFrame], DataFrame] | None = None
+    # The personal data the enrichment redacts before sending (``Redactor`` kinds; None: all).
+    redaction_kinds: tuple[str, ...] | None = None
+    # The table's model output with the fields' provenance columns, when they are not columns
+    # of the table (each field's in an array of structs ``fields``: ``per_field_provenance``).
+    review_view: Callable[[DataFrame], DataFrame] | None = None
+    per_field_provenance: bool = False
+
+    def candidates(self, thresholds: Mapping[str, float]) -> Callable[[DataFrame], DataFrame]:
+        """The values of the table's model output that queue (``review_candidates``)."""
+
+        def transform(rows: DataFrame) -> DataFrame:
+            if self.review_view is not None:
+                rows = rows.transform(self.review_view)
+            return rows.transform(
+                review_candidates(self.name, self.key_cols, self.fields, thresholds)
+            )
+
+        return transform
+
+    def records(self, rows: DataFrame) -> DataFrame:
+        """``text_table``'s rows as the records the text is built from."""
+        return rows if self.text_records is None else rows.transform(self.text_records)
 
     @property
     def gold(self) -> TableRef:
@@ -105,7 +143,11 @@ class ReviewedTable:
         the columns derived from a reviewed field recomputed (``after_decisions``)."""
 
         def transform(rows: DataFrame) -> DataFrame:
-            for field in self.fields:
+            if self.per_field_provenance:
+                rows = rows.transform(
+                    apply_field_decisions(decisions, self.name, self.key_cols, self.fields)
+                )
+            for field in () if self.per_field_provenance else self.fields:
                 rows = rows.transform(apply_decisions(decisions, self.name, self.key_cols, field))
             if self.after_decisions is not None:
                 rows = rows.transform(self.after_decisions)
@@ -131,9 +173,25 @@ class ReviewedTable:
                 return field
         raise DecisionError(f"{self.name} has no reviewed field {name!r}")
 
-    def taxonomy(self, field: str) -> Taxonomy:
-        """The labels a person may choose for ``field``."""
-        return dict(self.taxonomies)[self.field(field).name]
+    def taxonomy(self, field: str) -> Taxonomy | None:
+        """The labels a person may choose for ``field``; None for a free value (``kind``)."""
+        return dict(self.taxonomies).get(self.field(field).name)
+
+    def override_value(self, field: str, value: str | None) -> str:
+        """A person's value for ``field`` as the ledger keeps it: a label of its taxonomy, or
+        a free value of its kind (``free_value``); ``DecisionError`` saying what is wrong."""
+        spec = self.field(field)
+        if spec.kind is not None:
+            try:
+                return free_value(spec.kind, value)
+            except ValueError as wrong:
+                raise DecisionError(f"{field}: {wrong}") from None
+        labels = self.taxonomy(field).names
+        if value not in labels:
+            raise DecisionError(
+                f"{value!r} is not a {field} label; choose one of: {', '.join(labels)}"
+            )
+        return value
 
 
 REVIEWED_TABLES = {
@@ -182,6 +240,39 @@ REVIEWED_TABLES = {
             text_asset="gold_recon_exceptions",
             text_step="gold_reconciliation",
             shown_columns=("exception_type", "recon", "legal_entity", "analyst_note"),
+        ),
+        ReviewedTable(
+            name="invoice_documents",
+            key_cols=("file_name",),
+            # Each extracted field on its own: a free value of the field's kind, decided with
+            # the field's own confidence and source (its element of ``fields``).
+            fields=tuple(
+                ReviewField(
+                    spec.name,
+                    f"{field_prefix(spec.name)}confidence",
+                    INVOICE_EXTRACT_TASK.name,
+                    prefix=field_prefix(spec.name),
+                    kind=spec.kind,
+                    only_when=f"{field_prefix(spec.name)}reviewable",
+                )
+                for spec in INVOICE_SPEC.fields
+            ),
+            taxonomies=(),
+            text=document_text,
+            text_table=TableRef("silver", "invoice_document_pages"),
+            text_asset="silver_invoice_document_pages",
+            text_step="silver_invoice_document_pages",
+            text_records=pages_per_document(),
+            redaction_kinds=DOCUMENT_REDACTION,
+            shown_columns=(
+                *(spec.name for spec in INVOICE_SPEC.fields),
+                "net_plus_tax_is_total",
+                "lines_sum_to_net",
+                "check_messages",
+            ),
+            review_view=field_provenance(REQUIRED_FIELDS),
+            per_field_provenance=True,
+            after_decisions=with_checks_after_review,
         ),
     )
 }
@@ -393,7 +484,8 @@ def record_decision(
     """Validate a decision and append it to ``ops.review_decisions``; return the row written.
 
     An accepted decision takes the proposed value; an override needs a label of the field's
-    taxonomy and a comment. The value must be in the published queue.
+    taxonomy (or a free value of its kind, ``free_value``) and a comment. The value must be in
+    the published queue.
 
     Raises:
         DecisionError: what is wrong with the decision, for the reviewer.
@@ -413,11 +505,7 @@ def record_decision(
             raise DecisionError("there is no proposed value to accept: override with a label")
         new_value = item["proposed_value"]
     else:
-        labels = spec.taxonomy(field).names
-        if new_value not in labels:
-            raise DecisionError(
-                f"{new_value!r} is not a {field} label; choose one of: {', '.join(labels)}"
-            )
+        new_value = spec.override_value(field, new_value)
         if not comment:
             raise DecisionError("an override needs a comment: why the proposed value is wrong")
     row = {

@@ -177,6 +177,7 @@ REVIEW_THRESHOLDS = {
     "hr_case_type": 0.7,
     "hr_case_urgency": 0.7,
     "recon_exception_note": 0.6,
+    "extract_invoice": 0.6,
 }
 # When the review queue's asset checks warn (gold_review_queue): more open items than
 # ``max_open_items`` (all tables and dates), or a model and prompt version whose decisions

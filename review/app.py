@@ -114,6 +114,7 @@ def create_app(lakehouse: LakehouseResource, settings: ReviewSettings) -> Starle
             raise HTTPException(404, "this value is not in the review queue")
         key = _key_values(spec.key_cols, item["key"])
         record = review_record(lakehouse, item, key, reviewer.role)
+        taxonomy = spec.taxonomy(item["field"])
         return _page(
             "item.html",
             status_code=status_code,
@@ -121,7 +122,8 @@ def create_app(lakehouse: LakehouseResource, settings: ReviewSettings) -> Starle
             item=item,
             key=key,
             record=record,
-            labels=spec.taxonomy(item["field"]).labels,
+            labels=taxonomy.labels if taxonomy is not None else None,
+            kind=spec.field(item["field"]).kind,
             token=auth.form_token(reviewer),
             error=error,
         )

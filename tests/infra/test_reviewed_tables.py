@@ -9,6 +9,7 @@ from chispa import assert_df_equality
 
 from infra.review import REVIEWED_TABLES
 from infra.settings import review_thresholds
+from tests.gold_helpers import INVOICE_DOCUMENT_SCHEMA, invoice_document
 from transforms.review import (
     DECISION_SCHEMA,
     key_of,
@@ -108,3 +109,89 @@ def test_a_decision_on_an_exception_note_is_the_persons_in_gold(spark):
         NOTES_SCHEMA + ", reviewed_by string, reviewed_at timestamp",
     )  # fmt: skip
     assert_df_equality(published, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+INVOICES = REVIEWED_TABLES["invoice_documents"]
+
+
+def test_an_invoices_unsure_or_missing_required_fields_queue_each_on_its_own(spark):
+    documents = spark.createDataFrame(
+        [
+            invoice_document("a.pdf", total="120.00"),  # all sure: nothing queues
+            invoice_document("b.pdf", total_confidence=0.3),  # the total is unsure
+            invoice_document("c.pdf", number=None),  # a required field is missing
+        ],
+        INVOICE_DOCUMENT_SCHEMA,
+    )
+    queued = documents.transform(INVOICES.candidates(review_thresholds()))
+    got = {(r["key"], r["field"], r["proposed_value"], r["reason"]) for r in queued.collect()}
+    # po_number and due_date are absent everywhere but optional: never queued
+    assert got == {
+        ('{"file_name":"b.pdf"}', "total", "121.00", "LOW_CONFIDENCE"),
+        ('{"file_name":"c.pdf"}', "invoice_number", None, "LOW_CONFIDENCE"),
+    }
+
+
+def test_a_person_s_field_value_is_that_fields_and_the_checks_run_again(spark):
+    documents = spark.createDataFrame(
+        [invoice_document("b.pdf", total_confidence=0.3), invoice_document("c.pdf", number=None)],
+        INVOICE_DOCUMENT_SCHEMA,
+    )
+    decisions = spark.createDataFrame(
+        [
+            ("d1", INVOICES.name, '{"file_name":"b.pdf"}', D, "total", "overridden", "121.00",
+             "120.00", "misread 0 as 1", "alice", "analyst", AT, "invoice-rules-v1",
+             "extract-invoice-v1", 0.3),
+            ("d2", INVOICES.name, '{"file_name":"c.pdf"}', D, "invoice_number", "overridden",
+             None, "INV-9", "printed in the footer", "bob", "analyst", AT, "invoice-rules-v1",
+             "extract-invoice-v1", None),
+        ],
+        DECISION_SCHEMA,
+    )  # fmt: skip
+    published = {
+        r["file_name"]: r for r in documents.transform(INVOICES.overlay(decisions)).collect()
+    }
+    b, c = published["b.pdf"], published["c.pdf"]
+    assert b["total"] == Decimal("120.00")
+    total = [f for f in b["fields"] if f["field"] == "total"]
+    assert [(f["value"], f["confidence"], f["source"], f["page"]) for f in total] == [
+        ("120.00", 1.0, "human", 1)
+    ]
+    # the document's own provenance is the extraction's; the person is named per field
+    assert (b["source"], b["model"]) == ("rule", "invoice-rules-v1")
+    assert [(r["field"], r["reviewed_by"]) for r in b["reviewed_fields"]] == [("total", "alice")]
+    assert (b["net_plus_tax_is_total"], b["checks_passed"]) == ("passed", True)
+    # a field the extraction did not return gets its element, other fields are kept
+    assert c["invoice_number"] == "INV-9"
+    assert ("invoice_number", "INV-9", None, "human") in {
+        (f["field"], f["value"], f["page"], f["source"]) for f in c["fields"]
+    }
+    assert len(c["fields"]) == 7
+    assert c["net_plus_tax_is_total"] == "failed"
+    assert "100.00 + 20.00 = 120.00, total 121.00" in c["check_messages"]
+
+
+def test_an_invoices_record_text_is_its_pages_redacted_as_the_extractor_sends_them(spark):
+    pages = spark.createDataFrame(
+        [
+            (D, "b.pdf", 2, "Total 121.00 EUR", "text", None),
+            (D, "b.pdf", 1, "Acme, Jane Doe, jane@acme.example", "ocr", 0.8),
+        ],
+        "business_date date, file_name string, page int, text string, method string, "
+        "ocr_confidence double",
+    )
+    queue = spark.createDataFrame([('{"file_name":"b.pdf"}', D)], "key string, business_date date")
+    out = queue.transform(
+        with_record_text(
+            INVOICES.records(pages),
+            INVOICES.key_cols,
+            INVOICES.text(),
+            {D: ["Jane Doe"]},
+            INVOICES.redaction_kinds,
+        )
+    )
+    # The roster's names and e-mail are redacted; amounts stay (documents keep salary-like
+    # figures: DOCUMENT_REDACTION), pages in order after their markers.
+    assert out.first()["record_text"] == (
+        "<<page 1>>\nAcme, [PERSON_1], [EMAIL_1]\n<<page 2>>\nTotal 121.00 EUR"
+    )

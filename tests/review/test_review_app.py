@@ -20,13 +20,13 @@ from infra.lakehouse import LakehouseResource, TableRef
 from infra.review import REVIEW_DECISIONS, REVIEW_QUEUE, REVIEWED_TABLES, read_decisions
 from infra.settings import PROJECT_ROOT, REVIEW_THRESHOLDS, Reviewer
 from review.auth import hash_password
+from tests.gold_helpers import INVOICE_DOCUMENT_SCHEMA, invoice_document
 from tests.review.server import free_port, review_page
 from transforms.review import (
     DECISION_SCHEMA,
     QUEUE_TABLE_COLUMNS,
     apply_decisions,
     key_of,
-    review_candidates,
     with_record_text,
     with_review_status,
 )
@@ -87,6 +87,10 @@ def lakehouse(spark, tmp_path_factory) -> LakehouseResource:
     cases = spark.createDataFrame(CASES, HR_SCHEMA)
     lakehouse.write_dates(expenses, TableRef("gold", "expense_lines"), [D, EARLIER])
     lakehouse.write_dates(cases, TableRef("gold", "hr_cases"), [D])
+    invoices = spark.createDataFrame(
+        [invoice_document("acme.pdf", total_confidence=0.3, day=D)], INVOICE_DOCUMENT_SCHEMA
+    )
+    lakehouse.write_dates(invoices, TableRef("gold", "invoice_documents"), [D])
     lakehouse.write_dates(
         spark.createDataFrame(
             [("C1", D, "email", "Dental plan", CASE_TEXT)],
@@ -108,17 +112,25 @@ def lakehouse(spark, tmp_path_factory) -> LakehouseResource:
     silver_cases = lakehouse.read(spark, TableRef("silver", "hr_cases"))
     names = {D: ["Jane Doe"], EARLIER: []}
     queue = None
+    pages = spark.createDataFrame(
+        [(D, "acme.pdf", 1, "Acme SA\nTotal 120.00 EUR", "text", None)],
+        "business_date date, file_name string, page int, text string, method string, "
+        "ocr_confidence double",
+    )
     for gold, records, name in (
         (expenses, expenses, "expense_lines"),
         (cases, silver_cases, "hr_cases"),
+        (invoices, pages, "invoice_documents"),
     ):
         spec = REVIEWED_TABLES[name]
         candidates = (
-            gold.transform(
-                review_candidates(spec.name, spec.key_cols, spec.fields, REVIEW_THRESHOLDS)
-            )
+            gold.transform(spec.candidates(REVIEW_THRESHOLDS))
             .transform(with_review_status(no_decisions, D))
-            .transform(with_record_text(records, spec.key_cols, spec.text(), names))
+            .transform(
+                with_record_text(
+                    spec.records(records), spec.key_cols, spec.text(), names, spec.redaction_kinds
+                )
+            )
             .select(*QUEUE_TABLE_COLUMNS)
         )
         queue = candidates if queue is None else queue.unionByName(candidates)
@@ -189,13 +201,15 @@ def test_the_queue_lists_open_items_and_filters_them(server):
         assert status == 200
         return len(_items(body))
 
-    # R1-2 low, R1-3 failed, R1-4 injection, R2-1 the null row, R9-1 (earlier), C1 case type
-    assert shown() == 6
+    # R1-2 low, R1-3 failed, R1-4 injection, R2-1 the null row, R9-1 (earlier), C1 case type,
+    # acme.pdf's total
+    assert shown() == 7
     assert shown("table=hr_cases") == 1
+    assert shown("table=invoice_documents") == 1
     assert shown("reason=ENRICHMENT_FAILED") == 2
     assert shown("reason=SUSPECTED_INJECTION&table=expense_lines") == 1
     assert shown(f"date={EARLIER}") == 1
-    assert shown("max_confidence=0.45") == 4
+    assert shown("max_confidence=0.45") == 5
     assert _call(f"{server}/?reason=BOGUS")[0] == 400
 
 
@@ -224,7 +238,7 @@ def test_an_override_writes_one_decision_with_the_identity_and_reaches_gold(
         "embedded",
     )
     # no longer open
-    assert len(_items(_call(f"{server}/")[2])) == 5
+    assert len(_items(_call(f"{server}/")[2])) == 6
     # The ledger delta-rs wrote, read by Spark and applied over gold: the next publish's step.
     gold = lakehouse.read(spark, TableRef("gold", "expense_lines"))
     ledger = lakehouse.read(spark, REVIEW_DECISIONS)
@@ -249,6 +263,24 @@ def test_a_label_outside_the_taxonomy_is_refused_and_nothing_written(server, lak
     status, _, body = _call(f"{server}/decide", form={**form, "decision": "accepted"})
     assert status == 400 and "no proposed value to accept" in body
     assert read_decisions(lakehouse) == []
+
+
+def test_an_extracted_field_takes_a_free_value_of_its_kind(server, lakehouse):
+    key = key_of({"file_name": "acme.pdf"})
+    status, _, page = _call(_item_url(server, "invoice_documents", key, D, "total"))
+    # the document's text as the extractor read it, and a value box instead of labels
+    assert status == 200 and "&lt;&lt;page 1&gt;&gt;" in page and "Total 120.00 EUR" in page
+    assert 'id="new-value"' in page and "value (amount: 1234.50)" in page
+    form = {**_form(page), "decision": "overridden", "comment": "misread"}
+    status, _, body = _call(f"{server}/decide", form={**form, "new_value": "1,20"})
+    assert status == 400 and "total: &#39;1,20&#39; is not an amount" in body
+    assert read_decisions(lakehouse) == []
+    status, _, _ = _call(f"{server}/decide", form={**form, "new_value": "120"})
+    assert status == 303
+    [row] = read_decisions(lakehouse)
+    assert (row["field"], row["old_value"], row["new_value"], row["decided_by"]) == (
+        "total", "121.00", "120.00", "alice"
+    )  # fmt: skip
 
 
 def test_a_form_without_the_reviewers_token_is_refused(server, lakehouse):
