@@ -106,9 +106,12 @@ def queue_candidate(
         output = wap.read_published_staged(lakehouse, session, wap.GoldTable(spec.name), days)
         if output is None:
             continue  # not published on any of the dates: nothing of it to review yet
-        records = output if spec.text_table is None else spec.records(
-            lakehouse.read_dates(session, spec.text_table, days)
-        )  # fmt: skip
+        records = output
+        if spec.text_table is not None:
+            text_days = spec.text_days(output, days)
+            records = spec.records(
+                output, lakehouse.read_dates(session, spec.text_table, text_days)
+            )
         frames.append(
             output.transform(spec.candidates(thresholds))
             .transform(with_review_status(decided, as_of))

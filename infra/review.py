@@ -36,9 +36,9 @@ from infra.lakehouse import LakehouseResource, TableRef
 from infra.settings import audit_window_properties
 from transforms.expenses import expense_text, with_category_differs_from_claim
 from transforms.hr_cases import hr_case_text
-from transforms.invoice_documents import pages_per_document
 from transforms.invoice_review import (
     document_text,
+    documents_read,
     field_prefix,
     field_provenance,
     with_checks_after_review,
@@ -108,8 +108,12 @@ class ReviewedTable:
     unredacted_roles: tuple[str, ...] = ()
     # Columns derived from a reviewed field, recomputed after a person's value is applied.
     after_decisions: Callable[[DataFrame], DataFrame] | None = None
-    # The rows of ``text_table`` as records of the table's grain (None: they are already).
-    text_records: Callable[[DataFrame], DataFrame] | None = None
+    # The records the text is built from, of the table's grain, from its model output and the
+    # rows of ``text_table`` (None: those rows are the records).
+    text_records: Callable[[DataFrame, DataFrame], DataFrame] | None = None
+    # A column of the model output naming an earlier date whose ``text_table`` rows a record
+    # reuses (a repeated document is read from its first landing).
+    text_from_date: str | None = None
     # The personal data the enrichment redacts before sending (``Redactor`` kinds; None: all).
     redaction_kinds: tuple[str, ...] | None = None
     # The table's model output with the fields' provenance columns, when they are not columns
@@ -129,9 +133,16 @@ class ReviewedTable:
 
         return transform
 
-    def records(self, rows: DataFrame) -> DataFrame:
-        """``text_table``'s rows as the records the text is built from."""
-        return rows if self.text_records is None else rows.transform(self.text_records)
+    def text_days(self, output: DataFrame, days: list[date]) -> list[date]:
+        """The dates of ``text_table`` the records of ``output`` (of ``days``) are built from."""
+        if self.text_from_date is None:
+            return days
+        earlier = [r[0] for r in output.select(self.text_from_date).distinct().collect() if r[0]]
+        return sorted({*days, *earlier})
+
+    def records(self, output: DataFrame, rows: DataFrame) -> DataFrame:
+        """The records the text is built from: ``text_table``'s ``rows`` for ``output``."""
+        return rows if self.text_records is None else self.text_records(output, rows)
 
     @property
     def gold(self) -> TableRef:
@@ -262,7 +273,8 @@ REVIEWED_TABLES = {
             text_table=TableRef("silver", "invoice_document_pages"),
             text_asset="silver_invoice_document_pages",
             text_step="silver_invoice_document_pages",
-            text_records=pages_per_document(),
+            text_records=documents_read,
+            text_from_date="duplicate_of_date",
             redaction_kinds=DOCUMENT_REDACTION,
             shown_columns=(
                 *(spec.name for spec in INVOICE_SPEC.fields),

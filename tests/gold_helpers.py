@@ -96,7 +96,8 @@ INVOICE_DOCUMENT_SCHEMA = (
     f"fields array<{FIELD}>, line_items array<{ITEM}>, lines_sum_to_net string, "
     "net_plus_tax_is_total string, checks_passed boolean, check_messages array<string>, "
     "enrichment_status string, failure_kind string, source string, model string, "
-    "prompt_version string, confidence double, flags array<string>"
+    "prompt_version string, confidence double, flags array<string>, duplicate_of_file string, "
+    "duplicate_of_date date"
 )
 
 
@@ -111,9 +112,11 @@ def invoice_document(
     total_confidence: float = 0.9,
     number: str | None = "INV-1",
     day: date = DAY,
+    repeat_of: tuple[str, date] | None = None,
 ) -> tuple:
     """A gold.invoice_documents row of Acme (net 100.00, tax 20.00, no line items) as the rules
-    extract it: ``total`` and ``invoice_number`` as given (None: not found)."""
+    extract it: ``total`` and ``invoice_number`` as given (None: not found); ``repeat_of``: the
+    file and date where the same content first landed."""
     fields = [
         _extracted_field("vendor_name", "Acme", 0.95),
         _extracted_field("invoice_date", str(day - timedelta(days=1)), 0.9),
@@ -131,5 +134,5 @@ def invoice_document(
         Decimal("20.00"), None if total is None else Decimal(total), None, fields, [],
         "not_applicable", checked, checked == "passed",
         ["no line items or no net amount"], "ok", "none", "rule", "invoice-rules-v1",
-        "extract-invoice-v1", 0.9, [],
+        "extract-invoice-v1", 0.9, [], *(repeat_of or (None, None)),
     )  # fmt: skip

@@ -18,7 +18,7 @@ from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 from documents.checks import FAILED, lines_sum_to_net, net_plus_tax_is_total
 from documents.engine import INJECTION_FLAG
 from enrichment.extraction import join_pages
-from transforms.invoice_documents import CHECKS, FIELDS
+from transforms.invoice_documents import CHECKS, FIELDS, pages_per_document
 
 # The columns ``field_provenance`` adds per field ``f``: ``f__confidence``, ``f__source``…
 FIELD_PREFIX = "{field}__"
@@ -71,6 +71,28 @@ def _joined_pages(pages_json: pd.Series) -> pd.Series:
             else join_pages([(page["page"], page.get("text") or "") for page in json.loads(p)])
             for p in pages_json
         ]
+    )
+
+
+def documents_read(documents: DataFrame, pages: DataFrame) -> DataFrame:
+    """Per document of ``documents`` (gold rows), its pages as the extractor read them
+    (``pages_per_document``): a repeat's are its first landing's (``duplicate_of_date`` and
+    ``duplicate_of_file``), as ``assets.documents.extraction_inputs`` reads them. ``pages`` are
+    silver pages of the documents' dates and of their first landings' dates."""
+    per_document = (
+        pages.transform(pages_per_document())
+        .withColumnRenamed("business_date", "_read_date")
+        .withColumnRenamed("file_name", "_read_file")
+    )
+    return (
+        documents.select(
+            "business_date",
+            "file_name",
+            F.coalesce("duplicate_of_date", "business_date").alias("_read_date"),
+            F.coalesce("duplicate_of_file", "file_name").alias("_read_file"),
+        )
+        .join(per_document, ["_read_date", "_read_file"])
+        .drop("_read_date", "_read_file")
     )
 
 

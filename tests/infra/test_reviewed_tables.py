@@ -1,7 +1,7 @@
 """The reviewed tables' declarations (``infra/review.py``) against frames of their gold shape:
 what queues, with which record text, and how a decision lands."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -172,18 +172,33 @@ def test_a_person_s_field_value_is_that_fields_and_the_checks_run_again(spark):
 
 
 def test_an_invoices_record_text_is_its_pages_redacted_as_the_extractor_sends_them(spark):
+    """A repeat's text is its first landing's pages, as the extractor read them."""
+    earlier = D - timedelta(days=1)
+    documents = spark.createDataFrame(
+        [
+            invoice_document("b.pdf"),
+            invoice_document("copy-of-a.pdf", repeat_of=("a.pdf", earlier)),
+        ],
+        INVOICE_DOCUMENT_SCHEMA,
+    )
     pages = spark.createDataFrame(
         [
             (D, "b.pdf", 2, "Total 121.00 EUR", "text", None),
             (D, "b.pdf", 1, "Acme, Jane Doe, jane@acme.example", "ocr", 0.8),
+            (earlier, "a.pdf", 1, "Acme invoice A", "text", None),
+            (earlier, "c.pdf", 1, "not read", "text", None),
         ],
         "business_date date, file_name string, page int, text string, method string, "
         "ocr_confidence double",
     )
-    queue = spark.createDataFrame([('{"file_name":"b.pdf"}', D)], "key string, business_date date")
+    assert INVOICES.text_days(documents, [D]) == [earlier, D]
+    queue = spark.createDataFrame(
+        [('{"file_name":"b.pdf"}', D), ('{"file_name":"copy-of-a.pdf"}', D)],
+        "key string, business_date date",
+    )
     out = queue.transform(
         with_record_text(
-            INVOICES.records(pages),
+            INVOICES.records(documents, pages),
             INVOICES.key_cols,
             INVOICES.text(),
             {D: ["Jane Doe"]},
@@ -192,6 +207,9 @@ def test_an_invoices_record_text_is_its_pages_redacted_as_the_extractor_sends_th
     )
     # The roster's names and e-mail are redacted; amounts stay (documents keep salary-like
     # figures: DOCUMENT_REDACTION), pages in order after their markers.
-    assert out.first()["record_text"] == (
-        "<<page 1>>\nAcme, [PERSON_1], [EMAIL_1]\n<<page 2>>\nTotal 121.00 EUR"
-    )
+    assert {r["key"]: r["record_text"] for r in out.collect()} == {
+        '{"file_name":"b.pdf"}': (
+            "<<page 1>>\nAcme, [PERSON_1], [EMAIL_1]\n<<page 2>>\nTotal 121.00 EUR"
+        ),
+        '{"file_name":"copy-of-a.pdf"}': "<<page 1>>\nAcme invoice A",
+    }

@@ -128,7 +128,11 @@ def lakehouse(spark, tmp_path_factory) -> LakehouseResource:
             .transform(with_review_status(no_decisions, D))
             .transform(
                 with_record_text(
-                    spec.records(records), spec.key_cols, spec.text(), names, spec.redaction_kinds
+                    spec.records(gold, records),
+                    spec.key_cols,
+                    spec.text(),
+                    names,
+                    spec.redaction_kinds,
                 )
             )
             .select(*QUEUE_TABLE_COLUMNS)
