@@ -27,12 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
-from assets.publishing import (
-    publish_dates_once,
-    publish_events,
-    publish_step,
-    refused_failure,
-)
+from assets.publishing import Measured, publish_asset
 from assets.sources import roster_names_on, union_all
 from expectations.review_queue import (
     CONSTRAINTS,
@@ -83,7 +78,6 @@ STAGING_STEP = versions.Step(
         versions.Upstream("silver_hris_roster"),
     ),
 )
-PUBLISH_STEP = publish_step("gold_review_queue", "staging_review_queue")
 PREVIEW_COLUMNS = ["table_name", "key", "field", "proposed_value", "confidence", "reason",
                    "status", "record_text"]  # fmt: skip
 OPEN_ITEMS_CHECK = "open_items_within_limit"
@@ -298,15 +292,23 @@ def metric_checks(metrics: QueueMetrics, alerts: dict[str, float]) -> list[Asset
     ]
 
 
-@asset(
-    name="gold_review_queue",
-    code_version=PUBLISH_STEP.code_version,
-    partitions_def=daily_partitions,
-    backfill_policy=BACKFILL_POLICY,
-    retry_policy=TRANSIENT_RETRY,
-    deps=[staging_review_queue],
-    group_name="gold",
-    kinds={"spark", "delta"},
+def measure_queue(
+    spark: SparkResource, lakehouse: LakehouseResource, plan: versions.VersionPlan
+) -> Measured:
+    """The queue's health after its publish, on every run, skipped dates or not (items age
+    whether or not their date changed): metrics and the two warnings."""
+    metrics = queue_metrics(spark.session, lakehouse, plan.days, datetime.now(UTC).date())
+    return Measured(metrics.metadata(), tuple(metric_checks(metrics, review_alerts())))
+
+
+gold_review_queue = publish_asset(
+    QUEUE,
+    staging_review_queue,
+    "The review queue analysts work from (make review). Grain: one row per "
+    "(table_name, key, field) per business_date; key is the record's business key as JSON. "
+    "Status open/accepted/overridden from ops.review_decisions; record_text is the record "
+    "redacted as the model read it. Metadata: open items by table and age, share of values "
+    "needing review, override rate per model and prompt version.",
     check_specs=[
         AssetCheckSpec(
             OPEN_ITEMS_CHECK,
@@ -321,34 +323,5 @@ def metric_checks(metrics: QueueMetrics, alerts: dict[str, float]) -> list[Asset
             "min_decisions decisions overridden more often than max_override_rate.",
         ),
     ],
-    description="The review queue analysts work from (make review). Grain: one row per "
-    "(table_name, key, field) per business_date; key is the record's business key as JSON. "
-    "Status open/accepted/overridden from ops.review_decisions; record_text is the record "
-    "redacted as the model read it. Metadata: open items by table and age, share of values "
-    "needing review, override rate per model and prompt version.",
+    measure=measure_queue,
 )
-def gold_review_queue(
-    context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
-):
-    session = spark.session
-    plan = versions.plan_run(context, session, lakehouse, PUBLISH_STEP)
-    done = None
-    if plan.to_run:
-        done = publish_dates_once(context, spark, lakehouse, plan, QUEUE, plan.to_run)
-    # Measured on every run, skipped or not: items age whether or not their date changed.
-    metrics = queue_metrics(session, lakehouse, plan.days, datetime.now(UTC).date())
-    if done is None:
-        yield MaterializeResult(
-            metadata={
-                **plan.metadata(),
-                "unchanged": "staged input unchanged: left as published",
-                **metrics.metadata(),
-            }
-        )
-    else:
-        yield from publish_events(
-            done, QUEUE, lakehouse, "gold_review_queue", plan, metrics.metadata()
-        )
-    yield from metric_checks(metrics, review_alerts())
-    if done is not None and done.refused:
-        raise refused_failure(done.refused)
