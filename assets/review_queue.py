@@ -68,7 +68,7 @@ TEXT_SOURCES = sorted(
 )
 # A date's queue reads each reviewed table's publish of the date (what the model answered), the
 # tables its record text is built from, the day's roster (names to redact), and the date's
-# decisions (``external``: their status).
+# decisions and assignments (``external``: their status and assignee).
 STAGING_STEP = versions.Step(
     "staging_review_queue",
     __name__,
@@ -79,7 +79,7 @@ STAGING_STEP = versions.Step(
     ),
 )
 PREVIEW_COLUMNS = ["table_name", "key", "field", "proposed_value", "confidence", "reason",
-                   "status", "record_text"]  # fmt: skip
+                   "status", "assignee", "record_text"]  # fmt: skip
 OPEN_ITEMS_CHECK = "open_items_within_limit"
 OVERRIDE_RATE_CHECK = "override_rate_within_limit"
 
@@ -90,9 +90,11 @@ def queue_candidate(
     days: list[date],
     decisions: list[dict],
     as_of: date,
+    assignments: list[dict] | None = None,
 ) -> DataFrame:
     """The queue rows of a run's dates from every reviewed table's published model output."""
     decided = review.decisions_frame(session, decisions)
+    assigned = review.assignments_frame(session, assignments or [])
     names = {day: roster_names_on(lakehouse, session, day) for day in days}
     thresholds = review_thresholds()
     frames = []
@@ -108,7 +110,7 @@ def queue_candidate(
             )
         frames.append(
             output.transform(spec.candidates(thresholds))
-            .transform(with_review_status(decided, as_of))
+            .transform(with_review_status(decided, as_of, assigned))
             .transform(
                 with_record_text(records, spec.key_cols, spec.text(), names, spec.redaction_kinds)
             )
@@ -143,13 +145,17 @@ def staging_review_queue(
     session = spark.session
     days = versions.run_dates(context)
     decisions = review.decisions_on(session, lakehouse, days)
+    assignments = review.assignments_on(session, lakehouse, days)
+    decided = review.decision_fingerprints(decisions, days)
+    assigned = review.decision_fingerprints(assignments, days, "assignment_id")
     plan = versions.plan_run(
         context,
         session,
         lakehouse,
         STAGING_STEP,
         config=json.dumps(review_thresholds(), sort_keys=True),
-        external=review.decision_fingerprints(decisions, days),
+        # A date's decisions give its statuses, its assignments its assignees.
+        external={day: f"{decided[day]}:{assigned[day]}" for day in days},
     )
     if not plan.to_run:
         yield from plan.unchanged_results(context)
@@ -157,7 +163,8 @@ def staging_review_queue(
     todo = plan.to_run
     as_of = datetime.now(UTC).date()
     mine = [d for d in decisions if d["business_date"] in set(todo)]
-    candidate = queue_candidate(session, lakehouse, todo, mine, as_of)
+    assigned_now = [a for a in assignments if a["business_date"] in set(todo)]
+    candidate = queue_candidate(session, lakehouse, todo, mine, as_of, assigned_now)
     staged_version = wap.stage_dates(lakehouse, candidate, QUEUE, todo)
     reports = wap.audit_dates(
         lakehouse,

@@ -1,9 +1,12 @@
-"""The review loop's storage: the reviewed tables, the open queue, and the decisions ledger.
+"""The review loop's storage: the reviewed tables, the open queue, the decisions ledger and
+the assignments ledger.
 
 ``ops.review_decisions`` is the one place a person's decision is stored: append-only, one row per
 decision, written only by ``record_decision`` (delta-rs ``write_deltalake`` append, on a local
 lakehouse or an object store alike: the review page never starts Spark, and a Delta commit is a
 put-if-absent of the next log file, so the pipeline's Spark commits and these interleave safely).
+``ops.review_assignments`` (who an item is assigned to) is kept the same way, written only by
+``assign_item``; both appends go through ``_append``.
 The page's reads are delta-rs: milliseconds, no Spark job, no lock on the Spark metastore. The
 pipeline reads decisions through ``LakehouseResource.read_rows`` (``decisions_on``) and registers
 the ledger in the catalog when it finds decisions.
@@ -46,6 +49,7 @@ from transforms.invoice_review import (
 from transforms.recon.notes import exception_text
 from transforms.review import (
     ACCEPTED,
+    ASSIGNMENT_SCHEMA,
     DECISION_SCHEMA,
     OPEN,
     OVERRIDDEN,
@@ -60,6 +64,7 @@ from transforms.training_window import TrainingWindow
 
 REVIEW_QUEUE = TableRef("gold", "review_queue")
 REVIEW_DECISIONS = TableRef("ops", "review_decisions")
+REVIEW_ASSIGNMENTS = TableRef("ops", "review_assignments")
 DECISIONS = (ACCEPTED, OVERRIDDEN)
 
 _ARROW_TYPES = {
@@ -68,12 +73,19 @@ _ARROW_TYPES = {
     "timestamp": pa.timestamp("us", tz="UTC"),
     "double": pa.float64(),
 }
-DECISION_ARROW_SCHEMA = pa.schema(
-    [
-        (name, _ARROW_TYPES[kind])
-        for name, kind in (c.strip().split(" ") for c in DECISION_SCHEMA.split(","))
-    ]
-)
+
+
+def _arrow_schema(ddl: str) -> pa.Schema:
+    return pa.schema(
+        [
+            (name, _ARROW_TYPES[kind])
+            for name, kind in (c.strip().split(" ") for c in ddl.split(","))
+        ]
+    )
+
+
+DECISION_ARROW_SCHEMA = _arrow_schema(DECISION_SCHEMA)
+ASSIGNMENT_ARROW_SCHEMA = _arrow_schema(ASSIGNMENT_SCHEMA)
 # One decision at a time from this process: validation reads what the append must not race.
 _WRITE_LOCK = threading.Lock()
 
@@ -335,20 +347,44 @@ def decisions_on(
     return rows
 
 
+def assignments_on(
+    spark: SparkSession, lakehouse: LakehouseResource, days: Iterable[date]
+) -> list[dict]:
+    """The pipeline's read of the assignments ledger: every assignment on ``days``, like
+    ``decisions_on``."""
+    rows = lakehouse.read_rows(
+        spark,
+        REVIEW_ASSIGNMENTS,
+        ASSIGNMENT_ARROW_SCHEMA.names,
+        within={"business_date": sorted(set(days))},
+    )
+    if rows:
+        lakehouse.register(spark, REVIEW_ASSIGNMENTS)
+    return rows
+
+
+def assignments_frame(spark: SparkSession, rows: list[dict]) -> DataFrame:
+    """Assignments read by ``assignments_on`` as a Spark frame of ``ASSIGNMENT_SCHEMA``."""
+    return spark.createDataFrame(rows, ASSIGNMENT_SCHEMA)
+
+
 def decisions_frame(spark: SparkSession, rows: list[dict]) -> DataFrame:
     """Decisions read by ``decisions_on`` as a Spark frame of ``DECISION_SCHEMA``."""
     return spark.createDataFrame(rows, DECISION_SCHEMA)
 
 
-def decision_fingerprints(rows: list[dict], days: Iterable[date]) -> dict[date, str]:
-    """Per date, a hash of the decisions made on it: an input of every step that applies them.
+def decision_fingerprints(
+    rows: list[dict], days: Iterable[date], id_column: str = "decision_id"
+) -> dict[date, str]:
+    """Per date, a hash of the decisions made on it: an input of every step that applies them
+    (``id_column`` ``assignment_id``: the same of assignments).
 
     A new decision changes its date's fingerprint, so a date otherwise unchanged is computed
     again instead of skipped (``infra/versions.py``).
     """
     ids: dict[date, list[str]] = {day: [] for day in days}
     for row in rows:
-        ids.setdefault(row["business_date"], []).append(row["decision_id"])
+        ids.setdefault(row["business_date"], []).append(row[id_column])
     return {
         day: hashlib.sha256(",".join(sorted(found)).encode()).hexdigest() if found else "none"
         for day, found in ids.items()
@@ -381,18 +417,36 @@ def _grain(row: dict) -> tuple:
     return (row["table_name"], row["key"], row["business_date"], row["field"])
 
 
+def read_assignments(lakehouse: LakehouseResource) -> list[dict]:
+    """Every assignment in ``ops.review_assignments``, oldest first."""
+    rows = _rows(lakehouse, REVIEW_ASSIGNMENTS, None)
+    return sorted(rows, key=lambda r: (r["assigned_at"], r["assignment_id"]))
+
+
+def assignees(lakehouse: LakehouseResource) -> dict[tuple, str | None]:
+    """The assignment in force per queue grain: the reviewer (None: unassigned again)."""
+    return {_grain(a): a["assignee"] for a in read_assignments(lakehouse)}
+
+
+# ``open_queue``'s assignee filter for the items nobody is assigned to.
+UNASSIGNED = ""
+
+
 def open_queue(
     lakehouse: LakehouseResource,
     table: str | None = None,
     business_date: date | None = None,
     reason: str | None = None,
     max_confidence: float | None = None,
+    assignee: str | None = None,
 ) -> list[dict]:
     """The open items of ``gold.review_queue``, oldest date first, optionally filtered.
 
     An item decided since the queue was published (a decision in ``ops.review_decisions``) is
-    no longer open: the page shows the ledger's state, not the last publish's. ``max_confidence``
-    keeps items at or below it (an item without a confidence is kept).
+    no longer open, and an item's ``assignee`` is the assignment in force in
+    ``ops.review_assignments``: the page shows the ledgers' state, not the last publish's.
+    ``max_confidence`` keeps items at or below it (an item without a confidence is kept);
+    ``assignee`` keeps the items assigned to that reviewer (``UNASSIGNED``: to nobody).
     """
     filters = [("status", "=", OPEN)]
     if table:
@@ -402,16 +456,21 @@ def open_queue(
     if reason:
         filters.append(("reason", "=", reason))
     decided = {_grain(d) for d in read_decisions(lakehouse, table)}
-    items = [
-        row
-        for row in _rows(lakehouse, REVIEW_QUEUE, filters)
-        if _grain(row) not in decided
-        and (
+    assigned = assignees(lakehouse)
+    items = []
+    for row in _rows(lakehouse, REVIEW_QUEUE, filters):
+        if _grain(row) in decided:
+            continue
+        if not (
             max_confidence is None
             or row["confidence"] is None
             or row["confidence"] <= max_confidence
-        )
-    ]
+        ):
+            continue
+        row["assignee"] = assigned.get(_grain(row), row.get("assignee"))
+        if assignee is not None and (row["assignee"] or UNASSIGNED) != assignee:
+            continue
+        items.append(row)
     return sorted(items, key=lambda r: (r["business_date"], r["table_name"], r["key"], r["field"]))
 
 
@@ -538,11 +597,64 @@ def record_decision(
         "confidence": item["confidence"],
     }
     with _WRITE_LOCK:
-        write_deltalake(
-            lakehouse.path(REVIEW_DECISIONS),
-            pa.Table.from_pylist([row], schema=DECISION_ARROW_SCHEMA),
-            mode="append",
-            # Created here on the first decision: the audit window of every lakehouse table.
-            configuration=audit_window_properties(),
-        )
+        _append(lakehouse, REVIEW_DECISIONS, row, DECISION_ARROW_SCHEMA)
+    return row
+
+
+def _append(lakehouse: LakehouseResource, table: TableRef, row: dict, schema: pa.Schema) -> None:
+    """The review ledgers' one write: one row, one delta-rs append commit."""
+    write_deltalake(
+        lakehouse.path(table),
+        pa.Table.from_pylist([row], schema=schema),
+        mode="append",
+        # Created here on the first row: the audit window of every lakehouse table.
+        configuration=audit_window_properties(),
+    )
+
+
+def assign_item(
+    lakehouse: LakehouseResource,
+    *,
+    table: str,
+    key: str,
+    business_date: date,
+    field: str,
+    assignee: str | None,
+    assigned_by: str,
+    assigner_role: str,
+    reviewers: Iterable[str],
+) -> dict:
+    """Assign a queued, undecided value to one of ``reviewers`` (None or empty: unassign it);
+    append it to ``ops.review_assignments`` and return the row written.
+
+    Raises:
+        DecisionError: what is wrong with the assignment, for the reviewer.
+    """
+    reviewed_table(table).field(field)
+    if not assigned_by:
+        raise DecisionError("an assignment needs the assigner's identity")
+    assignee = (assignee or "").strip() or None
+    if assignee is not None and assignee not in set(reviewers):
+        raise DecisionError(f"{assignee!r} is not a configured reviewer")
+    with _WRITE_LOCK:
+        item = queue_item(lakehouse, table, key, business_date, field)
+        if item is None:
+            raise DecisionError(
+                f"{table} {key} {field} on {business_date} is not in the review queue"
+            )
+        grain = (table, key, business_date, field)
+        if item["status"] != OPEN or grain in {_grain(d) for d in read_decisions(lakehouse, table)}:
+            raise DecisionError("this value is decided: there is nothing left to assign")
+        row = {
+            "assignment_id": uuid.uuid4().hex,
+            "table_name": table,
+            "key": key,
+            "business_date": business_date,
+            "field": field,
+            "assignee": assignee,
+            "assigned_by": assigned_by,
+            "assigner_role": assigner_role,
+            "assigned_at": datetime.now(UTC),
+        }
+        _append(lakehouse, REVIEW_ASSIGNMENTS, row, ASSIGNMENT_ARROW_SCHEMA)
     return row

@@ -60,13 +60,20 @@ CANDIDATE_COLUMNS = [
     "prompt_version",
     "reason",
 ]
-QUEUE_COLUMNS = [*CANDIDATE_COLUMNS, "status", "assignee", "decided_at", "age_days"]
+QUEUE_COLUMNS = [
+    *CANDIDATE_COLUMNS,
+    "status",
+    "assignee",
+    "decided_by",
+    "decided_at",
+    "age_days",
+]
 # gold.review_queue: the queue columns and the record's text as the model read it (redacted).
 QUEUE_SCHEMA = (
     "table_name string, key string, business_date date, field string, proposed_value string, "
     "confidence double, threshold double, source string, model string, prompt_version string, "
-    "reason string, status string, assignee string, decided_at timestamp, age_days int, "
-    "record_text string"
+    "reason string, status string, assignee string, decided_by string, decided_at timestamp, "
+    "age_days int, record_text string"
 )
 QUEUE_TABLE_COLUMNS = [*QUEUE_COLUMNS, "record_text"]
 # Age buckets of open items (days since the business date), youngest first.
@@ -90,6 +97,14 @@ FREE_KINDS = (KIND_STRING, KIND_DATE, KIND_AMOUNT, KIND_CURRENCY, KIND_TEXT)
 FREE_VALUE_MAX_CHARS = {KIND_STRING: 200, KIND_TEXT: 2000}
 _AMOUNT = re.compile(r"^-?\d{1,16}(\.\d{1,2})?$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+# ops.review_assignments: one row per assignment of a queued value to a reviewer, append-only;
+# the latest per queue grain is in force (``assignee`` null: unassigned again).
+ASSIGNMENT_SCHEMA = (
+    "assignment_id string, table_name string, key string, business_date date, field string, "
+    "assignee string, assigned_by string, assigner_role string, assigned_at timestamp"
+)
+GRAIN = ["table_name", "key", "business_date", "field"]
 
 
 @dataclass(frozen=True)
@@ -238,23 +253,37 @@ def latest_decisions(decisions: DataFrame) -> DataFrame:
     )
 
 
-def with_review_status(decisions: DataFrame, as_of: date) -> Callable[[DataFrame], DataFrame]:
-    """Add ``status`` (open, accepted, overridden: the decision in force), ``assignee`` (who
-    decided; null while open), ``decided_at`` and ``age_days`` (days from the business date to
-    ``as_of``) to queue candidates: the ``QUEUE_COLUMNS``."""
+def latest_assignments(assignments: DataFrame) -> DataFrame:
+    """The assignment in force per (table, key, business date, field): the latest one made."""
+    newest = Window.partitionBy(*GRAIN).orderBy(
+        F.col("assigned_at").desc(), F.col("assignment_id").desc()
+    )
+    return (
+        assignments.withColumn("_rank", F.row_number().over(newest))
+        .where(F.col("_rank") == 1)
+        .drop("_rank")
+    )
+
+
+def with_review_status(
+    decisions: DataFrame, as_of: date, assignments: DataFrame | None = None
+) -> Callable[[DataFrame], DataFrame]:
+    """Add ``status`` (open, accepted, overridden: the decision in force), ``assignee`` (the
+    reviewer the item is assigned to, ``assignments`` in force; null when nobody is),
+    ``decided_by`` and ``decided_at`` (null while open) and ``age_days`` (days from the business
+    date to ``as_of``) to queue candidates: the ``QUEUE_COLUMNS``."""
 
     def transform(candidates: DataFrame) -> DataFrame:
         decided = latest_decisions(decisions).select(
-            "table_name",
-            "key",
-            "business_date",
-            "field",
-            F.col("decision").alias("status"),
-            F.col("decided_by").alias("assignee"),
-            "decided_at",
+            *GRAIN, F.col("decision").alias("status"), "decided_by", "decided_at"
         )
+        if assignments is not None:
+            assigned = latest_assignments(assignments).select(*GRAIN, "assignee")
+            candidates = candidates.join(assigned, GRAIN, "left")
+        else:
+            candidates = candidates.withColumn("assignee", F.lit(None).cast("string"))
         return (
-            candidates.join(decided, ["table_name", "key", "business_date", "field"], "left")
+            candidates.join(decided, GRAIN, "left")
             .withColumn("status", F.coalesce(F.col("status"), F.lit(OPEN)))
             .withColumn("age_days", F.datediff(F.lit(as_of), F.col("business_date")))
             .select(*QUEUE_COLUMNS)

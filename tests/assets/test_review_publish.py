@@ -96,7 +96,7 @@ def test_a_decision_is_published_kept_on_a_rerun_and_reported_when_its_key_is_go
     assert (untouched.source, untouched.reviewed_by) == ("model", None)
     # The queue shows the item overridden, and the override rate of the model reviewed.
     now = queue_item(lakehouse, "expense_lines", item["key"], DAY, "spend_category")
-    assert (now["status"], now["assignee"]) == ("overridden", "alice")
+    assert (now["status"], now["decided_by"], now["assignee"]) == ("overridden", "alice", None)
     assert open_queue(lakehouse) == []
     [rate] = after["gold_review_queue"]["override_rate_by_model"].value
     assert (rate["model"], rate["decisions"], rate["override_rate"]) == ("embedded/test", 1, 1.0)
