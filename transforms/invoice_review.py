@@ -19,6 +19,7 @@ from documents.checks import FAILED, lines_sum_to_net, net_plus_tax_is_total
 from documents.engine import INJECTION_FLAG
 from enrichment.extraction import join_pages
 from transforms.invoice_documents import CHECKS, FIELDS, pages_per_document
+from transforms.review import named_element
 
 # The columns ``field_provenance`` adds per field ``f``: ``f__confidence``, ``f__source``…
 FIELD_PREFIX = "{field}__"
@@ -28,10 +29,6 @@ _ROW_PROVENANCE = ("model", "prompt_version", "enrichment_status", "failure_kind
 def field_prefix(field: str) -> str:
     """The prefix of ``field``'s provenance columns in ``field_provenance``'s frame."""
     return FIELD_PREFIX.format(field=field)
-
-
-def _named(field: str) -> Callable[[Column], Column]:
-    return lambda element: element["field"] == field
 
 
 def field_provenance(required: Sequence[str]) -> Callable[[DataFrame], DataFrame]:
@@ -52,7 +49,7 @@ def field_provenance(required: Sequence[str]) -> Callable[[DataFrame], DataFrame
         }
         for name in FIELDS:
             p = field_prefix(name)
-            element = F.try_element_at(F.filter("fields", _named(name)), F.lit(1))
+            element = F.try_element_at(F.filter("fields", named_element(name)), F.lit(1))
             added[f"{p}confidence"] = element["confidence"]
             added[f"{p}source"] = F.coalesce(element["source"], F.col("source"))
             for column in _ROW_PROVENANCE:

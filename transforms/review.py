@@ -390,7 +390,7 @@ def apply_field_decisions(
         humans, reviewers = [], []
         for name in names:
             mine = F.try_element_at("_decided", F.lit(name))
-            old = F.try_element_at(F.filter(fields_col, _named(name)), F.lit(1))
+            old = F.try_element_at(F.filter(fields_col, named_element(name)), F.lit(1))
             given = {
                 "field": F.lit(name),
                 "value": mine["new_value"],
@@ -439,7 +439,8 @@ def apply_field_decisions(
     return transform
 
 
-def _named(field: str) -> Callable[[Column], Column]:
+def named_element(field: str) -> Callable[[Column], Column]:
+    """A predicate for ``F.filter`` over an array of per-field structs: the element of ``field``."""
     return lambda element: element["field"] == field
 
 
