@@ -45,6 +45,7 @@ from infra import versions, wap
 from infra.checks import markdown_preview
 from infra.enrichment import EnrichmentResource, enrichment_rollup
 from infra.lakehouse import LakehouseResource, TableRef
+from infra.review import REVIEWED_TABLES
 from infra.spark import SparkResource
 from transforms.contract_documents import to_gold_contract_terms
 from transforms.document_fields import pages_per_document
@@ -500,7 +501,10 @@ gold_invoice_documents = publish_asset(
     "Published invoice documents: one row per readable document per business_date with its "
     "fields typed (vendor, tax id, invoice number, dates, currency, net, tax, total, PO), every "
     "field's confidence, page, span and source, line items, the arithmetic checks, the page and "
-    "OCR facts, where a repeated document first landed, and provenance.",
+    "OCR facts, where a repeated document first landed, and provenance. An analyst's value "
+    "for a field (make review) is published on top of the extraction's: in the field's column "
+    "and its element of fields (source = human), named in reviewed_fields, checks recomputed.",
+    reviewed=REVIEWED_TABLES["invoice_documents"],
 )
 
 # --- contracts -----------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from assets.sources import roster_names_on
 from assets.staging import Staged, staged_gold_asset
 from enrichment.prompts import EXCEPTION_NOTE_TASK
 from expectations import reconciliation as suites
-from infra import versions, wap
+from infra import review, versions, wap
 from infra.checks import markdown_preview
 from infra.enrichment import EnrichmentResource, enrichment_rollup
 from infra.lakehouse import LakehouseResource, TableRef
@@ -101,5 +101,8 @@ gold_recon_exception_notes = publish_asset(
     staging_recon_exception_notes,
     "One note per open reconciliation exception per night: probable reason, "
     "confidence, an analyst sentence, and who produced them (model or LLM) at what cost. Join "
-    "to gold.recon_exceptions on exception_id and business_date.",
+    "to gold.recon_exceptions on exception_id and business_date. An analyst's decision on the "
+    "probable reason (make review) is published on top of the model's (source = human, "
+    "reviewed_by, reviewed_at).",
+    reviewed=review.REVIEWED_TABLES["recon_exception_notes"],
 )

@@ -7,10 +7,13 @@ so each shows as failed in its own partition and "re-execute failed" retries onl
 failure is not retried automatically: a retry cannot change an audit's verdict.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetMaterialization,
@@ -140,17 +143,36 @@ def decisions_metadata(
     }
 
 
+@dataclass(frozen=True)
+class Measured:
+    """What a publish step measures on every run, dates skipped or not: metadata, and the
+    results of its own asset checks (``publish_asset(check_specs=…)``)."""
+
+    metadata: dict
+    checks: tuple[AssetCheckResult, ...] = ()
+
+
+# Measures the published table after the step's publish: (spark, lakehouse, the run's plan).
+Measure = Callable[[SparkResource, LakehouseResource, versions.VersionPlan], Measured]
+
+
 def publish_asset(
     table: wap.GoldTable,
     staging: AssetsDefinition | AssetKey,
     description: str,
     reviewed: review.ReviewedTable | None = None,
+    check_specs: Sequence[AssetCheckSpec] = (),
+    measure: Measure | None = None,
 ) -> AssetsDefinition:
     """``gold_<table>``: publishes each date of the run whose staged partition passed its audit.
 
     A ``reviewed`` table gets the analysts' decisions in force on top of the model's output on
     every publish (``ops.review_decisions``); the decisions of a date are an input of its
     publish, so a new decision makes an otherwise unchanged date publish again.
+
+    ``measure`` runs after the publish on every run, also when every date was skipped as
+    unchanged: its metadata joins the step's and its check results (of ``check_specs``) are
+    reported, before a refused date fails the step.
     """
     step = publish_step(f"gold_{table.name}", f"staging_{table.name}")
 
@@ -163,6 +185,7 @@ def publish_asset(
         deps=[staging],
         group_name="gold",
         kinds={"spark", "delta"},
+        check_specs=list(check_specs) or None,
         description=description,
     )
     def _publish(
@@ -174,8 +197,19 @@ def publish_asset(
             decisions = review.decisions_on(spark.session, lakehouse, days, reviewed.name)
             external = review.decision_fingerprints(decisions, days)
         plan = versions.plan_run(context, spark.session, lakehouse, step, external=external)
-        if not plan.to_run:
+        if not plan.to_run and measure is None:
             yield from plan.unchanged_results(context)
+            return
+        if not plan.to_run:
+            measured = measure(spark, lakehouse, plan)
+            yield MaterializeResult(
+                metadata={
+                    **plan.metadata(),
+                    "unchanged": "staged input unchanged: left as published",
+                    **measured.metadata,
+                }
+            )
+            yield from measured.checks
             return
         if reviewed is not None:
             # Also without decisions: gold always has the reviewed_by/reviewed_at columns.
@@ -192,7 +226,10 @@ def publish_asset(
                 "name a key that is not in the published rows any more: kept in "
                 "ops.review_decisions, listed in review_decisions_unmatched_list"
             )
+        measured = measure(spark, lakehouse, plan) if measure is not None else Measured({})
+        extra = {**(extra or {}), **measured.metadata}
         yield from publish_events(done, table, lakehouse, f"gold_{table.name}", plan, extra)
+        yield from measured.checks
         if done.refused:
             raise refused_failure(done.refused)
 

@@ -27,12 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
-from assets.publishing import (
-    publish_dates_once,
-    publish_events,
-    publish_step,
-    refused_failure,
-)
+from assets.publishing import Measured, publish_asset
 from assets.sources import roster_names_on, union_all
 from expectations.review_queue import (
     CONSTRAINTS,
@@ -55,7 +50,6 @@ from transforms.review import (
     QUEUE_TABLE_COLUMNS,
     open_items_by_age,
     override_rates,
-    review_candidates,
     with_record_text,
     with_review_status,
 )
@@ -63,21 +57,29 @@ from transforms.review import (
 QUEUE = wap.GoldTable("review_queue", not_null=NOT_NULL_COLUMNS, checks=tuple(CONSTRAINTS.items()))
 TABLES = sorted(review.REVIEWED_TABLES)
 RULES = all_rule_names(TABLES)
+# The tables a reviewed table's record text is built from, when not its own output: (the asset
+# that writes it, the step whose version says it changed).
+TEXT_SOURCES = sorted(
+    {
+        (spec.text_asset, spec.text_step)
+        for spec in review.REVIEWED_TABLES.values()
+        if spec.text_asset is not None and spec.text_step is not None
+    }
+)
 # A date's queue reads each reviewed table's publish of the date (what the model answered), the
-# silver cases (their text) and the day's roster (names to redact), and the date's decisions
-# (``external``: their status).
+# tables its record text is built from, the day's roster (names to redact), and the date's
+# decisions and assignments (``external``: their status and assignee).
 STAGING_STEP = versions.Step(
     "staging_review_queue",
     __name__,
     (
         *(versions.Upstream(f"gold_{name}") for name in TABLES),
-        versions.Upstream("silver_hr_cases"),
+        *(versions.Upstream(step) for step in sorted({step for _, step in TEXT_SOURCES})),
         versions.Upstream("silver_hris_roster"),
     ),
 )
-PUBLISH_STEP = publish_step("gold_review_queue", "staging_review_queue")
 PREVIEW_COLUMNS = ["table_name", "key", "field", "proposed_value", "confidence", "reason",
-                   "status", "record_text"]  # fmt: skip
+                   "status", "assignee", "record_text"]  # fmt: skip
 OPEN_ITEMS_CHECK = "open_items_within_limit"
 OVERRIDE_RATE_CHECK = "override_rate_within_limit"
 
@@ -88,9 +90,11 @@ def queue_candidate(
     days: list[date],
     decisions: list[dict],
     as_of: date,
+    assignments: list[dict] | None = None,
 ) -> DataFrame:
     """The queue rows of a run's dates from every reviewed table's published model output."""
     decided = review.decisions_frame(session, decisions)
+    assigned = review.assignments_frame(session, assignments or [])
     names = {day: roster_names_on(lakehouse, session, day) for day in days}
     thresholds = review_thresholds()
     frames = []
@@ -98,13 +102,18 @@ def queue_candidate(
         output = wap.read_published_staged(lakehouse, session, wap.GoldTable(spec.name), days)
         if output is None:
             continue  # not published on any of the dates: nothing of it to review yet
-        records = output if spec.text_table is None else lakehouse.read_dates(
-            session, spec.text_table, days
-        )  # fmt: skip
+        records = output
+        if spec.text_table is not None:
+            text_days = spec.text_days(output, days)
+            records = spec.records(
+                output, lakehouse.read_dates(session, spec.text_table, text_days)
+            )
         frames.append(
-            output.transform(review_candidates(spec.name, spec.key_cols, spec.fields, thresholds))
-            .transform(with_review_status(decided, as_of))
-            .transform(with_record_text(records, spec.key_cols, spec.text(), names))
+            output.transform(spec.candidates(thresholds))
+            .transform(with_review_status(decided, as_of, assigned))
+            .transform(
+                with_record_text(records, spec.key_cols, spec.text(), names, spec.redaction_kinds)
+            )
             .select(*QUEUE_TABLE_COLUMNS)
         )
     if not frames:
@@ -119,7 +128,7 @@ def queue_candidate(
     code_version=STAGING_STEP.code_version,
     deps=[
         *(AssetKey(f"gold_{name}") for name in TABLES),
-        AssetKey("silver_hr_cases"),
+        *(AssetKey(text_asset) for text_asset, _ in TEXT_SOURCES),
         AssetKey("silver_hris_roster"),
     ],
     group_name="staging",
@@ -136,13 +145,17 @@ def staging_review_queue(
     session = spark.session
     days = versions.run_dates(context)
     decisions = review.decisions_on(session, lakehouse, days)
+    assignments = review.assignments_on(session, lakehouse, days)
+    decided = review.decision_fingerprints(decisions, days)
+    assigned = review.decision_fingerprints(assignments, days, "assignment_id")
     plan = versions.plan_run(
         context,
         session,
         lakehouse,
         STAGING_STEP,
         config=json.dumps(review_thresholds(), sort_keys=True),
-        external=review.decision_fingerprints(decisions, days),
+        # A date's decisions give its statuses, its assignments its assignees.
+        external={day: f"{decided[day]}:{assigned[day]}" for day in days},
     )
     if not plan.to_run:
         yield from plan.unchanged_results(context)
@@ -150,7 +163,8 @@ def staging_review_queue(
     todo = plan.to_run
     as_of = datetime.now(UTC).date()
     mine = [d for d in decisions if d["business_date"] in set(todo)]
-    candidate = queue_candidate(session, lakehouse, todo, mine, as_of)
+    assigned_now = [a for a in assignments if a["business_date"] in set(todo)]
+    candidate = queue_candidate(session, lakehouse, todo, mine, as_of, assigned_now)
     staged_version = wap.stage_dates(lakehouse, candidate, QUEUE, todo)
     reports = wap.audit_dates(
         lakehouse,
@@ -285,15 +299,23 @@ def metric_checks(metrics: QueueMetrics, alerts: dict[str, float]) -> list[Asset
     ]
 
 
-@asset(
-    name="gold_review_queue",
-    code_version=PUBLISH_STEP.code_version,
-    partitions_def=daily_partitions,
-    backfill_policy=BACKFILL_POLICY,
-    retry_policy=TRANSIENT_RETRY,
-    deps=[staging_review_queue],
-    group_name="gold",
-    kinds={"spark", "delta"},
+def measure_queue(
+    spark: SparkResource, lakehouse: LakehouseResource, plan: versions.VersionPlan
+) -> Measured:
+    """The queue's health after its publish, on every run, skipped dates or not (items age
+    whether or not their date changed): metrics and the two warnings."""
+    metrics = queue_metrics(spark.session, lakehouse, plan.days, datetime.now(UTC).date())
+    return Measured(metrics.metadata(), tuple(metric_checks(metrics, review_alerts())))
+
+
+gold_review_queue = publish_asset(
+    QUEUE,
+    staging_review_queue,
+    "The review queue analysts work from (make review). Grain: one row per "
+    "(table_name, key, field) per business_date; key is the record's business key as JSON. "
+    "Status open/accepted/overridden from ops.review_decisions; record_text is the record "
+    "redacted as the model read it. Metadata: open items by table and age, share of values "
+    "needing review, override rate per model and prompt version.",
     check_specs=[
         AssetCheckSpec(
             OPEN_ITEMS_CHECK,
@@ -308,34 +330,5 @@ def metric_checks(metrics: QueueMetrics, alerts: dict[str, float]) -> list[Asset
             "min_decisions decisions overridden more often than max_override_rate.",
         ),
     ],
-    description="The review queue analysts work from (make review). Grain: one row per "
-    "(table_name, key, field) per business_date; key is the record's business key as JSON. "
-    "Status open/accepted/overridden from ops.review_decisions; record_text is the record "
-    "redacted as the model read it. Metadata: open items by table and age, share of values "
-    "needing review, override rate per model and prompt version.",
+    measure=measure_queue,
 )
-def gold_review_queue(
-    context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
-):
-    session = spark.session
-    plan = versions.plan_run(context, session, lakehouse, PUBLISH_STEP)
-    done = None
-    if plan.to_run:
-        done = publish_dates_once(context, spark, lakehouse, plan, QUEUE, plan.to_run)
-    # Measured on every run, skipped or not: items age whether or not their date changed.
-    metrics = queue_metrics(session, lakehouse, plan.days, datetime.now(UTC).date())
-    if done is None:
-        yield MaterializeResult(
-            metadata={
-                **plan.metadata(),
-                "unchanged": "staged input unchanged: left as published",
-                **metrics.metadata(),
-            }
-        )
-    else:
-        yield from publish_events(
-            done, QUEUE, lakehouse, "gold_review_queue", plan, metrics.metadata()
-        )
-    yield from metric_checks(metrics, review_alerts())
-    if done is not None and done.refused:
-        raise refused_failure(done.refused)

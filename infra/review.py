@@ -1,9 +1,12 @@
-"""The review loop's storage: the reviewed tables, the open queue, and the decisions ledger.
+"""The review loop's storage: the reviewed tables, the open queue, the decisions ledger and
+the assignments ledger.
 
 ``ops.review_decisions`` is the one place a person's decision is stored: append-only, one row per
 decision, written only by ``record_decision`` (delta-rs ``write_deltalake`` append, on a local
 lakehouse or an object store alike: the review page never starts Spark, and a Delta commit is a
 put-if-absent of the next log file, so the pipeline's Spark commits and these interleave safely).
+``ops.review_assignments`` (who an item is assigned to) is kept the same way, written only by
+``assign_item``; both appends go through ``_append``.
 The page's reads are delta-rs: milliseconds, no Spark job, no lock on the Spark metastore. The
 pipeline reads decisions through ``LakehouseResource.read_rows`` (``decisions_on``) and registers
 the ledger in the catalog when it finds decisions.
@@ -21,25 +24,47 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 from pyspark.sql import Column, DataFrame, SparkSession
 
+from documents.engine import DOCUMENT_REDACTION
+from documents.fields import INVOICE_SPEC
 from enrichment.models import Taxonomy
-from enrichment.prompts import EXPENSE_LINE_TASK, HR_CASE_TASK, HR_CASE_URGENCY_TASK
+from enrichment.prompts import (
+    EXCEPTION_NOTE_TASK,
+    EXPENSE_LINE_TASK,
+    HR_CASE_TASK,
+    HR_CASE_URGENCY_TASK,
+    INVOICE_EXTRACT_TASK,
+)
+from expectations.invoice_documents import REQUIRED_FIELDS
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.settings import audit_window_properties
 from transforms.expenses import expense_text, with_category_differs_from_claim
 from transforms.hr_cases import hr_case_text
+from transforms.invoice_review import (
+    document_text,
+    documents_read,
+    field_prefix,
+    field_provenance,
+    with_checks_after_review,
+)
+from transforms.recon.notes import exception_text
 from transforms.review import (
     ACCEPTED,
+    ASSIGNMENT_SCHEMA,
     DECISION_SCHEMA,
     OPEN,
     OVERRIDDEN,
     ReviewField,
     apply_decisions,
+    apply_field_decisions,
+    free_value,
+    review_candidates,
     unmatched_decisions,
 )
 from transforms.training_window import TrainingWindow
 
 REVIEW_QUEUE = TableRef("gold", "review_queue")
 REVIEW_DECISIONS = TableRef("ops", "review_decisions")
+REVIEW_ASSIGNMENTS = TableRef("ops", "review_assignments")
 DECISIONS = (ACCEPTED, OVERRIDDEN)
 
 _ARROW_TYPES = {
@@ -48,12 +73,19 @@ _ARROW_TYPES = {
     "timestamp": pa.timestamp("us", tz="UTC"),
     "double": pa.float64(),
 }
-DECISION_ARROW_SCHEMA = pa.schema(
-    [
-        (name, _ARROW_TYPES[kind])
-        for name, kind in (c.strip().split(" ") for c in DECISION_SCHEMA.split(","))
-    ]
-)
+
+
+def _arrow_schema(ddl: str) -> pa.Schema:
+    return pa.schema(
+        [
+            (name, _ARROW_TYPES[kind])
+            for name, kind in (c.strip().split(" ") for c in ddl.split(","))
+        ]
+    )
+
+
+DECISION_ARROW_SCHEMA = _arrow_schema(DECISION_SCHEMA)
+ASSIGNMENT_ARROW_SCHEMA = _arrow_schema(ASSIGNMENT_SCHEMA)
 # One decision at a time from this process: validation reads what the append must not race.
 _WRITE_LOCK = threading.Lock()
 
@@ -68,7 +100,8 @@ class ReviewedTable:
 
     ``text`` is the enrichment's own Spark text builder (what the model read of a row), over
     the rows of ``text_table`` (the table's model output when None; silver when gold keeps no
-    free text). The queue keeps that text redacted as it was sent. ``unredacted_roles`` may also
+    free text), written by the step ``text_step`` as the asset ``text_asset`` (the queue's
+    inputs). The queue keeps that text redacted as it was sent. ``unredacted_roles`` may also
     read ``unredacted_columns`` of ``unredacted_table``: the source record, never in gold.
     ``shown_columns`` of the gold row are shown beside it.
     """
@@ -80,11 +113,48 @@ class ReviewedTable:
     text: Callable[[], Column]
     shown_columns: tuple[str, ...]
     text_table: TableRef | None = None
+    text_asset: str | None = None
+    text_step: str | None = None
     unredacted_table: TableRef | None = None
     unredacted_columns: tuple[str, ...] = ()
     unredacted_roles: tuple[str, ...] = ()
     # Columns derived from a reviewed field, recomputed after a person's value is applied.
     after_decisions: Callable[[DataFrame], DataFrame] | None = None
+    # The records the text is built from, of the table's grain, from its model output and the
+    # rows of ``text_table`` (None: those rows are the records).
+    text_records: Callable[[DataFrame, DataFrame], DataFrame] | None = None
+    # A column of the model output naming an earlier date whose ``text_table`` rows a record
+    # reuses (a repeated document is read from its first landing).
+    text_from_date: str | None = None
+    # The personal data the enrichment redacts before sending (``Redactor`` kinds; None: all).
+    redaction_kinds: tuple[str, ...] | None = None
+    # The table's model output with the fields' provenance columns, when they are not columns
+    # of the table (each field's in an array of structs ``fields``: ``per_field_provenance``).
+    review_view: Callable[[DataFrame], DataFrame] | None = None
+    per_field_provenance: bool = False
+
+    def candidates(self, thresholds: Mapping[str, float]) -> Callable[[DataFrame], DataFrame]:
+        """The values of the table's model output that queue (``review_candidates``)."""
+
+        def transform(rows: DataFrame) -> DataFrame:
+            if self.review_view is not None:
+                rows = rows.transform(self.review_view)
+            return rows.transform(
+                review_candidates(self.name, self.key_cols, self.fields, thresholds)
+            )
+
+        return transform
+
+    def text_days(self, output: DataFrame, days: list[date]) -> list[date]:
+        """The dates of ``text_table`` the records of ``output`` (of ``days``) are built from."""
+        if self.text_from_date is None:
+            return days
+        earlier = [r[0] for r in output.select(self.text_from_date).distinct().collect() if r[0]]
+        return sorted({*days, *earlier})
+
+    def records(self, output: DataFrame, rows: DataFrame) -> DataFrame:
+        """The records the text is built from: ``text_table``'s ``rows`` for ``output``."""
+        return rows if self.text_records is None else self.text_records(output, rows)
 
     @property
     def gold(self) -> TableRef:
@@ -96,7 +166,11 @@ class ReviewedTable:
         the columns derived from a reviewed field recomputed (``after_decisions``)."""
 
         def transform(rows: DataFrame) -> DataFrame:
-            for field in self.fields:
+            if self.per_field_provenance:
+                rows = rows.transform(
+                    apply_field_decisions(decisions, self.name, self.key_cols, self.fields)
+                )
+            for field in () if self.per_field_provenance else self.fields:
                 rows = rows.transform(apply_decisions(decisions, self.name, self.key_cols, field))
             if self.after_decisions is not None:
                 rows = rows.transform(self.after_decisions)
@@ -122,9 +196,25 @@ class ReviewedTable:
                 return field
         raise DecisionError(f"{self.name} has no reviewed field {name!r}")
 
-    def taxonomy(self, field: str) -> Taxonomy:
-        """The labels a person may choose for ``field``."""
-        return dict(self.taxonomies)[self.field(field).name]
+    def taxonomy(self, field: str) -> Taxonomy | None:
+        """The labels a person may choose for ``field``; None for a free value (``kind``)."""
+        return dict(self.taxonomies).get(self.field(field).name)
+
+    def override_value(self, field: str, value: str | None) -> str:
+        """A person's value for ``field`` as the ledger keeps it: a label of its taxonomy, or
+        a free value of its kind (``free_value``); ``DecisionError`` saying what is wrong."""
+        spec = self.field(field)
+        if spec.kind is not None:
+            try:
+                return free_value(spec.kind, value)
+            except ValueError as wrong:
+                raise DecisionError(f"{field}: {wrong}") from None
+        labels = self.taxonomy(field).names
+        if value not in labels:
+            raise DecisionError(
+                f"{value!r} is not a {field} label; choose one of: {', '.join(labels)}"
+            )
+        return value
 
 
 REVIEWED_TABLES = {
@@ -155,10 +245,58 @@ REVIEWED_TABLES = {
             text=hr_case_text,
             # Gold keeps no free text of a case: the subject and description stay in silver.
             text_table=TableRef("silver", "hr_cases"),
+            text_asset="silver_hr_cases",
+            text_step="silver_hr_cases",
             shown_columns=("channel", "opened_at"),
             unredacted_table=TableRef("silver", "hr_cases"),
             unredacted_columns=("subject", "description"),
             unredacted_roles=("hr",),
+        ),
+        ReviewedTable(
+            name="recon_exception_notes",
+            key_cols=("exception_id",),
+            fields=(ReviewField("probable_reason", "reason_confidence", EXCEPTION_NOTE_TASK.name),),
+            taxonomies=(("probable_reason", EXCEPTION_NOTE_TASK.taxonomy),),
+            text=exception_text,
+            # The notes keep the exception's type, recon and entity, not its detail and amount.
+            text_table=TableRef("gold", "recon_exceptions"),
+            text_asset="gold_recon_exceptions",
+            text_step="gold_reconciliation",
+            shown_columns=("exception_type", "recon", "legal_entity", "analyst_note"),
+        ),
+        ReviewedTable(
+            name="invoice_documents",
+            key_cols=("file_name",),
+            # Each extracted field on its own: a free value of the field's kind, decided with
+            # the field's own confidence and source (its element of ``fields``).
+            fields=tuple(
+                ReviewField(
+                    spec.name,
+                    f"{field_prefix(spec.name)}confidence",
+                    INVOICE_EXTRACT_TASK.name,
+                    prefix=field_prefix(spec.name),
+                    kind=spec.kind,
+                    only_when=f"{field_prefix(spec.name)}reviewable",
+                )
+                for spec in INVOICE_SPEC.fields
+            ),
+            taxonomies=(),
+            text=document_text,
+            text_table=TableRef("silver", "invoice_document_pages"),
+            text_asset="silver_invoice_document_pages",
+            text_step="silver_invoice_document_pages",
+            text_records=documents_read,
+            text_from_date="duplicate_of_date",
+            redaction_kinds=DOCUMENT_REDACTION,
+            shown_columns=(
+                *(spec.name for spec in INVOICE_SPEC.fields),
+                "net_plus_tax_is_total",
+                "lines_sum_to_net",
+                "check_messages",
+            ),
+            review_view=field_provenance(REQUIRED_FIELDS),
+            per_field_provenance=True,
+            after_decisions=with_checks_after_review,
         ),
     )
 }
@@ -209,20 +347,44 @@ def decisions_on(
     return rows
 
 
+def assignments_on(
+    spark: SparkSession, lakehouse: LakehouseResource, days: Iterable[date]
+) -> list[dict]:
+    """The pipeline's read of the assignments ledger: every assignment on ``days``, like
+    ``decisions_on``."""
+    rows = lakehouse.read_rows(
+        spark,
+        REVIEW_ASSIGNMENTS,
+        ASSIGNMENT_ARROW_SCHEMA.names,
+        within={"business_date": sorted(set(days))},
+    )
+    if rows:
+        lakehouse.register(spark, REVIEW_ASSIGNMENTS)
+    return rows
+
+
+def assignments_frame(spark: SparkSession, rows: list[dict]) -> DataFrame:
+    """Assignments read by ``assignments_on`` as a Spark frame of ``ASSIGNMENT_SCHEMA``."""
+    return spark.createDataFrame(rows, ASSIGNMENT_SCHEMA)
+
+
 def decisions_frame(spark: SparkSession, rows: list[dict]) -> DataFrame:
     """Decisions read by ``decisions_on`` as a Spark frame of ``DECISION_SCHEMA``."""
     return spark.createDataFrame(rows, DECISION_SCHEMA)
 
 
-def decision_fingerprints(rows: list[dict], days: Iterable[date]) -> dict[date, str]:
-    """Per date, a hash of the decisions made on it: an input of every step that applies them.
+def decision_fingerprints(
+    rows: list[dict], days: Iterable[date], id_column: str = "decision_id"
+) -> dict[date, str]:
+    """Per date, a hash of the decisions made on it: an input of every step that applies them
+    (``id_column`` ``assignment_id``: the same of assignments).
 
     A new decision changes its date's fingerprint, so a date otherwise unchanged is computed
     again instead of skipped (``infra/versions.py``).
     """
     ids: dict[date, list[str]] = {day: [] for day in days}
     for row in rows:
-        ids.setdefault(row["business_date"], []).append(row["decision_id"])
+        ids.setdefault(row["business_date"], []).append(row[id_column])
     return {
         day: hashlib.sha256(",".join(sorted(found)).encode()).hexdigest() if found else "none"
         for day, found in ids.items()
@@ -255,18 +417,36 @@ def _grain(row: dict) -> tuple:
     return (row["table_name"], row["key"], row["business_date"], row["field"])
 
 
+def read_assignments(lakehouse: LakehouseResource) -> list[dict]:
+    """Every assignment in ``ops.review_assignments``, oldest first."""
+    rows = _rows(lakehouse, REVIEW_ASSIGNMENTS, None)
+    return sorted(rows, key=lambda r: (r["assigned_at"], r["assignment_id"]))
+
+
+def assignees(lakehouse: LakehouseResource) -> dict[tuple, str | None]:
+    """The assignment in force per queue grain: the reviewer (None: unassigned again)."""
+    return {_grain(a): a["assignee"] for a in read_assignments(lakehouse)}
+
+
+# ``open_queue``'s assignee filter for the items nobody is assigned to.
+UNASSIGNED = ""
+
+
 def open_queue(
     lakehouse: LakehouseResource,
     table: str | None = None,
     business_date: date | None = None,
     reason: str | None = None,
     max_confidence: float | None = None,
+    assignee: str | None = None,
 ) -> list[dict]:
     """The open items of ``gold.review_queue``, oldest date first, optionally filtered.
 
     An item decided since the queue was published (a decision in ``ops.review_decisions``) is
-    no longer open: the page shows the ledger's state, not the last publish's. ``max_confidence``
-    keeps items at or below it (an item without a confidence is kept).
+    no longer open, and an item's ``assignee`` is the assignment in force in
+    ``ops.review_assignments``: the page shows the ledgers' state, not the last publish's.
+    ``max_confidence`` keeps items at or below it (an item without a confidence is kept);
+    ``assignee`` keeps the items assigned to that reviewer (``UNASSIGNED``: to nobody).
     """
     filters = [("status", "=", OPEN)]
     if table:
@@ -276,16 +456,21 @@ def open_queue(
     if reason:
         filters.append(("reason", "=", reason))
     decided = {_grain(d) for d in read_decisions(lakehouse, table)}
-    items = [
-        row
-        for row in _rows(lakehouse, REVIEW_QUEUE, filters)
-        if _grain(row) not in decided
-        and (
+    assigned = assignees(lakehouse)
+    items = []
+    for row in _rows(lakehouse, REVIEW_QUEUE, filters):
+        if _grain(row) in decided:
+            continue
+        if not (
             max_confidence is None
             or row["confidence"] is None
             or row["confidence"] <= max_confidence
-        )
-    ]
+        ):
+            continue
+        row["assignee"] = assigned.get(_grain(row), row.get("assignee"))
+        if assignee is not None and (row["assignee"] or UNASSIGNED) != assignee:
+            continue
+        items.append(row)
     return sorted(items, key=lambda r: (r["business_date"], r["table_name"], r["key"], r["field"]))
 
 
@@ -370,7 +555,8 @@ def record_decision(
     """Validate a decision and append it to ``ops.review_decisions``; return the row written.
 
     An accepted decision takes the proposed value; an override needs a label of the field's
-    taxonomy and a comment. The value must be in the published queue.
+    taxonomy (or a free value of its kind, ``free_value``) and a comment. The value must be in
+    the published queue.
 
     Raises:
         DecisionError: what is wrong with the decision, for the reviewer.
@@ -390,11 +576,7 @@ def record_decision(
             raise DecisionError("there is no proposed value to accept: override with a label")
         new_value = item["proposed_value"]
     else:
-        labels = spec.taxonomy(field).names
-        if new_value not in labels:
-            raise DecisionError(
-                f"{new_value!r} is not a {field} label; choose one of: {', '.join(labels)}"
-            )
+        new_value = spec.override_value(field, new_value)
         if not comment:
             raise DecisionError("an override needs a comment: why the proposed value is wrong")
     row = {
@@ -415,11 +597,64 @@ def record_decision(
         "confidence": item["confidence"],
     }
     with _WRITE_LOCK:
-        write_deltalake(
-            lakehouse.path(REVIEW_DECISIONS),
-            pa.Table.from_pylist([row], schema=DECISION_ARROW_SCHEMA),
-            mode="append",
-            # Created here on the first decision: the audit window of every lakehouse table.
-            configuration=audit_window_properties(),
-        )
+        _append(lakehouse, REVIEW_DECISIONS, row, DECISION_ARROW_SCHEMA)
+    return row
+
+
+def _append(lakehouse: LakehouseResource, table: TableRef, row: dict, schema: pa.Schema) -> None:
+    """The review ledgers' one write: one row, one delta-rs append commit."""
+    write_deltalake(
+        lakehouse.path(table),
+        pa.Table.from_pylist([row], schema=schema),
+        mode="append",
+        # Created here on the first row: the audit window of every lakehouse table.
+        configuration=audit_window_properties(),
+    )
+
+
+def assign_item(
+    lakehouse: LakehouseResource,
+    *,
+    table: str,
+    key: str,
+    business_date: date,
+    field: str,
+    assignee: str | None,
+    assigned_by: str,
+    assigner_role: str,
+    reviewers: Iterable[str],
+) -> dict:
+    """Assign a queued, undecided value to one of ``reviewers`` (None or empty: unassign it);
+    append it to ``ops.review_assignments`` and return the row written.
+
+    Raises:
+        DecisionError: what is wrong with the assignment, for the reviewer.
+    """
+    reviewed_table(table).field(field)
+    if not assigned_by:
+        raise DecisionError("an assignment needs the assigner's identity")
+    assignee = (assignee or "").strip() or None
+    if assignee is not None and assignee not in set(reviewers):
+        raise DecisionError(f"{assignee!r} is not a configured reviewer")
+    with _WRITE_LOCK:
+        item = queue_item(lakehouse, table, key, business_date, field)
+        if item is None:
+            raise DecisionError(
+                f"{table} {key} {field} on {business_date} is not in the review queue"
+            )
+        grain = (table, key, business_date, field)
+        if item["status"] != OPEN or grain in {_grain(d) for d in read_decisions(lakehouse, table)}:
+            raise DecisionError("this value is decided: there is nothing left to assign")
+        row = {
+            "assignment_id": uuid.uuid4().hex,
+            "table_name": table,
+            "key": key,
+            "business_date": business_date,
+            "field": field,
+            "assignee": assignee,
+            "assigned_by": assigned_by,
+            "assigner_role": assigner_role,
+            "assigned_at": datetime.now(UTC),
+        }
+        _append(lakehouse, REVIEW_ASSIGNMENTS, row, ASSIGNMENT_ARROW_SCHEMA)
     return row

@@ -176,6 +176,8 @@ REVIEW_THRESHOLDS = {
     "expense_line_enrichment": 0.6,
     "hr_case_type": 0.7,
     "hr_case_urgency": 0.7,
+    "recon_exception_note": 0.6,
+    "extract_invoice": 0.6,
 }
 # When the review queue's asset checks warn (gold_review_queue): more open items than
 # ``max_open_items`` (all tables and dates), or a model and prompt version whose decisions
@@ -225,6 +227,8 @@ class ReviewSettings:
     host: str = "127.0.0.1"
     port: int = 8765
     reviewers: tuple[Reviewer, ...] = ()
+    # Reviewers who sign in with a bearer token; ``password_hash`` holds the token's hash.
+    token_reviewers: tuple[Reviewer, ...] = ()
     thresholds: tuple[tuple[str, float], ...] = tuple(REVIEW_THRESHOLDS.items())
 
     def threshold(self, task: str) -> float:
@@ -273,32 +277,39 @@ def review_alerts() -> dict[str, float]:
     return alerts
 
 
-def review_settings() -> ReviewSettings:
-    """Read ``REVIEW_HOST`` (loopback by default), ``REVIEW_PORT``, ``REVIEW_USERS`` and
-    ``REVIEW_THRESHOLDS``.
-
-    ``REVIEW_USERS`` is ``name:hash:role`` items separated by commas, the hash from
-    ``python -m review.auth`` (PBKDF2-SHA256, never a clear password) and the role one of
-    ``REVIEW_ROLES``. The hashes are never logged.
-
-    Raises:
-        ValueError: a malformed ``REVIEW_USERS`` item or an unknown role.
-    """
+def _reviewers(variable: str) -> tuple[Reviewer, ...]:
     reviewers = []
-    for item in os.environ.get("REVIEW_USERS", "").split(","):
+    for item in os.environ.get(variable, "").split(","):
         if not item.strip():
             continue
         parts = item.strip().split(":")
         if len(parts) != 3 or parts[2] not in REVIEW_ROLES or not parts[0] or not parts[1]:
-            # Only the name: the item holds a password hash.
+            # Only the name: the item holds a hash.
             raise ValueError(
-                f"REVIEW_USERS items are name:hash:role with a role of {REVIEW_ROLES}; "
+                f"{variable} items are name:hash:role with a role of {REVIEW_ROLES}; "
                 f"the item for {parts[0]!r} is not"
             )
         reviewers.append(Reviewer(*parts))
+    return tuple(reviewers)
+
+
+def review_settings() -> ReviewSettings:
+    """Read ``REVIEW_HOST`` (loopback by default), ``REVIEW_PORT``, ``REVIEW_USERS``,
+    ``REVIEW_TOKENS`` and ``REVIEW_THRESHOLDS``.
+
+    ``REVIEW_USERS`` is ``name:hash:role`` items separated by commas, the hash from
+    ``python -m review.auth`` (PBKDF2-SHA256, never a clear password) and the role one of
+    ``REVIEW_ROLES``. ``REVIEW_TOKENS`` is the same for bearer tokens, the hash from
+    ``python -m review.auth --token`` (``sha256$…`` of a generated token, never the token). The
+    hashes are never logged.
+
+    Raises:
+        ValueError: a malformed ``REVIEW_USERS`` or ``REVIEW_TOKENS`` item or an unknown role.
+    """
     return ReviewSettings(
         host=_env("REVIEW_HOST", "127.0.0.1"),
         port=int(_env("REVIEW_PORT", "8765")),
-        reviewers=tuple(reviewers),
+        reviewers=_reviewers("REVIEW_USERS"),
+        token_reviewers=_reviewers("REVIEW_TOKENS"),
         thresholds=tuple(review_thresholds().items()),
     )

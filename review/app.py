@@ -1,8 +1,10 @@
-"""The review page: the open queue with filters, one value's record, accept or override.
+"""The review page: the open queue with filters, one value's record, accept or override, and
+assignment of an open value to a reviewer.
 
 Server-rendered Starlette pages. Reads and writes go through ``infra/review.py`` (delta-rs, no
-Spark); the only write is ``record_decision``, the ledger's one code path. Every request needs a
-configured reviewer (HTTP Basic); every form carries the reviewer's form token.
+Spark); the only writes are ``record_decision`` and ``assign_item``, the ledgers' one code path.
+Every request needs a configured reviewer (HTTP Basic, or a bearer token); every form carries
+the reviewer's form token.
 """
 
 import html
@@ -23,7 +25,10 @@ from starlette.routing import Route
 from infra.lakehouse import LakehouseResource
 from infra.review import (
     REVIEWED_TABLES,
+    UNASSIGNED,
     DecisionError,
+    assign_item,
+    assignees,
     open_queue,
     queue_item,
     record_decision,
@@ -40,6 +45,8 @@ TEMPLATES = Environment(
 )
 # No caching of pages with records on them, no framing (clickjacking of the decision form).
 HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
+# The queue's assignee filter for the items nobody is assigned to.
+NOBODY = "-"
 # The most a form body may hold: a comment, a label and the item's coordinates.
 MAX_FORM_BYTES = 16_384
 
@@ -62,15 +69,20 @@ def _date(value: str | None, what: str = "date") -> date | None:
 def create_app(lakehouse: LakehouseResource, settings: ReviewSettings) -> Starlette:
     """The review page over ``lakehouse``, for ``settings.reviewers``."""
     # A fresh secret per process: restarting the page invalidates open forms, nothing else.
-    auth = Authenticator(settings.reviewers, secrets.token_bytes(32))
+    auth = Authenticator(settings.reviewers, secrets.token_bytes(32), settings.token_reviewers)
+    # Everyone an item may be assigned to: the configured reviewers, by either sign-in.
+    names = sorted({r.name for r in (*settings.reviewers, *settings.token_reviewers)})
 
     def reviewer_of(request: Request) -> Reviewer:
         reviewer = auth.reviewer(request.headers.get("authorization"))
         if reviewer is None:
             raise HTTPException(
                 401,
-                "a configured reviewer's name and password are needed",
-                headers={"WWW-Authenticate": 'Basic realm="review", charset="UTF-8"'},
+                "a configured reviewer's name and password (or bearer token) are needed",
+                headers={
+                    "WWW-Authenticate": 'Basic realm="review", charset="UTF-8", '
+                    'Bearer realm="review"'
+                },
             )
         return reviewer
 
@@ -86,8 +98,13 @@ def create_app(lakehouse: LakehouseResource, settings: ReviewSettings) -> Starle
             max_confidence = float(q["max_confidence"]) if q.get("max_confidence") else None
         except ValueError:
             raise HTTPException(400, "max_confidence must be a number") from None
+        assignee = q.get("assignee") or None
+        if assignee == NOBODY:
+            assignee = UNASSIGNED
+        elif assignee is not None and assignee not in names:
+            raise HTTPException(400, f"unknown reviewer {assignee!r}")
         items = await run_in_threadpool(
-            open_queue, lakehouse, table, _date(q.get("date")), reason, max_confidence
+            open_queue, lakehouse, table, _date(q.get("date")), reason, max_confidence, assignee
         )
         for item in items:
             item["href"] = "/item?" + urlencode({k: str(item[c]) for k, c in _ITEM_PARAMS.items()})
@@ -97,7 +114,11 @@ def create_app(lakehouse: LakehouseResource, settings: ReviewSettings) -> Starle
             items=items,
             tables=sorted(REVIEWED_TABLES),
             reasons=REASONS,
-            filters={k: q.get(k, "") for k in ("table", "date", "reason", "max_confidence")},
+            reviewers=names,
+            nobody=NOBODY,
+            filters={
+                k: q.get(k, "") for k in ("table", "date", "reason", "max_confidence", "assignee")
+            },
             decided=q.get("decided"),
         )
 
@@ -113,7 +134,10 @@ def create_app(lakehouse: LakehouseResource, settings: ReviewSettings) -> Starle
         if item is None:
             raise HTTPException(404, "this value is not in the review queue")
         key = _key_values(spec.key_cols, item["key"])
+        grain = (item["table_name"], item["key"], item["business_date"], item["field"])
+        item["assignee"] = assignees(lakehouse).get(grain, item.get("assignee"))
         record = review_record(lakehouse, item, key, reviewer.role)
+        taxonomy = spec.taxonomy(item["field"])
         return _page(
             "item.html",
             status_code=status_code,
@@ -121,8 +145,11 @@ def create_app(lakehouse: LakehouseResource, settings: ReviewSettings) -> Starle
             item=item,
             key=key,
             record=record,
-            labels=spec.taxonomy(item["field"]).labels,
+            labels=taxonomy.labels if taxonomy is not None else None,
+            kind=spec.field(item["field"]).kind,
             token=auth.form_token(reviewer),
+            reviewers=names,
+            assigned=params.get("assigned"),
             error=error,
         )
 
@@ -130,14 +157,40 @@ def create_app(lakehouse: LakehouseResource, settings: ReviewSettings) -> Starle
         reviewer = reviewer_of(request)
         return await run_in_threadpool(_item_page, reviewer, dict(request.query_params))
 
-    async def decide(request: Request) -> Response:
-        reviewer = reviewer_of(request)
+    async def form_of(request: Request, reviewer: Reviewer) -> dict:
         body = await request.body()
         if len(body) > MAX_FORM_BYTES:
             raise HTTPException(413, "form too large")
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
         if not auth.form_token_valid(reviewer, form.get("token", "")):
             raise HTTPException(403, "the form token is missing or not yours: reload the page")
+        return form
+
+    async def assign(request: Request) -> Response:
+        reviewer = reviewer_of(request)
+        form = await form_of(request, reviewer)
+        try:
+            await run_in_threadpool(
+                lambda: assign_item(
+                    lakehouse,
+                    table=form.get("table", ""),
+                    key=form.get("key", ""),
+                    business_date=_date(form.get("date")),
+                    field=form.get("field", ""),
+                    assignee=form.get("assignee") or None,
+                    assigned_by=reviewer.name,
+                    assigner_role=reviewer.role,
+                    reviewers=names,
+                )
+            )
+        except DecisionError as refused:
+            return await run_in_threadpool(_item_page, reviewer, form, str(refused), 400)
+        back = {k: form.get(k, "") for k in _ITEM_PARAMS}
+        return RedirectResponse("/item?" + urlencode({**back, "assigned": 1}), status_code=303)
+
+    async def decide(request: Request) -> Response:
+        reviewer = reviewer_of(request)
+        form = await form_of(request, reviewer)
         try:
             await run_in_threadpool(
                 lambda: record_decision(
@@ -169,6 +222,7 @@ def create_app(lakehouse: LakehouseResource, settings: ReviewSettings) -> Starle
             Route("/", queue),
             Route("/item", item_page),
             Route("/decide", decide, methods=["POST"]),
+            Route("/assign", assign, methods=["POST"]),
         ],
         exception_handlers={HTTPException: error_page},
     )

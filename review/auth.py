@@ -1,8 +1,13 @@
-"""Reviewer identity: PBKDF2 password hashes, HTTP Basic credentials, per-reviewer form tokens.
+"""Reviewer identity: PBKDF2 password hashes, HTTP Basic credentials, bearer tokens, and
+per-reviewer form tokens.
 
 HTTP Basic sends the password with every request, in clear text unless TLS wraps it: the page
-binds to loopback by default for that reason. ``python -m review.auth`` prints the hash of a
-password typed at the prompt, for ``REVIEW_USERS``.
+binds to loopback by default for that reason; a bearer token travels the same way. ``python -m
+review.auth`` prints the hash of a password typed at the prompt, for ``REVIEW_USERS``; ``python
+-m review.auth --token`` generates a token, prints it once for its holder and its hash for
+``REVIEW_TOKENS``. A token is 256 random bits, so one SHA-256 is enough to keep it out of the
+configuration (stretching guards guessable passwords, not random ones); it is compared as a
+hash, in constant time.
 """
 
 import base64
@@ -11,6 +16,7 @@ import getpass
 import hashlib
 import hmac
 import secrets
+import sys
 
 from infra.settings import Reviewer
 
@@ -35,6 +41,19 @@ def verify_password(password: str, encoded: str) -> bool:
     return algorithm == ALGORITHM and hmac.compare_digest(expected, encoded)
 
 
+TOKEN_ALGORITHM = "sha256"
+
+
+def new_token() -> str:
+    """A bearer token: 256 random bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """``sha256$<hex digest>`` of ``token``: what ``REVIEW_TOKENS`` holds."""
+    return f"{TOKEN_ALGORITHM}${hashlib.sha256(token.encode()).hexdigest()}"
+
+
 class Authenticator:
     """Checks HTTP Basic credentials against the configured reviewers.
 
@@ -42,14 +61,33 @@ class Authenticator:
     not cost a PBKDF2 derivation per request.
     """
 
-    def __init__(self, reviewers: tuple[Reviewer, ...], secret: bytes) -> None:
-        """``secret`` keys the remembered headers and the form tokens."""
+    def __init__(
+        self,
+        reviewers: tuple[Reviewer, ...],
+        secret: bytes,
+        token_reviewers: tuple[Reviewer, ...] = (),
+    ) -> None:
+        """``secret`` keys the remembered headers and the form tokens; ``token_reviewers``
+        hold ``hash_token`` hashes where ``reviewers`` hold password hashes."""
         self._reviewers = {r.name: r for r in reviewers}
+        self._tokens = token_reviewers
         self._secret = secret
         self._verified: dict[str, Reviewer] = {}
 
+    def _bearer(self, token: str) -> Reviewer | None:
+        presented = hash_token(token.strip())
+        found = None
+        # Every configured hash is compared, in constant time: no early exit tells which.
+        for reviewer in self._tokens:
+            if hmac.compare_digest(presented, reviewer.password_hash):
+                found = reviewer
+        return found
+
     def reviewer(self, authorization: str | None) -> Reviewer | None:
-        """The reviewer an ``Authorization: Basic …`` header proves, or None."""
+        """The reviewer an ``Authorization: Basic …`` or ``Authorization: Bearer …`` header
+        proves, or None."""
+        if authorization and authorization.startswith("Bearer "):
+            return self._bearer(authorization[7:]) if authorization[7:].strip() else None
         if not authorization or not authorization.startswith("Basic "):
             return None
         remembered = hmac.new(self._secret, authorization.encode(), "sha256").hexdigest()
@@ -78,6 +116,11 @@ class Authenticator:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--token"]:
+        token = new_token()
+        print(f"token (give it to its holder; it is not stored): {token}")
+        print(f"hash (for REVIEW_TOKENS=name:<hash>:role): {hash_token(token)}")
+        raise SystemExit(0)
     typed = getpass.getpass("password: ")
     if typed != getpass.getpass("again: "):
         raise SystemExit("the passwords differ")

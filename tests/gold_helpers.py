@@ -1,4 +1,5 @@
-"""Building gold-shaped expense lines and pushing them through the write-audit-publish gate."""
+"""Building gold-shaped expense lines (and invoice documents) and pushing them through the
+write-audit-publish gate."""
 
 from datetime import date, timedelta
 from decimal import Decimal
@@ -95,3 +96,60 @@ def stage_audited(spark, lakehouse: LakehouseResource, rows: list[dict], day: da
     leaves for the publish, without the enrichment."""
     staged = wap.stage_dates(lakehouse, spark.createDataFrame(rows, SCHEMA), GOLD, [day])
     wap.audit_dates(lakehouse, spark, GOLD, [day], staged, gold_expense_lines_suite, "test")
+
+
+# gold.invoice_documents' shape, for the review loop's tests.
+FIELD = (
+    "struct<field:string,value:string,confidence:double,page:int,start:int,end:int,source:string>"
+)
+ITEM = (
+    "struct<description:string,quantity:decimal(18,4),unit_price:decimal(18,2),"
+    "amount:decimal(18,2),confidence:double,page:int,start:int,end:int,source:string>"
+)
+INVOICE_DOCUMENT_SCHEMA = (
+    "business_date date, file_name string, vendor_name string, vendor_tax_id string, "
+    "invoice_number string, invoice_date date, due_date date, currency string, "
+    "net decimal(18,2), tax decimal(18,2), total decimal(18,2), po_number string, "
+    f"fields array<{FIELD}>, line_items array<{ITEM}>, lines_sum_to_net string, "
+    "net_plus_tax_is_total string, checks_passed boolean, check_messages array<string>, "
+    "enrichment_status string, failure_kind string, source string, model string, "
+    "prompt_version string, confidence double, flags array<string>, duplicate_of_file string, "
+    "duplicate_of_date date"
+)
+
+
+def _extracted_field(name, value, confidence, source="rule"):
+    return (name, value, confidence, 1, 0, 5, source)
+
+
+def invoice_document(
+    name: str,
+    *,
+    total: str | None = "121.00",
+    total_confidence: float = 0.9,
+    number: str | None = "INV-1",
+    day: date = DAY,
+    repeat_of: tuple[str, date] | None = None,
+) -> tuple:
+    """A gold.invoice_documents row of Acme (net 100.00, tax 20.00, no line items) as the rules
+    extract it: ``total`` and ``invoice_number`` as given (None: not found); ``repeat_of``: the
+    file and date where the same content first landed."""
+    fields = [
+        _extracted_field("vendor_name", "Acme", 0.95),
+        _extracted_field("invoice_date", str(day - timedelta(days=1)), 0.9),
+        _extracted_field("currency", "EUR", 0.9),
+        _extracted_field("net", "100.00", 0.9),
+        _extracted_field("tax", "20.00", 0.9),
+    ]
+    if number is not None:
+        fields.append(_extracted_field("invoice_number", number, 0.9))
+    if total is not None:
+        fields.append(_extracted_field("total", total, total_confidence))
+    checked = "passed" if total == "120.00" else "failed"
+    return (
+        day, name, "Acme", None, number, day - timedelta(days=1), None, "EUR", Decimal("100.00"),
+        Decimal("20.00"), None if total is None else Decimal(total), None, fields, [],
+        "not_applicable", checked, checked == "passed",
+        ["no line items or no net amount"], "ok", "none", "rule", "invoice-rules-v1",
+        "extract-invoice-v1", 0.9, [], *(repeat_of or (None, None)),
+    )  # fmt: skip

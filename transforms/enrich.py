@@ -64,19 +64,23 @@ OUTCOME_COLUMNS = list(OUTCOME_TYPES)
 
 
 @lru_cache(maxsize=4)
-def _redactor(names: tuple[str, ...]) -> Redactor:
-    return Redactor(names)
+def _redactor(names: tuple[str, ...], kinds: tuple[str, ...] | None = None) -> Redactor:
+    return Redactor(names, kinds)
 
 
 def with_redacted_text(
-    text: Column, names: Sequence[str] | Mapping[date, Sequence[str]] = ()
+    text: Column,
+    names: Sequence[str] | Mapping[date, Sequence[str]] = (),
+    kinds: Sequence[str] | None = None,
 ) -> Callable[[DataFrame], DataFrame]:
     """Add ``_enrich_text`` (personal data replaced by placeholders) and ``redactions``.
 
     ``redactions`` is a JSON object of counts by kind (``{"EMAIL": 1, "PERSON": 2}``), null when
     nothing was redacted. Runs in Arrow batches. ``names`` may be given per business date (a
     run's dates, each with its own roster): each row is then redacted with its date's names.
+    ``kinds``: the patterns to apply (``Redactor``; all when None), roster names always.
     """
+    kinds = None if kinds is None else tuple(kinds)
     if isinstance(names, Mapping):
         by_date = {d: tuple(sorted(set(n))) for d, n in names.items()}
     else:
@@ -90,7 +94,7 @@ def with_redacted_text(
             if key not in by_date:
                 # Never redact less than the date's roster asks for: no names, no call.
                 raise KeyError(f"no roster names were given for business date {key}")
-            redactor = _redactor(by_date[key])
+            redactor = _redactor(by_date[key], kinds)
             done.append(redactor.redact(t) if isinstance(t, str) else Redaction(""))
         return pd.DataFrame(
             {

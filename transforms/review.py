@@ -8,13 +8,17 @@ business key is carried as ``key``, a JSON object of the key columns as strings
 """
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from documents.fields import KIND_AMOUNT, KIND_CURRENCY, KIND_DATE, KIND_STRING
+from expectations.pii import PII_PATTERNS
 from transforms.enrich import ENRICH_TEXT, with_redacted_text
 
 # Why a value queues, strongest first: a row with several reasons is queued once, for the first.
@@ -56,13 +60,20 @@ CANDIDATE_COLUMNS = [
     "prompt_version",
     "reason",
 ]
-QUEUE_COLUMNS = [*CANDIDATE_COLUMNS, "status", "assignee", "decided_at", "age_days"]
+QUEUE_COLUMNS = [
+    *CANDIDATE_COLUMNS,
+    "status",
+    "assignee",
+    "decided_by",
+    "decided_at",
+    "age_days",
+]
 # gold.review_queue: the queue columns and the record's text as the model read it (redacted).
 QUEUE_SCHEMA = (
     "table_name string, key string, business_date date, field string, proposed_value string, "
     "confidence double, threshold double, source string, model string, prompt_version string, "
-    "reason string, status string, assignee string, decided_at timestamp, age_days int, "
-    "record_text string"
+    "reason string, status string, assignee string, decided_by string, decided_at timestamp, "
+    "age_days int, record_text string"
 )
 QUEUE_TABLE_COLUMNS = [*QUEUE_COLUMNS, "record_text"]
 # Age buckets of open items (days since the business date), youngest first.
@@ -78,15 +89,78 @@ DECISION_SCHEMA = (
 )
 
 
+# A free value's kinds (a field without a taxonomy): the extracted fields' kinds
+# (``documents/fields.py``) and free text.
+KIND_TEXT = "text"
+FREE_KINDS = (KIND_STRING, KIND_DATE, KIND_AMOUNT, KIND_CURRENCY, KIND_TEXT)
+# Longest free value a person may enter: one field as printed, or a paragraph of text.
+FREE_VALUE_MAX_CHARS = {KIND_STRING: 200, KIND_TEXT: 2000}
+_AMOUNT = re.compile(r"^-?\d{1,16}(\.\d{1,2})?$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+# ops.review_assignments: one row per assignment of a queued value to a reviewer, append-only;
+# the latest per queue grain is in force (``assignee`` null: unassigned again).
+ASSIGNMENT_SCHEMA = (
+    "assignment_id string, table_name string, key string, business_date date, field string, "
+    "assignee string, assigned_by string, assigner_role string, assigned_at timestamp"
+)
+GRAIN = ["table_name", "key", "business_date", "field"]
+
+
 @dataclass(frozen=True)
 class ReviewField:
     """One enriched column of a gold table: its confidence column, the prefix of its provenance
-    columns (``urgency_`` for ``urgency_source``…) and the enrichment task that produced it."""
+    columns (``urgency_`` for ``urgency_source``…) and the enrichment task that produced it.
+
+    ``kind`` None: a person chooses a label of the field's taxonomy; otherwise a free value of
+    that kind (``FREE_KINDS``, checked by ``free_value``). ``only_when``: a boolean column
+    outside which the value never queues (an optional field a document does not state).
+    """
 
     name: str
     confidence: str
     task: str
     prefix: str = ""
+    kind: str | None = None
+    only_when: str | None = None
+
+
+def free_value(kind: str, value: str | None) -> str:
+    """A person's free value of ``kind`` as gold stores it, or ``ValueError`` saying why not.
+
+    Strings and text are stripped and bounded (``FREE_VALUE_MAX_CHARS``; a string is one line);
+    a date is ISO 8601 (``2026-03-31``); an amount a decimal with at most two places (``1234.50``,
+    no thousands separator); a currency an ISO 4217 code (``EUR``). Text (a sentence or a
+    paragraph that gold publishes) may hold no e-mail, phone, national id or card number: gold
+    holds no personal data, and a person's text is not redacted after them.
+    """
+    text = (value or "").strip()
+    if not text:
+        raise ValueError("an override needs a value")
+    if kind == KIND_DATE:
+        try:
+            return date.fromisoformat(text).isoformat()
+        except ValueError:
+            raise ValueError(f"{text!r} is not a date as YYYY-MM-DD") from None
+    if kind == KIND_AMOUNT:
+        if not _AMOUNT.match(text):
+            raise ValueError(f"{text!r} is not an amount such as 1234.50 (no separators)")
+        return f"{Decimal(text):.2f}"
+    if kind == KIND_CURRENCY:
+        if not _CURRENCY.match(text.upper()):
+            raise ValueError(f"{text!r} is not a three-letter ISO 4217 currency code")
+        return text.upper()
+    if kind not in FREE_VALUE_MAX_CHARS:
+        raise ValueError(f"no free value of kind {kind!r} ({', '.join(FREE_KINDS)})")
+    if len(text) > FREE_VALUE_MAX_CHARS[kind]:
+        raise ValueError(f"at most {FREE_VALUE_MAX_CHARS[kind]} characters")
+    if kind == KIND_STRING and "\n" in text:
+        raise ValueError("a field's value is one line")
+    if kind == KIND_TEXT:
+        found = sorted(name for name, pattern in PII_PATTERNS.items() if re.search(pattern, text))
+        if found:
+            raise ValueError(f"the text holds personal data ({', '.join(found)}): leave it out")
+    return text
 
 
 def key_json(key_cols: Sequence[str]) -> Column:
@@ -108,9 +182,11 @@ def _reason(field: ReviewField, threshold: float, has_injection_flag: bool) -> C
     if not has_injection_flag:
         injection = F.lit(False)
     confidence = F.col(field.confidence)
+    reviewable = F.lit(True) if field.only_when is None else F.col(field.only_when)
     return (
+        F.when(~F.coalesce(reviewable, F.lit(False)), F.lit(None))
         # A value a person decided never queues again.
-        F.when(F.col(f"{p}source").eqNullSafe(SOURCE_HUMAN), F.lit(None))
+        .when(F.col(f"{p}source").eqNullSafe(SOURCE_HUMAN), F.lit(None))
         .when(injection, F.lit(SUSPECTED_INJECTION))
         .when((status == "skipped") | kind.eqNullSafe("budget"), F.lit(SKIPPED_BUDGET))
         # A row that does not say it succeeded did not.
@@ -177,23 +253,37 @@ def latest_decisions(decisions: DataFrame) -> DataFrame:
     )
 
 
-def with_review_status(decisions: DataFrame, as_of: date) -> Callable[[DataFrame], DataFrame]:
-    """Add ``status`` (open, accepted, overridden: the decision in force), ``assignee`` (who
-    decided; null while open), ``decided_at`` and ``age_days`` (days from the business date to
-    ``as_of``) to queue candidates: the ``QUEUE_COLUMNS``."""
+def latest_assignments(assignments: DataFrame) -> DataFrame:
+    """The assignment in force per (table, key, business date, field): the latest one made."""
+    newest = Window.partitionBy(*GRAIN).orderBy(
+        F.col("assigned_at").desc(), F.col("assignment_id").desc()
+    )
+    return (
+        assignments.withColumn("_rank", F.row_number().over(newest))
+        .where(F.col("_rank") == 1)
+        .drop("_rank")
+    )
+
+
+def with_review_status(
+    decisions: DataFrame, as_of: date, assignments: DataFrame | None = None
+) -> Callable[[DataFrame], DataFrame]:
+    """Add ``status`` (open, accepted, overridden: the decision in force), ``assignee`` (the
+    reviewer the item is assigned to, ``assignments`` in force; null when nobody is),
+    ``decided_by`` and ``decided_at`` (null while open) and ``age_days`` (days from the business
+    date to ``as_of``) to queue candidates: the ``QUEUE_COLUMNS``."""
 
     def transform(candidates: DataFrame) -> DataFrame:
         decided = latest_decisions(decisions).select(
-            "table_name",
-            "key",
-            "business_date",
-            "field",
-            F.col("decision").alias("status"),
-            F.col("decided_by").alias("assignee"),
-            "decided_at",
+            *GRAIN, F.col("decision").alias("status"), "decided_by", "decided_at"
         )
+        if assignments is not None:
+            assigned = latest_assignments(assignments).select(*GRAIN, "assignee")
+            candidates = candidates.join(assigned, GRAIN, "left")
+        else:
+            candidates = candidates.withColumn("assignee", F.lit(None).cast("string"))
         return (
-            candidates.join(decided, ["table_name", "key", "business_date", "field"], "left")
+            candidates.join(decided, GRAIN, "left")
             .withColumn("status", F.coalesce(F.col("status"), F.lit(OPEN)))
             .withColumn("age_days", F.datediff(F.lit(as_of), F.col("business_date")))
             .select(*QUEUE_COLUMNS)
@@ -255,6 +345,105 @@ def apply_decisions(
     return transform
 
 
+# Who decided which field of a row whose fields carry their own provenance (an array of
+# per-field structs, as ``gold.invoice_documents.fields``): one element per decided field.
+REVIEWED_FIELDS_TYPE = "array<struct<field:string,reviewed_by:string,reviewed_at:timestamp>>"
+
+
+def apply_field_decisions(
+    decisions: DataFrame,
+    table: str,
+    key_cols: Sequence[str],
+    fields: Sequence[ReviewField],
+    fields_col: str = "fields",
+) -> Callable[[DataFrame], DataFrame]:
+    """``apply_decisions`` for fields whose provenance is their element of ``fields_col`` (an
+    array of structs ``field``, ``value``, ``confidence``, ``source``…), not the row's.
+
+    A field decided on a row gets the person's value in its column (cast to its type) and in its
+    element (``confidence`` ``HUMAN_CONFIDENCE``, ``source`` human, the other members kept; a
+    field the model did not return gets an element with nulls there), and an element in
+    ``reviewed_fields`` (``REVIEWED_FIELDS_TYPE``) naming who decided and when (empty on a row
+    nobody reviewed). The row's own provenance (its model, status, tokens) is the extraction's
+    and stays. One join for every field. Rows and other columns are unchanged.
+    """
+    names = [f.name for f in fields]
+
+    def transform(gold: DataFrame) -> DataFrame:
+        element = gold.schema[fields_col].dataType.elementType
+        decided = (
+            latest_decisions(decisions)
+            .where((F.col("table_name") == table) & F.col("field").isin(names))
+            .groupBy(F.col("key").alias("_review_key"), "business_date")
+            .agg(
+                F.map_from_entries(
+                    F.collect_list(
+                        F.struct("field", F.struct("new_value", "decided_by", "decided_at"))
+                    )
+                ).alias("_decided")
+            )
+        )
+        joined = gold.withColumn("_review_key", key_json(key_cols)).join(
+            decided, ["_review_key", "business_date"], "left"
+        )
+        replaced: dict[str, Column] = {}
+        humans, reviewers = [], []
+        for name in names:
+            mine = F.try_element_at("_decided", F.lit(name))
+            old = F.try_element_at(F.filter(fields_col, named_element(name)), F.lit(1))
+            given = {
+                "field": F.lit(name),
+                "value": mine["new_value"],
+                "confidence": F.lit(HUMAN_CONFIDENCE),
+                "source": F.lit(SOURCE_HUMAN),
+            }
+            human = F.struct(
+                *[
+                    given.get(m.name, old[m.name]).cast(m.dataType).alias(m.name)
+                    for m in element.fields
+                ]
+            )
+            humans.append(F.when(mine.isNotNull(), human))
+            replaced[name] = F.when(
+                mine.isNotNull(), mine["new_value"].cast(gold.schema[name].dataType)
+            ).otherwise(F.col(name))
+            reviewers.append(
+                F.when(
+                    mine.isNotNull(),
+                    F.struct(
+                        F.lit(name).alias("field"),
+                        mine["decided_by"].alias("reviewed_by"),
+                        mine["decided_at"].cast("timestamp").alias("reviewed_at"),
+                    ),
+                )
+            )
+        undecided = F.filter(
+            fields_col,
+            lambda e: (
+                ~F.coalesce(F.array_contains(F.map_keys("_decided"), e["field"]), F.lit(False))
+            ),
+        )
+        elements = F.when(F.col("_decided").isNull(), F.col(fields_col)).otherwise(
+            F.concat(
+                F.coalesce(undecided, F.array().cast(gold.schema[fields_col].dataType)),
+                F.array_compact(F.array(*humans)),
+            )
+        )
+        replaced[fields_col] = elements
+        reviewed = F.array_compact(F.array(*reviewers)).cast(REVIEWED_FIELDS_TYPE)
+        return joined.select(
+            *[replaced[c].alias(c) if c in replaced else F.col(c) for c in gold.columns],
+            reviewed.alias("reviewed_fields"),
+        )
+
+    return transform
+
+
+def named_element(field: str) -> Callable[[Column], Column]:
+    """A predicate for ``F.filter`` over an array of per-field structs: the element of ``field``."""
+    return lambda element: element["field"] == field
+
+
 def unmatched_decisions(
     decisions: DataFrame, table: str, key_cols: Sequence[str], field: ReviewField
 ) -> Callable[[DataFrame], DataFrame]:
@@ -285,13 +474,15 @@ def with_record_text(
     key_cols: Sequence[str],
     text: Column,
     names: Mapping[date, Sequence[str]],
+    kinds: Sequence[str] | None = None,
 ) -> Callable[[DataFrame], DataFrame]:
     """Add ``record_text`` to queue rows: the record's text as the model read it.
 
     ``records`` hold the columns ``text`` is built from (the enrichment's own text builder) with
     the key columns and ``business_date``; the text is redacted with each date's roster ``names``
     by the enrichment's own redaction (``with_redacted_text``), so it is the text that was hashed
-    and sent, never more. Only the queued records are redacted. A queued key without its record
+    and sent, never more (``kinds``: the personal data its enrichment redacts, all when None).
+    Only the queued records are redacted. A queued key without its record
     gets a null text.
     """
 
@@ -301,7 +492,7 @@ def with_record_text(
             records.select(key_json(key_cols).alias("key"), "business_date", text.alias("_text"))
             .join(wanted, ["key", "business_date"], "left_semi")
             .dropDuplicates(["key", "business_date"])
-            .transform(with_redacted_text(F.col("_text"), names))
+            .transform(with_redacted_text(F.col("_text"), names, kinds))
             .select("key", "business_date", F.col(ENRICH_TEXT).alias("record_text"))
         )
         return queue.join(texts, ["key", "business_date"], "left")

@@ -18,7 +18,7 @@ from assets.review_queue import (
     staging_review_queue,
 )
 from infra.lakehouse import LakehouseResource
-from infra.review import open_queue, queue_item, read_decisions, record_decision
+from infra.review import assign_item, open_queue, queue_item, read_decisions, record_decision
 from infra.settings import REVIEW_ALERTS, review_alerts
 from infra.spark import SparkResource
 from infra.versions import RECOMPUTE_TAG
@@ -66,6 +66,19 @@ def test_a_decision_is_published_kept_on_a_rerun_and_reported_when_its_key_is_go
     assert item["record_text"] == "Merchant: Uber\nJustification: Taxi to the client."
     assert first["gold_review_queue"]["open_items"].value == 1
 
+    # Assigned to bob, decided by alice: the queue keeps both.
+    assign_item(
+        lakehouse,
+        table="expense_lines",
+        key=item["key"],
+        business_date=DAY,
+        field="spend_category",
+        assignee="bob",
+        assigned_by="alice",
+        assigner_role="analyst",
+        reviewers=["alice", "bob"],
+    )
+    assert open_queue(lakehouse, assignee="bob") == [{**item, "assignee": "bob"}]
     record_decision(
         lakehouse,
         table="expense_lines",
@@ -96,7 +109,7 @@ def test_a_decision_is_published_kept_on_a_rerun_and_reported_when_its_key_is_go
     assert (untouched.source, untouched.reviewed_by) == ("model", None)
     # The queue shows the item overridden, and the override rate of the model reviewed.
     now = queue_item(lakehouse, "expense_lines", item["key"], DAY, "spend_category")
-    assert (now["status"], now["assignee"]) == ("overridden", "alice")
+    assert (now["status"], now["decided_by"], now["assignee"]) == ("overridden", "alice", "bob")
     assert open_queue(lakehouse) == []
     [rate] = after["gold_review_queue"]["override_rate_by_model"].value
     assert (rate["model"], rate["decisions"], rate["override_rate"]) == ("embedded/test", 1, 1.0)

@@ -67,7 +67,17 @@ def test_the_review_queue_reads_the_reviewed_gold_tables_and_warns_on_its_health
     graph = defs.resolve_asset_graph()
     assert {
         k.to_user_string() for k in graph.get(AssetKey("staging_review_queue")).parent_keys
-    } == {"gold_expense_lines", "gold_hr_cases", "silver_hr_cases", "silver_hris_roster"}
+    } == {
+        "gold_expense_lines",
+        "gold_hr_cases",
+        "gold_recon_exception_notes",
+        "gold_invoice_documents",
+        # where the reviewed tables' record text is built from
+        "silver_hr_cases",
+        "gold_recon_exceptions",
+        "silver_invoice_document_pages",
+        "silver_hris_roster",
+    }
     assert graph.get(AssetKey("gold_review_queue")).parent_keys == {
         AssetKey("staging_review_queue")
     }

@@ -20,10 +20,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def review_page(lakehouse: LakehouseResource, reviewers: tuple[Reviewer, ...]) -> Iterator[str]:
+def review_page(
+    lakehouse: LakehouseResource,
+    reviewers: tuple[Reviewer, ...],
+    token_reviewers: tuple[Reviewer, ...] = (),
+) -> Iterator[str]:
     """The page's base URL while the block runs; stopped after it."""
     port = free_port()
-    settings = ReviewSettings(host="127.0.0.1", port=port, reviewers=reviewers)
+    settings = ReviewSettings(
+        host="127.0.0.1", port=port, reviewers=reviewers, token_reviewers=token_reviewers
+    )
     config = uvicorn.Config(create_app(lakehouse, settings), host="127.0.0.1", port=port,
                             log_level="warning")  # fmt: skip
     running = uvicorn.Server(config)

@@ -17,16 +17,23 @@ from urllib.parse import urlencode
 import pytest
 
 from infra.lakehouse import LakehouseResource, TableRef
-from infra.review import REVIEW_DECISIONS, REVIEW_QUEUE, REVIEWED_TABLES, read_decisions
+from infra.review import (
+    REVIEW_ASSIGNMENTS,
+    REVIEW_DECISIONS,
+    REVIEW_QUEUE,
+    REVIEWED_TABLES,
+    read_assignments,
+    read_decisions,
+)
 from infra.settings import PROJECT_ROOT, REVIEW_THRESHOLDS, Reviewer
-from review.auth import hash_password
+from review.auth import hash_password, hash_token, new_token
+from tests.gold_helpers import INVOICE_DOCUMENT_SCHEMA, invoice_document
 from tests.review.server import free_port, review_page
 from transforms.review import (
     DECISION_SCHEMA,
     QUEUE_TABLE_COLUMNS,
     apply_decisions,
     key_of,
-    review_candidates,
     with_record_text,
     with_review_status,
 )
@@ -56,6 +63,9 @@ HR_SCHEMA = (
     "urgency_failure_kind string, urgency_source string, urgency_model string, "
     "urgency_prompt_version string"
 )
+# A bearer token's holder: the configuration keeps the token's hash only.
+TOKEN = new_token()
+TOKEN_REVIEWERS = (Reviewer("tom", hash_token(TOKEN), "analyst"),)
 CASE_TEXT = "Jane Doe (jane.doe@example.com) asks to add her partner to the dental plan."
 
 
@@ -87,6 +97,10 @@ def lakehouse(spark, tmp_path_factory) -> LakehouseResource:
     cases = spark.createDataFrame(CASES, HR_SCHEMA)
     lakehouse.write_dates(expenses, TableRef("gold", "expense_lines"), [D, EARLIER])
     lakehouse.write_dates(cases, TableRef("gold", "hr_cases"), [D])
+    invoices = spark.createDataFrame(
+        [invoice_document("acme.pdf", total_confidence=0.3, day=D)], INVOICE_DOCUMENT_SCHEMA
+    )
+    lakehouse.write_dates(invoices, TableRef("gold", "invoice_documents"), [D])
     lakehouse.write_dates(
         spark.createDataFrame(
             [("C1", D, "email", "Dental plan", CASE_TEXT)],
@@ -108,17 +122,29 @@ def lakehouse(spark, tmp_path_factory) -> LakehouseResource:
     silver_cases = lakehouse.read(spark, TableRef("silver", "hr_cases"))
     names = {D: ["Jane Doe"], EARLIER: []}
     queue = None
+    pages = spark.createDataFrame(
+        [(D, "acme.pdf", 1, "Acme SA\nTotal 120.00 EUR", "text", None)],
+        "business_date date, file_name string, page int, text string, method string, "
+        "ocr_confidence double",
+    )
     for gold, records, name in (
         (expenses, expenses, "expense_lines"),
         (cases, silver_cases, "hr_cases"),
+        (invoices, pages, "invoice_documents"),
     ):
         spec = REVIEWED_TABLES[name]
         candidates = (
-            gold.transform(
-                review_candidates(spec.name, spec.key_cols, spec.fields, REVIEW_THRESHOLDS)
-            )
+            gold.transform(spec.candidates(REVIEW_THRESHOLDS))
             .transform(with_review_status(no_decisions, D))
-            .transform(with_record_text(records, spec.key_cols, spec.text(), names))
+            .transform(
+                with_record_text(
+                    spec.records(gold, records),
+                    spec.key_cols,
+                    spec.text(),
+                    names,
+                    spec.redaction_kinds,
+                )
+            )
             .select(*QUEUE_TABLE_COLUMNS)
         )
         queue = candidates if queue is None else queue.unionByName(candidates)
@@ -129,14 +155,15 @@ def lakehouse(spark, tmp_path_factory) -> LakehouseResource:
 @pytest.fixture(scope="module")
 def server(lakehouse) -> Iterator[str]:
     """The review page served by uvicorn on a loopback port, in a thread."""
-    with review_page(lakehouse, REVIEWERS) as url:
+    with review_page(lakehouse, REVIEWERS, TOKEN_REVIEWERS) as url:
         yield url
 
 
 @pytest.fixture(autouse=True)
 def no_decisions(lakehouse) -> None:
-    """Each test starts with an empty decisions ledger."""
+    """Each test starts with empty decisions and assignments ledgers."""
     shutil.rmtree(lakehouse.path(REVIEW_DECISIONS), ignore_errors=True)
+    shutil.rmtree(lakehouse.path(REVIEW_ASSIGNMENTS), ignore_errors=True)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -147,10 +174,19 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
-def _call(url: str, user: str | None = "alice", password: str | None = None, form=None):
-    """(status, headers, body) of a GET, or of a POST of ``form``."""
+def _call(
+    url: str,
+    user: str | None = "alice",
+    password: str | None = None,
+    form=None,
+    bearer: str | None = None,
+):
+    """(status, headers, body) of a GET, or of a POST of ``form``; as ``user`` (HTTP Basic) or
+    with a ``bearer`` token."""
     request = urllib.request.Request(url, data=urlencode(form).encode() if form else None)
-    if user:
+    if bearer is not None:
+        request.add_header("Authorization", f"Bearer {bearer}")
+    elif user:
         secret = password if password is not None else PASSWORDS[user]
         token = base64.b64encode(f"{user}:{secret}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
@@ -189,13 +225,15 @@ def test_the_queue_lists_open_items_and_filters_them(server):
         assert status == 200
         return len(_items(body))
 
-    # R1-2 low, R1-3 failed, R1-4 injection, R2-1 the null row, R9-1 (earlier), C1 case type
-    assert shown() == 6
+    # R1-2 low, R1-3 failed, R1-4 injection, R2-1 the null row, R9-1 (earlier), C1 case type,
+    # acme.pdf's total
+    assert shown() == 7
     assert shown("table=hr_cases") == 1
+    assert shown("table=invoice_documents") == 1
     assert shown("reason=ENRICHMENT_FAILED") == 2
     assert shown("reason=SUSPECTED_INJECTION&table=expense_lines") == 1
     assert shown(f"date={EARLIER}") == 1
-    assert shown("max_confidence=0.45") == 4
+    assert shown("max_confidence=0.45") == 5
     assert _call(f"{server}/?reason=BOGUS")[0] == 400
 
 
@@ -224,7 +262,7 @@ def test_an_override_writes_one_decision_with_the_identity_and_reaches_gold(
         "embedded",
     )
     # no longer open
-    assert len(_items(_call(f"{server}/")[2])) == 5
+    assert len(_items(_call(f"{server}/")[2])) == 6
     # The ledger delta-rs wrote, read by Spark and applied over gold: the next publish's step.
     gold = lakehouse.read(spark, TableRef("gold", "expense_lines"))
     ledger = lakehouse.read(spark, REVIEW_DECISIONS)
@@ -249,6 +287,86 @@ def test_a_label_outside_the_taxonomy_is_refused_and_nothing_written(server, lak
     status, _, body = _call(f"{server}/decide", form={**form, "decision": "accepted"})
     assert status == 400 and "no proposed value to accept" in body
     assert read_decisions(lakehouse) == []
+
+
+def test_an_extracted_field_takes_a_free_value_of_its_kind(server, lakehouse):
+    key = key_of({"file_name": "acme.pdf"})
+    status, _, page = _call(_item_url(server, "invoice_documents", key, D, "total"))
+    # the document's text as the extractor read it, and a value box instead of labels
+    assert status == 200 and "&lt;&lt;page 1&gt;&gt;" in page and "Total 120.00 EUR" in page
+    assert 'id="new-value"' in page and "value (amount: 1234.50)" in page
+    form = {**_form(page), "decision": "overridden", "comment": "misread"}
+    status, _, body = _call(f"{server}/decide", form={**form, "new_value": "1,20"})
+    assert status == 400 and "total: &#39;1,20&#39; is not an amount" in body
+    assert read_decisions(lakehouse) == []
+    status, _, _ = _call(f"{server}/decide", form={**form, "new_value": "120"})
+    assert status == 303
+    [row] = read_decisions(lakehouse)
+    assert (row["field"], row["old_value"], row["new_value"], row["decided_by"]) == (
+        "total", "121.00", "120.00", "alice"
+    )  # fmt: skip
+
+
+def test_a_bearer_token_is_an_identity_recorded_on_its_decisions(server, lakehouse):
+    url = _item_url(server, "expense_lines", key_of({"report_id": "R1", "line_id": 2}), D,
+                    "spend_category")  # fmt: skip
+    # a wrong token, the token's hash, an empty token, or a password as a token: no one
+    for wrong in (TOKEN + "x", hash_token(TOKEN), "", PASSWORDS["alice"]):
+        status, headers, _ = _call(url, bearer=wrong)
+        assert status == 401 and "Bearer" in headers["WWW-Authenticate"]
+    status, _, page = _call(url, bearer=TOKEN)
+    assert status == 200 and "tom" in page
+    form = {**_form(page), "decision": "accepted"}
+    # tom's form is tom's: alice cannot post it
+    assert _call(f"{server}/decide", form=form)[0] == 403
+    assert _call(f"{server}/decide", form=form, bearer=TOKEN)[0] == 303
+    [row] = read_decisions(lakehouse)
+    assert (row["decision"], row["decided_by"], row["reviewer_role"]) == (
+        "accepted", "tom", "analyst"
+    )  # fmt: skip
+
+
+def test_an_open_item_is_assigned_to_a_reviewer_and_the_queue_filters_by_assignee(
+    server, lakehouse
+):
+    key = key_of({"report_id": "R1", "line_id": 2})
+    url = _item_url(server, "expense_lines", key, D, "spend_category")
+    page = _call(url)[2]
+    assert '<td id="assignee">nobody</td>' in page
+    form = {**_form(page), "assignee": "tom"}
+    status, headers, _ = _call(f"{server}/assign", form=form)
+    assert status == 303 and "assigned=1" in headers["Location"]
+    [row] = read_assignments(lakehouse)
+    assert (row["key"], row["assignee"], row["assigned_by"], row["assigner_role"]) == (
+        key, "tom", "alice", "analyst"
+    )  # fmt: skip
+    assert '<td id="assignee">tom</td>' in _call(url)[2]
+
+    def shown(query: str) -> int:
+        status, _, body = _call(f"{server}/?{query}")
+        assert status == 200
+        return len(_items(body))
+
+    assert shown("assignee=tom") == 1
+    assert shown("assignee=-") == 6
+    assert shown("assignee=alice") == 0
+    assert _call(f"{server}/?assignee=mallory")[0] == 400
+    # only a configured reviewer, and a form token of the assigner's
+    status, _, body = _call(f"{server}/assign", form={**form, "assignee": "mallory"})
+    assert status == 400 and "&#39;mallory&#39; is not a configured reviewer" in body
+    assert _call(f"{server}/assign", form={**form, "token": ""})[0] == 403
+    # the assignee is not who decides: alice decides tom's item, and it is decided
+    _call(f"{server}/decide", form={**form, "decision": "accepted"})
+    [decision] = read_decisions(lakehouse)
+    assert decision["decided_by"] == "alice"
+    status, _, body = _call(f"{server}/assign", form={**form, "assignee": "hana"})
+    assert status == 400 and "nothing left to assign" in body
+    # unassigning is an assignment to nobody (the ledger is append-only)
+    other = {**form, "key": key_of({"report_id": "R1", "line_id": 3}), "assignee": "hana"}
+    _call(f"{server}/assign", form=other)
+    _call(f"{server}/assign", form={**other, "assignee": ""})
+    assert [r["assignee"] for r in read_assignments(lakehouse)] == ["tom", "hana", None]
+    assert shown("assignee=hana") == 0
 
 
 def test_a_form_without_the_reviewers_token_is_refused(server, lakehouse):
@@ -281,6 +399,7 @@ def test_make_review_binds_to_loopback_by_default(lakehouse):
     env.update(
         REVIEW_PORT=str(port),
         REVIEW_USERS=f"alice:{REVIEWERS[0].password_hash}:analyst",
+        REVIEW_TOKENS=f"tom:{hash_token(TOKEN)}:analyst",
         LAKEHOUSE_ROOT=lakehouse.base,
         PYTHONPATH=str(PROJECT_ROOT),
     )
@@ -298,8 +417,11 @@ def test_make_review_binds_to_loopback_by_default(lakehouse):
             except urllib.error.URLError:
                 pass  # not listening yet
             time.sleep(0.2)
+        # the token holders of REVIEW_TOKENS sign in too
+        assert _call(f"http://127.0.0.1:{port}/", bearer=TOKEN)[0] == 200
     finally:
         process.terminate()
         output = process.communicate(timeout=30)[0]
+    assert TOKEN not in output
     assert f"Uvicorn running on http://127.0.0.1:{port}" in output
     assert "alice-pw" not in output and REVIEWERS[0].password_hash not in output

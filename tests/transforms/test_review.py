@@ -7,6 +7,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from transforms.review import (
+    ASSIGNMENT_SCHEMA,
     DECISION_SCHEMA,
     QUEUE_COLUMNS,
     ReviewField,
@@ -162,16 +163,34 @@ def test_status_is_the_latest_decision_and_age_counts_from_the_business_date(spa
         ],
         DECISION_SCHEMA,
     )
-    queue = candidates.transform(with_review_status(decisions, date(2026, 4, 2))).select(
-        "key", "status", "assignee", "decided_at", "age_days"
+
+    def assigned(line, to, at, report="R1", did=None):
+        return (did or f"a-{report}-{line}-{at:%H%M}", "expense_lines", _key(report, line), D,
+                "spend_category", to, "ann", "analyst", at)  # fmt: skip
+
+    assignments = spark.createDataFrame(
+        [
+            # assigned to carol, then to dave: dave's; the item was decided by bob
+            assigned(2, "carol", AT_9),
+            assigned(2, "dave", AT_10),
+            # assigned, then unassigned
+            assigned(1, "carol", AT_9, report="R2"),
+            assigned(1, None, AT_10, report="R2"),
+            (None,) * 9,
+        ],
+        ASSIGNMENT_SCHEMA,
     )
+    queue = candidates.transform(
+        with_review_status(decisions, date(2026, 4, 2), assignments)
+    ).select("key", "status", "assignee", "decided_by", "decided_at", "age_days")
     expected = spark.createDataFrame(
         [
-            (_key("R1", 2), "accepted", "bob", AT_10, 2),
-            (_key("R1", 3), "overridden", "alice", AT_9, 2),
-            (_key("R2", 1), "open", None, None, 2),
+            (_key("R1", 2), "accepted", "dave", "bob", AT_10, 2),
+            (_key("R1", 3), "overridden", None, "alice", AT_9, 2),
+            (_key("R2", 1), "open", None, None, None, 2),
         ],
-        "key string, status string, assignee string, decided_at timestamp, age_days int",
+        "key string, status string, assignee string, decided_by string, decided_at timestamp, "
+        "age_days int",
     )
     assert_df_equality(queue, expected, ignore_row_order=True, ignore_nullable=True)
     assert candidates.transform(with_review_status(decisions, D)).columns == QUEUE_COLUMNS
