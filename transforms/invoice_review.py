@@ -18,7 +18,8 @@ from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 from documents.checks import FAILED, lines_sum_to_net, net_plus_tax_is_total
 from documents.engine import INJECTION_FLAG
 from enrichment.extraction import join_pages
-from transforms.invoice_documents import CHECKS, FIELDS, pages_per_document
+from transforms.document_fields import pages_per_document
+from transforms.invoice_documents import CHECKS, FIELDS
 from transforms.review import named_element
 
 # The columns ``field_provenance`` adds per field ``f``: ``f__confidence``, ``f__source``…
