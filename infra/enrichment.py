@@ -18,7 +18,14 @@ from pyspark.sql import functions as F
 from enrichment.breaker import request_bound
 from enrichment.group_summary import group_cache_params
 from enrichment.journal import journal_files, read_answers
-from enrichment.models import SOURCE_LLM, STATUS_FAILED, STATUS_OK, STATUS_SKIPPED, TaskSpec
+from enrichment.models import (
+    SOURCE_CACHE,
+    SOURCE_LLM,
+    STATUS_FAILED,
+    STATUS_OK,
+    STATUS_SKIPPED,
+    TaskSpec,
+)
 from enrichment.providers import ProviderConfig
 from enrichment.providers.base import EMBEDDED, OPENAI, OPENAI_BATCH
 from enrichment.providers.fallback import FALLBACK_ERROR_PREFIX
@@ -112,6 +119,16 @@ class EnrichmentRun:
     fallback_rows: int = 0
     failed_rows: int = 0
     circuit_open: str | None = None
+
+
+def _log_calls(lakehouse: LakehouseResource, calls: DataFrame) -> None:
+    """Append provider outcomes (``run_id``, ``business_date``, ``task``, ``called_at`` and the
+    outcome columns) to ``ops.llm_calls``, the one record of what every call cost."""
+    # mergeSchema: outcome columns added in a later version evolve an existing call log.
+    calls.write.format("delta").mode("append").option("mergeSchema", "true").partitionBy(
+        "business_date"
+    ).save(lakehouse.path(LLM_CALLS))
+    lakehouse.register(calls.sparkSession, LLM_CALLS)
 
 
 class EnrichmentResource(ConfigurableResource):
@@ -391,11 +408,7 @@ class EnrichmentResource(ConfigurableResource):
             F.current_timestamp().alias("called_at"),
             *OUTCOME_COLUMNS,
         )
-        # mergeSchema: outcome columns added in a later version evolve an existing call log.
-        outcomes.write.format("delta").mode("append").option("mergeSchema", "true").partitionBy(
-            "business_date"
-        ).save(lakehouse.path(LLM_CALLS))
-        lakehouse.register(spark, LLM_CALLS)
+        _log_calls(lakehouse, outcomes)
         fresh = (
             lakehouse.read(spark, LLM_CALLS)
             .where((F.col("run_id") == run_id) & (F.col("task") == task.name))
@@ -639,6 +652,22 @@ class EnrichmentResource(ConfigurableResource):
             inputs.repartition(max(1, tasks), "file_name")
             .transform(extract_fields(task, config, names))
             .localCheckpoint()
+        )
+        # What the provider (or the offline rules) answered is logged like every enrichment call:
+        # its tokens, cost, attempts and provenance per document; a cache hit cost nothing.
+        columns = [
+            F.col(c) if c in extracted.columns else F.lit(None).cast(t).alias(c)
+            for c, t in OUTCOME_TYPES.items()
+        ]
+        _log_calls(
+            lakehouse,
+            extracted.where(F.col("source") != F.lit(SOURCE_CACHE)).select(
+                F.lit(run_id).alias("run_id"),
+                "business_date",
+                F.lit(task.name).alias("task"),
+                F.current_timestamp().alias("called_at"),
+                *columns,
+            ),
         )
         if config.kind != EMBEDDED:
             answered = extracted.where(

@@ -10,7 +10,7 @@ from datetime import date
 from pyspark.sql import functions as F
 
 from enrichment.prompts import CONTRACT_EXTRACT_TASK, INVOICE_EXTRACT_TASK
-from infra.enrichment import LLM_CACHE, EnrichmentResource
+from infra.enrichment import LLM_CACHE, LLM_CALLS, EnrichmentResource
 from infra.lakehouse import LakehouseResource
 from transforms.contract_documents import to_gold_contract_terms
 from transforms.invoice_documents import to_gold_invoice_documents
@@ -106,6 +106,18 @@ def test_llm_answers_are_cached_and_a_second_run_sends_nothing(spark, lakehouse_
     assert (second["a.pdf"]["source"], second["a.pdf"]["invoice_number"]) == ("cache", "INV-1")
     assert second["a.pdf"]["tokens_in"] == 0
     assert {f["source"] for f in second["a.pdf"]["fields"]} == {"cache"}
+    # The call and its cost are in the call log, once: the cached run logs nothing.
+    calls = (
+        LakehouseResource()
+        .read(spark, LLM_CALLS)
+        .where(
+            (F.col("task") == "extract_invoice")
+            & (F.col("input_hash") == first["a.pdf"]["input_hash"])
+        )
+    )
+    [call] = calls.collect()
+    assert (call["run_id"], call["source"], call["model"]) == ("run-1", "llm", "gpt-4o-mini")
+    assert call["tokens_in"] == first["a.pdf"]["tokens_in"] > 0
 
 
 def test_offline_the_contract_rules_read_a_contract_into_gold_contract_terms(spark, lakehouse_root):
