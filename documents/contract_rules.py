@@ -54,10 +54,13 @@ _PAYMENT = re.compile(
 )
 _RENEW = re.compile(r"\brenew(?:s|ed|al)?\b", re.I)
 _SENTENCE = re.compile(r"[^.\n]*(?:\n(?!\n)[^.\n]*)*\.?")
+# Any quote mark around a role: OCR reads a straight quote as a curly one, either way round
+# ("Supplier’) as often as not.
+_Q = "[\"“”„'‘’`]"
 _PARTIES = re.compile(
-    r"between\s+(?P<a>[A-Z][^()\n]{1,80}?)\s*\(\s*(?:the\s+)?[\"“”']?(?P<ra>[A-Z][\w ]{1,30}?)"
-    r"[\"“”']?\s*\)\s*,?\s*and\s+(?P<b>[A-Z][^()\n]{1,80}?)\s*\(\s*(?:the\s+)?[\"“”']?"
-    r"(?P<rb>[A-Z][\w ]{1,30}?)[\"“”']?\s*\)",
+    rf"between\s+(?P<a>[A-Z][^()\n]{{1,80}}?)\s*\(\s*(?:the\s+)?{_Q}?(?P<ra>[A-Z][\w ]{{1,30}}?)"
+    rf"{_Q}?\s*\)\s*,?\s*and\s+(?P<b>[A-Z][^()\n]{{1,80}}?)\s*\(\s*(?:the\s+)?{_Q}?"
+    rf"(?P<rb>[A-Z][\w ]{{1,30}}?){_Q}?\s*\)",
     re.S,
 )
 

@@ -38,3 +38,18 @@ def test_contract_terms_with_their_page_and_span():
 def test_nothing_found_stays_none():
     found = extract_contract([PageText(1, "Minutes of the weekly meeting.", METHOD_PLAIN_TEXT)])
     assert found.governing_law is None and found.term is None and found.parties == ()
+
+
+def test_parties_behind_the_quotes_ocr_reads():
+    """A scan's OCR turns a straight closing quote into a curly one (seen on the sample's
+    rasterised contract); the parties are still found."""
+    text = (
+        "MASTER SERVICES AGREEMENT\n"
+        'This Agreement is made between Corporate Services Inc. ("Customer") and\n'
+        "Umbrella Logistics GmbH (\u201cSupplier\u2019). . .\n"
+    )
+    found = extract_contract([PageText(1, text, METHOD_PLAIN_TEXT)])
+    assert [(p.name, p.role) for p in found.parties] == [
+        ("Corporate Services Inc.", "Customer"),
+        ("Umbrella Logistics GmbH", "Supplier"),
+    ]
