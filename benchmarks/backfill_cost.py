@@ -36,6 +36,7 @@ GOLD_TABLES = (
     "close_narrative",
     "recon_exception_notes",
     "invoice_documents",
+    "contract_terms",
     "review_queue",
 )
 # What differs between two runs of the same data: when and by whom, not what.
@@ -79,6 +80,7 @@ def close(
     started = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
+    print(f"{lakehouse.name}: --days {days} to {last}: {elapsed:.0f} s", file=sys.stderr)
     if done.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return elapsed
