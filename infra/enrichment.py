@@ -1,48 +1,53 @@
-"""The enrichment engine as a resource: provider choice, the Delta cache, the call log.
+"""The enrichment resource: provider choice and configuration, and what a run has spent.
 
 With ``OPENAI_API_KEY`` set, records go to the OpenAI-compatible endpoint; without it the embedded
-offline model answers, and every row and the run's metadata say so.
+offline model answers, and every row and the run's metadata say so. What one enrichment does with
+the lakehouse (the cache lookup, the budget, the calls and their log) is the engine's:
+``infra/enrichment_engine.py``.
 """
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date
 
 from dagster import ConfigurableResource, EnvVar, MetadataValue
-from delta.tables import DeltaTable
 from pydantic import PrivateAttr
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from enrichment.breaker import request_bound
 from enrichment.group_summary import group_cache_params
-from enrichment.journal import journal_files, read_answers
 from enrichment.models import (
     SOURCE_CACHE,
     SOURCE_LLM,
-    STATUS_FAILED,
     STATUS_OK,
-    STATUS_SKIPPED,
     TaskSpec,
 )
 from enrichment.providers import ProviderConfig
 from enrichment.providers.base import EMBEDDED, OPENAI, OPENAI_BATCH
 from enrichment.providers.fallback import FALLBACK_ERROR_PREFIX
+from infra.enrichment_engine import (
+    CALL_DATE,
+    GROUP_SUMMARY_CACHE,
+    LLM_CACHE,
+    LLM_CALLS,
+    EnrichmentRun,
+    TokenBudgetExceededError,
+    insert_absent_keys,
+    log_calls,
+    merge_journal,
+    run_enrichment,
+)
 from infra.history_models import effect_metadata, history_stats, load_or_train, model_key
-from infra.lakehouse import LakehouseResource, TableRef, retry_conflicts
+from infra.lakehouse import LakehouseResource
 from infra.settings import llm_settings
 from transforms.document_fields import document_input_hashes, extract_fields
 from transforms.enrich import (
     ENRICH_TEXT,
     INJECTION_SUSPECTED,
     INPUT_HASH,
-    OUTCOME_COLUMNS,
-    OUTCOME_SCHEMA,
     OUTCOME_TYPES,
-    as_cache_hits,
-    call_provider,
-    estimate_request_tokens,
     fallback_dates,
     model_outcomes,
     with_enrichment_input,
@@ -63,72 +68,17 @@ from transforms.mllib_classifier import (
 )
 from transforms.training_window import TrainingWindow
 
-LLM_CACHE = TableRef("ops", "llm_cache")
-LLM_CALLS = TableRef("ops", "llm_calls")
-# The date an input's provider call is logged under in a ranged enrichment.
-CALL_DATE = "_call_date"
-GROUP_SUMMARY_CACHE = TableRef("ops", "group_summary_cache")
-
-
-BUDGET_POLICIES = ("warn", "fail")
-# How a breaker's reason reads in a row's error (enrichment/breaker.py).
-CIRCUIT_OPEN = "circuit open after"
-AUTH_OPENED = "authentication error"
-
-
-def _breaker_reason(error: str | None) -> str | None:
-    """The breaker's reason in a row's error (a fallback row's error quotes it), or None."""
-    if not error:
-        return None
-    return error.removeprefix(FALLBACK_ERROR_PREFIX)
-
-
-class TokenBudgetExceededError(RuntimeError):
-    """The run's token budget does not (or did not) cover the work, and the policy is ``fail``."""
-
-
-@dataclass
-class EnrichmentRun:
-    """What one enrichment step did: its outcomes per input row, and what it cost."""
-
-    rows: DataFrame
-    provider: str
-    model: str
-    distinct_inputs: int
-    cache_hits: int
-    computed: int
-    # Counted with tiktoken before any request (0 when no LLM is configured).
-    estimated_input_tokens: int = 0
-    estimated_requests: int = 0
-    tokens_spent: int = 0
-    skipped_for_budget: int = 0
-    # The run's budget left when this step started, and whether the estimate exceeded it.
-    budget_left: int = 0
-    over_budget_estimate: bool = False
-    # Set when a model trained on labelled history answered part of the rows.
-    history_model: str | None = None
-    # Whether this call trained (and registered) it, rather than loading it.
-    history_model_trained: bool = False
-    model_labelled: int = 0
-    routed_to_provider: int = 0
-    # What reviewers' labels in the history model's training changed (infra/history_models.py,
-    # effect_metadata); empty when it had none.
-    history_model_learning: dict = field(default_factory=dict)
-    # The LLM did not answer: rows the offline fallback answered, rows left failed, and the
-    # circuit breaker's reason when it opened (rows it stopped carry it in their error).
-    fallback_rows: int = 0
-    failed_rows: int = 0
-    circuit_open: str | None = None
-
-
-def _log_calls(lakehouse: LakehouseResource, calls: DataFrame) -> None:
-    """Append provider outcomes (``run_id``, ``business_date``, ``task``, ``called_at`` and the
-    outcome columns) to ``ops.llm_calls``, the one record of what every call cost."""
-    # mergeSchema: outcome columns added in a later version evolve an existing call log.
-    calls.write.format("delta").mode("append").option("mergeSchema", "true").partitionBy(
-        "business_date"
-    ).save(lakehouse.path(LLM_CALLS))
-    lakehouse.register(calls.sparkSession, LLM_CALLS)
+# The engine's names its callers import from here too.
+__all__ = [
+    "CALL_DATE",
+    "GROUP_SUMMARY_CACHE",
+    "LLM_CACHE",
+    "LLM_CALLS",
+    "EnrichmentResource",
+    "EnrichmentRun",
+    "TokenBudgetExceededError",
+    "merge_journal",
+]
 
 
 class EnrichmentResource(ConfigurableResource):
@@ -208,8 +158,14 @@ class EnrichmentResource(ConfigurableResource):
         return OPENAI_BATCH if self.route == "batch" else OPENAI
 
     def record_spend(self, tokens: int) -> None:
-        """Count tokens spent outside ``enrich`` (a group summary) against the run's budget."""
+        """Count tokens spent (by an enrichment, an extraction, a group summary) against the
+        run's budget."""
         self._tokens_spent += tokens
+
+    def record_open_circuit(self, scope: str, reason: str) -> None:
+        """A breaker opened: later calls of the run send nothing for the task ``scope`` (``*``:
+        for any task, the key was refused)."""
+        self._open_circuits[scope] = reason
 
     @property
     def budget_left(self) -> int:
@@ -313,158 +269,14 @@ class EnrichmentResource(ConfigurableResource):
         ``ops.llm_calls`` in one Spark job (so nothing is recomputed or paid twice), and the
         successful ones merged into ``ops.llm_cache``. Personal data (``names`` from the roster,
         e-mails, phones, ids, account numbers, salaries) is redacted before hashing or sending.
-        Returns ``rows`` with provenance columns and ``redactions``.
+        Returns ``rows`` with provenance columns and ``redactions``. The stages are
+        ``infra/enrichment_engine.py``'s; this resource keeps the run's spend and breakers.
 
         ``business_date`` may be a run's dates: ``rows`` then carries ``business_date`` and
         ``names`` is each date's roster (a mapping), so every row is redacted as its own date
         would be alone; an input seen on several dates is called once, logged under the first.
         """
-        spark = rows.sparkSession
-        days = [business_date] if isinstance(business_date, date) else sorted(set(business_date))
-        if not days:
-            raise ValueError(f"{task.name}: no business date to enrich")
-        when = str(days[0]) if len(days) == 1 else f"{days[0]}..{days[-1]}"
-        journal = self.journal_dir(lakehouse, task)
-        if journal is not None:
-            # Answers a killed run paid for become cache hits before anything is sent.
-            merge_journal(lakehouse, spark, journal, task)
-        config = self.call_config(task, run_id)
-        # Computed once (the rows' plan, the redaction's Python UDF, the hash): the cache lookup,
-        # the calls, the counts and the caller's join back all read it. Recomputed, it cost three
-        # passes of the UDF per step (staging_hr_cases: 28 of its 60 s on three dates).
-        inputs = rows.transform(with_enrichment_input(text, task, config, names)).localCheckpoint()
-        # The date an input's call is logged under: the first of the run's dates it appears on.
-        call_date = (
-            F.lit(days[0]).cast("date")
-            if len(days) == 1
-            else F.min(F.col("business_date")).cast("date")
-        )
-        distinct = inputs.groupBy(INPUT_HASH).agg(
-            F.first(ENRICH_TEXT).alias(ENRICH_TEXT),
-            F.first(INJECTION_SUSPECTED).alias(INJECTION_SUSPECTED),
-            call_date.alias(CALL_DATE),
-        )
-
-        cache = None
-        if lakehouse.exists(spark, LLM_CACHE):
-            version = lakehouse.version(spark, LLM_CACHE)
-            cache = lakehouse.read(spark, LLM_CACHE, version).where(
-                F.col("enrichment_status") == STATUS_OK
-            )
-            hits = as_cache_hits(cache.join(distinct.select(INPUT_HASH), INPUT_HASH, "left_semi"))
-            misses = distinct.join(cache.select(INPUT_HASH), INPUT_HASH, "left_anti")
-        else:
-            hits = None
-            misses = distinct
-
-        estimate = (0, 0)
-        budget_left = self.budget_left
-        if config.kind != EMBEDDED:
-            if self.budget_policy not in BUDGET_POLICIES:
-                raise ValueError(
-                    f"LLM_BUDGET_POLICY must be warn or fail, not {self.budget_policy!r}"
-                )
-            # Bounded concurrency: at most max_concurrency tasks talk to the provider at once,
-            # each within its share of the run's rate limits, and no more tasks than there are
-            # full requests (a task's records are packed together). Persisted: the estimate and
-            # the call read the same partitions, and the inputs are redacted once.
-            computed = misses.persist()
-            pending = computed.count()
-            tasks = max(1, min(self.max_concurrency, -(-pending // self.max_records_per_request)))
-            misses = computed.repartition(tasks, INPUT_HASH).persist()
-            config = self.call_config(task, run_id, tasks)
-            if journal is not None:
-                config = replace(config, journal_dir=journal, journal_run=run_id)
-            row = (
-                misses.transform(estimate_request_tokens(task, config, config.model_id))
-                .agg(F.sum("input_tokens"), F.sum("requests"))
-                .first()
-            )
-            estimate = (int(row[0] or 0), int(row[1] or 0))
-            if estimate[0] > budget_left and self.budget_policy == "fail":
-                misses.unpersist()
-                computed.unpersist()
-                raise TokenBudgetExceededError(
-                    f"{task.name} {when}: about {estimate[0]:,} input tokens in "
-                    f"{estimate[1]:,} requests, but the run has {budget_left:,} tokens left of "
-                    f"LLM_RUN_TOKEN_BUDGET={self.run_token_budget:,}; nothing was sent"
-                )
-        ranged_embedded = len(days) > 1 and config.kind == EMBEDDED
-        if ranged_embedded:
-            # Read twice below (the call and its dates): redacted once (the LLM path has
-            # persisted them already).
-            misses = misses.persist()
-        called = misses.transform(call_provider(task, config))
-        if len(days) > 1:
-            # The provider's outcomes carry the hash only; the call's date comes back by a join
-            # (the provider is still called once per input, inside the write's one job).
-            called = called.join(misses.select(INPUT_HASH, CALL_DATE), INPUT_HASH)
-        else:
-            called = called.withColumn(CALL_DATE, F.lit(days[0]).cast("date"))
-        outcomes = called.select(
-            F.lit(run_id).alias("run_id"),
-            F.col(CALL_DATE).alias("business_date"),
-            F.lit(task.name).alias("task"),
-            F.current_timestamp().alias("called_at"),
-            *OUTCOME_COLUMNS,
-        )
-        _log_calls(lakehouse, outcomes)
-        fresh = (
-            lakehouse.read(spark, LLM_CALLS)
-            .where((F.col("run_id") == run_id) & (F.col("task") == task.name))
-            .where(F.col("business_date").isin([F.lit(d) for d in days]))
-            .select(*OUTCOME_COLUMNS)
-        )
-        self._remember(lakehouse, fresh, task, config)
-        if journal is not None:
-            for answered in journal_files(journal, run_id):  # in the cache now
-                answered.unlink(missing_ok=True)
-        if config.kind != EMBEDDED:
-            misses.unpersist()
-            computed.unpersist()
-        elif ranged_embedded:
-            misses.unpersist()
-        results = fresh if hits is None else fresh.unionByName(hits)
-        counts = results.groupBy("source").count().collect()
-        by_source = {r["source"]: r["count"] for r in counts}
-        status, error = F.col("enrichment_status"), F.col("error")
-        spend = fresh.agg(
-            F.sum(F.col("tokens_in") + F.col("tokens_out")),
-            F.sum((status == STATUS_SKIPPED).cast("int")),
-            F.sum(((status == STATUS_OK) & error.isNotNull()).cast("int")),
-            F.sum((status == STATUS_FAILED).cast("int")),
-            F.first(F.when(error.contains(CIRCUIT_OPEN), error), ignorenulls=True),
-        ).first()
-        spent, skipped = int(spend[0] or 0), int(spend[1] or 0)
-        circuit = _breaker_reason(spend[4])
-        if circuit and config.kind != EMBEDDED:
-            # Later calls of this run send nothing for the task (for any task: a refused key).
-            self._open_circuits["*" if AUTH_OPENED in circuit else task.name] = circuit
-        self._tokens_spent += spent
-        if skipped and config.kind != EMBEDDED and self.budget_policy == "fail":
-            raise TokenBudgetExceededError(
-                f"{task.name} {when}: the run's token budget "
-                f"(LLM_RUN_TOKEN_BUDGET={self.run_token_budget:,}) ran out; {skipped:,} inputs "
-                f"were skipped (what was spent is recorded in {LLM_CALLS.qualified})"
-            )
-        enriched = inputs.join(results, INPUT_HASH, "left").drop(ENRICH_TEXT)
-        return EnrichmentRun(
-            rows=enriched,
-            provider=self.describe(),
-            model=config.model_id,
-            distinct_inputs=sum(by_source.values()),
-            cache_hits=by_source.get("cache", 0),
-            computed=sum(v for k, v in by_source.items() if k != "cache"),
-            estimated_input_tokens=estimate[0],
-            estimated_requests=estimate[1],
-            tokens_spent=spent,
-            skipped_for_budget=skipped,
-            budget_left=budget_left,
-            over_budget_estimate=estimate[0] > budget_left,
-            fallback_rows=int(spend[2] or 0),
-            failed_rows=int(spend[3] or 0),
-            circuit_open=circuit,
-        )
+        return run_enrichment(self, lakehouse, rows, text, task, business_date, run_id, names)
 
     def enrich_with_history(
         self,
@@ -589,22 +401,6 @@ class EnrichmentResource(ConfigurableResource):
         run.routed_to_provider = run.distinct_inputs
         return run
 
-    def _remember(
-        self, lakehouse: LakehouseResource, fresh: DataFrame, task: TaskSpec, config: ProviderConfig
-    ) -> None:
-        """Merge this run's successful outcomes into ``ops.llm_cache``, once per key.
-
-        Only answers of the model the key names: an offline fallback answer is never cached as
-        the LLM's, so the next run against a healthy endpoint sends those records again.
-        """
-        ok = (
-            fresh.where(F.col("enrichment_status") == STATUS_OK)
-            .where(F.col("model") == config.model_id)
-            .withColumn("task", F.lit(task.name))
-            .withColumn("cached_at", F.current_timestamp())
-        )
-        _insert_absent_keys(lakehouse, LLM_CACHE, ok)
-
     def extract_documents(
         self,
         lakehouse: LakehouseResource,
@@ -659,7 +455,7 @@ class EnrichmentResource(ConfigurableResource):
             F.col(c) if c in extracted.columns else F.lit(None).cast(t).alias(c)
             for c, t in OUTCOME_TYPES.items()
         ]
-        _log_calls(
+        log_calls(
             lakehouse,
             extracted.where(F.col("source") != F.lit(SOURCE_CACHE)).select(
                 F.lit(run_id).alias("run_id"),
@@ -677,13 +473,13 @@ class EnrichmentResource(ConfigurableResource):
                 & F.col("extraction").isNotNull()
             )
             spent = extracted.agg(F.sum(F.col("tokens_in") + F.col("tokens_out"))).first()[0]
-            self._tokens_spent += int(spent or 0)
+            self.record_spend(int(spent or 0))
             if not answered.isEmpty():
                 columns = [
                     F.col(c) if c in answered.columns else F.lit(None).cast(t).alias(c)
                     for c, t in OUTCOME_TYPES.items()
                 ]
-                _insert_absent_keys(
+                insert_absent_keys(
                     lakehouse,
                     LLM_CACHE,
                     answered.select(
@@ -747,58 +543,8 @@ class EnrichmentResource(ConfigurableResource):
             ok = answered.withColumn("task", F.lit(task.name)).withColumn(
                 "cached_at", F.current_timestamp()
             )
-            _insert_absent_keys(lakehouse, GROUP_SUMMARY_CACHE, ok)
+            insert_absent_keys(lakehouse, GROUP_SUMMARY_CACHE, ok)
         return keys.join(fresh if hits is None else fresh.unionByName(hits), GROUP_KEY)
-
-
-def merge_journal(
-    lakehouse: LakehouseResource, spark: SparkSession, folder: str, task: TaskSpec
-) -> int:
-    """Merge a journal folder's answers into ``ops.llm_cache`` (absent keys only), then delete
-    the files merged; the number of answers read.
-
-    The journal holds the chat route's successful answers as they arrived, including a killed
-    run's (``enrichment/journal.py``): they are what that run paid for.
-    """
-    files = journal_files(folder)
-    answers = read_answers(files)
-    if answers:
-        rows = spark.createDataFrame(answers, OUTCOME_SCHEMA)
-        _insert_absent_keys(
-            lakehouse,
-            LLM_CACHE,
-            rows.withColumn("task", F.lit(task.name)).withColumn(
-                "cached_at", F.current_timestamp()
-            ),
-        )
-    for merged in files:
-        merged.unlink(missing_ok=True)
-    return len(answers)
-
-
-def _insert_absent_keys(lakehouse: LakehouseResource, table: TableRef, rows: DataFrame) -> None:
-    """Merge ``rows`` into a cache table keyed by ``input_hash``, adding only absent keys.
-
-    Concurrent runs may race on the same keys: Delta's optimistic concurrency makes the loser
-    write again (``retry_conflicts``), and the insert-only-if-absent merge then finds the key and
-    adds nothing.
-    """
-    spark = rows.sparkSession
-    path = lakehouse.path(table)
-
-    def merge() -> None:
-        DeltaTable.createIfNotExists(spark).location(path).addColumns(rows.schema).execute()
-        (
-            DeltaTable.forPath(spark, path)
-            .alias("c")
-            .merge(rows.alias("n"), "c.input_hash = n.input_hash")
-            .withSchemaEvolution()
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
-
-    retry_conflicts(merge, table.qualified)
-    lakehouse.register(spark, table)
 
 
 def enrichment_rollup(staged: DataFrame, prefix: str = "") -> dict:

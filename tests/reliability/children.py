@@ -123,7 +123,7 @@ def _report(**fields) -> None:
 
 def main(scenario: str, root: str, workdir: str) -> None:
     """Run one scenario (see the module docstring) against the lakehouse at ``root``."""
-    from infra.enrichment import LLM_CACHE, _insert_absent_keys
+    from infra.enrichment_engine import LLM_CACHE, insert_absent_keys
     from infra.spark import SMALL_DATA_CONF, build_spark_session
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
@@ -170,7 +170,7 @@ def main(scenario: str, root: str, workdir: str) -> None:
         rows = spark.createDataFrame(
             [(f"k{i}", "child") for i in range(10)], "input_hash string, answer string"
         )
-        _insert_absent_keys(lakehouse, LLM_CACHE, rows.transform(hold_second_partition(work, "c")))
+        insert_absent_keys(lakehouse, LLM_CACHE, rows.transform(hold_second_partition(work, "c")))
         _report(step="cache")
     else:
         raise SystemExit(f"unknown scenario {scenario!r}")

@@ -17,7 +17,7 @@ process commits to the same table, then let go:
 import pytest
 from deltalake import DeltaTable as RustDeltaTable
 
-from infra.enrichment import LLM_CACHE, _insert_absent_keys
+from infra.enrichment_engine import LLM_CACHE, insert_absent_keys
 from infra.lakehouse import LakehouseResource
 from tests.reliability.children import (
     BACKFILL,
@@ -80,7 +80,7 @@ def test_two_processes_writing_the_same_tables_end_as_a_serial_run(spark, tmp_pa
     mine = spark.createDataFrame(
         [(f"k{i}", "parent") for i in range(5, 15)], "input_hash string, answer string"
     )
-    _insert_absent_keys(lakehouse, LLM_CACHE, mine)
+    insert_absent_keys(lakehouse, LLM_CACHE, mine)
     child.go("c")
     child.finish()
     assert _retries(child, "ops.llm_cache") >= 1
