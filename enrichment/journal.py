@@ -6,7 +6,7 @@ for, and the re-run would pay again. So the chat provider also writes each reque
 answers to a local folder (``ProviderConfig.journal_dir``) as soon as they arrive: one small
 JSON-lines file per request, written under a temporary name and renamed, so a file is whole or
 absent. The next enrichment of the task merges the folder into the cache before looking up its
-misses (``infra/enrichment.py``), and a step that ends deletes its own files (its answers are in
+misses (``infra/enrichment_engine.py``), and a step that ends deletes its own files (its answers are in
 the cache by then).
 """
 

@@ -8,7 +8,7 @@ A night whose endpoint is down should leave gold as useful as the offline defaul
 after :data:`FALLBACK_ERROR_PREFIX`. Tokens, cost and attempts stay the LLM's: they were spent.
 
 Records ``skipped`` for the run's token budget are not answered here: the budget policy decides
-what becomes of them. A fallback answer is never cached as the LLM's (``infra/enrichment.py``
+what becomes of them. A fallback answer is never cached as the LLM's (``infra/enrichment_engine.py``
 caches only answers of the configured model), so a later run against a healthy endpoint sends
 exactly these records again.
 """
