@@ -269,9 +269,7 @@ def bronze_documents_asset(feed: DocumentFeed, description: str) -> AssetsDefini
         description=description,
     )
     def _bronze(context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource):
-        days = sorted(date.fromisoformat(key) for key in context.partition_keys)
-        landing = versions.landed_fingerprints(spark.session, lakehouse, feed.source, days)
-        plan = versions.plan_run(context, spark.session, lakehouse, step, landing=landing)
+        plan = versions.plan_landed_run(context, spark.session, lakehouse, step, feed.source)
         if not plan.to_run:
             yield from plan.unchanged_results(context)
             return

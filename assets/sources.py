@@ -312,9 +312,7 @@ def bronze_asset(contract: c.SourceContract) -> AssetsDefinition:
         "drift named.",
     )
     def _bronze(context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource):
-        days = sorted(date.fromisoformat(key) for key in context.partition_keys)
-        landing = versions.landed_fingerprints(spark.session, lakehouse, contract.name, days)
-        plan = versions.plan_run(context, spark.session, lakehouse, step, landing=landing)
+        plan = versions.plan_landed_run(context, spark.session, lakehouse, step, contract.name)
         if not plan.to_run:
             yield from plan.unchanged_results(context)
             return

@@ -312,6 +312,19 @@ def plan_run(
     return done
 
 
+def plan_landed_run(
+    context: AssetExecutionContext,
+    spark: SparkSession,
+    lakehouse: LakehouseResource,
+    step: Step,
+    source: str,
+) -> VersionPlan:
+    """``plan_run`` for a bronze step: its input is ``source``'s landing folder of each date of
+    the run (``landed_fingerprints``)."""
+    landing = landed_fingerprints(spark, lakehouse, source, sorted(run_dates(context)))
+    return plan_run(context, spark, lakehouse, step, landing=landing)
+
+
 def record(
     spark: SparkSession,
     lakehouse: LakehouseResource,
