@@ -6,8 +6,9 @@ for, and the re-run would pay again. So the chat provider also writes each reque
 answers to a local folder (``ProviderConfig.journal_dir``) as soon as they arrive: one small
 JSON-lines file per request, written under a temporary name and renamed, so a file is whole or
 absent. The next enrichment of the task merges the folder into the cache before looking up its
-misses (``infra/enrichment_engine.py``), and a step that ends deletes its own files (its answers are in
-the cache by then).
+misses, and logs what those answers cost in ``ops.llm_calls`` under the run that paid for them
+(``infra/enrichment_engine.py``); a step that ends deletes its own files (its answers are in the
+cache and its calls in the log by then).
 """
 
 import json
@@ -71,6 +72,11 @@ def journal_files(folder: str, run_id: str | None = None) -> list[Path]:
         return []
     prefix = f"{run_id}-" if run_id else ""
     return sorted(p for p in path.glob(f"{prefix}*{SUFFIX}") if not p.name.startswith("."))
+
+
+def journal_run(path: Path) -> str:
+    """The run a journal file's answers were paid by (its name is ``<run_id>-<uuid hex>``)."""
+    return path.name.removesuffix(SUFFIX).rpartition("-")[0] or "run"
 
 
 def read_answers(files: list[Path]) -> list[dict]:

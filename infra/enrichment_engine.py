@@ -20,13 +20,14 @@ The cache tables' writers (``insert_absent_keys``, ``merge_journal``) and the ca
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from enrichment.journal import journal_files, read_answers
+from enrichment.journal import journal_files, journal_run, read_answers
 from enrichment.models import STATUS_FAILED, STATUS_OK, STATUS_SKIPPED, TaskSpec
 from enrichment.providers import ProviderConfig
 from enrichment.providers.base import EMBEDDED
@@ -143,13 +144,21 @@ def insert_absent_keys(lakehouse: LakehouseResource, table: TableRef, rows: Data
 
 
 def merge_journal(
-    lakehouse: LakehouseResource, spark: SparkSession, folder: str, task: TaskSpec
+    lakehouse: LakehouseResource,
+    spark: SparkSession,
+    folder: str,
+    task: TaskSpec,
+    day: date | None = None,
 ) -> int:
-    """Merge a journal folder's answers into ``ops.llm_cache`` (absent keys only), then delete
-    the files merged; the number of answers read.
+    """Merge a journal folder's answers into ``ops.llm_cache`` (absent keys only), record what
+    they cost in ``ops.llm_calls``, then delete the files merged; the number of answers read.
 
     The journal holds the chat route's successful answers as they arrived, including a killed
-    run's (``enrichment/journal.py``): they are what that run paid for.
+    run's (``enrichment/journal.py``): they are what that run paid for. Their calls go to the
+    call log under the run that paid (named by the file) and ``day`` (the date of the step that
+    found them: the journal does not say which of the killed run's dates asked); an answer the
+    call log already holds for that run and task (a run killed after its log was written, before
+    its files were deleted) is not logged twice. Without ``day`` only the cache is merged.
     """
     files = journal_files(folder)
     answers = read_answers(files)
@@ -162,9 +171,45 @@ def merge_journal(
                 "cached_at", F.current_timestamp()
             ),
         )
+        if day is not None:
+            log_recovered_calls(lakehouse, spark, files, task, day)
     for merged in files:
         merged.unlink(missing_ok=True)
     return len(answers)
+
+
+def log_recovered_calls(
+    lakehouse: LakehouseResource, spark: SparkSession, files: list[Path], task: TaskSpec, day: date
+) -> None:
+    """Append the journal ``files``' answers to ``ops.llm_calls`` under the runs that paid for
+    them, leaving out those the call log holds already (same run, task and input)."""
+    by_run: dict[str, list[dict]] = {}
+    for path in files:
+        by_run.setdefault(journal_run(path), []).extend(read_answers([path]))
+    frames = [
+        spark.createDataFrame(answers, OUTCOME_SCHEMA).withColumn("run_id", F.lit(run))
+        for run, answers in by_run.items()
+    ]
+    calls = frames[0]
+    for frame in frames[1:]:
+        calls = calls.unionByName(frame)
+    if lakehouse.exists(spark, LLM_CALLS):
+        logged = (
+            lakehouse.read(spark, LLM_CALLS)
+            .where(F.col("task") == task.name)
+            .select("run_id", INPUT_HASH)
+        )
+        calls = calls.join(logged, ["run_id", INPUT_HASH], "left_anti")
+    log_calls(
+        lakehouse,
+        calls.select(
+            "run_id",
+            F.lit(day).cast("date").alias("business_date"),
+            F.lit(task.name).alias("task"),
+            F.current_timestamp().alias("called_at"),
+            *OUTCOME_COLUMNS,
+        ),
+    )
 
 
 def remember_answers(
@@ -404,7 +449,7 @@ def run_enrichment(
     journal = resource.journal_dir(lakehouse, task)
     if journal is not None:
         # Answers a killed run paid for become cache hits before anything is sent.
-        merge_journal(lakehouse, spark, journal, task)
+        merge_journal(lakehouse, spark, journal, task, days[0])
     config = resource.call_config(task, run_id)
     inputs = prepare_inputs(rows, text, task, config, days, names)
     hits, misses = split_by_cache(lakehouse, spark, inputs.distinct)

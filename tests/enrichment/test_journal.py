@@ -46,3 +46,14 @@ def test_each_request_journals_its_answers_before_the_next_is_sent(fake_openai, 
     assert journal_files(str(folder), "run-2") == []
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no partial file
     assert json.loads(journal_files(str(folder))[0].read_text().splitlines()[0])["model"]
+
+
+def test_the_paying_run_is_read_from_the_file_name():
+    """A Dagster run id has dashes of its own; the file's suffix is one uuid hex."""
+    from pathlib import Path
+
+    from enrichment.journal import journal_run
+
+    run = "5b2c7e1e-0f7d-4b8e-9a43-2d3f4c5b6a79"
+    assert journal_run(Path(f"/j/{run}-0123456789abcdef0123456789abcdef.jsonl")) == run
+    assert journal_run(Path("/j/run-1-0123456789abcdef0123456789abcdef.jsonl")) == "run-1"
