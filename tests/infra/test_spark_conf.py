@@ -46,6 +46,11 @@ def test_the_profile_follows_the_master_unless_chosen(
     conf = spark_conf(master, "/tmp/warehouse")
     assert conf.get("spark.sql.codegen.wholeStage") == codegen
     assert conf["spark.sql.shuffle.partitions"] == partitions
+    # The small profile's JVM compiles with C1 only; the large keeps the JVM's defaults. The
+    # project's own driver options (logging, the metastore's home) stay either way.
+    java = conf["spark.driver.extraJavaOptions"].split()
+    assert ("-XX:TieredStopAtLevel=1" in java) == (codegen == "false")
+    assert any(o.startswith("-Dlog4j.configurationFile=") for o in java)
 
 
 def test_an_unknown_profile_is_refused_by_name(monkeypatch):
