@@ -3,17 +3,20 @@ tests that read it run on one worker, so it is built once).
 
 1. The same code on a Spark cluster: a standalone master and worker on loopback.
 
-The enrichment of one business date of expense lines and its publication (staging_expense_lines:
-the redaction pandas UDF and the provider in ``mapInPandas``, in Python workers on the cluster's
-executor, the quality gate; then gold_expense_lines) runs through the CLI with
-``SPARK_MASTER=spark://127.0.0.1:<port>``, reading silver (Delta) and writing staging, gold and the
-ops ledgers (Delta) from the cluster. Its staging and gold must equal the local-mode result
-(values and enrichment; not this run's timings): the session's ``published_lakehouse``, which the
-Thrift test queries too, closed the same date from the landing files in local mode.
+One business date of expense lines from its landing file to gold runs through the CLI with
+``SPARK_MASTER=spark://127.0.0.1:<port>``, the configuration alone telling it where to run: the
+source's bronze and silver steps (typed, converted to USD, its rejected rows in
+``silver.quarantine``; its quality checks), the enrichment (staging_expense_lines: the redaction
+pandas UDF and the provider in ``mapInPandas``, Arrow batches in Python workers on the cluster's
+executor; the quality gate) and the write-audit-publish of gold_expense_lines behind its Great
+Expectations gate, reading and writing Delta (and the ops ledgers) from the cluster. Its silver,
+quarantine, staging and gold must equal the local-mode result (values and enrichment; not this
+run's timings, nor where its lakehouse lives): the session's ``published_lakehouse``, which the
+Thrift test queries too, closed the same date from the same landing files in local mode.
 
-Only those two steps run on the cluster, on a copy of the local run's silver tables: the steps
-before them (landing files to bronze and silver) are Spark SQL with no Python of their own to ship
-to executors, and run end to end in ``tests/e2e/``, as do the reconciliations.
+The fx-rate and roster sources the enrichment joins are the same kind of step as the expense
+lines' bronze and silver: the cluster run reads their silver from the local run, and they run
+end to end in ``tests/e2e/``, as do the reconciliations.
 
 2. Analysts' SQL paths: ``make sql`` (spark-sql), and the Thrift Server queried with beeline.
 
@@ -29,6 +32,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pyarrow.compute as pc
 import pytest
 from deltalake import DeltaTable
 
@@ -46,17 +50,48 @@ from tests.integration.conftest import (
 
 pytestmark = pytest.mark.slow
 
-# The steps the cluster runs: the enrichment (Python on the executors) and the publish.
-SELECT = "key:staging_expense_lines or key:gold_expense_lines"
-# This run's timings and costs (and whether an answer came from the cache this time).
-RUN_SPECIFIC = {"latency_ms", "source", "tokens_in", "tokens_out", "cost_usd", "attempts"}
-COMPARED = ["gold/expense_lines", "staging/expense_lines"]
+# The steps the cluster runs: one source's bronze and silver (with its quarantine), the
+# enrichment (Python on the executors) and the publish. ``*gold_expense_lines`` less the fx-rate
+# and roster sources, whose silver the cluster run reads from the local run.
+SELECT = " or ".join(
+    f"key:{step}"
+    for step in (
+        "bronze_expense_lines",
+        "silver_expense_lines",
+        "staging_expense_lines",
+        "gold_expense_lines",
+    )
+)
+COPIED = ["landing", "silver/fx_rates", "silver/hris_roster"]
+# This run's timings and costs (and whether an answer came from the cache this time), and when
+# its rows were ingested.
+RUN_SPECIFIC = {
+    "latency_ms",
+    "source",
+    "tokens_in",
+    "tokens_out",
+    "cost_usd",
+    "attempts",
+    "_ingested_at",
+}
+COMPARED = [
+    "silver/expense_lines",
+    "silver/quarantine",
+    "staging/expense_lines",
+    "gold/expense_lines",
+]
 
 
 def _rows(root: Path, table: str) -> list[tuple]:
+    """The table's rows, sorted; ``_source_file`` relative to the lakehouse (the two runs' landing
+    files are the same files under different roots). Quarantine: the expense lines' rows."""
     data = DeltaTable(str(root / table)).to_pyarrow_table()
+    if table == "silver/quarantine":
+        data = data.filter(pc.equal(data["source"], "expense_lines"))
     columns = [c for c in data.column_names if c not in RUN_SPECIFIC]
-    return sorted(zip(*(data.column(c).to_pylist() for c in columns), strict=True), key=repr)
+    values = {c: data.column(c).to_pylist() for c in columns}
+    values["_source_file"] = [path.replace(str(root), "<root>") for path in values["_source_file"]]
+    return sorted(zip(*values.values(), strict=True), key=repr)
 
 
 def test_one_date_on_a_standalone_cluster_equals_local_mode(tmp_path, published_lakehouse):
@@ -91,12 +126,14 @@ def test_one_date_on_a_standalone_cluster_equals_local_mode(tmp_path, published_
         "--work-dir",
         str(tmp_path / "work"),
     ]
-    # The landing zone and silver of the local run, not its ops ledgers or catalog: with the
-    # recorded input versions the run would skip the date as unchanged, and with the LLM cache
-    # no record would reach the provider on the executors.
+    # The landing zone and the fx-rate and roster silver of the local run, not its expense lines'
+    # bronze, silver or quarantine, its ops ledgers or catalog: with the recorded input versions
+    # the run would skip the date as unchanged, and with the LLM cache no record would reach the
+    # provider on the executors.
     cluster_root = tmp_path / "cluster"
-    for layer in ("landing", "silver"):
-        shutil.copytree(published_lakehouse / layer, cluster_root / layer)
+    for path in COPIED:
+        shutil.copytree(published_lakehouse / path, cluster_root / path)
+    assert not (cluster_root / "silver" / "quarantine").exists()
     assert not (cluster_root / "gold").exists()
     with background(master_cmd, env, tmp_path / "master.log") as master:
         wait_for_port(master_port, master)
@@ -115,6 +152,7 @@ def test_one_date_on_a_standalone_cluster_equals_local_mode(tmp_path, published_
 
     gold = _rows(cluster_root, "gold/expense_lines")
     assert len(gold) > 100
+    assert _rows(cluster_root, "silver/quarantine"), "the sample's rejected lines"
     for table in COMPARED:
         assert _rows(cluster_root, table) == _rows(published_lakehouse, table), table
 
