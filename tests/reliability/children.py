@@ -115,6 +115,16 @@ def _wait_for(path: Path) -> None:
         time.sleep(0.05)
 
 
+def _or_exit(step: Callable, *args) -> None:
+    """Run ``step`` in a thread of its own; if it fails, the process exits (the test sees its
+    stderr at once instead of waiting for a point the step never reaches)."""
+    try:
+        step(*args)
+    except BaseException:
+        logging.exception("the child's thread failed")
+        os._exit(1)
+
+
 def _ledger_that_dies(workdir: Path, base: str) -> Callable:
     """``wap._ledger`` that stops for good before appending a ``published`` event to the
     lakehouse at ``base``."""
@@ -160,7 +170,7 @@ def main(scenario: str, root: str, workdir: str) -> None:
         at_ledger = LakehouseResource(root=str(Path(root) / LEDGER))
         wap._ledger = _ledger_that_dies(work, at_ledger.base)
         threading.Thread(
-            target=run_gate, args=(spark, at_ledger, NEW, DAY, "crashed"), daemon=True
+            target=_or_exit, args=(run_gate, spark, at_ledger, NEW, DAY, "crashed"), daemon=True
         ).start()
         _wait_for(work / "ledger.held")
         at_gold = LakehouseResource(root=str(Path(root) / GOLD_WRITE))
