@@ -6,11 +6,13 @@ embedded metastore (``WORKDIR/_warehouse``: Derby admits one driver per metastor
 tables themselves are written by path under ``ROOT``, as every project write is), writing through
 the project's own path (``LakehouseResource`` and the gate in ``infra/wap.py``).
 
-It stops at deterministic points: a Spark task of a write's second partition touches
-``WORKDIR/<step>.held`` and waits for ``WORKDIR/<step>.go`` (the first partition's data file is
-written meanwhile, uncommitted), or the publish's ledger append touches ``ledger.held`` and waits
-forever (gold has committed, the ledger has not). The test kills it there, or writes to the same
-tables and then lets it go. Steps that end print one JSON line each to stdout.
+It starts writing when the test touches ``WORKDIR/start.go`` (the test prepares the tables while
+the child's JVM starts) and stops at deterministic points: a Spark task of a write's second
+partition touches ``WORKDIR/<step>.held`` and waits for ``WORKDIR/<step>.go`` (the first
+partition's data file is written meanwhile, uncommitted), or the publish's ledger append touches
+``ledger.held`` and waits forever (gold has committed, the ledger has not). The test kills it
+there, or writes to the same tables and then lets it go. Steps that end print one JSON line each
+to stdout.
 """
 
 import contextlib
@@ -21,6 +23,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -40,6 +43,9 @@ OLD = [line(i) for i in range(3)]
 NEW = [line(i, merchant="Lyft") for i in range(6)]
 CHILD_NEW = [line(i, merchant="Bolt") for i in range(4)]
 BACKFILL = [line(i, PREVIOUS_DAY, merchant="Taxi") for i in range(3)]
+# The ``crash`` scenario's two lakehouses (folders of its ROOT): killed inside the gold write, and
+# between gold's commit and the ledger's.
+GOLD_WRITE, LEDGER = "gold-write", "ledger"
 
 
 # Sixteen distinct expense texts (eight requests of two): one names a roster employee.
@@ -104,12 +110,28 @@ def hold_second_partition(workdir: Path, step: str) -> Callable:
     return lambda df: df.repartition(2).mapInPandas(hold, df.schema)
 
 
-def _ledger_that_dies(workdir: Path) -> Callable:
-    """``wap._ledger`` that stops for good before appending a ``published`` event."""
+def _wait_for(path: Path) -> None:
+    while not path.exists():
+        time.sleep(0.05)
+
+
+def _or_exit(step: Callable, *args) -> None:
+    """Run ``step`` in a thread of its own; if it fails, the process exits (the test sees its
+    stderr at once instead of waiting for a point the step never reaches)."""
+    try:
+        step(*args)
+    except BaseException:
+        logging.exception("the child's thread failed")
+        os._exit(1)
+
+
+def _ledger_that_dies(workdir: Path, base: str) -> Callable:
+    """``wap._ledger`` that stops for good before appending a ``published`` event to the
+    lakehouse at ``base``."""
     original = wap._ledger
 
     def ledger(lakehouse, spark, table, rows):
-        if any(r["event"] == "published" for r in rows):
+        if lakehouse.base == base and any(r["event"] == "published" for r in rows):
             (workdir / "ledger.held").touch()
             time.sleep(3600)
         return original(lakehouse, spark, table, rows)
@@ -137,20 +159,25 @@ def main(scenario: str, root: str, workdir: str) -> None:
     spark.sparkContext.setLogLevel("ERROR")
     lakehouse = LakehouseResource(root=root)
     if scenario == "crash-enrich":
+        _wait_for(work / "start.go")
         enrich_lines(spark, lakehouse, os.environ["FAKE_OPENAI_URL"], "crashed")
-    elif scenario in ("crash-gold-write", "crash-ledger"):
-        # The date as the previous run left it, then the run that is killed.
-        run_gate(spark, lakehouse, OLD, DAY, "first")
-        if scenario == "crash-gold-write":
-            hold = ("gold", hold_second_partition(work, "g"))
-        else:
-            wap._ledger = _ledger_that_dies(work)
-            hold = None
-        run_gate(spark, lakehouse, NEW, DAY, "crashed", hold)
+    elif scenario == "crash":
+        # ROOT's two lakehouses hold the date as the previous run left it (the test copies them
+        # there meanwhile); the run that republishes it is killed in each, by one kill of this
+        # process: first the publish to LEDGER stops for good between gold's commit and the
+        # ledger's (in a thread of its own), then the one to GOLD_WRITE inside its gold write.
+        _wait_for(work / "start.go")
+        at_ledger = LakehouseResource(root=str(Path(root) / LEDGER))
+        wap._ledger = _ledger_that_dies(work, at_ledger.base)
+        threading.Thread(
+            target=_or_exit, args=(run_gate, spark, at_ledger, NEW, DAY, "crashed"), daemon=True
+        ).start()
+        _wait_for(work / "ledger.held")
+        at_gold = LakehouseResource(root=str(Path(root) / GOLD_WRITE))
+        run_gate(spark, at_gold, NEW, DAY, "crashed", ("gold", hold_second_partition(work, "g")))
     elif scenario == "concurrent":
         # The test writes the tables' first versions meanwhile.
-        while not (work / "start.go").exists():
-            time.sleep(0.05)
+        _wait_for(work / "start.go")
         # The backfill of D - 1, held inside its gold commit while the test publishes D.
         done = run_gate(
             spark,

@@ -52,7 +52,13 @@ def test_two_processes_writing_the_same_tables_end_as_a_serial_run(spark, tmp_pa
     root = tmp_path / "lakehouse"
     lakehouse = LakehouseResource(root=str(root))
     child = Child("concurrent", root, tmp_path / "child")
+    # While the child's JVM starts: the tables' first versions, and the two runs of the child
+    # one after the other (in the order their commits land below), the serial reference.
     run_gate(spark, lakehouse, OLD, DAY, "first")
+    serial = tmp_path / "serial"
+    serial_lakehouse = LakehouseResource(root=str(serial))
+    run_gate(spark, serial_lakehouse, BACKFILL, PREVIOUS_DAY, "backfill")
+    run_gate(spark, serial_lakehouse, CHILD_NEW, DAY, "rerun")
     child.go("start")
 
     # 1. Nightly D while the backfill of D - 1 is inside its gold commit.
@@ -91,11 +97,7 @@ def test_two_processes_writing_the_same_tables_end_as_a_serial_run(spark, tmp_pa
         **{f"k{i}": "parent" for i in range(5, 15)},
     }
 
-    # The two runs one after the other, in the order their commits landed.
-    serial = tmp_path / "serial"
-    serial_lakehouse = LakehouseResource(root=str(serial))
-    run_gate(spark, serial_lakehouse, BACKFILL, PREVIOUS_DAY, "backfill")
-    run_gate(spark, serial_lakehouse, CHILD_NEW, DAY, "rerun")
+    # The end state is the serial run's.
     for table in ("gold.expense_lines", "staging.expense_lines"):
         assert table_digests(root)[table] == table_digests(serial)[table], table
     assert_invariants(spark, lakehouse)

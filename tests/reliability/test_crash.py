@@ -1,12 +1,15 @@
 """Case 1, kill -9 mid-write: a writer process killed inside a gold publish.
 
-Each child (``tests/reliability/children.py``) publishes a date with 3 lines, then republishes it
-with 6 other lines, through the gate, and is killed with SIGKILL to its whole process group:
-inside the gold write (its first data file is on disk, the commit is not), or after gold's commit
-and before the ledger's. Both children start at once (their JVMs start side by side), then the
-uninterrupted reference is computed here while they start.
+A date is published with 3 lines through the gate (here, while the child's JVM starts) and the
+lakehouse copied twice; the child (``tests/reliability/children.py``, scenario ``crash``)
+republishes the date with 6 other lines in each copy, through the gate, and is killed with SIGKILL
+to its whole process group once both republishes stopped: one after gold's commit and before the
+ledger's, the other inside the gold write (its first data file is on disk, the commit is not).
+The uninterrupted reference (the same two runs) is computed here meanwhile.
 """
 
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,9 @@ import pytest
 from infra import wap
 from infra.lakehouse import LakehouseResource
 from tests.reliability.children import (
+    DAY,
+    GOLD_WRITE,
+    LEDGER,
     NEW,
     OLD,
     Child,
@@ -25,7 +31,6 @@ from tests.reliability.children import (
 from tests.reliability.invariants import assert_invariants, violations
 
 pytestmark = pytest.mark.slow
-SCENARIOS = ("crash-gold-write", "crash-ledger")
 
 
 def _content(rows: list[dict]) -> list[tuple]:
@@ -36,38 +41,44 @@ def _converged(root: Path) -> dict[str, str]:
     return {k: v for k, v in table_digests(root).items() if not k.startswith("ops.")}
 
 
+@dataclass(frozen=True)
+class Crashed:
+    """The killed child's two lakehouses, and the uninterrupted runs' tables (``_converged``)."""
+
+    gold_write: Path
+    ledger: Path
+    reference: dict[str, str]
+
+
 @pytest.fixture(scope="module")
-def crashes(spark, tmp_path_factory):
-    """Per scenario: (lakehouse root, its child), which publishes OLD, then NEW and dies."""
-    started = {}
-    for scenario in SCENARIOS:
-        root = tmp_path_factory.mktemp(scenario)
-        started[scenario] = (root, Child(scenario, root, root.parent / f"{root.name}-work"))
-    yield started
-    for _, child in started.values():
+def crashed(spark, tmp_path_factory) -> Crashed:
+    """The two republishes of the date, each stopped where its test says, then ``kill -9``."""
+    base = tmp_path_factory.mktemp("crash")
+    child = Child("crash", base, base.parent / f"{base.name}-work")
+    try:
+        uninterrupted = tmp_path_factory.mktemp("uninterrupted")
+        lakehouse = LakehouseResource(root=str(uninterrupted))
+        # The date as the previous run left it, in the child's two lakehouses too.
+        run_gate(spark, lakehouse, OLD, DAY, "first")
+        for name in (GOLD_WRITE, LEDGER):
+            shutil.copytree(uninterrupted, base / name)
+        child.go("start")
+        run_gate(spark, lakehouse, NEW, DAY, "second")
+        reference = _converged(uninterrupted)
+        child.wait_for(lambda: child.held("ledger"), "the ledger append of the publish")
+        gold_path = str(base / GOLD_WRITE / "gold" / wap.GoldTable("expense_lines").name)
+        child.wait_for(
+            lambda: child.held("g") and bool(uncommitted_files(gold_path)),
+            "a data file of the gold write",
+        )
+    finally:
         child.kill()
+    return Crashed(base / GOLD_WRITE, base / LEDGER, reference)
 
 
-@pytest.fixture(scope="module")
-def reference(spark, tmp_path_factory, crashes):
-    """Gold and staging of the same two runs, uninterrupted."""
-    root = tmp_path_factory.mktemp("uninterrupted")
-    lakehouse = LakehouseResource(root=str(root))
-    run_gate(spark, lakehouse, OLD, OLD[0]["business_date"], "first")
-    run_gate(spark, lakehouse, NEW, NEW[0]["business_date"], "second")
-    return _converged(root)
-
-
-def test_kill_9_inside_a_gold_write_leaves_the_old_date_and_a_rerun_converges(
-    spark, crashes, reference
-):
-    root, child = crashes["crash-gold-write"]
+def test_kill_9_inside_a_gold_write_leaves_the_old_date_and_a_rerun_converges(spark, crashed):
+    root = crashed.gold_write
     gold_path = str(root / "gold" / wap.GoldTable("expense_lines").name)
-    child.wait_for(
-        lambda: child.held("g") and bool(uncommitted_files(gold_path)),
-        "a data file of the gold write",
-    )
-    child.kill()
     lakehouse = LakehouseResource(root=str(root))
 
     # The killed write left its data file, referenced by no version; every table reads.
@@ -78,16 +89,12 @@ def test_kill_9_inside_a_gold_write_leaves_the_old_date_and_a_rerun_converges(
 
     run_gate(spark, lakehouse, NEW, NEW[0]["business_date"], "rerun")
     assert gold_rows(root) == _content(NEW)
-    assert _converged(root) == reference
+    assert _converged(root) == crashed.reference
     assert_invariants(spark, lakehouse)
 
 
-def test_kill_9_between_the_gold_commit_and_its_ledger_row_is_recorded_by_the_rerun(
-    spark, crashes, reference
-):
-    root, child = crashes["crash-ledger"]
-    child.wait_for(lambda: child.held("ledger"), "the ledger append of the publish")
-    child.kill()
+def test_kill_9_between_the_gold_commit_and_its_ledger_row_is_recorded_by_the_rerun(spark, crashed):
+    root = crashed.ledger
     lakehouse = LakehouseResource(root=str(root))
     gold_version = lakehouse.version(spark, wap.GoldTable("expense_lines").gold)
 
@@ -107,5 +114,5 @@ def test_kill_9_between_the_gold_commit_and_its_ledger_row_is_recorded_by_the_re
         equals={"event": "published", "gold_version": gold_version},
     )
     assert [r["run_id"] for r in recovered] == ["crashed"]
-    assert _converged(root) == reference
+    assert _converged(root) == crashed.reference
     assert_invariants(spark, lakehouse)

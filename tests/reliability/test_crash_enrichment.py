@@ -4,7 +4,8 @@ A child (``tests/reliability/children.py``, scenario ``crash-enrich``) enriches 
 texts against the local fake OpenAI server, two records a request, one request at a time, and is
 killed (SIGKILL to its process group) once half the requests have arrived. The answers it had
 received are in its journal (``enrichment/journal.py``); the re-run here merges them into the
-cache first and sends only the rest.
+cache first and sends only the rest. The uninterrupted reference is enriched here, against a
+server of its own, while the child's JVM starts.
 """
 
 import json
@@ -36,9 +37,14 @@ def _answers(run) -> dict[str, tuple]:
 
 
 def test_a_rerun_after_kill_9_pays_only_for_the_answers_the_killed_run_did_not_get(spark, tmp_path):
-    with FakeOpenAI(latency_s=0.4) as fake:
+    # The killed run's answers come slowly, so it is killed with one request in flight.
+    with FakeOpenAI(latency_s=0.4) as fake, FakeOpenAI() as uninterrupted:
         root = tmp_path / "lakehouse"
         child = Child("crash-enrich", root, tmp_path / "child", {"FAKE_OPENAI_URL": fake.base_url})
+        alone = LakehouseResource(root=str(tmp_path / "uninterrupted"))
+        reference = enrich_lines(spark, alone, uninterrupted.base_url, "ref")
+        assert len(uninterrupted.chat_requests()) == REQUESTS
+        child.go("start")
         child.wait_for(lambda: len(fake.chat_requests()) >= REQUESTS // 2, "half the requests")
         child.kill()
         killed = [r.record_ids for r in fake.chat_requests()]
@@ -55,6 +61,7 @@ def test_a_rerun_after_kill_9_pays_only_for_the_answers_the_killed_run_did_not_g
         assert answered <= journaled
 
         fake.reset_log()
+        fake.latency_s = 0.0  # the re-run's answers are not timed
         lakehouse = LakehouseResource(root=str(root))
         rerun = enrich_lines(spark, lakehouse, fake.base_url, "rerun")
         resent = [rid for r in fake.chat_requests() for rid in r.record_ids]
@@ -72,11 +79,6 @@ def test_a_rerun_after_kill_9_pays_only_for_the_answers_the_killed_run_did_not_g
         assert "Taxi from the airport" in sent_text
         assert not any(name in sent_text for name in ROSTER)
 
-        fake.reset_log()
-        reference = enrich_lines(
-            spark, LakehouseResource(root=str(tmp_path / "uninterrupted")), fake.base_url, "ref"
-        )
-        assert len(fake.chat_requests()) == REQUESTS
     assert _answers(rerun) == _answers(reference)
     # Offline nothing is journaled (nothing is paid for).
     assert EnrichmentResource().journal_dir(lakehouse, EXPENSE_LINE_TASK) is None
