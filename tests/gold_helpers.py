@@ -213,3 +213,28 @@ def contract_terms_row(
         "embedded/contract-rules-v1", "extract-contract-v1", 0.8 if read else None,
         list(flags), f"sha-{name}", None, None,
     )  # fmt: skip
+
+
+# One rule: the contracts' gate mechanics are under test, not their suite.
+CONTRACT_KEY_UNIQUE = Suite(
+    "gate_mechanics",
+    ("file_name",),
+    (
+        Rule(
+            "file_name_unique",
+            ERROR,
+            "One row per contract.",
+            gxe.ExpectColumnValuesToBeUnique(column="file_name"),
+        ),
+    ),
+)
+
+
+def stage_audited_contracts(
+    spark, lakehouse: LakehouseResource, rows: list[tuple], day: date = DAY
+) -> None:
+    """``stage_audited`` for gold.contract_terms rows (``contract_terms_row``)."""
+    table = wap.GoldTable("contract_terms")
+    frame = spark.createDataFrame(rows, CONTRACT_TERMS_SCHEMA)
+    staged = wap.stage_dates(lakehouse, frame, table, [day])
+    wap.audit_dates(lakehouse, spark, table, [day], staged, lambda _: CONTRACT_KEY_UNIQUE, "test")
