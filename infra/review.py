@@ -184,14 +184,7 @@ class ReviewedTable:
 
     def unmatched(self, decisions: DataFrame, rows: DataFrame) -> DataFrame:
         """Decisions in force on ``rows``' dates whose key is not among ``rows``."""
-        frames = [
-            rows.transform(unmatched_decisions(decisions, self.name, self.key_cols, field))
-            for field in self.fields
-        ]
-        out = frames[0]
-        for frame in frames[1:]:
-            out = out.unionByName(frame)
-        return out
+        return rows.transform(unmatched_decisions(decisions, self.name, self.key_cols, self.fields))
 
     def field(self, name: str) -> ReviewField:
         """The reviewed field ``name``; ``DecisionError`` when the table has none."""
