@@ -66,12 +66,10 @@ CONTRACT_TEXT = (
 )
 
 
-def _contract(spark, lakehouse: LakehouseResource, name: str):
-    return (
-        lakehouse.read(spark, TableRef("gold", "contract_terms"))
-        .where(f"file_name = '{name}'")
-        .first()
-    )
+def _contracts(spark, lakehouse: LakehouseResource) -> dict:
+    """gold.contract_terms by file name: one read."""
+    rows = lakehouse.read(spark, TableRef("gold", "contract_terms")).collect()
+    return {r.file_name: r for r in rows}
 
 
 def test_a_decision_is_published_kept_on_a_rerun_and_reported_when_its_key_is_gone(
@@ -130,7 +128,11 @@ def test_a_decision_is_published_kept_on_a_rerun_and_reported_when_its_key_is_go
     )
     assert first["gold_review_queue"]["open_items"].value == 3
     # Gold carries the review columns before any decision, empty.
-    assert _contract(spark, lakehouse, "acme.pdf").reviewed_fields == []
+    assert {n: r.reviewed_fields for n, r in _contracts(spark, lakehouse).items()} == {
+        "acme.pdf": [],
+        "globex.pdf": [],
+        "initech.pdf": [],
+    }
 
     # Assigned to bob, decided by alice: the queue keeps both.
     assign_item(
@@ -180,13 +182,14 @@ def test_a_decision_is_published_kept_on_a_rerun_and_reported_when_its_key_is_go
     untouched = _gold_line(spark, lakehouse, "ER-0", 1)
     assert (untouched.source, untouched.reviewed_by) == ("model", None)
     # The contract's payment terms are the person's, and so are the days the close reads.
-    acme = _contract(spark, lakehouse, "acme.pdf")
+    contracts_now = _contracts(spark, lakehouse)
+    acme = contracts_now["acme.pdf"]
     assert (acme.payment_terms, acme.payment_days) == ("net 45 days", 45)
     terms = [(f.value, f.source, f.confidence) for f in acme.fields if f.field == "payment_terms"]
     assert terms == [("net 45 days", "human", 1.0)]
     assert [(r.field, r.reviewed_by) for r in acme.reviewed_fields] == [("payment_terms", "alice")]
-    assert _contract(spark, lakehouse, "globex.pdf").reviewed_fields == []
-    initech = _contract(spark, lakehouse, "initech.pdf")
+    assert contracts_now["globex.pdf"].reviewed_fields == []
+    initech = contracts_now["initech.pdf"]
     assert (initech.effective_date, initech.payment_days) == (date(2026, 2, 1), 30)
     read_by_close = {
         r.file_name: (r.payment_terms, r.payment_days)
@@ -233,7 +236,7 @@ def test_a_decision_is_published_kept_on_a_rerun_and_reported_when_its_key_is_go
         [unmatched] = gone[name]["review_decisions_unmatched_list"].value
         assert (unmatched["key"], unmatched["new_value"]) == (key, value)
     assert gone["gold_contract_terms"]["review_decisions_applied"].value == 1
-    acme = _contract(spark, lakehouse, "acme.pdf")
+    acme = _contracts(spark, lakehouse)["acme.pdf"]
     assert (acme.payment_terms, acme.payment_days, acme.reviewed_fields[0].reviewed_by) == (
         "net 45 days",
         45,
