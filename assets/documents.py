@@ -549,5 +549,9 @@ gold_contract_terms = publish_asset(
     "Published contract terms: one row per readable contract per business_date with its terms "
     "typed, payment_days (net N), the parties and their roles, every value's confidence, page, "
     "span and source, the page and OCR facts, where a repeated contract first landed, and "
-    "provenance. The close checks AP's payment terms against it (AP_TERMS_OUTSIDE_CONTRACT).",
+    "provenance. The close checks AP's payment terms against it (AP_TERMS_OUTSIDE_CONTRACT). "
+    "An analyst's value for a term (make review) is published on top of the extraction's: in "
+    "the term's column and its element of fields (source = human), named in reviewed_fields, "
+    "payment_days read again from a reviewed payment_terms.",
+    reviewed=REVIEWED_TABLES["contract_terms"],
 )

@@ -15,7 +15,7 @@ the ledger in the catalog when it finds decisions.
 import hashlib
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -25,32 +25,36 @@ from deltalake.exceptions import TableNotFoundError
 from pyspark.sql import Column, DataFrame, SparkSession
 
 from documents.engine import DOCUMENT_REDACTION
-from documents.fields import INVOICE_SPEC
-from enrichment.models import Taxonomy
+from enrichment.models import TaskSpec, Taxonomy
 from enrichment.prompts import (
+    CONTRACT_EXTRACT_TASK,
     EXCEPTION_NOTE_TASK,
     EXPENSE_LINE_TASK,
     HR_CASE_TASK,
     HR_CASE_URGENCY_TASK,
     INVOICE_EXTRACT_TASK,
 )
-from expectations.invoice_documents import REQUIRED_FIELDS
+from expectations import contract_terms as contract_suite
+from expectations import invoice_documents as invoice_suite
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.settings import audit_window_properties
-from transforms.expenses import expense_text, with_category_differs_from_claim
-from transforms.hr_cases import hr_case_text
-from transforms.invoice_review import (
+from transforms.contract_documents import FREE_TEXT_FIELDS as CONTRACT_FREE_TEXT
+from transforms.document_review import (
     document_text,
     documents_read,
     field_prefix,
     field_provenance,
     with_checks_after_review,
+    with_payment_days_after_review,
 )
+from transforms.expenses import expense_text, with_category_differs_from_claim
+from transforms.hr_cases import hr_case_text
 from transforms.recon.notes import exception_text
 from transforms.review import (
     ACCEPTED,
     ASSIGNMENT_SCHEMA,
     DECISION_SCHEMA,
+    KIND_TEXT,
     OPEN,
     OVERRIDDEN,
     ReviewField,
@@ -180,14 +184,7 @@ class ReviewedTable:
 
     def unmatched(self, decisions: DataFrame, rows: DataFrame) -> DataFrame:
         """Decisions in force on ``rows``' dates whose key is not among ``rows``."""
-        frames = [
-            rows.transform(unmatched_decisions(decisions, self.name, self.key_cols, field))
-            for field in self.fields
-        ]
-        out = frames[0]
-        for frame in frames[1:]:
-            out = out.unionByName(frame)
-        return out
+        return rows.transform(unmatched_decisions(decisions, self.name, self.key_cols, self.fields))
 
     def field(self, name: str) -> ReviewField:
         """The reviewed field ``name``; ``DecisionError`` when the table has none."""
@@ -215,6 +212,55 @@ class ReviewedTable:
                 f"{value!r} is not a {field} label; choose one of: {', '.join(labels)}"
             )
         return value
+
+
+def document_fields_table(
+    name: str,
+    task: TaskSpec,
+    *,
+    pages: str,
+    required: Sequence[str],
+    shown: Sequence[str],
+    after_decisions: Callable[[DataFrame], DataFrame],
+    text_fields: Sequence[str] = (),
+) -> ReviewedTable:
+    """A gold document table (key ``file_name``) whose extracted header fields (``task``'s
+    extraction spec) are each reviewed on its own: a free value of the field's kind (``text``
+    for ``text_fields``), decided with the field's own confidence and source (its element of
+    ``fields``, ``field_provenance``). A field the document does not state queues only when it
+    is ``required`` (the feed's suite's required fields). The record text is the document's
+    pages in silver ``pages`` as the extractor read them (a repeat: its first landing's),
+    redacted as the extractor redacts. ``after_decisions`` recomputes what derives from a field.
+    """
+    spec = task.extraction
+    names = tuple(spec.field_names)
+    return ReviewedTable(
+        name=name,
+        key_cols=("file_name",),
+        fields=tuple(
+            ReviewField(
+                f.name,
+                f"{field_prefix(f.name)}confidence",
+                task.name,
+                prefix=field_prefix(f.name),
+                kind=KIND_TEXT if f.name in text_fields else f.kind,
+                only_when=f"{field_prefix(f.name)}reviewable",
+            )
+            for f in spec.fields
+        ),
+        taxonomies=(),
+        text=document_text,
+        text_table=TableRef("silver", pages),
+        text_asset=f"silver_{pages}",
+        text_step=f"silver_{pages}",
+        text_records=documents_read,
+        text_from_date="duplicate_of_date",
+        redaction_kinds=DOCUMENT_REDACTION,
+        shown_columns=(*names, *shown),
+        review_view=field_provenance(names, required),
+        per_field_provenance=True,
+        after_decisions=after_decisions,
+    )
 
 
 REVIEWED_TABLES = {
@@ -264,39 +310,26 @@ REVIEWED_TABLES = {
             text_step="gold_reconciliation",
             shown_columns=("exception_type", "recon", "legal_entity", "analyst_note"),
         ),
-        ReviewedTable(
-            name="invoice_documents",
-            key_cols=("file_name",),
-            # Each extracted field on its own: a free value of the field's kind, decided with
-            # the field's own confidence and source (its element of ``fields``).
-            fields=tuple(
-                ReviewField(
-                    spec.name,
-                    f"{field_prefix(spec.name)}confidence",
-                    INVOICE_EXTRACT_TASK.name,
-                    prefix=field_prefix(spec.name),
-                    kind=spec.kind,
-                    only_when=f"{field_prefix(spec.name)}reviewable",
-                )
-                for spec in INVOICE_SPEC.fields
-            ),
-            taxonomies=(),
-            text=document_text,
-            text_table=TableRef("silver", "invoice_document_pages"),
-            text_asset="silver_invoice_document_pages",
-            text_step="silver_invoice_document_pages",
-            text_records=documents_read,
-            text_from_date="duplicate_of_date",
-            redaction_kinds=DOCUMENT_REDACTION,
-            shown_columns=(
-                *(spec.name for spec in INVOICE_SPEC.fields),
-                "net_plus_tax_is_total",
-                "lines_sum_to_net",
-                "check_messages",
-            ),
-            review_view=field_provenance(REQUIRED_FIELDS),
-            per_field_provenance=True,
+        document_fields_table(
+            "invoice_documents",
+            INVOICE_EXTRACT_TASK,
+            pages="invoice_document_pages",
+            required=invoice_suite.REQUIRED_FIELDS,
+            shown=("net_plus_tax_is_total", "lines_sum_to_net", "check_messages"),
             after_decisions=with_checks_after_review,
+        ),
+        document_fields_table(
+            "contract_terms",
+            CONTRACT_EXTRACT_TASK,
+            pages="contract_document_pages",
+            required=contract_suite.REQUIRED_FIELDS,
+            # payment_days is not reviewed on its own: it is read from payment_terms, again
+            # after a person's payment terms; the parties are not reviewed (a list, not a value).
+            shown=("payment_days", "parties"),
+            after_decisions=with_payment_days_after_review,
+            # The terms as written are text gold publishes: a person's may hold no personal
+            # data (the suite's no_personal_data_in_terms, which a decision does not pass).
+            text_fields=CONTRACT_FREE_TEXT,
         ),
     )
 }

@@ -178,6 +178,8 @@ REVIEW_THRESHOLDS = {
     "hr_case_urgency": 0.7,
     "recon_exception_note": 0.6,
     "extract_invoice": 0.6,
+    # The contract rules' sentence reading (renewal terms) is 0.6: read, not queued.
+    "extract_contract": 0.6,
 }
 # When the review queue's asset checks warn (gold_review_queue): more open items than
 # ``max_open_items`` (all tables and dates), or a model and prompt version whose decisions

@@ -1,5 +1,5 @@
-"""Building gold-shaped expense lines (and invoice documents) and pushing them through the
-write-audit-publish gate."""
+"""Building gold-shaped expense lines (and invoice documents, contract terms) and pushing them
+through the write-audit-publish gate."""
 
 from datetime import date, timedelta
 from decimal import Decimal
@@ -14,6 +14,7 @@ from expectations.expense_lines import (
 from expectations.suite import ERROR, Rule, Suite
 from infra import wap
 from infra.lakehouse import LakehouseResource
+from transforms.contract_documents import PARTY_STRUCT
 
 DAY = date(2026, 3, 31)
 GOLD = wap.GoldTable("expense_lines", not_null=NOT_NULL_COLUMNS, checks=tuple(CONSTRAINTS.items()))
@@ -153,3 +154,87 @@ def invoice_document(
         ["no line items or no net amount"], "ok", "none", "rule", "invoice-rules-v1",
         "extract-invoice-v1", 0.9, [], *(repeat_of or (None, None)),
     )  # fmt: skip
+
+
+# gold.contract_terms' shape (the columns the review loop and the close read), for the review
+# loop's tests.
+CONTRACT_TERMS_SCHEMA = (
+    "business_date date, file_name string, effective_date date, term string, "
+    "renewal_terms string, notice_period string, payment_terms string, governing_law string, "
+    f"payment_days int, parties {PARTY_STRUCT}, fields array<{FIELD}>, "
+    "enrichment_status string, failure_kind string, source string, model string, "
+    "prompt_version string, confidence double, flags array<string>, document_sha256 string, "
+    "duplicate_of_file string, duplicate_of_date date"
+)
+CONTRACT_EFFECTIVE = date(2026, 1, 1)
+
+
+def contract_terms_row(
+    name: str,
+    *,
+    payment_terms: str | None = "net 30 days",
+    payment_confidence: float = 0.8,
+    effective_date: date | None = CONTRACT_EFFECTIVE,
+    status: str = "ok",
+    failure_kind: str = "none",
+    flags: tuple[str, ...] = (),
+    day: date = DAY,
+) -> tuple:
+    """A gold.contract_terms row of Acme's supply contract as the contract rules read it: a
+    term, notice period and governing law at the phrase confidence, no renewal terms (optional,
+    not stated), ``payment_terms`` and ``effective_date`` as given (None: not found). A failed or
+    skipped extraction (``status``) reads nothing."""
+    read = status == "ok"
+    found = {
+        "effective_date": effective_date and str(effective_date),
+        "term": "two (2) years",
+        "notice_period": "thirty (30) days' written notice",
+        "payment_terms": payment_terms,
+        "governing_law": "England and Wales",
+    }
+    if not read:
+        found = dict.fromkeys(found)
+    fields = [
+        _extracted_field(k, v, payment_confidence if k == "payment_terms" else 0.8)
+        for k, v in found.items()
+        if v is not None
+    ]
+    days = None
+    if found["payment_terms"] is not None:
+        days = int("".join(c for c in found["payment_terms"] if c.isdigit()) or 0) or None
+    parties = [
+        ("Acme Ltd", "Supplier", 0.7, 1, 10, 18, "rule"),
+        ("Buyer Corp", "Customer", 0.7, 1, 30, 40, "rule"),
+    ]
+    return (
+        day, name, None if found["effective_date"] is None else effective_date, found["term"],
+        None, found["notice_period"], found["payment_terms"], found["governing_law"], days,
+        parties if read else [], fields, status, failure_kind, "rule",
+        "embedded/contract-rules-v1", "extract-contract-v1", 0.8 if read else None,
+        list(flags), f"sha-{name}", None, None,
+    )  # fmt: skip
+
+
+# One rule: the contracts' gate mechanics are under test, not their suite.
+CONTRACT_KEY_UNIQUE = Suite(
+    "gate_mechanics",
+    ("file_name",),
+    (
+        Rule(
+            "file_name_unique",
+            ERROR,
+            "One row per contract.",
+            gxe.ExpectColumnValuesToBeUnique(column="file_name"),
+        ),
+    ),
+)
+
+
+def stage_audited_contracts(
+    spark, lakehouse: LakehouseResource, rows: list[tuple], day: date = DAY
+) -> None:
+    """``stage_audited`` for gold.contract_terms rows (``contract_terms_row``)."""
+    table = wap.GoldTable("contract_terms")
+    frame = spark.createDataFrame(rows, CONTRACT_TERMS_SCHEMA)
+    staged = wap.stage_dates(lakehouse, frame, table, [day])
+    wap.audit_dates(lakehouse, spark, table, [day], staged, lambda _: CONTRACT_KEY_UNIQUE, "test")

@@ -445,24 +445,20 @@ def named_element(field: str) -> Callable[[Column], Column]:
 
 
 def unmatched_decisions(
-    decisions: DataFrame, table: str, key_cols: Sequence[str], field: ReviewField
+    decisions: DataFrame, table: str, key_cols: Sequence[str], fields: Sequence[ReviewField]
 ) -> Callable[[DataFrame], DataFrame]:
-    """The decisions in force for ``field`` whose key and date are not in a gold frame: a key
+    """The decisions in force for ``fields`` whose key and date are not in a gold frame: a key
     that no longer exists, to report (never dropped silently). Pass the decisions of the dates
-    being published; a decision of another date is not unmatched, only elsewhere."""
+    being published; a decision of another date is not unmatched, only elsewhere. One join for
+    every field of the table."""
+    names = [f.name for f in fields]
 
     def transform(gold: DataFrame) -> DataFrame:
-        present = gold.select(key_json(key_cols).alias("_review_key"), "business_date")
-        wanted = _decisions_on(decisions, table, field).select("_review_key", "business_date")
-        missing = wanted.join(present, ["_review_key", "business_date"], "left_anti")
+        present = gold.select(key_json(key_cols).alias("key"), "business_date")
         return (
             latest_decisions(decisions)
-            .where((F.col("table_name") == table) & (F.col("field") == field.name))
-            .join(
-                missing.withColumnRenamed("_review_key", "key"),
-                ["key", "business_date"],
-                "left_semi",
-            )
+            .where((F.col("table_name") == table) & F.col("field").isin(names))
+            .join(present, ["key", "business_date"], "left_anti")
             .select(*decisions.columns)
         )
 

@@ -1,13 +1,18 @@
 """An analyst's decision reaches gold on the next publish, stays on a re-run, and is reported
 when its key is gone.
 
-Gold-shaped expense lines are staged and audited directly (``tests/gold_helpers.py``); the
-publish and the review queue run through Dagster with a minimal selection.
+Gold-shaped expense lines and contract terms are staged and audited directly
+(``tests/gold_helpers.py``); the publishes and the review queue run through Dagster with a
+minimal selection.
 """
+
+from datetime import date
 
 import pytest
 from dagster import AssetCheckSeverity, materialize
 
+from assets.close import CONTRACT_TERMS, _published
+from assets.documents import gold_contract_terms
 from assets.expenses import gold_expense_lines
 from assets.review_queue import (
     OPEN_ITEMS_CHECK,
@@ -17,12 +22,20 @@ from assets.review_queue import (
     metric_checks,
     staging_review_queue,
 )
-from infra.lakehouse import LakehouseResource
+from infra.lakehouse import LakehouseResource, TableRef
 from infra.review import assign_item, open_queue, queue_item, read_decisions, record_decision
 from infra.settings import REVIEW_ALERTS, review_alerts
 from infra.spark import SparkResource
 from infra.versions import RECOMPUTE_TAG
-from tests.gold_helpers import DAY, GOLD, line, stage_audited
+from tests.gold_helpers import (
+    DAY,
+    GOLD,
+    contract_terms_row,
+    line,
+    stage_audited,
+    stage_audited_contracts,
+)
+from transforms.recon.contract_terms import CONTRACT_SCHEMA
 
 
 def _run(lakehouse: LakehouseResource, assets: list, **tags: str):
@@ -47,16 +60,46 @@ def _gold_line(spark, lakehouse: LakehouseResource, report: str, line_id: int):
     )
 
 
+CONTRACT_TEXT = (
+    'Supply agreement between Acme Ltd ("Supplier") and Buyer Corp ("Customer"). '
+    "Invoices are payable net 30 days."
+)
+
+
+def _contracts(spark, lakehouse: LakehouseResource) -> dict:
+    """gold.contract_terms by file name: one read."""
+    rows = lakehouse.read(spark, TableRef("gold", "contract_terms")).collect()
+    return {r.file_name: r for r in rows}
+
+
 def test_a_decision_is_published_kept_on_a_rerun_and_reported_when_its_key_is_gone(
     spark, lakehouse_root
 ):
     lakehouse = LakehouseResource()
-    # ER-0 line 2 is unsure: it queues
+    # ER-0 line 2 is unsure: it queues; so do acme.pdf's payment terms and initech.pdf's
+    # effective date, a required term it does not state (globex.pdf is sure)
     rows = [line(i, confidence=0.3 if i == 1 else 0.9) for i in range(3)]
     stage_audited(spark, lakehouse, rows)
+    contracts = [
+        contract_terms_row("acme.pdf", payment_confidence=0.4),
+        contract_terms_row("globex.pdf"),
+        contract_terms_row("initech.pdf", effective_date=None),
+    ]
+    stage_audited_contracts(spark, lakehouse, contracts)
+    lakehouse.write_dates(
+        spark.createDataFrame(
+            [(DAY, "acme.pdf", 1, CONTRACT_TEXT, "text", None)],
+            "business_date date, file_name string, page int, text string, method string, "
+            "ocr_confidence double",
+        ),
+        TableRef("silver", "contract_document_pages"),
+        [DAY],
+    )
+    published = [gold_expense_lines, gold_contract_terms]
     queue_assets = [staging_review_queue, gold_review_queue]
-    first = _run(lakehouse, [gold_expense_lines, *queue_assets])
+    first = _run(lakehouse, [*published, *queue_assets])
     assert first["gold_expense_lines"]["review_decisions_applied"].value == 0
+    assert first["gold_contract_terms"]["review_decisions_applied"].value == 0
     [item] = open_queue(lakehouse, "expense_lines")
     assert (item["reason"], item["proposed_value"], item["status"]) == (
         "LOW_CONFIDENCE",
@@ -64,7 +107,32 @@ def test_a_decision_is_published_kept_on_a_rerun_and_reported_when_its_key_is_go
         "open",
     )
     assert item["record_text"] == "Merchant: Uber\nJustification: Taxi to the client."
-    assert first["gold_review_queue"]["open_items"].value == 1
+    term, missing = open_queue(lakehouse, "contract_terms")
+    assert (term["key"], term["field"], term["proposed_value"], term["confidence"]) == (
+        '{"file_name":"acme.pdf"}',
+        "payment_terms",
+        "net 30 days",
+        0.4,
+    )
+    assert (term["reason"], term["threshold"], term["model"]) == (
+        "LOW_CONFIDENCE",
+        0.6,
+        "embedded/contract-rules-v1",
+    )
+    assert term["record_text"] == f"<<page 1>>\n{CONTRACT_TEXT}"
+    assert (missing["key"], missing["field"], missing["proposed_value"], missing["reason"]) == (
+        '{"file_name":"initech.pdf"}',
+        "effective_date",
+        None,
+        "LOW_CONFIDENCE",
+    )
+    assert first["gold_review_queue"]["open_items"].value == 3
+    # Gold carries the review columns before any decision, empty.
+    assert {n: r.reviewed_fields for n, r in _contracts(spark, lakehouse).items()} == {
+        "acme.pdf": [],
+        "globex.pdf": [],
+        "initech.pdf": [],
+    }
 
     # Assigned to bob, decided by alice: the queue keeps both.
     assign_item(
@@ -79,24 +147,30 @@ def test_a_decision_is_published_kept_on_a_rerun_and_reported_when_its_key_is_go
         reviewers=["alice", "bob"],
     )
     assert open_queue(lakehouse, assignee="bob") == [{**item, "assignee": "bob"}]
-    record_decision(
-        lakehouse,
-        table="expense_lines",
-        key=item["key"],
-        business_date=DAY,
-        field="spend_category",
-        decision="overridden",
-        new_value="meals",
-        comment="a team dinner",
-        decided_by="alice",
-        reviewer_role="analyst",
-    )
-    # The decision is an input of the date: neither the publish nor the queue's date is skipped
-    # as unchanged.
-    after = _run(lakehouse, [gold_expense_lines, *queue_assets])
-    published = after["gold_expense_lines"]
-    assert published["dates_computed"].value == 1
-    assert published["review_decisions_applied"].value == 1
+    for table, key, field, value, comment in (
+        ("expense_lines", item["key"], "spend_category", "meals", "a team dinner"),
+        ("contract_terms", term["key"], "payment_terms", "net 45 days", "clause 7.2 says 45"),
+        ("contract_terms", missing["key"], "effective_date", "2026-02-01", "signature page"),
+    ):
+        record_decision(
+            lakehouse,
+            table=table,
+            key=key,
+            business_date=DAY,
+            field=field,
+            decision="overridden",
+            new_value=value,
+            comment=comment,
+            decided_by="alice",
+            reviewer_role="analyst",
+        )
+    # The decision is an input of the date: neither the publishes nor the queue's date is
+    # skipped as unchanged.
+    after = _run(lakehouse, [*published, *queue_assets])
+    assert after["gold_expense_lines"]["dates_computed"].value == 1
+    assert after["gold_expense_lines"]["review_decisions_applied"].value == 1
+    assert after["gold_contract_terms"]["dates_computed"].value == 1
+    assert after["gold_contract_terms"]["review_decisions_applied"].value == 2
     decided = _gold_line(spark, lakehouse, "ER-0", 2)
     assert (decided.spend_category, decided.source, decided.model, decided.confidence) == (
         "meals",
@@ -107,25 +181,68 @@ def test_a_decision_is_published_kept_on_a_rerun_and_reported_when_its_key_is_go
     assert (decided.reviewed_by, decided.category_differs_from_claim) == ("alice", True)
     untouched = _gold_line(spark, lakehouse, "ER-0", 1)
     assert (untouched.source, untouched.reviewed_by) == ("model", None)
-    # The queue shows the item overridden, and the override rate of the model reviewed.
+    # The contract's payment terms are the person's, and so are the days the close reads.
+    contracts_now = _contracts(spark, lakehouse)
+    acme = contracts_now["acme.pdf"]
+    assert (acme.payment_terms, acme.payment_days) == ("net 45 days", 45)
+    terms = [(f.value, f.source, f.confidence) for f in acme.fields if f.field == "payment_terms"]
+    assert terms == [("net 45 days", "human", 1.0)]
+    assert [(r.field, r.reviewed_by) for r in acme.reviewed_fields] == [("payment_terms", "alice")]
+    assert contracts_now["globex.pdf"].reviewed_fields == []
+    initech = contracts_now["initech.pdf"]
+    assert (initech.effective_date, initech.payment_days) == (date(2026, 2, 1), 30)
+    read_by_close = {
+        r.file_name: (r.payment_terms, r.payment_days)
+        for r in _published(lakehouse, spark, CONTRACT_TERMS, CONTRACT_SCHEMA).collect()
+    }
+    assert read_by_close == {
+        "acme.pdf": ("net 45 days", 45),
+        "globex.pdf": ("net 30 days", 30),
+        "initech.pdf": ("net 30 days", 30),
+    }
+    # The queue shows the items overridden, and the override rate of each model reviewed.
     now = queue_item(lakehouse, "expense_lines", item["key"], DAY, "spend_category")
     assert (now["status"], now["decided_by"], now["assignee"]) == ("overridden", "alice", "bob")
+    now = queue_item(lakehouse, "contract_terms", term["key"], DAY, "payment_terms")
+    assert (now["status"], now["decided_by"], now["proposed_value"]) == (
+        "overridden",
+        "alice",
+        "net 30 days",
+    )
     assert open_queue(lakehouse) == []
-    [rate] = after["gold_review_queue"]["override_rate_by_model"].value
-    assert (rate["model"], rate["decisions"], rate["override_rate"]) == ("embedded/test", 1, 1.0)
+    rates = after["gold_review_queue"]["override_rate_by_model"].value
+    assert sorted((r["table_name"], r["field"], r["model"], r["decisions"]) for r in rates) == [
+        ("contract_terms", "effective_date", "embedded/contract-rules-v1", 1),
+        ("contract_terms", "payment_terms", "embedded/contract-rules-v1", 1),
+        ("expense_lines", "spend_category", "embedded/test", 1),
+    ]
+    assert {r["override_rate"] for r in rates} == {1.0}
 
     # A re-run of the date (recomputed, the model answering as before) keeps the human value.
     _run(lakehouse, [gold_expense_lines], **{RECOMPUTE_TAG: "true"})
     assert _gold_line(spark, lakehouse, "ER-0", 2).source == "human"
 
-    # The date is staged again without ER-0 line 2: the decision is reported, and kept. (Staged
-    # here behind the staging step's back, so its recorded version did not move: recompute.)
+    # The date is staged again without ER-0 line 2 and initech.pdf, acme.pdf read as before:
+    # the decisions on the keys gone are reported, and kept; acme's is applied again. (Staged
+    # here behind the staging steps' back, so their recorded versions did not move: recompute.)
     stage_audited(spark, lakehouse, [r for i, r in enumerate(rows) if i != 1])
-    gone = _run(lakehouse, [gold_expense_lines], **{RECOMPUTE_TAG: "true"})["gold_expense_lines"]
-    assert gone["review_decisions_unmatched"].value == 1
-    [unmatched] = gone["review_decisions_unmatched_list"].value
-    assert (unmatched["key"], unmatched["new_value"]) == (item["key"], "meals")
-    assert len(read_decisions(lakehouse)) == 1
+    stage_audited_contracts(spark, lakehouse, contracts[:2])
+    gone = _run(lakehouse, published, **{RECOMPUTE_TAG: "true"})
+    for name, key, value in (
+        ("gold_expense_lines", item["key"], "meals"),
+        ("gold_contract_terms", missing["key"], "2026-02-01"),
+    ):
+        assert gone[name]["review_decisions_unmatched"].value == 1
+        [unmatched] = gone[name]["review_decisions_unmatched_list"].value
+        assert (unmatched["key"], unmatched["new_value"]) == (key, value)
+    assert gone["gold_contract_terms"]["review_decisions_applied"].value == 1
+    acme = _contracts(spark, lakehouse)["acme.pdf"]
+    assert (acme.payment_terms, acme.payment_days, acme.reviewed_fields[0].reviewed_by) == (
+        "net 45 days",
+        45,
+        "alice",
+    )
+    assert len(read_decisions(lakehouse)) == 3
 
 
 def test_the_queue_checks_warn_above_the_configured_limits(monkeypatch):

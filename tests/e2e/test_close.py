@@ -308,12 +308,18 @@ def test_unsure_values_queue_for_review_through_the_gate_with_their_redacted_tex
     assert metadata["open_items"].value == len(rows)
     shares = metadata["share_needing_review"].value
     assert 0 < shares["expense_lines.spend_category"]["share"] <= 1
-    # Every reviewed table is measured; the notes and invoices carry their review columns, empty.
-    assert {"recon_exception_notes.probable_reason", "invoice_documents.total"} <= set(shares)
+    # Every reviewed table is measured; the notes, invoices and contracts carry their review
+    # columns, empty.
+    assert {
+        "recon_exception_notes.probable_reason",
+        "invoice_documents.total",
+        "contract_terms.payment_terms",
+    } <= set(shares)
     notes = lakehouse.read(spark, TableRef("gold", "recon_exception_notes"))
     assert notes.where("reviewed_by IS NOT NULL OR source = 'human'").count() == 0
-    invoices = lakehouse.read(spark, TableRef("gold", "invoice_documents"))
-    assert invoices.where(F.size("reviewed_fields") > 0).count() == 0
+    for documents in ("invoice_documents", "contract_terms"):
+        gold = lakehouse.read(spark, TableRef("gold", documents))
+        assert gold.where(F.size("reviewed_fields") > 0).count() == 0, documents
     checks = {
         e.check_name
         for e in result.get_asset_check_evaluations()

@@ -12,8 +12,11 @@ from pyspark.sql import functions as F
 from enrichment.prompts import CONTRACT_EXTRACT_TASK, INVOICE_EXTRACT_TASK
 from infra.enrichment import LLM_CACHE, LLM_CALLS, EnrichmentResource
 from infra.lakehouse import LakehouseResource
+from infra.review import REVIEWED_TABLES
+from infra.settings import review_thresholds
 from transforms.contract_documents import to_gold_contract_terms
 from transforms.invoice_documents import to_gold_invoice_documents
+from transforms.review import DECISION_SCHEMA
 
 DAY = date(2026, 10, 1)
 PAGE_1 = (
@@ -126,7 +129,8 @@ def test_offline_the_contract_rules_read_a_contract_into_gold_contract_terms(spa
     extracted = EnrichmentResource().extract_documents(
         LakehouseResource(), documents, CONTRACT_EXTRACT_TASK, "run-contract", {DAY: []}
     )
-    [row] = extracted.transform(to_gold_contract_terms(documents)).collect()
+    gold = extracted.transform(to_gold_contract_terms(documents))
+    [row] = gold.collect()
     assert (row["enrichment_status"], row["source"], row["model"]) == (
         "ok",
         "rule",
@@ -144,3 +148,24 @@ def test_offline_the_contract_rules_read_a_contract_into_gold_contract_terms(spa
     terms = next(f for f in row["fields"] if f["field"] == "payment_terms")
     assert CONTRACT[terms["start"] : terms["end"]] == "net 45 days" and terms["source"] == "rule"
     assert row["document_sha256"] == "h-acme_msa.pdf" and row["failure_kind"] == "none"
+    # The review loop's declaration fits gold's real shape: above the rules' 0.8 every term the
+    # contract states queues (the ones it does not state are optional), and a person's payment
+    # terms are published with the days read from them.
+    contracts = REVIEWED_TABLES["contract_terms"]
+    published = spark.createDataFrame([row], gold.schema)
+    strict = {**review_thresholds(), CONTRACT_EXTRACT_TASK.name: 0.85}
+    queued = published.transform(contracts.candidates(strict)).collect()
+    assert sorted((q["field"], q["confidence"], q["reason"]) for q in queued) == [
+        ("effective_date", 0.8, "LOW_CONFIDENCE"),
+        ("governing_law", 0.8, "LOW_CONFIDENCE"),
+        ("payment_terms", 0.8, "LOW_CONFIDENCE"),
+    ]
+    decision = spark.createDataFrame(
+        [("d1", "contract_terms", '{"file_name":"acme_msa.pdf"}', DAY, "payment_terms",
+          "overridden", "net 45 days", "net 60 days", "amended", "alice", "analyst", None,
+          "embedded/contract-rules-v1", "extract-contract-v1", 0.8)],
+        DECISION_SCHEMA,
+    )  # fmt: skip
+    [reviewed] = published.transform(contracts.overlay(decision)).collect()
+    assert (reviewed["payment_terms"], reviewed["payment_days"]) == ("net 60 days", 60)
+    assert [r["reviewed_by"] for r in reviewed["reviewed_fields"]] == ["alice"]

@@ -9,7 +9,12 @@ from chispa import assert_df_equality
 
 from infra.review import REVIEWED_TABLES
 from infra.settings import review_thresholds
-from tests.gold_helpers import INVOICE_DOCUMENT_SCHEMA, invoice_document
+from tests.gold_helpers import (
+    CONTRACT_TERMS_SCHEMA,
+    INVOICE_DOCUMENT_SCHEMA,
+    contract_terms_row,
+    invoice_document,
+)
 from transforms.review import (
     DECISION_SCHEMA,
     key_of,
@@ -213,3 +218,90 @@ def test_an_invoices_record_text_is_its_pages_redacted_as_the_extractor_sends_th
         ),
         '{"file_name":"copy-of-a.pdf"}': "<<page 1>>\nAcme invoice A",
     }
+
+
+CONTRACTS = REVIEWED_TABLES["contract_terms"]
+
+
+def test_a_contracts_unsure_missing_or_unread_terms_queue_each_on_its_own(spark):
+    contracts = spark.createDataFrame(
+        [
+            contract_terms_row("a.pdf"),  # every term sure: nothing queues
+            contract_terms_row("b.pdf", payment_confidence=0.4),  # payment terms unsure
+            contract_terms_row("c.pdf", effective_date=None),  # a required term is missing
+            contract_terms_row("d.pdf", status="failed", failure_kind="malformed"),
+            contract_terms_row("e.pdf", status="skipped", failure_kind="budget"),
+            contract_terms_row("f.pdf", flags=("injection_suspected",)),
+        ],
+        CONTRACT_TERMS_SCHEMA,
+    )
+    rows = contracts.transform(CONTRACTS.candidates(review_thresholds())).collect()
+    got = {(r["key"], r["field"], r["proposed_value"], r["confidence"], r["reason"]) for r in rows}
+    # renewal_terms is absent everywhere but optional: never queued; an unread contract queues
+    # its required terms (effective_date, payment_terms), a flagged one every term it states.
+    assert got == {
+        ('{"file_name":"b.pdf"}', "payment_terms", "net 30 days", 0.4, "LOW_CONFIDENCE"),
+        ('{"file_name":"c.pdf"}', "effective_date", None, None, "LOW_CONFIDENCE"),
+        ('{"file_name":"d.pdf"}', "effective_date", None, None, "ENRICHMENT_FAILED"),
+        ('{"file_name":"d.pdf"}', "payment_terms", None, None, "ENRICHMENT_FAILED"),
+        ('{"file_name":"e.pdf"}', "effective_date", None, None, "SKIPPED_BUDGET"),
+        ('{"file_name":"e.pdf"}', "payment_terms", None, None, "SKIPPED_BUDGET"),
+        *(
+            ('{"file_name":"f.pdf"}', field, value, 0.8, "SUSPECTED_INJECTION")
+            for field, value in (
+                ("effective_date", "2026-01-01"),
+                ("term", "two (2) years"),
+                ("notice_period", "thirty (30) days' written notice"),
+                ("payment_terms", "net 30 days"),
+                ("governing_law", "England and Wales"),
+            )
+        ),
+    }
+    # the extraction task's threshold, the contract's model and prompt version
+    assert {(r["threshold"], r["model"], r["prompt_version"]) for r in rows} == {
+        (0.6, "embedded/contract-rules-v1", "extract-contract-v1")
+    }
+
+
+def test_a_persons_contract_term_is_that_terms_and_payment_days_follow_payment_terms(spark):
+    contracts = spark.createDataFrame(
+        [
+            contract_terms_row("b.pdf", payment_confidence=0.4),
+            contract_terms_row("c.pdf", effective_date=None),
+        ],
+        CONTRACT_TERMS_SCHEMA,
+    )
+    decisions = spark.createDataFrame(
+        [
+            ("d1", CONTRACTS.name, '{"file_name":"b.pdf"}', D, "payment_terms", "overridden",
+             "net 30 days", "net 45 days", "clause 7.2 says 45", "alice", "analyst", AT,
+             "embedded/contract-rules-v1", "extract-contract-v1", 0.4),
+            ("d2", CONTRACTS.name, '{"file_name":"c.pdf"}', D, "effective_date", "overridden",
+             None, "2026-02-01", "dated on the signature page", "bob", "analyst", AT,
+             "embedded/contract-rules-v1", "extract-contract-v1", None),
+        ],
+        DECISION_SCHEMA,
+    )  # fmt: skip
+    published = {
+        r["file_name"]: r for r in contracts.transform(CONTRACTS.overlay(decisions)).collect()
+    }
+    b, c = published["b.pdf"], published["c.pdf"]
+    # the person's payment terms, and the days the reconciliation reads from them
+    assert (b["payment_terms"], b["payment_days"]) == ("net 45 days", 45)
+    terms = [f for f in b["fields"] if f["field"] == "payment_terms"]
+    assert [(f["value"], f["confidence"], f["source"]) for f in terms] == [
+        ("net 45 days", 1.0, "human")
+    ]
+    assert [(r["field"], r["reviewed_by"]) for r in b["reviewed_fields"]] == [
+        ("payment_terms", "alice")
+    ]
+    # the contract's own provenance is the extraction's
+    assert (b["source"], b["model"]) == ("rule", "embedded/contract-rules-v1")
+    # a missing term gets the person's value (typed) and its element; payment days unchanged
+    assert (c["effective_date"], c["payment_days"]) == (date(2026, 2, 1), 30)
+    assert ("effective_date", "2026-02-01", "human") in {
+        (f["field"], f["value"], f["source"]) for f in c["fields"]
+    }
+    assert [(r["field"], r["reviewed_by"]) for r in c["reviewed_fields"]] == [
+        ("effective_date", "bob")
+    ]

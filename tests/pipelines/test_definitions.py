@@ -72,10 +72,12 @@ def test_the_review_queue_reads_the_reviewed_gold_tables_and_warns_on_its_health
         "gold_hr_cases",
         "gold_recon_exception_notes",
         "gold_invoice_documents",
+        "gold_contract_terms",
         # where the reviewed tables' record text is built from
         "silver_hr_cases",
         "gold_recon_exceptions",
         "silver_invoice_document_pages",
+        "silver_contract_document_pages",
         "silver_hris_roster",
     }
     assert graph.get(AssetKey("gold_review_queue")).parent_keys == {

@@ -27,7 +27,12 @@ from infra.review import (
 )
 from infra.settings import PROJECT_ROOT, REVIEW_THRESHOLDS, Reviewer
 from review.auth import hash_password, hash_token, new_token
-from tests.gold_helpers import INVOICE_DOCUMENT_SCHEMA, invoice_document
+from tests.gold_helpers import (
+    CONTRACT_TERMS_SCHEMA,
+    INVOICE_DOCUMENT_SCHEMA,
+    contract_terms_row,
+    invoice_document,
+)
 from tests.review.server import free_port, review_page
 from transforms.review import (
     DECISION_SCHEMA,
@@ -67,6 +72,7 @@ HR_SCHEMA = (
 TOKEN = new_token()
 TOKEN_REVIEWERS = (Reviewer("tom", hash_token(TOKEN), "analyst"),)
 CASE_TEXT = "Jane Doe (jane.doe@example.com) asks to add her partner to the dental plan."
+CONTRACT_TEXT = "Notices to legal@acme.example. Invoices are payable net 30 days."
 
 
 def _expense(report, line, day, category, confidence, status, kind, injection=False):
@@ -101,6 +107,10 @@ def lakehouse(spark, tmp_path_factory) -> LakehouseResource:
         [invoice_document("acme.pdf", total_confidence=0.3, day=D)], INVOICE_DOCUMENT_SCHEMA
     )
     lakehouse.write_dates(invoices, TableRef("gold", "invoice_documents"), [D])
+    contracts = spark.createDataFrame(
+        [contract_terms_row("supply.pdf", payment_confidence=0.4, day=D)], CONTRACT_TERMS_SCHEMA
+    )
+    lakehouse.write_dates(contracts, TableRef("gold", "contract_terms"), [D])
     lakehouse.write_dates(
         spark.createDataFrame(
             [("C1", D, "email", "Dental plan", CASE_TEXT)],
@@ -127,10 +137,16 @@ def lakehouse(spark, tmp_path_factory) -> LakehouseResource:
         "business_date date, file_name string, page int, text string, method string, "
         "ocr_confidence double",
     )
+    contract_pages = spark.createDataFrame(
+        [(D, "supply.pdf", 1, CONTRACT_TEXT, "text", None)],
+        "business_date date, file_name string, page int, text string, method string, "
+        "ocr_confidence double",
+    )
     for gold, records, name in (
         (expenses, expenses, "expense_lines"),
         (cases, silver_cases, "hr_cases"),
         (invoices, pages, "invoice_documents"),
+        (contracts, contract_pages, "contract_terms"),
     ):
         spec = REVIEWED_TABLES[name]
         candidates = (
@@ -226,14 +242,15 @@ def test_the_queue_lists_open_items_and_filters_them(server):
         return len(_items(body))
 
     # R1-2 low, R1-3 failed, R1-4 injection, R2-1 the null row, R9-1 (earlier), C1 case type,
-    # acme.pdf's total
-    assert shown() == 7
+    # acme.pdf's total, supply.pdf's payment terms
+    assert shown() == 8
     assert shown("table=hr_cases") == 1
     assert shown("table=invoice_documents") == 1
+    assert shown("table=contract_terms") == 1
     assert shown("reason=ENRICHMENT_FAILED") == 2
     assert shown("reason=SUSPECTED_INJECTION&table=expense_lines") == 1
     assert shown(f"date={EARLIER}") == 1
-    assert shown("max_confidence=0.45") == 5
+    assert shown("max_confidence=0.45") == 6
     assert _call(f"{server}/?reason=BOGUS")[0] == 400
 
 
@@ -262,7 +279,7 @@ def test_an_override_writes_one_decision_with_the_identity_and_reaches_gold(
         "embedded",
     )
     # no longer open
-    assert len(_items(_call(f"{server}/")[2])) == 6
+    assert len(_items(_call(f"{server}/")[2])) == 7
     # The ledger delta-rs wrote, read by Spark and applied over gold: the next publish's step.
     gold = lakehouse.read(spark, TableRef("gold", "expense_lines"))
     ledger = lakehouse.read(spark, REVIEW_DECISIONS)
@@ -307,6 +324,28 @@ def test_an_extracted_field_takes_a_free_value_of_its_kind(server, lakehouse):
     )  # fmt: skip
 
 
+def test_a_contract_term_takes_a_free_text_value_without_personal_data(server, lakehouse):
+    key = key_of({"file_name": "supply.pdf"})
+    status, _, page = _call(_item_url(server, "contract_terms", key, D, "payment_terms"))
+    # the contract's text redacted as the extractor sent it, its terms and a value box
+    assert status == 200 and "Notices to [EMAIL_1]. Invoices are payable net 30 days." in page
+    assert "legal@acme.example" not in page
+    assert "<th>payment_days</th><td>30</td>" in page
+    assert 'id="new-value"' in page and "value (text)" in page
+    form = {**_form(page), "decision": "overridden", "comment": "clause 7.2"}
+    status, _, body = _call(
+        f"{server}/decide", form={**form, "new_value": "net 45 days, ask legal@acme.example"}
+    )
+    assert status == 400 and "payment_terms: the text holds personal data (EMAIL)" in body
+    assert read_decisions(lakehouse) == []
+    assert _call(f"{server}/decide", form={**form, "new_value": " net 45 days "})[0] == 303
+    [row] = read_decisions(lakehouse)
+    assert (row["table_name"], row["field"], row["old_value"], row["new_value"]) == (
+        "contract_terms", "payment_terms", "net 30 days", "net 45 days"
+    )  # fmt: skip
+    assert (row["model"], row["confidence"]) == ("embedded/contract-rules-v1", 0.4)
+
+
 def test_a_bearer_token_is_an_identity_recorded_on_its_decisions(server, lakehouse):
     url = _item_url(server, "expense_lines", key_of({"report_id": "R1", "line_id": 2}), D,
                     "spend_category")  # fmt: skip
@@ -348,7 +387,7 @@ def test_an_open_item_is_assigned_to_a_reviewer_and_the_queue_filters_by_assigne
         return len(_items(body))
 
     assert shown("assignee=tom") == 1
-    assert shown("assignee=-") == 6
+    assert shown("assignee=-") == 7
     assert shown("assignee=alice") == 0
     assert _call(f"{server}/?assignee=mallory")[0] == 400
     # only a configured reviewer, and a form token of the assigner's

@@ -260,7 +260,7 @@ def test_a_decision_on_a_key_that_no_longer_exists_is_returned_not_lost(spark):
         ],
         DECISION_SCHEMA,
     )
-    unmatched = gold.transform(unmatched_decisions(decisions, "expense_lines", KEY, CATEGORY))
+    unmatched = gold.transform(unmatched_decisions(decisions, "expense_lines", KEY, [CATEGORY]))
     expected = spark.createDataFrame([gone], DECISION_SCHEMA)
     assert_df_equality(unmatched, expected, ignore_nullable=True)
     applied = gold.transform(apply_decisions(decisions, "expense_lines", KEY, CATEGORY))

@@ -2,6 +2,8 @@
 
 import pytest
 
+from infra.review import DecisionError, reviewed_table
+from infra.settings import REVIEW_THRESHOLDS
 from transforms.review import free_value
 
 
@@ -42,3 +44,28 @@ def test_a_free_value_is_kept_as_gold_stores_its_kind(kind, given, kept):
 def test_a_free_value_that_gold_could_not_hold_is_refused_with_why(kind, given, why):
     with pytest.raises(ValueError, match=why.replace("(", r"\(").replace(")", r"\)")):
         free_value(kind, given)
+
+
+def test_a_contracts_terms_take_free_values_and_the_written_ones_no_personal_data():
+    """gold.contract_terms' reviewed terms: the extraction's six, each a free value (no
+    taxonomy); its date a date, its written terms text the suite's personal-data rule would
+    pass (a person's value is not audited after them)."""
+    contracts = reviewed_table("contract_terms")
+    assert [(f.name, f.kind, f.task) for f in contracts.fields] == [
+        ("effective_date", "date", "extract_contract"),
+        ("term", "text", "extract_contract"),
+        ("renewal_terms", "text", "extract_contract"),
+        ("notice_period", "text", "extract_contract"),
+        ("payment_terms", "text", "extract_contract"),
+        ("governing_law", "text", "extract_contract"),
+    ]
+    assert contracts.taxonomy("payment_terms") is None
+    assert REVIEW_THRESHOLDS["extract_contract"] == 0.6
+    assert contracts.override_value("payment_terms", " net 45 days ") == "net 45 days"
+    assert contracts.override_value("effective_date", "2026-02-01") == "2026-02-01"
+    with pytest.raises(DecisionError, match="effective_date: '01/02/2026' is not a date"):
+        contracts.override_value("effective_date", "01/02/2026")
+    with pytest.raises(DecisionError, match=r"notice_period: the text holds personal data"):
+        contracts.override_value("notice_period", "30 days' notice to legal@acme.example")
+    with pytest.raises(DecisionError, match="has no reviewed field 'payment_days'"):
+        contracts.override_value("payment_days", "45")

@@ -1,9 +1,12 @@
-"""Review of ``gold.invoice_documents``' extracted fields: each field's own provenance for the
-queue, the document's text as the extractor read it, and the checks again after a person's value.
+"""Review of the gold document tables' extracted fields (``gold.invoice_documents``,
+``gold.contract_terms``): each field's own provenance for the queue, the document's text as the
+extractor read it, and what derives from a field again after a person's value (an invoice's
+arithmetic checks, a contract's ``payment_days``).
 
 A document's fields share one extraction (its row's model, status and tokens) but each has its own
 confidence and source (an element of ``fields``), so each field is reviewed on its own: a
 person's value is that field's, never the document's (``transforms.review.apply_field_decisions``).
+The tables' declarations are ``infra/review.py::document_fields_table``.
 """
 
 import json
@@ -18,8 +21,9 @@ from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 from documents.checks import FAILED, lines_sum_to_net, net_plus_tax_is_total
 from documents.engine import INJECTION_FLAG
 from enrichment.extraction import join_pages
+from transforms.contract_documents import payment_days
 from transforms.document_fields import pages_per_document
-from transforms.invoice_documents import CHECKS, FIELDS
+from transforms.invoice_documents import CHECKS
 from transforms.review import named_element
 
 # The columns ``field_provenance`` adds per field ``f``: ``f__confidence``, ``f__source``…
@@ -32,8 +36,10 @@ def field_prefix(field: str) -> str:
     return FIELD_PREFIX.format(field=field)
 
 
-def field_provenance(required: Sequence[str]) -> Callable[[DataFrame], DataFrame]:
-    """Gold invoice documents with each field's provenance as columns, for the review queue.
+def field_provenance(
+    fields: Sequence[str], required: Sequence[str]
+) -> Callable[[DataFrame], DataFrame]:
+    """Gold documents with each of ``fields``' provenance as columns, for the review queue.
 
     Per field ``f``: ``f__confidence`` and ``f__source`` from its element of ``fields`` (the
     row's source when the extraction returned no value), the row's model, prompt version, status
@@ -48,7 +54,7 @@ def field_provenance(required: Sequence[str]) -> Callable[[DataFrame], DataFrame
                 F.array_contains("flags", INJECTION_FLAG), F.lit(False)
             )
         }
-        for name in FIELDS:
+        for name in fields:
             p = field_prefix(name)
             element = F.try_element_at(F.filter("fields", named_element(name)), F.lit(1))
             added[f"{p}confidence"] = element["confidence"]
@@ -130,11 +136,19 @@ def _checks(amounts: pd.Series, net: pd.Series, tax: pd.Series, total: pd.Series
                                        "check_messages"])  # fmt: skip
 
 
+def _reviewed(field: str | None = None) -> Column:
+    """A row where a person decided a field (``field``, or any)."""
+    reviewed = F.coalesce("reviewed_fields", F.array())
+    if field is None:
+        return F.size(reviewed) > 0
+    return F.exists(reviewed, lambda r: r["field"] == field)
+
+
 def with_checks_after_review(documents: DataFrame) -> DataFrame:
     """The arithmetic checks (``documents/checks.py``, the extraction's own) again on the rows
     where a person decided a field (``reviewed_fields`` not empty): a corrected amount is
     checked like an extracted one. Other rows keep the extraction's results."""
-    reviewed = F.size(F.coalesce("reviewed_fields", F.array())) > 0
+    reviewed = _reviewed()
     checked = documents.withColumn(
         "_checked",
         F.when(
@@ -149,3 +163,15 @@ def with_checks_after_review(documents: DataFrame) -> DataFrame:
     return checked.withColumns(
         {c: F.when(reviewed, value).otherwise(F.col(c)) for c, value in again.items()}
     ).drop("_checked")
+
+
+def with_payment_days_after_review(contracts: DataFrame) -> DataFrame:
+    """``payment_days`` again, by the extraction's own rule (``transforms.contract_documents.
+    payment_days``), on the rows where a person decided ``payment_terms``: ``net 45`` a person
+    wrote is 45 days for the reconciliation as it would be read. Other rows keep theirs."""
+    return contracts.withColumn(
+        "payment_days",
+        F.when(_reviewed("payment_terms"), payment_days("payment_terms")).otherwise(
+            F.col("payment_days")
+        ),
+    )
