@@ -19,8 +19,8 @@ ORIGINAL page text. What happens to a document:
 3. **Cache.** The key is the engine's (``enrichment/cache.input_hash``: task, prompt version,
    model, field spec, text sent). A key in ``cache`` is answered from it: ``source = cache``
    for the document and every field, no tokens, no request. Only LLM answers of the configured
-   model are stored (as ``infra/enrichment_engine.remember_answers`` does): a rule answer, or a fallback, is
-   asked again next time.
+   model are stored (as ``infra/enrichment_engine.remember_answers`` does): a rule answer, or a
+   fallback, is asked again next time.
 4. **The provider.** The rest go to ``build_provider(config, fallback=True)`` in one call, so
    the engine packs several documents per request within the budget (and at most
    ``max_output_tokens_per_request // OUTPUT_TOKENS_PER_DOCUMENT`` of them: answers are
