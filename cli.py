@@ -286,7 +286,9 @@ def spark_conf_args(args: argparse.Namespace) -> int:
     from infra.settings import spark_master
     from infra.spark import spark_conf
 
-    conf = spark_conf(spark_master(), f"{lakehouse_root().rstrip('/')}/_warehouse")
+    conf = spark_conf(
+        spark_master(), f"{lakehouse_root().rstrip('/')}/_warehouse", long_lived=args.long_lived
+    )
     for key, value in conf.items():
         print(f"--conf\n{key}={value}")
     return 0
@@ -314,7 +316,14 @@ def main() -> int:
         help="recompute every date even where inputs and code are unchanged",
     )
     sub.add_parser("docs", help="print and open the latest Great Expectations Data Docs page")
-    sub.add_parser("spark-conf", help="print the Spark settings as spark-submit --conf args")
+    conf_parser = sub.add_parser(
+        "spark-conf", help="print the Spark settings as spark-submit --conf args"
+    )
+    conf_parser.add_argument(
+        "--long-lived",
+        action="store_true",
+        help="for a driver that serves for long (the Thrift Server): the JVM's own compiler",
+    )
     args = parser.parse_args()
     commands = {"run": run, "docs": docs, "spark-conf": spark_conf_args}
     return commands[args.command](args)

@@ -5,7 +5,8 @@
 # It runs in the foreground; stop it with Ctrl-C. The embedded metastore admits one Spark
 # driver at a time: stop the server before a pipeline run, or use an external metastore.
 set -euo pipefail
-source "$(dirname "$0")/spark_env.sh"
+# A service that runs for long: the JVM's own compiler (infra/spark.py, long_lived).
+SPARK_CONF_ARGS=--long-lived source "$(dirname "$0")/spark_env.sh"
 exec "$SPARK_HOME/bin/spark-submit" \
   --class org.apache.spark.sql.hive.thriftserver.HiveThriftServer2 \
   --name lakehouse-thrift-server \

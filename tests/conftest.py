@@ -45,6 +45,8 @@ def spark() -> Iterator[SparkSession]:
         master="local[2]",
         warehouse_dir=warehouse,
         app_name="tests",
+        # One JVM for the whole suite: C2's compiled code pays back over 25 minutes.
+        long_lived=True,
         extra_conf={
             # The small-data profile (also the local default), whatever SPARK_PROFILE says.
             **SMALL_DATA_CONF,

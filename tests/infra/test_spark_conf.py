@@ -63,3 +63,14 @@ def test_spark_conf_wins_over_the_profile(monkeypatch):
     monkeypatch.setenv("SPARK_PROFILE", "small")
     monkeypatch.setenv("SPARK_CONF", "spark.sql.adaptive.enabled=true")
     assert spark_conf("local[2]", "/tmp/warehouse")["spark.sql.adaptive.enabled"] == "true"
+
+
+def test_a_long_lived_driver_keeps_the_jvms_own_compiler(monkeypatch):
+    monkeypatch.delenv("SPARK_CONF", raising=False)
+    monkeypatch.setenv("SPARK_PROFILE", "small")
+    key = "spark.driver.extraJavaOptions"
+    short = spark_conf("local[2]", "/tmp/warehouse")[key]
+    long = spark_conf("local[2]", "/tmp/warehouse", long_lived=True)[key]
+    assert "-XX:TieredStopAtLevel=1" in short.split()
+    assert "-XX:TieredStopAtLevel=1" not in long.split()
+    assert long.split() == [o for o in short.split() if not o.startswith("-XX:")]
