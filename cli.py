@@ -10,7 +10,7 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-from dagster import AssetSelection, DagsterInstance, materialize
+from dagster import AssetSelection, DagsterInstance, execute_job, reconstructable
 
 from infra.settings import lakehouse_root
 from sample import close as sample_close
@@ -199,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     from infra.versions import RECOMPUTE_TAG
-    from pipelines.definitions import all_assets, build_resources
+    from pipelines.definitions import build_resources, close_job, defs
 
     root = Path(lakehouse_root())
     day = args.date or date.today() - timedelta(days=1)
@@ -218,12 +218,18 @@ def run(args: argparse.Namespace) -> int:
     provider = resources["enrichment"].describe()
     scope = f" ({args.select})" if args.select else ""
     print(f"Closing {first} .. {day}{scope} ... enrichment: {provider}", flush=True)
-    result = materialize(
-        all_assets,
+    instance = (
+        DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    )
+    selection = whole_steps(args.select)
+    with execute_job(
+        # The definitions' job and executor: ready steps run at once (infra/executor.py).
+        reconstructable(close_job),
+        instance=instance,
         # Everything by default; e.g. '*gold_expense_lines' for one table and what it needs.
-        selection=whole_steps(args.select),
-        resources=resources,
-        instance=DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None,
+        asset_selection=None
+        if selection is None
+        else sorted(selection.resolve(defs.resolve_asset_graph())),
         raise_on_error=False,
         tags={
             ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
@@ -232,7 +238,12 @@ def run(args: argparse.Namespace) -> int:
         },
         # Step-level progress without Dagster's per-event debug lines.
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-    )
+    ) as result:
+        return _report(result, first, day, provider)
+
+
+def _report(result, first: date, day: date, provider: str) -> int:
+    """Print how the run ended (and its summary); the exit status."""
     if not result.success:
         failed = [e.step_key for e in result.get_step_failure_events()]
         print(f"Run {result.run_id} failed at {', '.join(failed) or 'a check'}.", file=sys.stderr)

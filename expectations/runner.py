@@ -12,6 +12,7 @@ or not the rule found anything. So a suite runs in two passes:
 A partition that passes, the common case, pays for the first pass alone.
 """
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -105,6 +106,9 @@ def _vacuous(suite: Suite) -> ValidationReport:
     )
 
 
+_GX_LOCK = threading.Lock()
+
+
 def _context(docs_dir: str | None):
     # In memory, without the temporary docs site GX's default ephemeral context makes (and never
     # removes) under /tmp for every validation.
@@ -178,7 +182,10 @@ def validate(df: DataFrame, suite: Suite, docs_dir: str | None = None) -> Valida
     # own persist is never released).
     df = df.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        return _validate(df, suite, docs_dir)
+        # GX keeps its current context in a global: one validation at a time in this process
+        # (steps may run at once in threads, infra/executor.py).
+        with _GX_LOCK:
+            return _validate(df, suite, docs_dir)
     finally:
         df.unpersist()
 

@@ -6,6 +6,7 @@ the lakehouse (the cache lookup, the budget, the calls and their log) is the eng
 ``infra/enrichment_engine.py``.
 """
 
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -67,6 +68,9 @@ from transforms.mllib_classifier import (
     route_by_confidence,
 )
 from transforms.training_window import TrainingWindow
+
+# The run's budget and breakers, counted by steps that may run at once (infra/executor.py).
+_STATE_LOCK = threading.Lock()
 
 # The engine's names its callers import from here too.
 __all__ = [
@@ -160,12 +164,14 @@ class EnrichmentResource(ConfigurableResource):
     def record_spend(self, tokens: int) -> None:
         """Count tokens spent (by an enrichment, an extraction, a group summary) against the
         run's budget."""
-        self._tokens_spent += tokens
+        with _STATE_LOCK:  # steps may run at once in threads (infra/executor.py)
+            self._tokens_spent += tokens
 
     def record_open_circuit(self, scope: str, reason: str) -> None:
         """A breaker opened: later calls of the run send nothing for the task ``scope`` (``*``:
         for any task, the key was refused)."""
-        self._open_circuits[scope] = reason
+        with _STATE_LOCK:
+            self._open_circuits[scope] = reason
 
     @property
     def budget_left(self) -> int:

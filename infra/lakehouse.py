@@ -8,6 +8,7 @@ import json
 import logging
 import random
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -62,6 +63,7 @@ T = TypeVar("T")
 LAYERS = ("bronze", "silver", "staging", "gold", "ops")
 # (Spark application, table, location) already registered in the catalog by this process.
 _REGISTERED: set[tuple[str, str, str]] = set()
+_REGISTER_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -557,6 +559,15 @@ class LakehouseResource(ConfigurableResource):
         known = (spark.sparkContext.applicationId, table.qualified, location)
         if known in _REGISTERED:
             return  # already registered by this Spark application: skip two catalog round trips
+        # Steps of a run may register at once (infra/executor.py): one catalog change at a time.
+        with _REGISTER_LOCK:
+            self._register(spark, table, location, known)
+
+    def _register(
+        self, spark: SparkSession, table: TableRef, location: str, known: tuple[str, str, str]
+    ) -> None:
+        if known in _REGISTERED:
+            return
         _REGISTERED.difference_update({k for k in _REGISTERED if k[1] == table.qualified})
         # The metastore's own record (no Delta log read, unlike DESCRIBE DETAIL).
         catalog = spark._jsparkSession.sharedState().externalCatalog()

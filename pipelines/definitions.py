@@ -1,6 +1,6 @@
 """The Dagster ``Definitions``: only wiring, no logic."""
 
-from dagster import Definitions, in_process_executor, load_assets_from_modules
+from dagster import Definitions, JobDefinition, load_assets_from_modules
 
 from assets import (
     close,
@@ -13,6 +13,7 @@ from assets import (
     sources,
 )
 from infra.enrichment import EnrichmentResource
+from infra.executor import threaded_executor
 from infra.lakehouse import LakehouseResource
 from infra.spark import SparkResource
 from pipelines.jobs import daily_close_job, nightly_close_schedule
@@ -41,5 +42,11 @@ defs = Definitions(
     schedules=[nightly_close_schedule],
     sensors=[landing_zone_sensor],
     resources=build_resources(),
-    executor=in_process_executor,
+    # One process and one Spark driver per run, its ready steps run at once in threads.
+    executor=threaded_executor,
 )
+
+
+def close_job() -> JobDefinition:
+    """The close (every asset) as a job: what ``cli run`` executes, found again by name."""
+    return defs.resolve_job_def(daily_close_job.name)

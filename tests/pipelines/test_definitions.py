@@ -225,3 +225,13 @@ def test_run_selection_takes_whole_multi_asset_steps():
     assert whole_steps(None) is None
     with pytest.raises(SystemExit, match="no_such_asset"):
         whole_steps("no_such_asset")
+
+
+def test_runs_share_one_process_and_run_ready_steps_in_threads():
+    from infra.executor import threaded_executor
+    from pipelines.definitions import close_job
+
+    job = close_job()
+    assert job.executor_def is threaded_executor
+    # The UI's asset jobs (backfills) get the same executor.
+    assert defs.resolve_implicit_global_asset_job_def().executor_def is threaded_executor
