@@ -5,6 +5,7 @@ runs them): ``prepared``, then ``enriched`` in the ``llm`` pool, then ``publishe
 first attempt (a run with no ``dagster/parent_run_id``), ``enriched`` writes its process id (the
 run worker's, in process) to ``$MONITORED_DIR/<run_id>.pid`` and sleeps, holding its pool slot,
 until the test kills its worker or run monitoring ends the run; a retry goes straight through.
+In a run tagged ``monitored/fail``, ``enriched`` fails on its own instead (a step failure).
 """
 
 import os
@@ -15,6 +16,7 @@ from dagster import AssetExecutionContext, Definitions, asset, define_asset_job,
 
 JOB = "monitored"
 HOLD_SECONDS = 600
+FAIL_TAG = "monitored/fail"
 
 
 @asset
@@ -24,6 +26,8 @@ def prepared() -> int:
 
 @asset(pool="llm")
 def enriched(context: AssetExecutionContext, prepared: int) -> int:
+    if FAIL_TAG in context.run.tags:
+        raise RuntimeError("enriched failed on its own")
     if context.run.parent_run_id is None:
         pid_file = Path(os.environ["MONITORED_DIR"]) / f"{context.run.run_id}.pid"
         pid_file.write_text(str(os.getpid()))

@@ -4,7 +4,9 @@ Spark-free. The first test loads the project's own ``dagster.yaml``, as ``make u
 ones run the real processes on loopback against a copy of it: a code server (``dagster api grpc``,
 as ``dagster dev`` starts one per code location) serving ``tests/reliability/monitored_location.py``
 and the daemon (``dagster-daemon run``); runs are submitted to the queue as the UI submits them,
-and the daemon launches them in the code server.
+and the daemon launches them in the code server. A run worker killed with SIGKILL, a run that
+hangs past its runtime bound, and a step that fails on its own: what Dagster does with each, as
+the project configures it (measured times: docs/RUNBOOK.md, "A run worker died or hangs").
 """
 
 import json
@@ -24,7 +26,7 @@ import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from infra.settings import PROJECT_ROOT
-from tests.reliability.monitored_location import JOB
+from tests.reliability.monitored_location import FAIL_TAG, JOB
 
 POOL = "llm"
 LOCATION = "monitored"
@@ -204,6 +206,13 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
         )
         instance = DagsterInstance.from_config(str(home))
         stack.callback(instance.dispose)
+        # The queue's limits, the pools and the launcher are the project's.
+        project_home = tmp_path_factory.mktemp("project_home")
+        (project_home / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
+        project = stack.enter_context(DagsterInstance.from_config(str(project_home)))
+        assert instance.get_concurrency_config() == project.get_concurrency_config()
+        assert type(instance.run_launcher) is type(project.run_launcher)
+        assert type(instance.run_coordinator) is type(project.run_coordinator)
         deployment = Deployment(instance, workspace, pids, logs)
 
         def listening() -> bool:
@@ -234,6 +243,7 @@ def _held(deployment: Deployment, run_id: str) -> int:
     deployment.wait_for(
         lambda: pid_file.exists() and run_id in deployment.slot_holders(),
         "llm step holding its slot",
+        120,
     )
     assert deployment.run(run_id).status == DagsterRunStatus.STARTED
     return int(pid_file.read_text())
@@ -272,8 +282,8 @@ def test_a_killed_run_worker_fails_its_run_which_is_retried_from_failure(deploym
     )
     print(" ".join(f"{what}: {at:.1f} s;" for what, at in seen.items()))
     # The code server watches the run processes it started (every 0.5 s): a dead one's run is
-    # reported failed at once, not at the runtime bound.
-    assert seen["failed"] < 3
+    # reported failed at once (measured: under a second), not at the runtime bound.
+    assert seen["failed"] < 5
     killed = deployment.run(run_id)
     # Not a step failure (retry_on_asset_or_op_failure: false does not apply): it is retried.
     assert "dagster/failure_reason" not in killed.tags
@@ -292,7 +302,8 @@ def test_a_killed_run_worker_fails_its_run_which_is_retried_from_failure(deploym
     # could the retry's llm step take it.
     settings = deployment.instance.run_monitoring_settings
     bound = settings["free_slots_after_run_end_seconds"] + settings["poll_interval_seconds"]
-    assert seen["dead run's slot freed"] - seen["failed"] <= bound + 1
+    # (Measured: 3-4 s for this 3 s bound; the margin is for a loaded machine.)
+    assert seen["dead run's slot freed"] - seen["failed"] <= bound + 5
     (llm_step,) = [
         s for s in deployment.instance.get_run_step_stats(retry.run_id) if s.step_key == "enriched"
     ]
@@ -321,9 +332,34 @@ def test_a_hung_run_is_ended_by_its_runtime_bound(deployment):
     assert record.dagster_run.status == DagsterRunStatus.FAILURE
     assert "dagster/failure_reason" not in record.dagster_run.tags
     ran_for = record.end_time - record.start_time
-    # The bound, plus at most one monitoring poll (1 s here, poll_interval_seconds).
-    assert max_runtime < ran_for < max_runtime + 5, ran_for
+    # The bound, plus at most one monitoring poll (1 s here, poll_interval_seconds): measured
+    # 5.4-5.9 s; the margin is for a loaded machine.
+    assert max_runtime < ran_for < max_runtime + 10, ran_for
     # The run worker was terminated, not only marked failed.
     deployment.wait_for(lambda: not _alive(worker), "run worker's exit", 30)
     deployment.wait_for(lambda: not deployment.slot_holders(), "free llm pool", 30)
     print(f"ran {ran_for:.1f} s of its {max_runtime} s bound")
+
+
+@pytest.mark.slow
+def test_a_step_that_fails_on_its_own_is_not_retried_by_the_run(deployment):
+    run_id = deployment.submit({FAIL_TAG: "true"})
+    # The run's status is stored first, then its will_retry tag.
+    deployment.wait_for(
+        lambda: "dagster/will_retry" in deployment.run(run_id).tags, "end of the run", 60
+    )
+    failed = deployment.run(run_id)
+    assert failed.status == DagsterRunStatus.FAILURE
+    assert failed.tags["dagster/failure_reason"] == "STEP_FAILURE"
+    assert failed.tags["dagster/will_retry"] == "false"
+    # The retry daemon saw it and said why it does not retry it (retry_on_asset_or_op_failure).
+    deployment.wait_for(
+        lambda: any(
+            "retry_on_asset_or_op_failure set to false" in e.message
+            for e in deployment.instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT)
+        ),
+        "the retry daemon's verdict",
+        30,
+    )
+    assert not deployment.retries_of(run_id)
+    assert not deployment.slot_holders()
