@@ -43,9 +43,9 @@ OLD = [line(i) for i in range(3)]
 NEW = [line(i, merchant="Lyft") for i in range(6)]
 CHILD_NEW = [line(i, merchant="Bolt") for i in range(4)]
 BACKFILL = [line(i, PREVIOUS_DAY, merchant="Taxi") for i in range(3)]
-# The ``crash`` scenario's two lakehouses (folders of its ROOT): killed inside the gold write, and
-# between gold's commit and the ledger's.
-GOLD_WRITE, LEDGER = "gold-write", "ledger"
+# The ``crash`` scenario's three lakehouses (folders of its ROOT): killed inside the staging write
+# (before the audit), inside the gold write, and between gold's commit and the ledger's.
+STAGE_WRITE, GOLD_WRITE, LEDGER = "stage-write", "gold-write", "ledger"
 
 
 # Sixteen distinct expense texts (eight requests of two): one names a roster employee.
@@ -162,10 +162,12 @@ def main(scenario: str, root: str, workdir: str) -> None:
         _wait_for(work / "start.go")
         enrich_lines(spark, lakehouse, os.environ["FAKE_OPENAI_URL"], "crashed")
     elif scenario == "crash":
-        # ROOT's two lakehouses hold the date as the previous run left it (the test copies them
+        # ROOT's three lakehouses hold the date as the previous run left it (the test copies them
         # there meanwhile); the run that republishes it is killed in each, by one kill of this
         # process: first the publish to LEDGER stops for good between gold's commit and the
-        # ledger's (in a thread of its own), then the one to GOLD_WRITE inside its gold write.
+        # ledger's, then the staging write to STAGE_WRITE inside its write (each in a thread of
+        # its own), then the one to GOLD_WRITE inside its gold write. The two held Spark tasks
+        # take local[2]'s two slots; each write's first partition is written before (in order).
         _wait_for(work / "start.go")
         at_ledger = LakehouseResource(root=str(Path(root) / LEDGER))
         wap._ledger = _ledger_that_dies(work, at_ledger.base)
@@ -173,6 +175,14 @@ def main(scenario: str, root: str, workdir: str) -> None:
             target=_or_exit, args=(run_gate, spark, at_ledger, NEW, DAY, "crashed"), daemon=True
         ).start()
         _wait_for(work / "ledger.held")
+        at_stage = LakehouseResource(root=str(Path(root) / STAGE_WRITE))
+        hold_stage = ("stage", hold_second_partition(work, "s"))
+        threading.Thread(
+            target=_or_exit,
+            args=(run_gate, spark, at_stage, NEW, DAY, "crashed", hold_stage),
+            daemon=True,
+        ).start()
+        _wait_for(work / "s.held")
         at_gold = LakehouseResource(root=str(Path(root) / GOLD_WRITE))
         run_gate(spark, at_gold, NEW, DAY, "crashed", ("gold", hold_second_partition(work, "g")))
     elif scenario == "concurrent":

@@ -1,11 +1,12 @@
-"""Case 1, kill -9 mid-write: a writer process killed inside a gold publish.
+"""Case 1, kill -9 mid-write: a writer process killed inside the write-audit-publish gate.
 
 A date is published with 3 lines through the gate (here, while the child's JVM starts) and the
-lakehouse copied twice; the child (``tests/reliability/children.py``, scenario ``crash``)
+lakehouse copied three times; the child (``tests/reliability/children.py``, scenario ``crash``)
 republishes the date with 6 other lines in each copy, through the gate, and is killed with SIGKILL
-to its whole process group once both republishes stopped: one after gold's commit and before the
-ledger's, the other inside the gold write (its first data file is on disk, the commit is not).
-The uninterrupted reference (the same two runs) is computed here meanwhile.
+to its whole process group once the three republishes stopped: one after gold's commit and before
+the ledger's, one inside the staging write (before the audit: its first data file is on disk, the
+commit is not), the last inside the gold write (likewise). The uninterrupted reference (the same
+two runs) is computed here meanwhile.
 """
 
 import shutil
@@ -22,6 +23,7 @@ from tests.reliability.children import (
     LEDGER,
     NEW,
     OLD,
+    STAGE_WRITE,
     Child,
     gold_rows,
     run_gate,
@@ -43,8 +45,9 @@ def _converged(root: Path) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Crashed:
-    """The killed child's two lakehouses, and the uninterrupted runs' tables (``_converged``)."""
+    """The killed child's three lakehouses, and the uninterrupted runs' tables (``_converged``)."""
 
+    stage_write: Path
     gold_write: Path
     ledger: Path
     reference: dict[str, str]
@@ -52,20 +55,25 @@ class Crashed:
 
 @pytest.fixture(scope="module")
 def crashed(spark, tmp_path_factory) -> Crashed:
-    """The two republishes of the date, each stopped where its test says, then ``kill -9``."""
+    """The three republishes of the date, each stopped where its test says, then ``kill -9``."""
     base = tmp_path_factory.mktemp("crash")
     child = Child("crash", base, base.parent / f"{base.name}-work")
     try:
         uninterrupted = tmp_path_factory.mktemp("uninterrupted")
         lakehouse = LakehouseResource(root=str(uninterrupted))
-        # The date as the previous run left it, in the child's two lakehouses too.
+        # The date as the previous run left it, in the child's three lakehouses too.
         run_gate(spark, lakehouse, OLD, DAY, "first")
-        for name in (GOLD_WRITE, LEDGER):
+        for name in (STAGE_WRITE, GOLD_WRITE, LEDGER):
             shutil.copytree(uninterrupted, base / name)
         child.go("start")
         run_gate(spark, lakehouse, NEW, DAY, "second")
         reference = _converged(uninterrupted)
         child.wait_for(lambda: child.held("ledger"), "the ledger append of the publish")
+        staging_path = str(base / STAGE_WRITE / "staging" / wap.GoldTable("expense_lines").name)
+        child.wait_for(
+            lambda: child.held("s") and bool(uncommitted_files(staging_path)),
+            "a data file of the staging write",
+        )
         gold_path = str(base / GOLD_WRITE / "gold" / wap.GoldTable("expense_lines").name)
         child.wait_for(
             lambda: child.held("g") and bool(uncommitted_files(gold_path)),
@@ -73,7 +81,33 @@ def crashed(spark, tmp_path_factory) -> Crashed:
         )
     finally:
         child.kill()
-    return Crashed(base / GOLD_WRITE, base / LEDGER, reference)
+    return Crashed(base / STAGE_WRITE, base / GOLD_WRITE, base / LEDGER, reference)
+
+
+def test_kill_9_inside_a_staging_write_publishes_nothing_and_a_rerun_converges(spark, crashed):
+    root = crashed.stage_write
+    table = wap.GoldTable("expense_lines")
+    lakehouse = LakehouseResource(root=str(root))
+    staged_before = lakehouse.version(spark, table.staging)
+
+    # The killed staging write left its data file, referenced by no version: staging is still at
+    # the first run's version, never audited again; gold holds the old date, the ledger nothing
+    # new. Every table reads.
+    assert uncommitted_files(str(root / "staging" / table.name))
+    table_digests(root)
+    assert gold_rows(root) == _content(OLD)
+    ledger = lakehouse.read_rows(spark, wap.WAP_LEDGER, ["event", "staged_version", "run_id"])
+    assert sorted((r["event"], r["run_id"]) for r in ledger) == [
+        ("audited", "first"),
+        ("published", "first"),
+    ]
+    assert {r["staged_version"] for r in ledger} == {staged_before}
+    assert_invariants(spark, lakehouse)
+
+    run_gate(spark, lakehouse, NEW, NEW[0]["business_date"], "rerun")
+    assert gold_rows(root) == _content(NEW)
+    assert _converged(root) == crashed.reference
+    assert_invariants(spark, lakehouse)
 
 
 def test_kill_9_inside_a_gold_write_leaves_the_old_date_and_a_rerun_converges(spark, crashed):
