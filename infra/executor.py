@@ -17,8 +17,10 @@ concurrency pool (``llm``) run one at a time within a run; the instance's pool l
 across runs as with Dagster's own executors.
 
 A termination request stops new steps at once; a running step is interrupted at its next Python
-instruction (a Spark job it is waiting on finishes first), reports its failure, and the run ends
-interrupted, as in Dagster's own executors.
+instruction and reports its failure. A step that cannot take the interruption within
+``INTERRUPT_GRACE_S`` (a thread blocked in a call: a sleep, a Spark job it waits on) is not waited
+for: the run ends interrupted, as in Dagster's own executors, and the thread ends with the run's
+process.
 """
 
 import ctypes
@@ -26,6 +28,7 @@ import itertools
 import os
 import queue
 import threading
+import time
 from _thread import LockType
 from collections import defaultdict
 from collections.abc import Iterator
@@ -50,6 +53,8 @@ from dagster._core.executor.base import Executor
 # Ready steps run at once by default: two cores, and steps that wait on I/O about half the time.
 DEFAULT_MAX_CONCURRENT = 3
 _POLL_S = 0.5
+# After a termination request, how long running steps get to report their interruption.
+INTERRUPT_GRACE_S = 5.0
 _DONE = object()
 
 
@@ -142,12 +147,14 @@ def _run_threads(job_context: PlanExecutionContext, active, limit: int) -> Itera
     attempts = itertools.count()
     # One step of a pool at a time within the run (the instance limits pools across runs).
     pools: dict[str, LockType] = defaultdict(threading.Lock)
-    interrupted = False
+    interrupted: float | None = None  # when a termination was requested
     failure: BaseException | None = None
     try:
-        while running or (not interrupted and failure is None and not active.is_complete):
-            if not interrupted and active.check_for_interrupts():
-                interrupted = True
+        while (running and not _grace_over(interrupted)) or (
+            interrupted is None and failure is None and not active.is_complete
+        ):
+            if interrupted is None and active.check_for_interrupts():
+                interrupted = time.monotonic()
                 active.mark_interrupted()
                 yield DagsterEvent.engine_event(
                     job_context,
@@ -156,7 +163,7 @@ def _run_threads(job_context: PlanExecutionContext, active, limit: int) -> Itera
                 )
                 for _, thread in running.values():
                     _interrupt(thread)
-            if not interrupted and failure is None:
+            if interrupted is None and failure is None:
                 for step in active.get_steps_to_execute(limit=limit - len(running)):
                     step_context = job_context.for_step(step, active.get_known_state())
                     attempt = next(attempts)
@@ -201,7 +208,8 @@ def _run_threads(job_context: PlanExecutionContext, active, limit: int) -> Itera
         raise
     if failure is not None:
         raise failure
-    if interrupted:
+    if interrupted is not None:
+        # Steps still running past the grace (a thread blocked in a call) end with the process.
         raise DagsterExecutionInterruptedError()
 
 
@@ -219,6 +227,11 @@ def _run_step(attempt: int, step_context, events: queue.Queue, pool: LockType | 
         events.put((attempt, error))
     finally:
         events.put((attempt, _DONE))
+
+
+def _grace_over(interrupted: float | None) -> bool:
+    """Whether a termination requested at ``interrupted`` has waited its grace for the steps."""
+    return interrupted is not None and time.monotonic() - interrupted > INTERRUPT_GRACE_S
 
 
 def _interrupt(thread: threading.Thread) -> None:

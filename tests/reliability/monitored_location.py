@@ -1,18 +1,21 @@
 """A small code location for the live run-monitoring case (``test_run_monitoring.py``).
 
-Spark-free, three assets run by the project's executor (in process, as ``pipelines/definitions.py``
-runs them): ``prepared``, then ``enriched`` in the ``llm`` pool, then ``published``. On a run's
-first attempt (a run with no ``dagster/parent_run_id``), ``enriched`` writes its process id (the
-run worker's, in process) to ``$MONITORED_DIR/<run_id>.pid`` and sleeps, holding its pool slot,
-until the test kills its worker or run monitoring ends the run; a retry goes straight through.
-In a run tagged ``monitored/fail``, ``enriched`` fails on its own instead (a step failure).
+Spark-free, three assets run by the project's executor (``infra/executor.py``: steps in threads of
+the run worker, as ``pipelines/definitions.py`` runs them): ``prepared``, then ``enriched`` in the
+``llm`` pool, then ``published``. On a run's first attempt (a run with no
+``dagster/parent_run_id``), ``enriched`` writes its process id (the run worker's) to
+``$MONITORED_DIR/<run_id>.pid`` and sleeps, holding its pool slot, until the test kills its worker
+or run monitoring ends the run; a retry goes straight through. In a run tagged ``monitored/fail``,
+``enriched`` fails on its own instead (a step failure).
 """
 
 import os
 import time
 from pathlib import Path
 
-from dagster import AssetExecutionContext, Definitions, asset, define_asset_job, in_process_executor
+from dagster import AssetExecutionContext, Definitions, asset, define_asset_job
+
+from infra.executor import threaded_executor
 
 JOB = "monitored"
 HOLD_SECONDS = 600
@@ -43,5 +46,5 @@ def published(enriched: int) -> int:
 defs = Definitions(
     assets=[prepared, enriched, published],
     jobs=[define_asset_job(JOB)],
-    executor=in_process_executor,
+    executor=threaded_executor,
 )
