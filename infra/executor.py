@@ -6,9 +6,10 @@ metastore admits one, and a driver takes seconds to start). Dagster's in-process
 steps one after another, so while a step waits on its Delta commit, on a Spark job's scheduling
 or on the JVM's planning, the machine's other core idles; its multiprocess executor would start a
 Python process, the code location's imports and a Spark driver for every step. This executor keeps
-the one process and its resources and runs up to ``max_concurrent`` ready steps at once, each in a
-thread: Spark's scheduler takes jobs from several threads, and Delta's optimistic commits settle
-concurrent writers of one table (``infra/lakehouse.py::retry_conflicts``).
+the one process and its resources and runs up to ``max_concurrent`` ready steps at once
+(``STEP_THREADS``, 3), each in a thread: Spark's scheduler takes jobs from several threads, and
+Delta's optimistic commits settle concurrent writers of one table
+(``infra/lakehouse.py::retry_conflicts``).
 
 What the threads share is made safe where it is shared: the Spark catalog's registrations and the
 GX context are taken one thread at a time (``infra/lakehouse.py``, ``expectations/runner.py``),
@@ -50,8 +51,8 @@ from dagster._core.execution.step_dependency_config import (
 )
 from dagster._core.executor.base import Executor
 
-# Ready steps run at once by default: two cores, and steps that wait on I/O about half the time.
-DEFAULT_MAX_CONCURRENT = 3
+from infra.settings import step_threads
+
 _POLL_S = 0.5
 # After a termination request, how long running steps get to report their interruption.
 INTERRUPT_GRACE_S = 5.0
@@ -64,9 +65,10 @@ class ThreadedExecutor(Executor):
     def __init__(
         self,
         retries: RetryMode,
-        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+        max_concurrent: int | None = None,
         step_dependency_config: StepDependencyConfig | None = None,
     ) -> None:
+        max_concurrent = step_threads() if max_concurrent is None else max_concurrent
         if max_concurrent < 1:
             raise ValueError(f"max_concurrent must be at least 1, not {max_concurrent}")
         self._retries = retries
@@ -249,8 +251,8 @@ def _interrupt(thread: threading.Thread) -> None:
         "max_concurrent": Field(
             IntSource,
             is_required=False,
-            default_value=DEFAULT_MAX_CONCURRENT,
-            description="Steps run at once, each in a thread of the run's process.",
+            description="Steps run at once, each in a thread of the run's process (default: "
+            "STEP_THREADS, 3).",
         ),
         "step_dependency_config": get_step_dependency_config_field(),
     },
@@ -260,7 +262,7 @@ def threaded_executor(init_context) -> ThreadedExecutor:
     config = init_context.executor_config
     return ThreadedExecutor(
         retries=RetryMode.from_config(config["retries"]),
-        max_concurrent=config["max_concurrent"],
+        max_concurrent=config.get("max_concurrent"),
         step_dependency_config=StepDependencyConfig.from_config(
             config.get("step_dependency_config")
         ),

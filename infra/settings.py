@@ -70,6 +70,15 @@ def spark_driver_memory() -> str:
     return _env("SPARK_DRIVER_MEMORY", "4g")
 
 
+def step_threads() -> int:
+    """``STEP_THREADS``: steps of a run executed at once, each in a thread (``infra/executor.py``):
+    3; 1 runs them one after another."""
+    value = _env("STEP_THREADS", "3")
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"STEP_THREADS is a whole number of at least 1, not {value!r}")
+    return int(value)
+
+
 def spark_conf_overrides() -> dict[str, str]:
     """``SPARK_CONF``: further Spark settings, ``key=value`` separated by whitespace, applied
     last (they win over the project's): a cluster's executor sizes, or small-data tuning such as

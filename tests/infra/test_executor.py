@@ -164,3 +164,13 @@ def test_a_failed_step_skips_what_needs_it_and_the_rest_runs_and_retries():
 def test_at_least_one_step_at_a_time():
     with pytest.raises(ValueError, match="at least 1"):
         ThreadedExecutor(retries=None, max_concurrent=0)  # type: ignore[arg-type]
+
+
+def test_step_threads_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("STEP_THREADS", "1")
+    assert ThreadedExecutor(retries=None).max_concurrent == 1  # type: ignore[arg-type]
+    monkeypatch.delenv("STEP_THREADS")
+    assert ThreadedExecutor(retries=None).max_concurrent == 3  # type: ignore[arg-type]
+    monkeypatch.setenv("STEP_THREADS", "two")
+    with pytest.raises(ValueError, match="STEP_THREADS is a whole number"):
+        ThreadedExecutor(retries=None)  # type: ignore[arg-type]
