@@ -109,3 +109,8 @@ class RecordOut:
     flags: list[str] = field(default_factory=list)
     # An extract task's answer: the spec's typed record as JSON, spans in the text sent.
     extraction: str | None = None
+
+
+def failed_outcomes(records: list[RecordIn], source: str, model: str) -> dict[str, RecordOut]:
+    """One outcome per record, by id: ``failed`` until an answer fills it."""
+    return {r.id: RecordOut(r.id, STATUS_FAILED, source, model) for r in records}

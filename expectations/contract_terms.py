@@ -10,8 +10,7 @@ import great_expectations.expectations as gxe
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from enrichment.models import STATUSES
-from expectations.pii import PII_PATTERNS
+from expectations import extracted
 from expectations.suite import ERROR, WARN, Rule, Suite
 from transforms.contract_documents import FREE_TEXT_FIELDS, MAX_PAYMENT_DAYS
 
@@ -22,9 +21,9 @@ REQUIRED_PARTIES = 1
 REQUIRED_CONFIDENCE = 0.5
 # Share of a date's contracts that must have every required term present (else it blocks).
 MIN_COMPLETE_SHARE = 0.8
-NOT_NULL_COLUMNS = ("business_date", "file_name", "document_sha256", "enrichment_status", "model")
+NOT_NULL_COLUMNS = extracted.NOT_NULL_COLUMNS
 CONSTRAINTS = {
-    "confidence_is_probability": "confidence IS NULL OR (confidence >= 0 AND confidence <= 1)",
+    "confidence_is_probability": extracted.CONFIDENCE_IS_PROBABILITY,
     "payment_days_is_a_term": (
         f"payment_days IS NULL OR (payment_days >= 1 AND payment_days <= {MAX_PAYMENT_DAYS})"
     ),
@@ -34,11 +33,7 @@ CONSTRAINTS = {
 def _prepared(contracts: DataFrame) -> DataFrame:
     """``required_terms_present`` (each required term, and a party, at the confidence asked)
     and ``free_text`` (the terms as written, one string) for the set-level rules."""
-    confident = F.filter(
-        "fields",
-        lambda f: f["field"].isin(*REQUIRED_FIELDS) & (f["confidence"] >= REQUIRED_CONFIDENCE),
-    )
-    present = F.coalesce(F.size(F.array_distinct(confident["field"])), F.lit(0))
+    present = extracted.confident_fields(REQUIRED_FIELDS, REQUIRED_CONFIDENCE)
     parties = F.coalesce(
         F.size(F.filter("parties", lambda p: p["confidence"] >= REQUIRED_CONFIDENCE)), F.lit(0)
     )
@@ -52,36 +47,7 @@ def _prepared(contracts: DataFrame) -> DataFrame:
 def gold_contract_terms_suite() -> Suite:
     """What a date's extracted contract terms must meet before they are published."""
     rules = [
-        Rule(
-            "file_name_unique",
-            ERROR,
-            "One row per landed contract and date.",
-            gxe.ExpectColumnValuesToBeUnique(column="file_name"),
-        ),
-        Rule(
-            "document_sha256_not_null",
-            ERROR,
-            "Every contract carries the hash of its bytes.",
-            gxe.ExpectColumnValuesToNotBeNull(column="document_sha256"),
-        ),
-        Rule(
-            "enrichment_status_known",
-            ERROR,
-            "Every row says what became of its extraction.",
-            gxe.ExpectColumnValuesToBeInSet(column="enrichment_status", value_set=list(STATUSES)),
-        ),
-        Rule(
-            "provenance_model_recorded",
-            ERROR,
-            "Every row names the model or rules that read it.",
-            gxe.ExpectColumnValuesToNotBeNull(column="model"),
-        ),
-        Rule(
-            "confidence_is_probability",
-            ERROR,
-            "The contract's confidence is between 0 and 1.",
-            gxe.ExpectColumnValuesToBeBetween(column="confidence", min_value=0, max_value=1),
-        ),
+        *extracted.shape_rules("contract"),
         Rule(
             "payment_days_is_a_term",
             ERROR,
@@ -105,14 +71,7 @@ def gold_contract_terms_suite() -> Suite:
             "Every contract has its required terms at the confidence asked.",
             gxe.ExpectColumnValuesToBeInSet(column="required_terms_present", value_set=[True]),
         ),
-        Rule(
-            "no_personal_data_in_terms",
-            ERROR,
-            "No e-mail address, IBAN, national id, card or phone number in the free-text terms.",
-            gxe.ExpectColumnValuesToNotMatchRegexList(
-                column="free_text", regex_list=list(PII_PATTERNS.values())
-            ),
-        ),
+        extracted.no_personal_data("no_personal_data_in_terms", "free_text", "the free-text terms"),
     ]
     return Suite("gold_contract_terms", ("file_name",), tuple(rules), prepare=_prepared)
 

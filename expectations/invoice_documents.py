@@ -12,8 +12,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from documents.checks import FAILED, NOT_APPLICABLE, PASSED
-from enrichment.models import STATUSES
-from expectations.pii import PII_PATTERNS
+from expectations import extracted
 from expectations.suite import ERROR, WARN, Rule, Suite
 from transforms.invoice_documents import CHECKS
 
@@ -23,10 +22,10 @@ REQUIRED_FIELDS = ("vendor_name", "invoice_number", "invoice_date", "currency", 
 REQUIRED_CONFIDENCE = 0.5
 # Share of a date's documents that must have every required field present (else it blocks).
 MIN_COMPLETE_SHARE = 0.8
-NOT_NULL_COLUMNS = ("business_date", "file_name", "document_sha256", "enrichment_status", "model")
+NOT_NULL_COLUMNS = extracted.NOT_NULL_COLUMNS
 _CHECK_STATES = ", ".join(f"'{s}'" for s in (PASSED, FAILED, NOT_APPLICABLE))
 CONSTRAINTS = {
-    "confidence_is_probability": "confidence IS NULL OR (confidence >= 0 AND confidence <= 1)",
+    "confidence_is_probability": extracted.CONFIDENCE_IS_PROBABILITY,
     "known_check_results": " AND ".join(
         f"({c} IS NULL OR {c} IN ({_CHECK_STATES}))" for c in CHECKS
     ),
@@ -35,11 +34,7 @@ CONSTRAINTS = {
 
 def _required_present(documents: DataFrame) -> DataFrame:
     """``required_fields_present``: each required field found at ``REQUIRED_CONFIDENCE`` or more."""
-    confident = F.filter(
-        "fields",
-        lambda f: f["field"].isin(*REQUIRED_FIELDS) & (f["confidence"] >= REQUIRED_CONFIDENCE),
-    )
-    present = F.coalesce(F.size(F.array_distinct(confident["field"])), F.lit(0))
+    present = extracted.confident_fields(REQUIRED_FIELDS, REQUIRED_CONFIDENCE)
     free_text = F.concat_ws("\n", F.coalesce(F.col("line_items")["description"], F.array()))
     return documents.withColumn(
         "required_fields_present", present == len(REQUIRED_FIELDS)
@@ -49,36 +44,7 @@ def _required_present(documents: DataFrame) -> DataFrame:
 def gold_invoice_documents_suite() -> Suite:
     """What a date's extracted invoice documents must meet before they are published."""
     rules = [
-        Rule(
-            "file_name_unique",
-            ERROR,
-            "One row per landed document and date.",
-            gxe.ExpectColumnValuesToBeUnique(column="file_name"),
-        ),
-        Rule(
-            "document_sha256_not_null",
-            ERROR,
-            "Every document carries the hash of its bytes.",
-            gxe.ExpectColumnValuesToNotBeNull(column="document_sha256"),
-        ),
-        Rule(
-            "enrichment_status_known",
-            ERROR,
-            "Every row says what became of its extraction.",
-            gxe.ExpectColumnValuesToBeInSet(column="enrichment_status", value_set=list(STATUSES)),
-        ),
-        Rule(
-            "provenance_model_recorded",
-            ERROR,
-            "Every row names the model or rules that read it.",
-            gxe.ExpectColumnValuesToNotBeNull(column="model"),
-        ),
-        Rule(
-            "confidence_is_probability",
-            ERROR,
-            "The document's confidence is between 0 and 1.",
-            gxe.ExpectColumnValuesToBeBetween(column="confidence", min_value=0, max_value=1),
-        ),
+        *extracted.shape_rules("document"),
         *[
             Rule(
                 f"{check}_known",
@@ -114,13 +80,8 @@ def gold_invoice_documents_suite() -> Suite:
             )
             for check in CHECKS
         ],
-        Rule(
-            "no_personal_data_in_line_items",
-            ERROR,
-            "No e-mail address, IBAN, national id, card or phone number in line item text.",
-            gxe.ExpectColumnValuesToNotMatchRegexList(
-                column="line_item_text", regex_list=list(PII_PATTERNS.values())
-            ),
+        extracted.no_personal_data(
+            "no_personal_data_in_line_items", "line_item_text", "line item text"
         ),
     ]
     return Suite("gold_invoice_documents", ("file_name",), tuple(rules), prepare=_required_present)

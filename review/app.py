@@ -10,6 +10,7 @@ the reviewer's form token.
 import html
 import json
 import secrets
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode
@@ -166,49 +167,51 @@ def create_app(lakehouse: LakehouseResource, settings: ReviewSettings) -> Starle
             raise HTTPException(403, "the form token is missing or not yours: reload the page")
         return form
 
-    async def assign(request: Request) -> Response:
+    async def submit(
+        request: Request,
+        write: Callable[[dict, Reviewer], object],
+        done: Callable[[dict], str],
+    ) -> Response:
+        """Write the form's change as its reviewer, then go to ``done(form)``; a change the
+        ledger refuses shows the item again with the reason."""
         reviewer = reviewer_of(request)
         form = await form_of(request, reviewer)
         try:
-            await run_in_threadpool(
-                lambda: assign_item(
-                    lakehouse,
-                    table=form.get("table", ""),
-                    key=form.get("key", ""),
-                    business_date=_date(form.get("date")),
-                    field=form.get("field", ""),
-                    assignee=form.get("assignee") or None,
-                    assigned_by=reviewer.name,
-                    assigner_role=reviewer.role,
-                    reviewers=names,
-                )
-            )
+            await run_in_threadpool(lambda: write(form, reviewer))
         except DecisionError as refused:
             return await run_in_threadpool(_item_page, reviewer, form, str(refused), 400)
-        back = {k: form.get(k, "") for k in _ITEM_PARAMS}
-        return RedirectResponse("/item?" + urlencode({**back, "assigned": 1}), status_code=303)
+        return RedirectResponse(done(form), status_code=303)
+
+    async def assign(request: Request) -> Response:
+        def write(form: dict, reviewer: Reviewer) -> None:
+            assign_item(
+                lakehouse,
+                **_item_of(form),
+                assignee=form.get("assignee") or None,
+                assigned_by=reviewer.name,
+                assigner_role=reviewer.role,
+                reviewers=names,
+            )
+
+        def back_to_item(form: dict) -> str:
+            back = {k: form.get(k, "") for k in _ITEM_PARAMS}
+            return "/item?" + urlencode({**back, "assigned": 1})
+
+        return await submit(request, write, back_to_item)
 
     async def decide(request: Request) -> Response:
-        reviewer = reviewer_of(request)
-        form = await form_of(request, reviewer)
-        try:
-            await run_in_threadpool(
-                lambda: record_decision(
-                    lakehouse,
-                    table=form.get("table", ""),
-                    key=form.get("key", ""),
-                    business_date=_date(form.get("date")),
-                    field=form.get("field", ""),
-                    decision=form.get("decision", ""),
-                    new_value=form.get("new_value") or None,
-                    comment=form.get("comment", ""),
-                    decided_by=reviewer.name,
-                    reviewer_role=reviewer.role,
-                )
+        def write(form: dict, reviewer: Reviewer) -> None:
+            record_decision(
+                lakehouse,
+                **_item_of(form),
+                decision=form.get("decision", ""),
+                new_value=form.get("new_value") or None,
+                comment=form.get("comment", ""),
+                decided_by=reviewer.name,
+                reviewer_role=reviewer.role,
             )
-        except DecisionError as refused:
-            return await run_in_threadpool(_item_page, reviewer, form, str(refused), 400)
-        return RedirectResponse("/?decided=1", status_code=303)
+
+        return await submit(request, write, lambda form: "/?decided=1")
 
     async def error_page(request: Request, exc: HTTPException) -> Response:
         return HTMLResponse(
@@ -230,6 +233,16 @@ def create_app(lakehouse: LakehouseResource, settings: ReviewSettings) -> Starle
 
 # Query parameters of an item's page and the queue columns they come from.
 _ITEM_PARAMS = {"table": "table_name", "key": "key", "date": "business_date", "field": "field"}
+
+
+def _item_of(form: dict) -> dict:
+    """The value a form is about, in the arguments of ``assign_item`` and ``record_decision``."""
+    return {
+        "table": form.get("table", ""),
+        "key": form.get("key", ""),
+        "business_date": _date(form.get("date")),
+        "field": form.get("field", ""),
+    }
 
 
 def _key_values(key_cols: tuple[str, ...], key: str) -> dict:

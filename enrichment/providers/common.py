@@ -5,8 +5,9 @@ import random
 import openai
 
 from enrichment.breaker import BreakerRegistry, CircuitBreaker, shared_breaker
-from enrichment.models import STATUS_OK, RecordIn, RecordOut, TaskSpec
-from enrichment.packing import parse_response
+from enrichment.models import STATUS_OK, STATUS_SKIPPED, RecordIn, RecordOut, TaskSpec
+from enrichment.packing import pack, parse_response, response_schema
+from enrichment.prompts import system_prompt
 from enrichment.providers.base import ProviderConfig
 
 # The key was refused: no retry and no other record can succeed.
@@ -93,3 +94,65 @@ def judge_answers(
         breaker.record_success()
     elif all((outcomes[r.id].error or "").startswith("malformed JSON") for r in records):
         breaker.record_failure(outcomes[records[0].id].error or "malformed JSON")
+
+
+def openai_client(config: ProviderConfig) -> openai.OpenAI:
+    """The SDK client of ``config``'s endpoint, without the SDK's own retries (ours are counted
+    per record, bounded, and wait through the provider's ``sleep``)."""
+    return openai.OpenAI(
+        api_key=config.api_key or "unset",
+        base_url=config.base_url,
+        timeout=config.request_timeout_s,
+        max_retries=0,
+    )
+
+
+def prompt_and_schema(task: TaskSpec) -> tuple[str, dict]:
+    """The system prompt of ``task``'s requests and the ``json_schema`` of their strict
+    ``response_format``."""
+    return system_prompt(task), {"name": task.name, "strict": True, "schema": response_schema(task)}
+
+
+def request_groups(
+    config: ProviderConfig, model_id: str, packed: list[RecordIn], alone: list[RecordIn]
+) -> list[list[RecordIn]]:
+    """The records of one round as requests: ``packed`` in packs, each of ``alone`` by itself."""
+    groups = pack(
+        packed, model_id, config.max_input_tokens_per_request, config.max_records_per_request
+    )
+    return groups + [[r] for r in alone]
+
+
+def within_attempts(
+    config: ProviderConfig, records: list[RecordIn], outcomes: dict[str, RecordOut]
+) -> list[RecordIn]:
+    """The ``records`` that may be sent again (fewer attempts than ``max_attempts_per_record``)."""
+    return [r for r in records if outcomes[r.id].attempts < config.max_attempts_per_record]
+
+
+def skip_over_budget(records: list[RecordIn], outcomes: dict[str, RecordOut]) -> None:
+    """Mark ``records`` skipped: sending them would overspend the run's token budget."""
+    for r in records:
+        out = outcomes[r.id]
+        out.status = STATUS_SKIPPED
+        out.error = (
+            f"run token budget exhausted before a retry (last error: {out.error})"
+            if out.attempts
+            else "run token budget exhausted before this record was sent"
+        )
+
+
+def charge(
+    records: list[RecordIn],
+    outcomes: dict[str, RecordOut],
+    tokens_in: int,
+    tokens_out: int,
+    cost: float,
+) -> None:
+    """Split one request's tokens and ``cost`` evenly over its ``records``."""
+    share = 1.0 / len(records)
+    for r in records:
+        out = outcomes[r.id]
+        out.tokens_in += round(tokens_in * share)
+        out.tokens_out += round(tokens_out * share)
+        out.cost_usd += cost * share

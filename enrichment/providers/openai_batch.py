@@ -32,23 +32,14 @@ from enrichment.breaker import BreakerRegistry, CircuitBreaker
 from enrichment.models import (
     SOURCE_LLM,
     STATUS_FAILED,
-    STATUS_SKIPPED,
     RecordIn,
     RecordOut,
     TaskSpec,
+    failed_outcomes,
 )
-from enrichment.packing import pack, response_schema, user_message
-from enrichment.prompts import system_prompt
+from enrichment.packing import user_message
+from enrichment.providers import common
 from enrichment.providers.base import ProviderConfig
-from enrichment.providers.common import (
-    AUTH_ERRORS,
-    apply_answers,
-    backoff_delay,
-    breaker_for,
-    cost_usd,
-    fail_all,
-    retry_after_seconds,
-)
 from enrichment.tokens import count_tokens
 
 log = logging.getLogger(__name__)
@@ -113,45 +104,33 @@ class OpenAIBatchProvider:
         self._clock = clock
         self._tokens_spent = 0
         self._breakers = BreakerRegistry()  # used when the config names no run to share with
-        self.client = openai.OpenAI(
-            api_key=config.api_key or "unset",
-            base_url=config.base_url,
-            timeout=config.request_timeout_s,
-            max_retries=0,  # retries are ours: bounded, and their waits go through ``sleep``
-        )
+        self.client = common.openai_client(config)
 
     # --- the run --------------------------------------------------------------------------
 
     def run(self, task: TaskSpec, records: list[RecordIn]) -> list[RecordOut]:
         """Enrich ``records`` through batches: one outcome per record, never an exception."""
-        outcomes = {
-            r.id: RecordOut(r.id, STATUS_FAILED, SOURCE_LLM, self.model_id) for r in records
-        }
-        system = system_prompt(task)
-        schema = {"name": task.name, "strict": True, "schema": response_schema(task)}
-        max_attempts = self.config.max_attempts_per_record
-        breaker = breaker_for(self.config, task, self._breakers)
+        outcomes = failed_outcomes(records, SOURCE_LLM, self.model_id)
+        system, schema = common.prompt_and_schema(task)
+        breaker = common.breaker_for(self.config, task, self._breakers)
         packed, alone = list(records), []
         round_no = 0
         while packed or alone:
             if breaker.is_open:  # the endpoint is known broken: no further batch
-                fail_all(packed + alone, outcomes, self._redact(breaker.reason or "circuit open"))
+                common.fail_all(
+                    packed + alone, outcomes, self._redact(breaker.reason or "circuit open")
+                )
                 break
             round_no += 1
-            groups = pack(
-                packed,
-                self.model_id,
-                self.config.max_input_tokens_per_request,
-                self.config.max_records_per_request,
-            ) + [[r] for r in alone]
+            groups = common.request_groups(self.config, self.model_id, packed, alone)
             lines = self._admit(system, groups, outcomes, round_no)
             if not lines:
                 break
             retry_packed, retry_alone = self._run_batch(
                 task, system, schema, lines, outcomes, breaker
             )
-            packed = [r for r in retry_packed if outcomes[r.id].attempts < max_attempts]
-            alone = [r for r in retry_alone if outcomes[r.id].attempts < max_attempts]
+            packed = common.within_attempts(self.config, retry_packed, outcomes)
+            alone = common.within_attempts(self.config, retry_alone, outcomes)
         for out in outcomes.values():
             if out.error:
                 out.error = self._redact(out.error)
@@ -171,14 +150,7 @@ class OpenAIBatchProvider:
             user = user_message(group)
             estimate = system_tokens + count_tokens(user, self.model_id)
             if self._tokens_spent + estimate > self.config.token_budget:
-                for r in group:
-                    out = outcomes[r.id]
-                    out.status = STATUS_SKIPPED
-                    out.error = (
-                        f"run token budget exhausted before a retry (last error: {out.error})"
-                        if out.attempts
-                        else "run token budget exhausted before this record was sent"
-                    )
+                common.skip_over_budget(group, outcomes)
                 continue
             # Every line of a batch is sent at once, so the estimate is reserved up front and
             # trued up against the reported usage when the results arrive.
@@ -207,7 +179,7 @@ class OpenAIBatchProvider:
             if not exc.billed:
                 self._tokens_spent -= sum(line.estimate for line in lines)
             failed = [r for line in lines for r in line.records]
-            fail_all(failed, outcomes, exc.error)
+            common.fail_all(failed, outcomes, exc.error)
             if exc.auth:
                 breaker.record_auth_failure(exc.error)
             else:
@@ -285,7 +257,7 @@ class OpenAIBatchProvider:
             raise _BatchAbortError(
                 f"batch submission failed: {self._describe(exc)}",
                 False,
-                auth=isinstance(exc, AUTH_ERRORS),
+                auth=isinstance(exc, common.AUTH_ERRORS),
             ) from None
         records = sum(len(line.records) for line in lines)
         log.info("submitted batch %s: %d requests, %d records", batch.id, len(lines), records)
@@ -352,7 +324,7 @@ class OpenAIBatchProvider:
             except _TRANSIENT as exc:
                 error = self._describe(exc)
                 if attempt < max_attempts:
-                    self._backoff(attempt, retry_after_seconds(exc))
+                    self._backoff(attempt, common.retry_after_seconds(exc))
             except (openai.OpenAIError, ValueError) as exc:
                 error = self._describe(exc)
                 break
@@ -379,42 +351,37 @@ class OpenAIBatchProvider:
         if entry is None:
             self._tokens_spent -= line.estimate  # a request without a result did not run
             if batch.status == "completed":
-                return _AS_PACK, fail_all(records, outcomes, "no result in batch output")
+                return _AS_PACK, common.fail_all(records, outcomes, "no result in batch output")
             retry = _AS_PACK if batch.status in RETRYABLE_END_STATUSES else _NO_RETRY
-            return retry, fail_all(records, outcomes, self._batch_reason(batch))
+            return retry, common.fail_all(records, outcomes, self._batch_reason(batch))
         response = entry.get("response")
         response = response if isinstance(response, dict) else None
         if entry.get("error") or response is None or response.get("status_code") != 200:
             self._tokens_spent -= line.estimate  # failed requests are not billed
             error, transient = self._line_error(entry.get("error"), response)
             retry = _AS_PACK if transient else _NO_RETRY
-            return retry, fail_all(records, outcomes, error)
+            return retry, common.fail_all(records, outcomes, error)
         body = response.get("body")
         if not isinstance(body, dict):
-            return _ALONE, fail_all(records, outcomes, "invalid response: no body")
+            return _ALONE, common.fail_all(records, outcomes, "invalid response: no body")
         usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
         tokens_in = int(usage.get("prompt_tokens") or line.estimate)
         tokens_out = int(usage.get("completion_tokens") or 0)
         self._tokens_spent += tokens_in + tokens_out - line.estimate
-        share = 1.0 / len(records)
-        for r in records:
-            out = outcomes[r.id]
-            out.tokens_in += round(tokens_in * share)
-            out.tokens_out += round(tokens_out * share)
-            out.cost_usd += self._cost(tokens_in, tokens_out) * share
+        common.charge(records, outcomes, tokens_in, tokens_out, self._cost(tokens_in, tokens_out))
         choices = body.get("choices")
         choice = choices[0] if isinstance(choices, list) and choices else None
         message = choice.get("message") if isinstance(choice, dict) else None
         if not isinstance(choice, dict) or not isinstance(message, dict):
-            return _ALONE, fail_all(records, outcomes, "invalid response: no choices")
+            return _ALONE, common.fail_all(records, outcomes, "invalid response: no choices")
         if message.get("refusal"):
             refusal = f"refusal: {str(message['refusal'])[:200]}"
-            return _ALONE, fail_all(records, outcomes, refusal)
+            return _ALONE, common.fail_all(records, outcomes, refusal)
         if choice.get("finish_reason") == "length":
-            return _ALONE, fail_all(records, outcomes, "truncated: finish_reason=length")
+            return _ALONE, common.fail_all(records, outcomes, "truncated: finish_reason=length")
         content = message.get("content")
         text = content if isinstance(content, str) else ""
-        return _ALONE, apply_answers(task, text, records, outcomes)
+        return _ALONE, common.apply_answers(task, text, records, outcomes)
 
     @staticmethod
     def _line_error(error: Any, response: dict[str, Any] | None) -> tuple[str, bool]:
@@ -446,10 +413,10 @@ class OpenAIBatchProvider:
     # --- small helpers ----------------------------------------------------------------------
 
     def _cost(self, tokens_in: int, tokens_out: int) -> float:
-        return cost_usd(self.config, tokens_in, tokens_out, BATCH_PRICE_FACTOR)
+        return common.cost_usd(self.config, tokens_in, tokens_out, BATCH_PRICE_FACTOR)
 
     def _backoff(self, attempt: int, retry_after: float | None = None) -> None:
-        self._sleep(backoff_delay(self.config, attempt, retry_after))
+        self._sleep(common.backoff_delay(self.config, attempt, retry_after))
 
     def _backoff_before_retry(self, failed: list[RecordIn], outcomes: dict[str, RecordOut]) -> None:
         attempt = max(outcomes[r.id].attempts for r in failed)

@@ -13,27 +13,10 @@ import openai
 
 from enrichment.breaker import BreakerRegistry, CircuitBreaker
 from enrichment.journal import journal_answers
-from enrichment.models import (
-    SOURCE_LLM,
-    STATUS_FAILED,
-    STATUS_SKIPPED,
-    RecordIn,
-    RecordOut,
-    TaskSpec,
-)
-from enrichment.packing import pack, response_schema, user_message
-from enrichment.prompts import system_prompt
+from enrichment.models import SOURCE_LLM, RecordIn, RecordOut, TaskSpec, failed_outcomes
+from enrichment.packing import user_message
+from enrichment.providers import common
 from enrichment.providers.base import ProviderConfig
-from enrichment.providers.common import (
-    AUTH_ERRORS,
-    apply_answers,
-    backoff_delay,
-    breaker_for,
-    cost_usd,
-    fail_all,
-    judge_answers,
-    retry_after_seconds,
-)
 from enrichment.ratelimit import RateLimiter
 from enrichment.tokens import count_tokens
 
@@ -53,39 +36,24 @@ class OpenAIChatProvider:
         self.limiter = RateLimiter(
             config.requests_per_minute, config.tokens_per_minute, sleep=sleep
         )
-        self.client = openai.OpenAI(
-            api_key=config.api_key or "unset",
-            base_url=config.base_url,
-            timeout=config.request_timeout_s,
-            max_retries=0,  # retries are ours: counted per record and bounded
-        )
+        self.client = common.openai_client(config)
 
     def _cost(self, tokens_in: int, tokens_out: int) -> float:
-        return cost_usd(self.config, tokens_in, tokens_out)
+        return common.cost_usd(self.config, tokens_in, tokens_out)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> None:
-        self._sleep(backoff_delay(self.config, attempt, retry_after))
+        self._sleep(common.backoff_delay(self.config, attempt, retry_after))
 
     def run(self, task: TaskSpec, records: list[RecordIn]) -> list[RecordOut]:
         """Enrich ``records``: one outcome per record, never an exception for a bad answer."""
-        outcomes = {
-            r.id: RecordOut(r.id, STATUS_FAILED, SOURCE_LLM, self.model_id) for r in records
-        }
-        system = system_prompt(task)
-        schema = {"name": task.name, "strict": True, "schema": response_schema(task)}
-        max_attempts = self.config.max_attempts_per_record
-        breaker = breaker_for(self.config, task, self._breakers)
+        outcomes = failed_outcomes(records, SOURCE_LLM, self.model_id)
+        system, schema = common.prompt_and_schema(task)
+        breaker = common.breaker_for(self.config, task, self._breakers)
         packed, alone = list(records), []
         while packed or alone:
             retry_packed: list[RecordIn] = []
             retry_alone: list[RecordIn] = []
-            groups = pack(
-                packed,
-                self.model_id,
-                self.config.max_input_tokens_per_request,
-                self.config.max_records_per_request,
-            ) + [[r] for r in alone]
-            for batch in groups:
+            for batch in common.request_groups(self.config, self.model_id, packed, alone):
                 transient, failed = self._send(task, system, schema, batch, outcomes, breaker)
                 if self.config.journal_dir:
                     # Durable before the next request: a killed run keeps what it paid for.
@@ -98,8 +66,8 @@ class OpenAIChatProvider:
                 # A transport failure retries the pack as it was; records that failed inside an
                 # answer go again alone, so one bad record cannot keep failing its neighbours.
                 (retry_packed if transient else retry_alone).extend(failed)
-            packed = [r for r in retry_packed if outcomes[r.id].attempts < max_attempts]
-            alone = [r for r in retry_alone if outcomes[r.id].attempts < max_attempts]
+            packed = common.within_attempts(self.config, retry_packed, outcomes)
+            alone = common.within_attempts(self.config, retry_alone, outcomes)
         return list(outcomes.values())
 
     def _send(
@@ -112,19 +80,12 @@ class OpenAIChatProvider:
         breaker: CircuitBreaker,
     ) -> tuple[bool, list[RecordIn]]:
         if breaker.is_open:  # the endpoint is known broken: these records are not sent
-            fail_all(batch, outcomes, breaker.reason or "circuit open")
+            common.fail_all(batch, outcomes, breaker.reason or "circuit open")
             return False, []
         user = user_message(batch)
         estimate = count_tokens(system, self.model_id) + count_tokens(user, self.model_id)
         if self._tokens_spent + estimate > self.config.token_budget:
-            for r in batch:
-                out = outcomes[r.id]
-                out.status = STATUS_SKIPPED
-                out.error = (
-                    f"run token budget exhausted before a retry (last error: {out.error})"
-                    if out.attempts
-                    else "run token budget exhausted before this record was sent"
-                )
+            common.skip_over_budget(batch, outcomes)
             return False, []
         for r in batch:
             outcomes[r.id].attempts += 1
@@ -158,43 +119,39 @@ class OpenAIChatProvider:
                 breaker.record_failure(error)
             attempt = max(outcomes[r.id].attempts for r in batch)
             if attempt < self.config.max_attempts_per_record and not breaker.is_open:
-                self._backoff(attempt, retry_after_seconds(exc))
+                self._backoff(attempt, common.retry_after_seconds(exc))
             return True, list(batch)
         except openai.APIStatusError as exc:  # 4xx other than 429: not worth retrying
             error = f"{type(exc).__name__}: {str(exc)[:200]}"
             for r in batch:
                 outcomes[r.id].error = error
-            if isinstance(exc, AUTH_ERRORS):  # a refused key fails every request alike
+            if isinstance(exc, common.AUTH_ERRORS):  # a refused key fails every request alike
                 breaker.record_auth_failure(error)
             return False, []
         except ValueError as exc:  # a 200 whose body is not JSON (e.g. a proxy's error page)
             self._tokens_spent += estimate  # it may well have been billed
             error = f"invalid response: {type(exc).__name__}"
             breaker.record_failure(error)
-            return False, fail_all(batch, outcomes, error)
+            return False, common.fail_all(batch, outcomes, error)
         latency_ms = (time.perf_counter() - started) * 1000
         usage = getattr(response, "usage", None)
         tokens_in = usage.prompt_tokens if usage else estimate
         tokens_out = usage.completion_tokens if usage else 0
         self._tokens_spent += tokens_in + tokens_out
-        share = 1.0 / len(batch)
+        common.charge(batch, outcomes, tokens_in, tokens_out, self._cost(tokens_in, tokens_out))
         for r in batch:
-            out = outcomes[r.id]
-            out.tokens_in += round(tokens_in * share)
-            out.tokens_out += round(tokens_out * share)
-            out.cost_usd += self._cost(tokens_in, tokens_out) * share
-            out.latency_ms = latency_ms
+            outcomes[r.id].latency_ms = latency_ms
         choices = getattr(response, "choices", None)
         if not choices or getattr(choices[0], "message", None) is None:
             # Not a chat completion (no choices, or a non-JSON body the SDK returned as text).
             breaker.record_failure("invalid response: no choices")
-            return False, fail_all(batch, outcomes, "invalid response: no choices")
+            return False, common.fail_all(batch, outcomes, "invalid response: no choices")
         choice = choices[0]
         message = choice.message
         if getattr(message, "refusal", None):
-            return False, fail_all(batch, outcomes, f"refusal: {message.refusal[:200]}")
+            return False, common.fail_all(batch, outcomes, f"refusal: {message.refusal[:200]}")
         if choice.finish_reason == "length":
-            return False, fail_all(batch, outcomes, "truncated: finish_reason=length")
-        retry = apply_answers(task, message.content or "", batch, outcomes)
-        judge_answers(batch, outcomes, breaker)
+            return False, common.fail_all(batch, outcomes, "truncated: finish_reason=length")
+        retry = common.apply_answers(task, message.content or "", batch, outcomes)
+        common.judge_answers(batch, outcomes, breaker)
         return False, retry

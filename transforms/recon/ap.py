@@ -22,12 +22,15 @@ from transforms.recon.common import (
     MONEY,
     ReconResult,
     blank_to_null,
+    exception_input,
     format_amount,
     identity,
     in_window,
     latest_rows,
     money,
     record_id,
+    reference_matches,
+    reference_mismatches,
     to_exception_rows,
     to_match_rows,
 )
@@ -163,86 +166,60 @@ def reconcile_ap_gl(
     joined = materialize(
         joined.withColumn("is_match", _within_tolerance(F.col("d_liability"), F.col("g_liability")))
     )
-    matches = (
-        joined.where("is_match")
-        .select(
-            F.lit("REFERENCE").alias("rule"),
-            "legal_entity",
-            F.col("d_records").alias("left_records"),
-            F.col("g_records").alias("right_records"),
-            F.col("d_liability").alias("left_amount"),
-            F.col("g_liability").alias("right_amount"),
-            "currency",
-            F.col("d_liability_usd").alias("amount_usd"),
-            F.greatest("d_last_seen", "g_last_seen").alias("matched_on"),
-        )
-        .transform(to_match_rows(RECON, as_of))
+    matches = reference_matches(joined, "d_", "g_", "liability").transform(
+        to_match_rows(RECON, as_of)
     )
-    difference = F.col("d_liability") - F.col("g_liability")
-    mismatches = joined.where(~F.col("is_match")).select(
-        F.lit("AMOUNT_MISMATCH").alias("exception_type"),
-        "legal_entity",
-        F.least("d_first_seen", "g_first_seen").alias("first_seen_date"),
-        difference.alias("amount"),
-        "currency",
-        (F.col("d_liability_usd") - F.col("g_liability_usd")).alias("amount_usd"),
-        F.concat("d_records", "g_records").alias("records"),
-        F.lit("REFERENCE").alias("rule"),
-        F.concat(
-            F.col("kind"),
-            F.lit(" "),
-            F.col("reference"),
-            F.lit(": subledger "),
-            format_amount("d_liability", "currency"),
-            F.lit(f" vs GL AP control {GL_AP_CONTROL_ACCOUNT} "),
-            format_amount("g_liability", "currency"),
-            F.lit(" (difference "),
-            F.format_number(difference, 2),
-            F.lit(")"),
-        ).alias("detail"),
+    mismatches = reference_mismatches(
+        joined,
+        "d_",
+        "g_",
+        "liability",
+        subject=F.concat(F.col("kind"), F.lit(" "), F.col("reference")),
+        left_name="subledger",
+        right_name=f"GL AP control {GL_AP_CONTROL_ACCOUNT}",
     )
 
     # 2. Left over
     referenced = joined.select(*_KEY)
     unposted = documents.join(referenced, _KEY, "left_anti").select(
-        F.lit("AP_NOT_IN_GL").alias("exception_type"),
-        "legal_entity",
-        F.col("d_first_seen").alias("first_seen_date"),
-        F.col("d_liability").alias("amount"),
-        "currency",
-        F.col("d_liability_usd").alias("amount_usd"),
-        F.col("d_records").alias("records"),
-        F.lit("UNMATCHED").alias("rule"),
-        F.concat(
-            F.col("kind"),
-            F.lit(" "),
-            F.col("reference"),
-            F.lit(" of "),
-            format_amount(F.abs("d_liability"), F.col("currency")),
-            F.lit(" dated "),
-            F.date_format("document_date", "yyyy-MM-dd"),
-            F.lit(f" has no posting on AP control account {GL_AP_CONTROL_ACCOUNT}"),
-        ).alias("detail"),
+        *exception_input(
+            "AP_NOT_IN_GL",
+            rule="UNMATCHED",
+            first_seen_date="d_first_seen",
+            amount="d_liability",
+            amount_usd="d_liability_usd",
+            records="d_records",
+            detail=F.concat(
+                F.col("kind"),
+                F.lit(" "),
+                F.col("reference"),
+                F.lit(" of "),
+                format_amount(F.abs("d_liability"), F.col("currency")),
+                F.lit(" dated "),
+                F.date_format("document_date", "yyyy-MM-dd"),
+                F.lit(f" has no posting on AP control account {GL_AP_CONTROL_ACCOUNT}"),
+            ),
+        )
     )
     undocumented = postings.join(referenced, _KEY, "left_anti").select(
-        F.lit("GL_NOT_IN_AP").alias("exception_type"),
-        "legal_entity",
-        F.col("g_first_seen").alias("first_seen_date"),
-        (-F.col("g_liability")).alias("amount"),
-        "currency",
-        (-F.col("g_liability_usd")).alias("amount_usd"),
-        F.col("g_records").alias("records"),
-        F.lit("UNMATCHED").alias("rule"),
-        F.concat(
-            F.lit(f"AP control account {GL_AP_CONTROL_ACCOUNT} posting "),
-            F.coalesce(
-                F.concat(F.lit("ref "), F.col("reference")),
-                F.concat(F.lit("journal "), F.col("journal_line"), F.lit(" (no ref)")),
+        *exception_input(
+            "GL_NOT_IN_AP",
+            rule="UNMATCHED",
+            first_seen_date="g_first_seen",
+            amount=-F.col("g_liability"),
+            amount_usd=-F.col("g_liability_usd"),
+            records="g_records",
+            detail=F.concat(
+                F.lit(f"AP control account {GL_AP_CONTROL_ACCOUNT} posting "),
+                F.coalesce(
+                    F.concat(F.lit("ref "), F.col("reference")),
+                    F.concat(F.lit("journal "), F.col("journal_line"), F.lit(" (no ref)")),
+                ),
+                F.lit(" of "),
+                format_amount("g_liability", "currency"),
+                F.lit(" (credit − debit) has no AP document"),
             ),
-            F.lit(" of "),
-            format_amount("g_liability", "currency"),
-            F.lit(" (credit − debit) has no AP document"),
-        ).alias("detail"),
+        )
     )
     exceptions = (
         mismatches.unionByName(unposted)

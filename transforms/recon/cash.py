@@ -22,11 +22,15 @@ from transforms.recon.common import (
     FIRST_SEEN_COLUMN,
     ReconResult,
     blank_to_null,
+    exception_input,
     format_amount,
     identity,
     in_window,
     latest_rows,
+    match_input,
     record_id,
+    reference_matches,
+    reference_mismatches,
     to_exception_rows,
     to_match_rows,
 )
@@ -207,15 +211,15 @@ def _unmatched_exceptions(lines: DataFrame, exception_type: str, missing: str) -
         F.lit(f") has no {missing}"),
     )
     return lines.select(
-        F.lit(exception_type).alias("exception_type"),
-        "legal_entity",
-        F.col("first_seen").alias("first_seen_date"),
-        "amount",
-        "currency",
-        "amount_usd",
-        F.array("record").alias("records"),
-        F.lit("UNMATCHED").alias("rule"),
-        detail.alias("detail"),
+        *exception_input(
+            exception_type,
+            rule="UNMATCHED",
+            first_seen_date="first_seen",
+            amount="amount",
+            amount_usd="amount_usd",
+            records=F.array("record"),
+            detail=detail,
+        )
     )
 
 
@@ -237,38 +241,15 @@ def reconcile_bank_gl(
 
     # 1. REFERENCE
     by_reference = materialize(_reference_rule(bank_side, gl_side))
-    reference_matches = by_reference.where("is_match").select(
-        F.lit("REFERENCE").alias("rule"),
-        "legal_entity",
-        F.col("b_records").alias("left_records"),
-        F.col("g_records").alias("right_records"),
-        F.col("b_amount").alias("left_amount"),
-        F.col("g_amount").alias("right_amount"),
-        "currency",
-        F.col("b_amount_usd").alias("amount_usd"),
-        F.greatest("b_last_seen", "g_last_seen").alias("matched_on"),
-    )
-    difference = F.col("b_amount") - F.col("g_amount")
-    mismatches = by_reference.where(~F.col("is_match")).select(
-        F.lit("AMOUNT_MISMATCH").alias("exception_type"),
-        "legal_entity",
-        F.least("b_first_seen", "g_first_seen").alias("first_seen_date"),
-        difference.alias("amount"),
-        "currency",
-        (F.col("b_amount_usd") - F.col("g_amount_usd")).alias("amount_usd"),
-        F.concat("b_records", "g_records").alias("records"),
-        F.lit("REFERENCE").alias("rule"),
-        F.concat(
-            F.lit("Reference "),
-            F.col("reference"),
-            F.lit(": bank "),
-            format_amount("b_amount", "currency"),
-            F.lit(" vs GL cash "),
-            format_amount("g_amount", "currency"),
-            F.lit(" (difference "),
-            F.format_number(difference, 2),
-            F.lit(")"),
-        ).alias("detail"),
+    referenced_matches = reference_matches(by_reference, "b_", "g_", "amount")
+    mismatches = reference_mismatches(
+        by_reference,
+        "b_",
+        "g_",
+        "amount",
+        subject=F.concat(F.lit("Reference "), F.col("reference")),
+        left_name="bank",
+        right_name="GL cash",
     )
     referenced = by_reference.select(*_GROUP_KEY)
     bank_rest = bank_side.join(referenced, _GROUP_KEY, "left_anti")
@@ -277,15 +258,17 @@ def reconcile_bank_gl(
     # 2. AMOUNT_DATE_WINDOW
     pairs = materialize(_amount_date_pairs(bank_rest, gl_rest))
     window_matches = pairs.select(
-        F.lit("AMOUNT_DATE_WINDOW").alias("rule"),
-        F.col("b_legal_entity").alias("legal_entity"),
-        F.array("b_record").alias("left_records"),
-        F.array("g_record").alias("right_records"),
-        F.col("b_amount").alias("left_amount"),
-        F.col("g_amount").alias("right_amount"),
-        F.col("b_currency").alias("currency"),
-        F.col("b_amount_usd").alias("amount_usd"),
-        F.greatest("b_last_seen", "g_last_seen").alias("matched_on"),
+        *match_input(
+            "AMOUNT_DATE_WINDOW",
+            legal_entity="b_legal_entity",
+            left_records=F.array("b_record"),
+            right_records=F.array("g_record"),
+            left_amount="b_amount",
+            right_amount="g_amount",
+            currency="b_currency",
+            amount_usd="b_amount_usd",
+            matched_on=F.greatest("b_last_seen", "g_last_seen"),
+        )
     )
     bank_left = bank_rest.join(
         pairs.select(F.col("b_record").alias("record")), "record", "left_anti"
@@ -300,5 +283,5 @@ def reconcile_bank_gl(
         .unionByName(_unmatched_exceptions(gl_left, "GL_NOT_IN_BANK", "bank statement line"))
         .transform(to_exception_rows(RECON, as_of))
     )
-    matches = reference_matches.unionByName(window_matches).transform(to_match_rows(RECON, as_of))
+    matches = referenced_matches.unionByName(window_matches).transform(to_match_rows(RECON, as_of))
     return ReconResult(matches=matches, exceptions=exceptions)

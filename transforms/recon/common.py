@@ -189,3 +189,123 @@ def to_exception_rows(recon: str, as_of: date) -> Callable[[DataFrame], DataFram
         )
 
     return transform
+
+
+def _column(c: Column | str) -> Column:
+    return F.col(c) if isinstance(c, str) else c
+
+
+def match_input(
+    rule: str,
+    *,
+    left_records: Column | str,
+    right_records: Column | str,
+    left_amount: Column | str,
+    right_amount: Column | str,
+    amount_usd: Column | str,
+    matched_on: Column | str,
+    legal_entity: Column | str = "legal_entity",
+    currency: Column | str = "currency",
+) -> list[Column]:
+    """The columns ``to_match_rows`` expects, named: ``df.select(*match_input(...))``.
+
+    ``rule`` is a literal; every other argument is a column or a column's name.
+    """
+    return [
+        F.lit(rule).alias("rule"),
+        _column(legal_entity).alias("legal_entity"),
+        _column(left_records).alias("left_records"),
+        _column(right_records).alias("right_records"),
+        _column(left_amount).alias("left_amount"),
+        _column(right_amount).alias("right_amount"),
+        _column(currency).alias("currency"),
+        _column(amount_usd).alias("amount_usd"),
+        _column(matched_on).alias("matched_on"),
+    ]
+
+
+def exception_input(
+    exception_type: str,
+    *,
+    rule: str,
+    first_seen_date: Column | str,
+    amount: Column | str,
+    amount_usd: Column | str,
+    records: Column | str,
+    detail: Column,
+    legal_entity: Column | str = "legal_entity",
+    currency: Column | str = "currency",
+) -> list[Column]:
+    """The columns ``to_exception_rows`` expects, named: ``df.select(*exception_input(...))``.
+
+    ``exception_type`` and ``rule`` are literals; every other argument is a column or its name.
+    """
+    return [
+        F.lit(exception_type).alias("exception_type"),
+        _column(legal_entity).alias("legal_entity"),
+        _column(first_seen_date).alias("first_seen_date"),
+        _column(amount).alias("amount"),
+        _column(currency).alias("currency"),
+        _column(amount_usd).alias("amount_usd"),
+        _column(records).alias("records"),
+        F.lit(rule).alias("rule"),
+        detail.alias("detail"),
+    ]
+
+
+# --- The REFERENCE rule of the matching recons (bank_gl, ap_gl) ------------------------------
+# Both sides are summed per (entity, currency, reference) into columns ``<side>records``,
+# ``<side><amount>``, ``<side><amount>_usd``, ``<side>first_seen`` and ``<side>last_seen``, where
+# ``<side>`` is a prefix such as ``b_``; groups on both sides carry ``is_match``.
+
+
+def reference_matches(groups: DataFrame, left: str, right: str, amount: str) -> DataFrame:
+    """``REFERENCE`` matches: the groups on both sides whose sums agree (``is_match``)."""
+    return groups.where("is_match").select(
+        *match_input(
+            "REFERENCE",
+            left_records=f"{left}records",
+            right_records=f"{right}records",
+            left_amount=f"{left}{amount}",
+            right_amount=f"{right}{amount}",
+            amount_usd=f"{left}{amount}_usd",
+            matched_on=F.greatest(f"{left}last_seen", f"{right}last_seen"),
+        )
+    )
+
+
+def reference_mismatches(
+    groups: DataFrame,
+    left: str,
+    right: str,
+    amount: str,
+    *,
+    subject: Column,
+    left_name: str,
+    right_name: str,
+) -> DataFrame:
+    """``AMOUNT_MISMATCH``: the groups on both sides whose sums differ (left minus right).
+
+    Detail: ``<subject>: <left_name> <left sum> vs <right_name> <right sum> (difference <d>)``.
+    """
+    difference = F.col(f"{left}{amount}") - F.col(f"{right}{amount}")
+    return groups.where(~F.col("is_match")).select(
+        *exception_input(
+            "AMOUNT_MISMATCH",
+            rule="REFERENCE",
+            first_seen_date=F.least(f"{left}first_seen", f"{right}first_seen"),
+            amount=difference,
+            amount_usd=F.col(f"{left}{amount}_usd") - F.col(f"{right}{amount}_usd"),
+            records=F.concat(f"{left}records", f"{right}records"),
+            detail=F.concat(
+                subject,
+                F.lit(f": {left_name} "),
+                format_amount(f"{left}{amount}", "currency"),
+                F.lit(f" vs {right_name} "),
+                format_amount(f"{right}{amount}", "currency"),
+                F.lit(" (difference "),
+                F.format_number(difference, 2),
+                F.lit(")"),
+            ),
+        )
+    )

@@ -28,10 +28,12 @@ from transforms.recon.common import (
     FIRST_SEEN_COLUMN,
     ReconResult,
     blank_to_null,
+    exception_input,
     format_amount,
     identity,
     in_window,
     latest_rows,
+    match_input,
     record_id,
     to_exception_rows,
     to_match_rows,
@@ -209,21 +211,23 @@ def _duplicates(grouped: DataFrame) -> DataFrame:
         )
         .select("*", "_first.*")
         .select(
-            F.lit("DUPLICATE_DOCUMENT").alias("exception_type"),
-            F.coalesce("legal_entity", F.lit(UNKNOWN_ENTITY)).alias("legal_entity"),
-            "first_seen_date",
-            "amount",
-            F.coalesce("d_currency", "a_currency").alias("currency"),
-            "amount_usd",
-            "records",
-            F.lit("DUPLICATE_DOCUMENT").alias("rule"),
-            F.concat(
-                _invoice_text(),
-                F.lit(" landed as "),
-                F.size("records").cast("string"),
-                F.lit(" documents: "),
-                F.array_join(F.transform("_landed", lambda x: x["label"]), ", "),
-            ).alias("detail"),
+            *exception_input(
+                "DUPLICATE_DOCUMENT",
+                rule="DUPLICATE_DOCUMENT",
+                legal_entity=F.coalesce("legal_entity", F.lit(UNKNOWN_ENTITY)),
+                first_seen_date="first_seen_date",
+                amount="amount",
+                currency=F.coalesce("d_currency", "a_currency"),
+                amount_usd="amount_usd",
+                records="records",
+                detail=F.concat(
+                    _invoice_text(),
+                    F.lit(" landed as "),
+                    F.size("records").cast("string"),
+                    F.lit(" documents: "),
+                    F.array_join(F.transform("_landed", lambda x: x["label"]), ", "),
+                ),
+            )
         )
     )
 
@@ -250,10 +254,13 @@ def _compared(documented: DataFrame) -> DataFrame:
 
 def _mismatches(compared: DataFrame) -> DataFrame:
     """``DOC_AMOUNT_MISMATCH`` and ``DOC_DATE_MISMATCH`` of the documents of record."""
-    common = [
-        "legal_entity",
-        F.least("business_date", "a_first_seen").alias("first_seen_date"),
-    ]
+    # Both compare the document of record with its AP invoice, in the invoice's currency.
+    common = {
+        "rule": "REFERENCE",
+        "first_seen_date": F.least("business_date", "a_first_seen"),
+        "currency": "a_currency",
+        "records": F.array("d_record", "a_record"),
+    }
     prefix = [_invoice_text(), F.lit(": document "), F.col("file_name")]
     stated = F.when(F.col("d_total").isNull(), F.lit("states no total")).otherwise(
         F.concat(
@@ -262,43 +269,41 @@ def _mismatches(compared: DataFrame) -> DataFrame:
         )
     )
     amount = compared.where(~F.col("_amount_ok")).select(
-        F.lit("DOC_AMOUNT_MISMATCH").alias("exception_type"),
-        *common,
-        F.col("_difference").alias("amount"),
-        F.col("a_currency").alias("currency"),
-        F.round(F.col("_difference") * F.col("a_rate"), 2).alias("amount_usd"),
-        F.array("d_record", "a_record").alias("records"),
-        F.lit("REFERENCE").alias("rule"),
-        F.concat(
-            *prefix,
-            F.lit(" "),
-            stated,
-            F.lit(", AP invoice "),
-            F.col("invoice_id"),
-            F.lit(" holds "),
-            format_amount("a_amount", "a_currency"),
-            F.lit(" (difference "),
-            F.format_number("_difference", 2),
-            F.lit(")"),
-        ).alias("detail"),
+        *exception_input(
+            "DOC_AMOUNT_MISMATCH",
+            **common,
+            amount="_difference",
+            amount_usd=F.round(F.col("_difference") * F.col("a_rate"), 2),
+            detail=F.concat(
+                *prefix,
+                F.lit(" "),
+                stated,
+                F.lit(", AP invoice "),
+                F.col("invoice_id"),
+                F.lit(" holds "),
+                format_amount("a_amount", "a_currency"),
+                F.lit(" (difference "),
+                F.format_number("_difference", 2),
+                F.lit(")"),
+            ),
+        )
     )
     dated = compared.where(~F.col("_date_ok")).select(
-        F.lit("DOC_DATE_MISMATCH").alias("exception_type"),
-        *common,
-        F.col("a_amount").alias("amount"),
-        F.col("a_currency").alias("currency"),
-        F.col("a_amount_usd").alias("amount_usd"),
-        F.array("d_record", "a_record").alias("records"),
-        F.lit("REFERENCE").alias("rule"),
-        F.concat(
-            *prefix,
-            F.lit(" is dated "),
-            F.coalesce(F.col("d_invoice_date").cast("string"), F.lit(_NOT_READ)),
-            F.lit(", AP invoice "),
-            F.col("invoice_id"),
-            F.lit(" "),
-            F.col("a_invoice_date").cast("string"),
-        ).alias("detail"),
+        *exception_input(
+            "DOC_DATE_MISMATCH",
+            **common,
+            amount="a_amount",
+            amount_usd="a_amount_usd",
+            detail=F.concat(
+                *prefix,
+                F.lit(" is dated "),
+                F.coalesce(F.col("d_invoice_date").cast("string"), F.lit(_NOT_READ)),
+                F.lit(", AP invoice "),
+                F.col("invoice_id"),
+                F.lit(" "),
+                F.col("a_invoice_date").cast("string"),
+            ),
+        )
     )
     return amount.unionByName(dated)
 
@@ -306,34 +311,35 @@ def _mismatches(compared: DataFrame) -> DataFrame:
 def _not_in_ap(grouped: DataFrame) -> DataFrame:
     """``DOC_NOT_IN_AP``: documents of record paired with no AP invoice."""
     unread = F.col("number_key").isNull()
+    read = F.concat(
+        _invoice_text(),
+        F.lit(" for "),
+        F.when(F.col("d_total").isNull(), F.lit("an unread total")).otherwise(
+            format_amount("d_total", "d_stated_currency")
+        ),
+        F.lit(" dated "),
+        F.coalesce(F.col("d_invoice_date").cast("string"), F.lit(_NOT_READ)),
+        F.lit(" is not in the AP subledger (no invoice of that number and vendor)"),
+    )
     return grouped.where((F.col("_rank") == 1) & F.col("a_record").isNull()).select(
-        F.lit("DOC_NOT_IN_AP").alias("exception_type"),
-        F.lit(UNKNOWN_ENTITY).alias("legal_entity"),
-        F.col("business_date").alias("first_seen_date"),
-        F.coalesce("d_total", F.lit(0)).alias("amount"),
-        F.col("d_currency").alias("currency"),
-        F.col("d_total_usd").alias("amount_usd"),
-        F.array("d_record").alias("records"),
-        F.lit("UNMATCHED").alias("rule"),
-        F.concat(
-            F.lit("Document "),
-            F.col("file_name"),
-            F.lit(": "),
-            F.when(
-                unread, F.lit("no invoice number could be read, so it matches no AP invoice")
-            ).otherwise(
-                F.concat(
-                    _invoice_text(),
-                    F.lit(" for "),
-                    F.when(F.col("d_total").isNull(), F.lit("an unread total")).otherwise(
-                        format_amount("d_total", "d_stated_currency")
-                    ),
-                    F.lit(" dated "),
-                    F.coalesce(F.col("d_invoice_date").cast("string"), F.lit(_NOT_READ)),
-                    F.lit(" is not in the AP subledger (no invoice of that number and vendor)"),
-                )
+        *exception_input(
+            "DOC_NOT_IN_AP",
+            rule="UNMATCHED",
+            legal_entity=F.lit(UNKNOWN_ENTITY),
+            first_seen_date="business_date",
+            amount=F.coalesce("d_total", F.lit(0)),
+            currency="d_currency",
+            amount_usd="d_total_usd",
+            records=F.array("d_record"),
+            detail=F.concat(
+                F.lit("Document "),
+                F.col("file_name"),
+                F.lit(": "),
+                F.when(
+                    unread, F.lit("no invoice number could be read, so it matches no AP invoice")
+                ).otherwise(read),
             ),
-        ).alias("detail"),
+        )
     )
 
 
@@ -353,28 +359,29 @@ def _without_document(invoices: DataFrame, grouped: DataFrame) -> DataFrame:
         _expecting_a_document(invoices, grouped)
         .join(paired, "a_record", "left_anti")
         .select(
-            F.lit("AP_WITHOUT_DOC").alias("exception_type"),
-            "legal_entity",
-            F.col("a_first_seen").alias("first_seen_date"),
-            F.col("a_amount").alias("amount"),
-            F.col("a_currency").alias("currency"),
-            F.col("a_amount_usd").alias("amount_usd"),
-            F.array("a_record").alias("records"),
-            F.lit("UNMATCHED").alias("rule"),
-            F.concat(
-                F.lit("AP invoice "),
-                F.col("invoice_id"),
-                F.lit(" of "),
-                F.col("a_vendor_name"),
-                F.lit(" for "),
-                format_amount("a_amount", "a_currency"),
-                F.lit(" dated "),
-                F.col("a_invoice_date").cast("string"),
-                F.lit(" (PO "),
-                F.col("po_number"),
-                F.lit(") has no vendor document, though documents landed on "),
-                F.col("a_first_seen").cast("string"),
-            ).alias("detail"),
+            *exception_input(
+                "AP_WITHOUT_DOC",
+                rule="UNMATCHED",
+                first_seen_date="a_first_seen",
+                amount="a_amount",
+                currency="a_currency",
+                amount_usd="a_amount_usd",
+                records=F.array("a_record"),
+                detail=F.concat(
+                    F.lit("AP invoice "),
+                    F.col("invoice_id"),
+                    F.lit(" of "),
+                    F.col("a_vendor_name"),
+                    F.lit(" for "),
+                    format_amount("a_amount", "a_currency"),
+                    F.lit(" dated "),
+                    F.col("a_invoice_date").cast("string"),
+                    F.lit(" (PO "),
+                    F.col("po_number"),
+                    F.lit(") has no vendor document, though documents landed on "),
+                    F.col("a_first_seen").cast("string"),
+                ),
+            )
         )
     )
 
@@ -399,15 +406,16 @@ def reconcile_documents_ap(
     matches = (
         compared.where(F.col("_amount_ok") & F.col("_date_ok"))
         .select(
-            F.lit("REFERENCE").alias("rule"),
-            "legal_entity",
-            F.array("d_record").alias("left_records"),
-            F.array("a_record").alias("right_records"),
-            F.col("d_total").alias("left_amount"),
-            F.col("a_amount").alias("right_amount"),
-            F.col("a_currency").alias("currency"),
-            F.col("a_amount_usd").alias("amount_usd"),
-            F.greatest("business_date", "a_last_seen").alias("matched_on"),
+            *match_input(
+                "REFERENCE",
+                left_records=F.array("d_record"),
+                right_records=F.array("a_record"),
+                left_amount="d_total",
+                right_amount="a_amount",
+                currency="a_currency",
+                amount_usd="a_amount_usd",
+                matched_on=F.greatest("business_date", "a_last_seen"),
+            )
         )
         .transform(to_match_rows(RECON, as_of))
     )
