@@ -6,6 +6,7 @@ directly, and the publish step through Dagster, so the per-partition status is w
 
 from datetime import timedelta
 
+import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
@@ -85,6 +86,7 @@ def test_a_bad_date_is_refused_alone_and_the_others_publish_in_one_commit(spark,
     assert {r["gold_version"] for r in ledger} == {done.gold_version}
 
 
+@pytest.mark.slow  # a Dagster materialize() of the publish step
 def test_the_publish_step_marks_the_refused_date_failed_in_its_own_partition(spark, lakehouse_root):
     lakehouse = LakehouseResource()
     staged = wap.stage_dates(lakehouse, _rows(spark), GOLD, DAYS)

@@ -72,6 +72,7 @@ def _contracts(spark, lakehouse: LakehouseResource) -> dict:
     return {r.file_name: r for r in rows}
 
 
+@pytest.mark.slow  # Dagster materialize() of the publishes and the queue
 def test_a_decision_is_published_kept_on_a_rerun_and_reported_when_its_key_is_gone(
     spark, lakehouse_root
 ):
