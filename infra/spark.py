@@ -46,7 +46,15 @@ SMALL_DATA_CONF = {
 # so does a JVM that lives long (``long_lived``: the Thrift Server, the test suite's one session
 # of 27 minutes, where C2's compiled code pays back: with C1 only, the suite's Spark tests that
 # run late took about twice as long, 1,664 s for the suite against 1,547 s).
-SMALL_DATA_JAVA_OPTIONS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
+# C1 alone gets a 48 MB code cache by default (tiered compilation gets 240 MB); a close compiles
+# more than that within its first minute, and a full cache disables the compiler for the rest of
+# the run ("CodeCache is full. Compiler has been disabled": everything after it interpreted), so
+# the cache is the tiered size.
+SMALL_DATA_JAVA_OPTIONS = (
+    "-XX:TieredStopAtLevel=1",
+    "-XX:+UseSerialGC",
+    "-XX:ReservedCodeCacheSize=240m",
+)
 
 
 def spark_conf(

@@ -70,7 +70,9 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout_s: float = 120) 
 # local[2]) 272 s and 307 s with the JVM's defaults, 149 s and 182 s with these; spark_sql.sh's
 # one query 33-35 s of CPU, 20-21 s. JVM tuning only, like SPARK_PROFILE=small: the code under
 # test and its results are unchanged.
-SHORT_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+# The code cache as large as tiered compilation's: C1 alone gets 48 MB, and a full cache disables
+# the compiler (infra/spark.py SMALL_DATA_JAVA_OPTIONS).
+SHORT_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:ReservedCodeCacheSize=240m"
 
 
 def project_env(**overrides: str) -> dict[str, str]:
