@@ -24,6 +24,7 @@ for: the run ends interrupted, as in Dagster's own executors, and the thread end
 process.
 """
 
+import contextlib
 import ctypes
 import itertools
 import os
@@ -198,7 +199,7 @@ def _run_threads(job_context: PlanExecutionContext, active, limit: int) -> Itera
                 yield from active.plan_events_iterator(job_context)
             elif isinstance(item, BaseException):
                 # Raised through the step's own error handling: an interruption, or a step
-                # error with raise_on_error (execute_in_process). Raised once the others end.
+                # error re-raised under raise_on_error. Raised once the others end.
                 if not isinstance(item, (KeyboardInterrupt, DagsterExecutionInterruptedError)):
                     failure = failure or item
             else:
@@ -217,14 +218,9 @@ def _run_threads(job_context: PlanExecutionContext, active, limit: int) -> Itera
 
 def _run_step(attempt: int, step_context, events: queue.Queue, pool: LockType | None) -> None:
     try:
-        if pool is not None:
-            pool.acquire()
-        try:
+        with pool or contextlib.nullcontext():
             for event in dagster_event_sequence_for_step(step_context):
                 events.put((attempt, event))
-        finally:
-            if pool is not None:
-                pool.release()
     except BaseException as error:  # handed to the executor's thread, which decides
         events.put((attempt, error))
     finally:
