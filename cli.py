@@ -222,23 +222,27 @@ def run(args: argparse.Namespace) -> int:
         DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
     )
     selection = whole_steps(args.select)
-    with execute_job(
-        # The definitions' job and executor: ready steps run at once (infra/executor.py).
-        reconstructable(close_job),
-        instance=instance,
-        # Everything by default; e.g. '*gold_expense_lines' for one table and what it needs.
-        asset_selection=None
-        if selection is None
-        else sorted(selection.resolve(defs.resolve_asset_graph())),
-        raise_on_error=False,
-        tags={
-            ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: day.isoformat(),
-            **({RECOMPUTE_TAG: "true"} if args.recompute else {}),
-        },
-        # Step-level progress without Dagster's per-event debug lines.
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-    ) as result:
+    # The instance is closed with the run (an ephemeral one holds its storage in memory).
+    with (
+        instance,
+        execute_job(
+            # The definitions' job and executor: ready steps run at once (infra/executor.py).
+            reconstructable(close_job),
+            instance=instance,
+            # Everything by default; e.g. '*gold_expense_lines' for one table and what it needs.
+            asset_selection=None
+            if selection is None
+            else sorted(selection.resolve(defs.resolve_asset_graph())),
+            raise_on_error=False,
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
+                ASSET_PARTITION_RANGE_END_TAG: day.isoformat(),
+                **({RECOMPUTE_TAG: "true"} if args.recompute else {}),
+            },
+            # Step-level progress without Dagster's per-event debug lines.
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        ) as result,
+    ):
         return _report(result, first, day, provider)
 
 
