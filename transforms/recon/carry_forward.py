@@ -25,38 +25,70 @@ def carry_forward(
 ) -> DataFrame:
     """Today's open exceptions plus a ``closed`` row for each one open yesterday and not today.
 
-    Resolution: ``matched`` when every record of the exception is in one of today's matches (left
-    or right side), else ``aged_out`` when its ``first_seen_date`` has left the window, else
+    ``carry_forward_dates`` for the one date ``as_of``.
+    """
+    return carry_forward_dates(
+        open_today.select(*EXCEPTION_COLUMNS).unionByName(
+            open_yesterday.select(*EXCEPTION_COLUMNS)
+        ),
+        matches_today,
+        [as_of],
+        lookback_days,
+    )
+
+
+def carry_forward_dates(
+    open_exceptions: DataFrame,
+    matches: DataFrame,
+    days: list[date],
+    lookback_days: int = LOOKBACK_DAYS,
+) -> DataFrame:
+    """For each ``D`` of ``days``: the exceptions open on ``D``, plus a ``closed`` row (reported on
+    ``D``) for each one open on ``D - 1`` and not on ``D``.
+
+    ``open_exceptions`` holds the open exceptions as of each date of ``days`` and of the day before
+    each (``business_date`` is the as-of date); ``matches`` the matches as of the dates of ``days``
+    (other dates are ignored).
+
+    Resolution: ``matched`` when every record of the exception is in one of ``D``'s matches (left
+    or right side), else ``aged_out`` when its ``first_seen_date`` has left ``D``'s window, else
     ``superseded`` (its records now belong to another exception, or it no longer holds).
     """
-    closed = open_yesterday.join(open_today.select("exception_id"), "exception_id", "left_anti")
+    on = F.col("business_date")
+    in_run = on.isin([F.lit(d) for d in sorted(set(days))])
+    today = open_exceptions.where(in_run).select(*EXCEPTION_COLUMNS)
+    yesterday = open_exceptions.withColumn("business_date", F.date_add(on, 1)).where(in_run)
+    keys = ["business_date", "exception_id"]
+    closed = yesterday.join(today.select(*keys), keys, "left_anti")
     matched_records = (
-        matches_today.select(F.explode(F.concat("left_records", "right_records")).alias("record"))
+        matches.where(in_run)
+        .select(
+            "business_date",
+            F.explode(F.concat("left_records", "right_records")).alias("record"),
+        )
         .distinct()
         .withColumn("_matched", F.lit(1))
     )
     all_matched = (
-        closed.select("exception_id", F.explode("records").alias("record"))
-        .join(matched_records, "record", "left")
-        .groupBy("exception_id")
+        closed.select(*keys, F.explode("records").alias("record"))
+        .join(matched_records, ["business_date", "record"], "left")
+        .groupBy(*keys)
         .agg(F.min(F.coalesce("_matched", F.lit(0))).alias("_all_matched"))
     )
-    oldest = as_of - timedelta(days=lookback_days)
     resolution = (
         F.when(F.col("_all_matched") == 1, F.lit("matched"))
-        .when(F.col("first_seen_date") < F.lit(oldest), F.lit("aged_out"))
+        .when(F.col("first_seen_date") < F.date_sub(on, lookback_days), F.lit("aged_out"))
         .otherwise(F.lit("superseded"))
     )
     closed_rows = (
-        closed.join(all_matched, "exception_id", "left")
-        .withColumn("business_date", F.lit(as_of))
+        closed.join(all_matched, keys, "left")
         .withColumn("status", F.lit("closed"))
         .withColumn("resolution", resolution)
-        .withColumn("closed_on", F.lit(as_of))
-        .withColumn("age_days", F.datediff(F.lit(as_of), F.col("first_seen_date")).cast("int"))
+        .withColumn("closed_on", on)
+        .withColumn("age_days", F.datediff(on, F.col("first_seen_date")).cast("int"))
         .select(*EXCEPTION_COLUMNS)
     )
-    return open_today.select(*EXCEPTION_COLUMNS).unionByName(closed_rows)
+    return today.unionByName(closed_rows)
 
 
 def reconcile_with_carry_forward(

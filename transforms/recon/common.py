@@ -12,11 +12,11 @@ A record is named ``"<source>:<business key joined by |>"`` (``record_id``), so 
 exactly which rows of which silver tables it involves.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 RECONS = ("bank_gl", "ap_gl", "document_ap", "contract_ap", "payroll_hris", "expense_policy")
@@ -94,6 +94,32 @@ def money(c: Column | str) -> Column:
     return (F.col(c) if isinstance(c, str) else c).cast(MONEY)
 
 
+# The reconciliations are set-based: one plan closes every date of a run. Each input row is
+# copied once per as-of date whose window holds it (``as_of_dates``), every key, window and join
+# of a reconciliation includes ``AS_OF``, and the outputs' ``business_date`` is that column. The
+# close of ``D`` inside a 30-date run is therefore the same rows as the close of ``D`` alone.
+AS_OF = "as_of"
+
+
+def dates_frame(spark: SparkSession, days: Iterable[date]) -> DataFrame:
+    """The distinct ``days`` as a one-column DataFrame (``AS_OF date``)."""
+    return spark.createDataFrame([(d,) for d in sorted(set(days))], f"{AS_OF} date")
+
+
+def as_of_dates(
+    df: DataFrame, days: Iterable[date], lookback_days: int | None, column: str = "business_date"
+) -> DataFrame:
+    """``df``'s rows once per date of ``days`` whose window holds them, that date in ``AS_OF``.
+
+    The window of ``D`` is ``[D - lookback_days, D]`` on ``column`` (every date up to ``D`` when
+    ``lookback_days`` is None): per as-of date, exactly what ``in_window`` keeps.
+    """
+    seen = F.col(column) <= F.col(AS_OF)
+    if lookback_days is not None:
+        seen = seen & (F.col(column) >= F.date_sub(F.col(AS_OF), lookback_days))
+    return df.join(F.broadcast(dates_frame(df.sparkSession, days)), seen)
+
+
 def in_window(df: DataFrame, as_of: date, lookback_days: int) -> DataFrame:
     """Rows whose ``business_date`` is in ``[as_of - lookback_days, as_of]``."""
     oldest = as_of - timedelta(days=lookback_days)
@@ -132,18 +158,22 @@ def format_amount(amount: Column | str, currency: Column | str) -> Column:
     return F.concat_ws(" ", F.format_number(amount_col, 2), currency_col)
 
 
-def to_match_rows(recon: str, as_of: date) -> Callable[[DataFrame], DataFrame]:
+def _as_of_column(as_of: date | None) -> Column:
+    return F.col(AS_OF) if as_of is None else F.lit(as_of)
+
+
+def to_match_rows(recon: str, as_of: date | None = None) -> Callable[[DataFrame], DataFrame]:
     """Match groups in the ``MATCH_COLUMNS`` shape.
 
     Expects ``rule, legal_entity, left_records, right_records, left_amount, right_amount, currency,
-    amount_usd, matched_on``.
+    amount_usd, matched_on``, and ``AS_OF`` unless ``as_of`` is given.
     """
 
     def transform(df: DataFrame) -> DataFrame:
         left = F.array_sort(F.col("left_records"))
         right = F.array_sort(F.col("right_records"))
         return df.select(
-            F.lit(as_of).alias("business_date"),
+            _as_of_column(as_of).alias("business_date"),
             F.lit(recon).alias("recon"),
             group_id(recon, "match", F.concat(left, right)).alias("match_id"),
             F.col("rule").cast("string").alias("rule"),
@@ -160,17 +190,18 @@ def to_match_rows(recon: str, as_of: date) -> Callable[[DataFrame], DataFrame]:
     return transform
 
 
-def to_exception_rows(recon: str, as_of: date) -> Callable[[DataFrame], DataFrame]:
+def to_exception_rows(recon: str, as_of: date | None = None) -> Callable[[DataFrame], DataFrame]:
     """Open exceptions in the ``EXCEPTION_COLUMNS`` shape.
 
     Expects ``exception_type, legal_entity, first_seen_date, amount, currency, amount_usd, records,
-    rule, detail``; ``age_days`` is ``as_of - first_seen_date``.
+    rule, detail``, and ``AS_OF`` unless ``as_of`` is given; ``age_days`` is the as-of date minus
+    ``first_seen_date``.
     """
 
     def transform(df: DataFrame) -> DataFrame:
         records = F.array_sort(F.col("records"))
         return df.select(
-            F.lit(as_of).alias("business_date"),
+            _as_of_column(as_of).alias("business_date"),
             group_id(recon, F.col("exception_type"), records).alias("exception_id"),
             F.lit(recon).alias("recon"),
             F.col("exception_type").cast("string").alias("exception_type"),
@@ -179,7 +210,7 @@ def to_exception_rows(recon: str, as_of: date) -> Callable[[DataFrame], DataFram
             F.lit(None).cast("string").alias("resolution"),
             F.col("first_seen_date").cast("date").alias("first_seen_date"),
             F.lit(None).cast("date").alias("closed_on"),
-            F.datediff(F.lit(as_of), F.col("first_seen_date")).cast("int").alias("age_days"),
+            F.datediff(_as_of_column(as_of), "first_seen_date").cast("int").alias("age_days"),
             money("amount").alias("amount"),
             F.col("currency").cast("string").alias("currency"),
             money("amount_usd").alias("amount_usd"),
