@@ -31,8 +31,8 @@ from transforms.recon.common import (
     latest_rows,
     money,
     record_id,
-    reference_matches_dates,
-    reference_mismatches_dates,
+    reference_matches,
+    reference_mismatches,
     to_exception_rows,
     to_match_rows,
 )
@@ -202,10 +202,8 @@ def reconcile_ap_gl_dates(
     joined = materialize(
         joined.withColumn("is_match", _within_tolerance(F.col("d_liability"), F.col("g_liability")))
     )
-    matches = reference_matches_dates(joined, "d_", "g_", "liability").transform(
-        to_match_rows(RECON)
-    )
-    mismatches = reference_mismatches_dates(
+    matches = reference_matches(joined, "d_", "g_", "liability").transform(to_match_rows(RECON))
+    mismatches = reference_mismatches(
         joined,
         "d_",
         "g_",

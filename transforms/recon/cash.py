@@ -30,8 +30,8 @@ from transforms.recon.common import (
     latest_rows,
     match_input,
     record_id,
-    reference_matches_dates,
-    reference_mismatches_dates,
+    reference_matches,
+    reference_mismatches,
     to_exception_rows,
     to_match_rows,
 )
@@ -269,8 +269,8 @@ def reconcile_bank_gl_dates(
 
     # 1. REFERENCE
     by_reference = materialize(_reference_rule(bank_side, gl_side))
-    referenced_matches = reference_matches_dates(by_reference, "b_", "g_", "amount")
-    mismatches = reference_mismatches_dates(
+    referenced_matches = reference_matches(by_reference, "b_", "g_", "amount")
+    mismatches = reference_mismatches(
         by_reference,
         "b_",
         "g_",

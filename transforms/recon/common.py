@@ -291,64 +291,8 @@ def exception_input(
 
 
 def reference_matches(groups: DataFrame, left: str, right: str, amount: str) -> DataFrame:
-    """``REFERENCE`` matches: the groups on both sides whose sums agree (``is_match``)."""
-    return groups.where("is_match").select(
-        *match_input(
-            "REFERENCE",
-            left_records=f"{left}records",
-            right_records=f"{right}records",
-            left_amount=f"{left}{amount}",
-            right_amount=f"{right}{amount}",
-            amount_usd=f"{left}{amount}_usd",
-            matched_on=F.greatest(f"{left}last_seen", f"{right}last_seen"),
-        )
-    )
-
-
-def reference_mismatches(
-    groups: DataFrame,
-    left: str,
-    right: str,
-    amount: str,
-    *,
-    subject: Column,
-    left_name: str,
-    right_name: str,
-) -> DataFrame:
-    """``AMOUNT_MISMATCH``: the groups on both sides whose sums differ (left minus right).
-
-    Detail: ``<subject>: <left_name> <left sum> vs <right_name> <right sum> (difference <d>)``.
-    """
-    difference = F.col(f"{left}{amount}") - F.col(f"{right}{amount}")
-    return groups.where(~F.col("is_match")).select(
-        *exception_input(
-            "AMOUNT_MISMATCH",
-            rule="REFERENCE",
-            first_seen_date=F.least(f"{left}first_seen", f"{right}first_seen"),
-            amount=difference,
-            amount_usd=F.col(f"{left}{amount}_usd") - F.col(f"{right}{amount}_usd"),
-            records=F.concat(f"{left}records", f"{right}records"),
-            detail=F.concat(
-                subject,
-                F.lit(f": {left_name} "),
-                format_amount(f"{left}{amount}", "currency"),
-                F.lit(f" vs {right_name} "),
-                format_amount(f"{right}{amount}", "currency"),
-                F.lit(" (difference "),
-                F.format_number(difference, 2),
-                F.lit(")"),
-            ),
-        )
-    )
-
-
-# --- The REFERENCE rule over several as-of dates ---------------------------------------------
-# ``reference_matches`` / ``reference_mismatches`` keep only the columns of ``match_input`` /
-# ``exception_input``; the set-based recons need each group's ``AS_OF`` too.
-
-
-def reference_matches_dates(groups: DataFrame, left: str, right: str, amount: str) -> DataFrame:
-    """``reference_matches`` of groups of several as-of dates: each match keeps its ``AS_OF``."""
+    """``REFERENCE`` matches: the groups on both sides whose sums agree (``is_match``), each with
+    its ``AS_OF``."""
     return groups.where("is_match").select(
         AS_OF,
         *match_input(
@@ -363,7 +307,7 @@ def reference_matches_dates(groups: DataFrame, left: str, right: str, amount: st
     )
 
 
-def reference_mismatches_dates(
+def reference_mismatches(
     groups: DataFrame,
     left: str,
     right: str,
@@ -373,7 +317,11 @@ def reference_mismatches_dates(
     left_name: str,
     right_name: str,
 ) -> DataFrame:
-    """``reference_mismatches`` of groups of several as-of dates: each keeps its ``AS_OF``."""
+    """``AMOUNT_MISMATCH``: the groups on both sides whose sums differ (left minus right), each
+    with its ``AS_OF``.
+
+    Detail: ``<subject>: <left_name> <left sum> vs <right_name> <right sum> (difference <d>)``.
+    """
     difference = F.col(f"{left}{amount}") - F.col(f"{right}{amount}")
     return groups.where(~F.col("is_match")).select(
         AS_OF,
