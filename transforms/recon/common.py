@@ -112,12 +112,21 @@ def as_of_dates(
     """``df``'s rows once per date of ``days`` whose window holds them, that date in ``AS_OF``.
 
     The window of ``D`` is ``[D - lookback_days, D]`` on ``column`` (every date up to ``D`` when
-    ``lookback_days`` is None): per as-of date, exactly what ``in_window`` keeps.
+    ``lookback_days`` is None): per as-of date, exactly what ``in_window`` keeps. Each row is
+    exploded over the run's dates it is seen on (no join, so no broadcast job); the sequence never
+    reaches outside the run's first and last dates, however old the row.
     """
-    seen = F.col(column) <= F.col(AS_OF)
+    wanted = sorted(set(days))
+    on = F.col(column)
+    start = F.greatest(on, F.lit(wanted[0]))
+    stop = F.lit(wanted[-1])
     if lookback_days is not None:
-        seen = seen & (F.col(column) >= F.date_sub(F.col(AS_OF), lookback_days))
-    return df.join(F.broadcast(dates_frame(df.sparkSession, days)), seen)
+        stop = F.least(F.date_add(on, lookback_days), stop)
+    seen_on = F.sequence(start, stop)
+    if len(wanted) != (wanted[-1] - wanted[0]).days + 1:  # not a contiguous range
+        in_run = [F.lit(d) for d in wanted]
+        seen_on = F.filter(seen_on, lambda d: d.isin(in_run))
+    return df.where(on.isNotNull() & (start <= stop)).withColumn(AS_OF, F.explode(seen_on))
 
 
 def in_window(df: DataFrame, as_of: date, lookback_days: int) -> DataFrame:
