@@ -181,7 +181,7 @@ def test_history_as_known_on_several_dates_in_one_plan(spark):
     rows += [snapshot_row("E4", 6)]  # after the run's dates
     source = snapshots(spark, rows)
     days = [day(2), day(3), day(4), day(5)]
-    together = hris_history_dates(source, days)
+    together = hris_history_dates(source, days).localCheckpoint()
     assert together.columns == [*HRIS_HISTORY_COLUMNS, "business_date"]
     one_by_one = None
     for d in days:

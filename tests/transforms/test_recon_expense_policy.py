@@ -335,7 +335,7 @@ EXPECTED_SEVERAL_DATES = [
 def test_several_dates_in_one_plan_equal_each_date_alone(spark):
     claims = several_dates(spark)
     days = [D1, D2, D3]
-    together = reconcile_expense_policy_dates(claims, days)
+    together = reconcile_expense_policy_dates(claims, days).localCheckpoint()
     one_by_one = reconcile_expense_policy(claims, D1)
     for d in days[1:]:
         one_by_one = one_by_one.unionByName(reconcile_expense_policy(claims, d))

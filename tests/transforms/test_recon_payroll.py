@@ -315,7 +315,7 @@ def several_dates(spark):
 def test_several_dates_in_one_plan_equal_each_date_alone(spark):
     payroll, roster, fx = several_dates(spark)
     days = [D1, D2, D3]
-    together = reconcile_payroll_hris_dates(payroll, roster, days, fx)
+    together = reconcile_payroll_hris_dates(payroll, roster, days, fx).localCheckpoint()
     one_by_one = reconcile_payroll_hris(payroll, roster, D1, fx)
     for d in days[1:]:
         one_by_one = one_by_one.unionByName(reconcile_payroll_hris(payroll, roster, d, fx))

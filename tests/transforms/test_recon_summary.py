@@ -415,7 +415,7 @@ def comparable(summary):
 def test_several_dates_in_one_plan_equal_each_date_alone(spark):
     exceptions, matches, balances = several_dates(spark)
     days = [D1, D2, D3]
-    together = close_summary_dates(exceptions, matches, balances, days)
+    together = close_summary_dates(exceptions, matches, balances, days).localCheckpoint()
     assert together.columns == CLOSE_SUMMARY_COLUMNS
     on = F.col("business_date")
     one_by_one = None
