@@ -31,7 +31,7 @@ from pyspark.sql import functions as F
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
 from assets.publishing import publish_asset
-from assets.sources import roster_names_on
+from assets.sources import roster_names_on_dates
 from assets.staging import Staged, staged_gold_asset
 from documents.contract_rules import MODEL_ID as CONTRACT_RULES_MODEL_ID
 from documents.extract import MODEL_ID as INVOICE_RULES_MODEL_ID
@@ -404,7 +404,7 @@ def stage_documents(feed: DocumentFeed) -> Callable[..., Staged]:
         run_id: str,
     ) -> Staged:
         documents = extraction_inputs(session, lakehouse, feed, days).cache()
-        names = {day: roster_names_on(lakehouse, session, day) for day in days}
+        names = roster_names_on_dates(lakehouse, session, days)
         extracted = enrichment.extract_documents(lakehouse, documents, feed.task, run_id, names)
         candidate = extracted.transform(feed.to_gold(documents))
         staged_version = wap.stage_dates(lakehouse, candidate, feed.gold, days)

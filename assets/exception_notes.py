@@ -11,7 +11,7 @@ from dagster import MetadataValue
 from pyspark.sql import DataFrame, SparkSession
 
 from assets.publishing import publish_asset
-from assets.sources import roster_names_on
+from assets.sources import roster_names_on_dates
 from assets.staging import Staged, staged_gold_asset
 from enrichment.prompts import EXCEPTION_NOTE_TASK
 from expectations import reconciliation as suites
@@ -55,7 +55,7 @@ def stage_notes_dates(
             EXCEPTION_NOTE_TASK,
             days,
             run_id,
-            {day: roster_names_on(lakehouse, session, day) for day in days},
+            roster_names_on_dates(lakehouse, session, days),
         )
     ]
     candidate = runs[0].rows.transform(to_gold_exception_notes)

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from assets.publishing import publish_asset
 from assets.sources import (
     bronze_asset,
-    roster_names_on,
+    roster_names_on_dates,
     silver_asset,
     union_all,
 )
@@ -90,17 +90,34 @@ silver_expense_lines = silver_asset(EXPENSE_LINES)
 
 
 def recent_label_counts(
-    lakehouse: LakehouseResource, session: SparkSession, day: date
-) -> dict[str, int]:
-    """Label counts in gold over the days before ``day``: the reference for drift."""
-    if not lakehouse.exists(session, GOLD.gold):
+    lakehouse: LakehouseResource, session: SparkSession, days: Sequence[date]
+) -> dict[date, dict[str, int]]:
+    """Per date of ``days``, the label counts in gold over the ``LABEL_DRIFT_LOOKBACK_DAYS``
+    before it: the reference for drift. One query for all the dates."""
+    if not days:
         return {}
-    window = lakehouse.read(session, GOLD.gold).where(
-        (F.col("business_date") < F.lit(day))
-        & (F.col("business_date") >= F.lit(day - timedelta(days=LABEL_DRIFT_LOOKBACK_DAYS)))
-        & F.col("spend_category").isNotNull()
+    if not lakehouse.exists(session, GOLD.gold):
+        return {day: {} for day in days}
+    lookback = timedelta(days=LABEL_DRIFT_LOOKBACK_DAYS)
+    counts = (
+        lakehouse.read(session, GOLD.gold)
+        .where(
+            (F.col("business_date") < F.lit(max(days)))
+            & (F.col("business_date") >= F.lit(min(days) - lookback))
+            & F.col("spend_category").isNotNull()
+        )
+        .groupBy("business_date", "spend_category")
+        .count()
+        .collect()
     )
-    return {r[0]: r[1] for r in window.groupBy("spend_category").count().collect()}
+    out: dict[date, dict[str, int]] = {}
+    for day in days:
+        totals: dict[str, int] = {}
+        for when, label, n in counts:
+            if day - lookback <= when < day:
+                totals[label] = totals.get(label, 0) + n
+        out[day] = totals
+    return out
 
 
 def enrich_week(
@@ -148,7 +165,7 @@ def enrich_week(
         history=history,
         label_col=HISTORY_LABEL,
         coded_label_col="claimed_category",
-        names={day: roster_names_on(lakehouse, session, day) for day in days},
+        names=roster_names_on_dates(lakehouse, session, days),
         window=window,
         history_names=roster_names_between(lakehouse, session, window.first, window.last),
     )
@@ -193,7 +210,7 @@ def stage_and_audit_dates(
     ]
     candidate = union_all([run.rows.transform(to_gold_expense_lines) for run in runs])
     staged_version = wap.stage_dates(lakehouse, candidate, GOLD, days)
-    references = {day: recent_label_counts(lakehouse, session, day) for day in days}
+    references = recent_label_counts(lakehouse, session, days)
     reports = wap.audit_dates(
         lakehouse,
         session,

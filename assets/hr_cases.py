@@ -11,7 +11,7 @@ from dagster import MetadataValue
 from pyspark.sql import DataFrame, SparkSession
 
 from assets.publishing import publish_asset
-from assets.sources import roster_names_on
+from assets.sources import roster_names_on_dates
 from assets.staging import Staged, staged_gold_asset
 from enrichment.prompts import HR_CASE_TASK, HR_CASE_URGENCY_TASK
 from expectations.hr_cases import CONSTRAINTS, NOT_NULL_COLUMNS, all_rule_names, gold_hr_cases_suite
@@ -48,7 +48,7 @@ def enrich_cases_dates(
     One enrichment per task over all the dates, each case redacted with its own date's roster.
     """
     cases = lakehouse.read_dates(session, SILVER, days)
-    names = {day: roster_names_on(lakehouse, session, day) for day in days}
+    names = roster_names_on_dates(lakehouse, session, days)
     runs = [
         enrichment.enrich(lakehouse, cases, hr_case_text(), task, days, run_id, names)
         for task in (HR_CASE_TASK, HR_CASE_URGENCY_TASK)

@@ -12,7 +12,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from assets.publishing import publish_asset
-from assets.sources import union_all
 from assets.staging import Staged, staged_gold_asset
 from enrichment.prompts import CLOSE_NARRATIVE_TASK
 from enrichment.providers.base import EMBEDDED
@@ -21,7 +20,7 @@ from infra import versions, wap
 from infra.checks import markdown_preview
 from infra.enrichment import EnrichmentResource
 from infra.lakehouse import LakehouseResource, TableRef
-from transforms.recon.narrative import NARRATIVE_GROUP, close_narratives, exception_lines
+from transforms.recon.narrative import NARRATIVE_GROUP, close_narratives, exception_lines_dates
 
 NARRATIVE = wap.GoldTable(
     "close_narrative",
@@ -45,15 +44,10 @@ def stage_narrative_dates(
     run_id: str,
 ) -> Staged:
     """Write a run's nightly paragraphs to staging in one commit, and audit each night."""
-    lines = union_all(
-        [
-            exception_lines(
-                lakehouse.read_partition(session, EXCEPTIONS, day),
-                lakehouse.read_partition(session, SUMMARY, day),
-                day,
-            )
-            for day in days
-        ]
+    lines = exception_lines_dates(
+        lakehouse.read_dates(session, EXCEPTIONS, days),
+        lakehouse.read_dates(session, SUMMARY, days),
+        days,
     )
     summaries = None
     if enrichment.provider_kind != EMBEDDED:

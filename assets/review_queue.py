@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
 from assets.publishing import Measured, publish_asset
-from assets.sources import roster_names_on, union_all
+from assets.sources import roster_names_on_dates, union_all
 from expectations.review_queue import (
     CONSTRAINTS,
     NOT_NULL_COLUMNS,
@@ -95,7 +95,7 @@ def queue_candidate(
     """The queue rows of a run's dates from every reviewed table's published model output."""
     decided = review.decisions_frame(session, decisions)
     assigned = review.assignments_frame(session, assignments or [])
-    names = {day: roster_names_on(lakehouse, session, day) for day in days}
+    names = roster_names_on_dates(lakehouse, session, days)
     thresholds = review_thresholds()
     frames = []
     for spec in review.REVIEWED_TABLES.values():

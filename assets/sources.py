@@ -6,7 +6,7 @@ a silver asset (typed, converted to USD, deduplicated, rejected rows in ``silver
 reason, audited by the source's suite) for each. Expense lines keep their own module.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -34,7 +34,7 @@ from infra.spark import SparkResource
 from transforms import contracts as c
 from transforms.conform import rates_on
 from transforms.deliveries import FINGERPRINT_COLUMNS, delivery_fingerprints, repeated_deliveries
-from transforms.hr_cases import roster_names
+from transforms.hr_cases import roster_names_by_date
 from transforms.ingest import with_ingestion_metadata
 from transforms.quarantine import quarantined_rows
 from transforms.sources import classify_source, silver_source
@@ -59,11 +59,14 @@ SOURCES = (
 _ROSTER = TableRef("silver", c.HRIS_ROSTER.name)
 
 
-def roster_names_on(lakehouse: LakehouseResource, session: SparkSession, day: date) -> list[str]:
-    """The names on the day's HRIS roster (none before the roster first lands): redacted."""
+def roster_names_on_dates(
+    lakehouse: LakehouseResource, session: SparkSession, days: Sequence[date]
+) -> dict[date, list[str]]:
+    """The names on each date's HRIS roster (none before the roster first lands): what is
+    redacted from that date's text, for all ``days`` in one query."""
     if not lakehouse.exists(session, _ROSTER):
-        return []
-    return roster_names(lakehouse.read_partition(session, _ROSTER, day))
+        return {day: [] for day in days}
+    return roster_names_by_date(lakehouse.read_dates(session, _ROSTER, list(days)), days)
 
 
 def union_all(frames: list[DataFrame]) -> DataFrame:

@@ -9,6 +9,9 @@ Gold keeps no free text from the source: the subject and description stay in sil
 is restricted), gold carries the redacted summary and what was redacted.
 """
 
+from collections.abc import Iterable
+from datetime import date
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -50,6 +53,23 @@ def roster_names(roster: DataFrame) -> list[str]:
     """Every employee name on a roster: what the redactor must recognise as a person."""
     rows = roster.where(F.col("name").isNotNull()).select("name").distinct().collect()
     return sorted(r["name"] for r in rows)
+
+
+def roster_names_by_date(roster: DataFrame, days: Iterable[date]) -> dict[date, list[str]]:
+    """``roster_names`` of each date's roster (``business_date``), in one query for all ``days``;
+    a date without a roster gets none."""
+    wanted = sorted(set(days))
+    rows = (
+        roster.where(F.col("business_date").isin([F.lit(d) for d in wanted]))
+        .where(F.col("name").isNotNull())
+        .select("business_date", "name")
+        .distinct()
+        .collect()
+    )
+    names: dict[date, list[str]] = {day: [] for day in wanted}
+    for row in rows:
+        names[row["business_date"]].append(row["name"])
+    return {day: sorted(found) for day, found in names.items()}
 
 
 def to_gold_hr_cases(case_type: DataFrame, urgency: DataFrame) -> DataFrame:

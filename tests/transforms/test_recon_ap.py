@@ -8,7 +8,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from tests.transforms.test_recon_cash import CURRENCY, D, days, gl_df, usd
-from transforms.recon.ap import LOOKBACK_DAYS, ap_control_balances, reconcile_ap_gl
+from transforms.recon.ap import (
+    LOOKBACK_DAYS,
+    ap_control_balances,
+    ap_control_balances_dates,
+    reconcile_ap_gl,
+    reconcile_ap_gl_dates,
+)
 from transforms.recon.common import EXCEPTION_COLUMNS, MATCH_COLUMNS
 
 INVOICE_SCHEMA = (
@@ -289,3 +295,142 @@ def test_balances_count_a_relanded_document_once(spark):
     assert row["ap_subledger_balance"] == Decimal("100.00")
     exception = reconcile(invoices, payments_df(spark), gl_df(spark), D).exceptions.first()
     assert (exception["first_seen_date"], exception["age_days"]) == (days(-1), 1)
+
+
+def multi_date_inputs(spark: SparkSession) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """AP documents and control postings landing over several nights (as of ``D``, ``days(1)``,
+    ``days(2)``): INV-1's posting lands late (unposted, then a match); INV-2 landed again with a
+    new amount while its posting is completed over two nights (mismatch, mismatch, match); PAY-1's
+    posting lands on ``days(2)``; INV-OLD leaves the window after ``D``; ACCR-1 grows a line."""
+    invoices = invoices_df(
+        spark,
+        {"id": "INV-1", "amount": "1000.00", "landed": days(-2)},
+        {"id": "INV-2", "amount": "190.00", "landed": D},
+        {"id": "INV-2", "amount": "200.00", "landed": days(1)},
+        {"id": "INV-OLD", "amount": "5.00", "landed": days(-LOOKBACK_DAYS)},
+        {"id": "INV-DE", "amount": "80.00", "entity": "DE01", "landed": days(1)},
+    )
+    payments = payments_df(spark, {"id": "PAY-1", "amount": "400.00", "landed": D})
+    gl = gl_df(
+        spark,
+        control("JE1|2", "-1000.00", "INV-1", landed=days(1)),
+        {"id": "JE1|1", "amount": "1000.00", "account": "6000", "ref": "INV-1", "landed": days(1)},
+        control("JE2|1", "-150.00", "INV-2", landed=D),
+        control("JE2|2", "-50.00", "INV-2", landed=days(2)),
+        control("JE3|1", "400.00", "PAY-1", landed=days(2)),
+        control("JE8|1", "-80.00", "INV-DE", entity="DE01", landed=days(1)),
+        control("MJ1|1", "-50.00", source_system="MANUAL", landed=D),
+        control("MJ3|1", "-5.00", "ACCR-1", source_system="MANUAL", landed=D),
+        control("MJ3|2", "-7.00", "ACCR-1", source_system="MANUAL", landed=days(1)),
+        control("JE9|1", "-3.00", "INV-9", landed=days(3)),
+    )
+    return invoices, payments, gl
+
+
+def union(frames: list[DataFrame]) -> DataFrame:
+    result = frames[0]
+    for more in frames[1:]:
+        result = result.unionByName(more)
+    return result
+
+
+def test_dates_are_each_date_alone(spark):
+    invoices, payments, gl = multi_date_inputs(spark)
+    run = [D, days(1), days(2)]
+    together = reconcile_ap_gl_dates(
+        invoices, payments, gl, run, materialize=lambda df: df.localCheckpoint()
+    )
+
+    alone = [reconcile(invoices, payments, gl, d) for d in run]
+    for part in ("matches", "exceptions"):
+        assert_df_equality(
+            getattr(together, part),
+            union([getattr(result, part) for result in alone]),
+            ignore_row_order=True,
+            ignore_nullable=True,
+        )
+
+    # The rows of each date, as the per-date reconciliation gave them before it was set-based.
+    inv = lambda id_: f"ap_invoices:{id_}"  # noqa: E731
+    gl_line = lambda id_: f"gl_journal_lines:{id_}"  # noqa: E731
+    matches = together.matches.select(
+        "business_date", "left_records", "right_records", "left_amount", "matched_on"
+    )
+    later = [
+        ([inv("INV-DE")], [gl_line("JE8|1")], Decimal("80.00"), days(1)),
+        ([inv("INV-1")], [gl_line("JE1|2")], Decimal("1000.00"), days(1)),
+    ]
+    expected_matches = [
+        *[(days(1), *row) for row in later],
+        *[(days(2), *row) for row in later],
+        (days(2), [inv("INV-2")], [gl_line("JE2|1"), gl_line("JE2|2")], Decimal("200.00"), days(2)),
+        (days(2), ["ap_payments:PAY-1"], [gl_line("JE3|1")], Decimal("-400.00"), days(2)),
+    ]
+    assert_df_equality(
+        matches,
+        spark.createDataFrame(expected_matches, matches.schema),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    assert {r["rule"] for r in together.matches.collect()} == {"REFERENCE"}
+    exceptions = together.exceptions.select(
+        "business_date", "exception_type", "records", "amount", "age_days"
+    )
+    accrual = [gl_line("MJ3|1"), gl_line("MJ3|2")]
+    expected_exceptions = [
+        (D, "AP_NOT_IN_GL", [inv("INV-1")], Decimal("1000.00"), 2),
+        (D, "AP_NOT_IN_GL", ["ap_payments:PAY-1"], Decimal("-400.00"), 0),
+        (D, "AP_NOT_IN_GL", [inv("INV-OLD")], Decimal("5.00"), LOOKBACK_DAYS),
+        (D, "GL_NOT_IN_AP", [gl_line("MJ1|1")], Decimal("-50.00"), 0),
+        (D, "GL_NOT_IN_AP", [gl_line("MJ3|1")], Decimal("-5.00"), 0),
+        (D, "AMOUNT_MISMATCH", [inv("INV-2"), gl_line("JE2|1")], Decimal("40.00"), 0),
+        (days(1), "AP_NOT_IN_GL", ["ap_payments:PAY-1"], Decimal("-400.00"), 1),
+        (days(1), "GL_NOT_IN_AP", accrual, Decimal("-12.00"), 1),
+        (days(1), "GL_NOT_IN_AP", [gl_line("MJ1|1")], Decimal("-50.00"), 1),
+        (days(1), "AMOUNT_MISMATCH", [inv("INV-2"), gl_line("JE2|1")], Decimal("50.00"), 1),
+        (days(2), "GL_NOT_IN_AP", accrual, Decimal("-12.00"), 2),
+        (days(2), "GL_NOT_IN_AP", [gl_line("MJ1|1")], Decimal("-50.00"), 2),
+    ]
+    assert_df_equality(
+        exceptions,
+        spark.createDataFrame(expected_exceptions, exceptions.schema),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+
+
+def test_balances_dates_are_each_date_alone(spark):
+    invoices, payments, gl = multi_date_inputs(spark)
+    run = [D, days(1), days(2)]
+    together = ap_control_balances_dates(invoices, payments, gl, run)
+
+    alone = union(
+        [
+            ap_control_balances(invoices, payments, gl, d).select(
+                F.lit(d).alias("business_date"), "*"
+            )
+            for d in run
+        ]
+    )
+    assert_df_equality(together, alone, ignore_row_order=True, ignore_nullable=True)
+
+    # Cumulative (INV-OLD counts on every date), INV-2 once at its newest amount, as the per-date
+    # balances gave them before they were set-based.
+    zeros = (Decimal("0.00"),) * 3
+    expected = [
+        (D, "US01", "USD", Decimal("795.00"), Decimal("205.00"), Decimal("590.00")),
+        (D, "GB01", "GBP", *zeros),
+        (D, "DE01", "EUR", *zeros),
+        (days(1), "US01", "USD", Decimal("805.00"), Decimal("1212.00"), Decimal("-407.00")),
+        (days(1), "GB01", "GBP", *zeros),
+        (days(1), "DE01", "EUR", Decimal("80.00"), Decimal("80.00"), Decimal("0.00")),
+        (days(2), "US01", "USD", Decimal("805.00"), Decimal("862.00"), Decimal("-57.00")),
+        (days(2), "GB01", "GBP", *zeros),
+        (days(2), "DE01", "EUR", Decimal("80.00"), Decimal("80.00"), Decimal("0.00")),
+    ]
+    assert_df_equality(
+        together,
+        spark.createDataFrame(expected, together.schema),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )

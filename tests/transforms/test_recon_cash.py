@@ -7,7 +7,7 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from transforms.recon.cash import LOOKBACK_DAYS, reconcile_bank_gl
+from transforms.recon.cash import LOOKBACK_DAYS, reconcile_bank_gl, reconcile_bank_gl_dates
 from transforms.recon.common import EXCEPTION_COLUMNS, MATCH_COLUMNS
 
 D = date(2026, 11, 20)
@@ -430,5 +430,107 @@ def test_window_edges(spark):
             spark,
             result.exceptions,
             ("BANK_NOT_IN_GL", [bank_rec("OLDEST")], "1.00", LOOKBACK_DAYS),
+        )
+    )
+
+
+def multi_date_inputs(spark: SparkSession) -> tuple[DataFrame, DataFrame]:
+    """Bank and GL lines landing over several nights, where earlier nights matter for later ones.
+
+    As of ``D``, ``days(1)`` and ``days(2)``: R1's posting lands a day late (an exception, then a
+    match); B2 landed twice (counted once) and prefers, once it has landed, a GL line of the same
+    amount nearer its date; R5's GL side is completed over two nights (bank only, then a mismatch,
+    then a match); OLD leaves the window after ``D``; B6 (unknown account) lands on ``days(1)``.
+    """
+    bank = bank_df(
+        spark,
+        {"id": "B1", "amount": "100.00", "ref": "R1", "landed": days(-2)},
+        {"id": "B2", "amount": "60.00", "value_date": D, "landed": D},
+        {"id": "B2", "amount": "60.00", "value_date": D, "landed": days(1)},
+        {"id": "B4", "amount": "80.00", "value_date": D, "landed": D},
+        {"id": "B5", "amount": "100.00", "ref": "R5", "landed": D},
+        {"id": "OLD", "amount": "1.00", "landed": days(-LOOKBACK_DAYS)},
+        {
+            "id": "B6",
+            "amount": "9.99",
+            "account": "XX99-OPER-001",
+            "currency": "CHF",
+            "landed": days(1),
+        },
+    )
+    gl = gl_df(
+        spark,
+        {"id": "JE1|1", "amount": "100.00", "ref": "R1", "landed": days(1)},
+        {"id": "JE2|1", "amount": "60.00", "posting_date": days(-1), "landed": D},
+        {"id": "JE3|1", "amount": "60.00", "posting_date": D, "landed": days(1)},
+        {"id": "JE4|1", "amount": "80.00", "posting_date": D, "landed": days(2)},
+        {"id": "JE8|1", "amount": "90.00", "ref": "R5", "landed": days(1)},
+        {"id": "JE8|2", "amount": "10.00", "ref": "R5", "landed": days(2)},
+        {"id": "JE9|1", "amount": "50.00", "account": "1200", "landed": D},
+        {"id": "JE10|1", "amount": "7.00", "landed": days(3)},
+    )
+    return bank, gl
+
+
+def test_dates_are_each_date_alone(spark):
+    bank, gl = multi_date_inputs(spark)
+    run = [D, days(1), days(2)]
+    together = reconcile_bank_gl_dates(bank, gl, run, materialize=lambda df: df.localCheckpoint())
+
+    alone = [reconcile(bank, gl, d) for d in run]
+    for part in ("matches", "exceptions"):
+        each = getattr(alone[0], part)
+        for more in alone[1:]:
+            each = each.unionByName(getattr(more, part))
+        assert_df_equality(
+            getattr(together, part), each, ignore_row_order=True, ignore_nullable=True
+        )
+
+    # The rows of each date, as the per-date reconciliation gave them before it was set-based.
+    b, g = bank_rec, gl_rec
+    matches = together.matches.select(
+        "business_date", "rule", "left_records", "right_records", "matched_on"
+    )
+    window, reference = "AMOUNT_DATE_WINDOW", "REFERENCE"
+    assert_same(
+        (
+            matches,
+            spark.createDataFrame(
+                [
+                    (D, window, [b("B2")], [g("JE2|1")], D),
+                    (days(1), window, [b("B2")], [g("JE3|1")], days(1)),
+                    (days(1), reference, [b("B1")], [g("JE1|1")], days(1)),
+                    (days(2), window, [b("B2")], [g("JE3|1")], days(1)),
+                    (days(2), reference, [b("B1")], [g("JE1|1")], days(1)),
+                    (days(2), window, [b("B4")], [g("JE4|1")], days(2)),
+                    (days(2), reference, [b("B5")], [g("JE8|1"), g("JE8|2")], days(2)),
+                ],
+                matches.schema,
+            ),
+        )
+    )
+    exceptions = together.exceptions.select(
+        "business_date", "exception_type", "records", "amount", "age_days"
+    )
+    bank_only, gl_only, mismatch = "BANK_NOT_IN_GL", "GL_NOT_IN_BANK", "AMOUNT_MISMATCH"
+    unknown = b("B6", "XX99-OPER-001")
+    assert_same(
+        (
+            exceptions,
+            spark.createDataFrame(
+                [
+                    (D, bank_only, [b("B1")], Decimal("100.00"), 2),
+                    (D, bank_only, [b("B4")], Decimal("80.00"), 0),
+                    (D, bank_only, [b("B5")], Decimal("100.00"), 0),
+                    (D, bank_only, [b("OLD")], Decimal("1.00"), LOOKBACK_DAYS),
+                    (days(1), gl_only, [g("JE2|1")], Decimal("60.00"), 1),
+                    (days(1), mismatch, [b("B5"), g("JE8|1")], Decimal("10.00"), 1),
+                    (days(1), bank_only, [b("B4")], Decimal("80.00"), 1),
+                    (days(1), bank_only, [unknown], Decimal("9.99"), 0),
+                    (days(2), gl_only, [g("JE2|1")], Decimal("60.00"), 2),
+                    (days(2), bank_only, [unknown], Decimal("9.99"), 1),
+                ],
+                exceptions.schema,
+            ),
         )
     )

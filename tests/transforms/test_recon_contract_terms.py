@@ -4,6 +4,7 @@ when its due or paid date is outside the terms, and carry-forward, on tiny inlin
 from datetime import timedelta
 from decimal import Decimal
 
+from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 
 from tests.transforms.test_carry_forward import checkpointed, states
@@ -11,7 +12,11 @@ from tests.transforms.test_recon_ap import INVOICE_SCHEMA, PAYMENT_SCHEMA
 from tests.transforms.test_recon_cash import D, days
 from transforms.recon.carry_forward import reconcile_with_carry_forward
 from transforms.recon.common import EXCEPTION_COLUMNS, MATCH_COLUMNS
-from transforms.recon.contract_terms import CONTRACT_SCHEMA, reconcile_contract_terms_ap
+from transforms.recon.contract_terms import (
+    CONTRACT_SCHEMA,
+    reconcile_contract_terms_ap,
+    reconcile_contract_terms_ap_dates,
+)
 
 US = "Corporate Services Inc."
 
@@ -134,3 +139,79 @@ def test_carried_forward_it_opens_when_the_contract_lands_and_ages_out_with_the_
         ("AP_TERMS_OUTSIDE_CONTRACT", "open", None, 1, days(-1), None,
          (ap("1"), contract("acme.pdf", D))),
     ]  # fmt: skip
+
+
+RUN = [days(-2), days(-1), D]
+
+
+def multi_date_inputs(spark: SparkSession) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Contracts, AP invoices and payments landed over the run's dates, earlier landings
+    mattering later."""
+    contracts = contracts_df(
+        spark,
+        (days(-50), "acme_old.pdf", "Acme Office Supply", 60, None),
+        # Supersedes the old terms from D - 1 on.
+        (days(-1), "acme.pdf", "Acme Office Supply", 30, None),
+        # Landed after the run: no night of the run reads it.
+        (days(1), "acme_next.pdf", "Acme Office Supply", 10, None),
+    )
+    invoices = invoices_df(
+        spark,
+        # Within net 60, outside net 30: an exception from D - 1 on.
+        ("1", "Acme Office Supply", days(-3), 45, days(-2)),
+        # Landed on D - 46: in the windows of D - 2 and D - 1, out of D's.
+        ("2", "Acme Office Supply", days(-50), 90, days(-46)),
+        # Due inside the terms, paid 40 days on: its payment lands on D.
+        ("3", "Acme Office Supply", days(-40), 20, days(-2)),
+        # Landed again on D with a due date inside the terms.
+        ("4", "Acme Office Supply", days(-10), 90, days(-2)),
+        ("4", "Acme Office Supply", days(-10), 20, D),
+    )
+    payments = payments_df(spark, ("3", D), ("1", days(1)))
+    return contracts, invoices, payments
+
+
+def test_a_run_of_dates_is_each_date_reconciled_alone(spark):
+    contracts, invoices, payments = multi_date_inputs(spark)
+    result = reconcile_contract_terms_ap_dates(contracts, invoices, payments, RUN, checkpointed)
+    alone = [reconcile_contract_terms_ap(contracts, invoices, payments, d) for d in RUN]
+    for got, one_by_one in (
+        (result.matches, [r.matches for r in alone]),
+        (result.exceptions, [r.exceptions for r in alone]),
+    ):
+        union = one_by_one[0].unionByName(one_by_one[1]).unionByName(one_by_one[2])
+        assert_df_equality(got, union, ignore_row_order=True)
+
+    # Each date's rows, as the reconciliation of one date gave them before it was set-based.
+    assert result.matches.columns == MATCH_COLUMNS and result.matches.count() == 0
+    old, new = ("acme_old.pdf", days(-50), 60), ("acme.pdf", days(-1), 30)
+    paid = ", paid 2026-11-20"
+    # (as of, invoice, first seen, age, its contract, invoice date, due (and paid), days)
+    rows = [
+        (days(-2), "2", days(-46), 44, old, "2026-10-01", "2026-12-30", 90),
+        (days(-2), "4", days(-2), 0, old, "2026-11-10", "2027-02-08", 90),
+        (days(-1), "2", days(-46), 45, new, "2026-10-01", "2026-12-30", 90),
+        (days(-1), "1", days(-2), 1, new, "2026-11-17", "2027-01-01", 45),
+        (days(-1), "4", days(-2), 1, new, "2026-11-10", "2027-02-08", 90),
+        (D, "1", days(-2), 2, new, "2026-11-17", "2027-01-01", 45),
+        (D, "3", days(-2), 2, new, "2026-10-11", "2026-10-31" + paid, 40),
+    ]
+    expected = [
+        (
+            as_of,
+            first_seen,
+            age,
+            (ap(invoice), contract(file, landed)),
+            f"AP invoice INV-{invoice} of Acme Office Supply for 100.00 USD dated {issued} is due "
+            f"{due}: {n} days, outside the {terms} days of its contract {file} ('net {terms}')",
+        )
+        for as_of, invoice, first_seen, age, (file, landed, terms), issued, due, n in rows
+    ]
+    assert sorted(
+        (r["business_date"], r["first_seen_date"], r["age_days"], tuple(r["records"]), r["detail"])
+        for r in result.exceptions.collect()
+    ) == sorted(expected)
+    assert {
+        (r["exception_type"], r["legal_entity"], r["amount"], r["amount_usd"], r["status"])
+        for r in result.exceptions.collect()
+    } == {("AP_TERMS_OUTSIDE_CONTRACT", "US01", Decimal("100.00"), Decimal("100.00"), "open")}

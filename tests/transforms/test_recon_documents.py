@@ -15,6 +15,7 @@ from transforms.recon.documents import (
     DOCUMENT_SCHEMA,
     invoice_number_key,
     reconcile_documents_ap,
+    reconcile_documents_ap_dates,
     vendor_key,
     vendors_agree,
 )
@@ -320,3 +321,119 @@ def test_corrected_ap_invoice_and_late_document_close_matched_and_the_rest_carri
         ("DOC_NOT_IN_AP", "open", None, 1, yesterday, None, (doc("stray.pdf", yesterday),)),
     ]
     assert result.matches.count() == 2
+
+
+RUN = [days(-2), days(-1), D]
+
+
+def multi_date_inputs(spark: SparkSession) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Documents, AP invoices and FX rates over the run's dates, earlier landings mattering
+    later."""
+    documents = documents_df(
+        spark,
+        # Out of D's window, in D - 2's and D - 1's: its mismatch ages out of the run.
+        {"file": "old.pdf", "number": "INV-8", "total": "80.00", "landed": days(-46)},
+        # Mismatched on D - 2 and D - 1; AP corrects the invoice on D: a match.
+        {"file": "a.pdf", "number": "INV-1", "total": "100.00", "landed": days(-2)},
+        # The document of an invoice landed on D - 2 lands on D: AP_WITHOUT_DOC until then.
+        {"file": "b.pdf", "number": "INV-2", "total": "200.00", "date": days(-2)},
+        # Landed on D - 1 and again (the same bytes) on D: a duplicate on D only.
+        {"file": "c.pdf", "number": "INV-3", "total": "300.00", "sha": "c", "landed": days(-1)},
+        {"file": "c_resent.pdf", "number": "INV-3", "total": "300.00", "sha": "c"},
+        # Not in AP, priced at its own landing date's rate every night (not the night's rate).
+        {"file": "stray.pdf", "number": "INV-9", "total": "50.00", "currency": "EUR",
+         "landed": days(-2)},
+        # Landed after the run: no night of the run reads it.
+        {"file": "late.pdf", "number": "INV-1", "total": "100.00", "landed": days(1)},
+    )  # fmt: skip
+    invoices = invoices_df(
+        spark,
+        {"id": "INV-8", "amount": "85.00", "landed": days(-46)},
+        {"id": "INV-1", "amount": "110.00", "landed": days(-2), "date": days(-2)},
+        {"id": "INV-1", "amount": "100.00", "date": days(-2)},
+        {"id": "INV-2", "amount": "200.00", "landed": days(-2), "date": days(-2)},
+        {"id": "INV-3", "amount": "300.00", "landed": days(-1), "date": days(-1)},
+        {"id": "INV-4", "amount": "400.00", "landed": days(1)},
+    )
+    # EUR's rate moves every day: 1.10 on D - 2, 1.20 on D - 1, 1.30 on D.
+    fx = spark.createDataFrame(
+        [(days(n), "EUR", Decimal("1.30") + Decimal("0.10") * n, days(n)) for n in range(-3, 1)],
+        FX_SCHEMA,
+    )
+    return documents, invoices, fx
+
+
+def test_a_run_of_dates_is_each_date_reconciled_alone(spark):
+    documents, invoices, fx = multi_date_inputs(spark)
+    result = reconcile_documents_ap_dates(documents, invoices, fx, RUN, checkpointed)
+    alone = [reconcile_documents_ap(documents, invoices, fx, d, checkpointed) for d in RUN]
+    for got, one_by_one in (
+        (result.matches, [r.matches for r in alone]),
+        (result.exceptions, [r.exceptions for r in alone]),
+    ):
+        union = one_by_one[0].unionByName(one_by_one[1]).unionByName(one_by_one[2])
+        assert_df_equality(got, union, ignore_row_order=True)
+
+    # Each date's rows, as the reconciliation of one date gave them before it was set-based.
+    a, b, c = doc("a.pdf", days(-2)), doc("b.pdf"), doc("c.pdf", days(-1))
+    assert sorted(
+        tuple(r)
+        for r in result.matches.select(
+            "business_date", "left_records", "right_records", "left_amount", "amount_usd",
+            "matched_on",
+        ).collect()
+    ) == [
+        (days(-1), [c], ["ap_invoices:INV-3"], Decimal("300.00"), Decimal("300.00"), days(-1)),
+        (D, [a], ["ap_invoices:INV-1"], Decimal("100.00"), Decimal("100.00"), D),
+        (D, [c], ["ap_invoices:INV-3"], Decimal("300.00"), Decimal("300.00"), days(-1)),
+        (D, [b], ["ap_invoices:INV-2"], Decimal("200.00"), Decimal("200.00"), D),
+    ]  # fmt: skip
+    old, stray = doc("old.pdf", days(-46)), doc("stray.pdf", days(-2))
+    without = (
+        "AP invoice INV-2 of Acme Office Supply for 200.00 USD dated 2026-11-18 (PO PO-1) has no "
+        "vendor document, though documents landed on 2026-11-18"
+    )
+    old_detail = (
+        "Invoice INV-8 of Acme Office Supply: document old.pdf states 80.00 USD, AP invoice INV-8 "
+        "holds 85.00 USD (difference -5.00)"
+    )
+    a_detail = (
+        "Invoice INV-1 of Acme Office Supply: document a.pdf states 100.00 USD, AP invoice INV-1 "
+        "holds 110.00 USD (difference -10.00)"
+    )
+    stray_detail = (
+        "Document stray.pdf: Invoice INV-9 of Acme Office Supply for 50.00 EUR dated 2026-11-18 "
+        "is not in the AP subledger (no invoice of that number and vendor)"
+    )
+    duplicate = (
+        "Invoice INV-3 of Acme Office Supply landed as 2 documents: c.pdf (2026-11-19), "
+        "c_resent.pdf (2026-11-20, the same bytes as the first)"
+    )
+    m = Decimal
+    expected = [
+        (n, "AP_WITHOUT_DOC", "US01", days(-2), age, m("200.00"), "USD", m("200.00"),
+         ["ap_invoices:INV-2"], without)
+        for n, age in ((days(-2), 0), (days(-1), 1))
+    ] + [
+        (n, "DOC_AMOUNT_MISMATCH", "US01", days(-46), age, m("-5.00"), "USD", m("-5.00"),
+         ["ap_invoices:INV-8", old], old_detail)
+        for n, age in ((days(-2), 44), (days(-1), 45))
+    ] + [
+        (n, "DOC_AMOUNT_MISMATCH", "US01", days(-2), age, m("-10.00"), "USD", m("-10.00"),
+         ["ap_invoices:INV-1", a], a_detail)
+        for n, age in ((days(-2), 0), (days(-1), 1))
+    ] + [
+        (n, "DOC_NOT_IN_AP", "GROUP", days(-2), age, m("50.00"), "EUR", m("55.00"), [stray],
+         stray_detail)
+        for n, age in ((days(-2), 0), (days(-1), 1), (D, 2))
+    ] + [
+        (D, "DUPLICATE_DOCUMENT", "US01", days(-1), 1, m("300.00"), "USD", m("300.00"),
+         [c, doc("c_resent.pdf")], duplicate),
+    ]  # fmt: skip
+    assert sorted(
+        tuple(r)
+        for r in result.exceptions.select(
+            "business_date", "exception_type", "legal_entity", "first_seen_date", "age_days",
+            "amount", "currency", "amount_usd", "records", "detail",
+        ).collect()
+    ) == sorted(expected)  # fmt: skip

@@ -8,6 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from chispa import assert_df_equality
 
 from enrichment.prompts import CLOSE_NARRATIVE_TASK
 from enrichment.providers.fallback import FALLBACK_ERROR_PREFIX
@@ -20,6 +21,7 @@ from transforms.recon.narrative import (
     TEMPLATE_MODEL_ID,
     close_narratives,
     exception_lines,
+    exception_lines_dates,
 )
 
 AS_OF = date(2026, 10, 2)
@@ -59,6 +61,26 @@ def test_lines_cover_every_exception_of_the_night_and_every_entity(spark):
     assert lines[("US01", 1)].startswith("unmatched_bank (bank_gl) open 4 days, since 2026-09-28")
     assert lines[("US01", 3)].startswith("ap_unposted (ap_gl) closed today (matched) after 2 days")
     assert lines[("DE01", 0)] == NO_OPEN_LINE
+
+
+def test_a_runs_nights_are_told_in_one_plan_each_as_if_alone(spark):
+    exceptions, _ = _exceptions(spark)
+    before = date(2026, 10, 1)
+    # Each night's entities are its own close summary's: DE01 reports on AS_OF only.
+    dated = spark.createDataFrame(
+        [(AS_OF, "US01"), (AS_OF, "GB01"), (AS_OF, "DE01"), (before, "US01"), (before, "GB01")],
+        "business_date date, legal_entity string",
+    )
+    together = exception_lines_dates(exceptions, dated, [before, AS_OF])
+    alone = exception_lines(exceptions, dated, AS_OF).unionByName(
+        exception_lines(exceptions, dated, before)
+    )
+    assert_df_equality(together, alone, ignore_row_order=True)
+    nights = {(r["business_date"], r["legal_entity"], r["seq"]) for r in together.collect()}
+    assert nights == {
+        (AS_OF, "US01", 1), (AS_OF, "US01", 2), (AS_OF, "US01", 3), (AS_OF, "GB01", 1),
+        (AS_OF, "DE01", 0), (before, "US01", 1), (before, "GB01", 0),
+    }  # fmt: skip
 
 
 def test_offline_the_template_writes_each_paragraph_and_says_so(spark):

@@ -18,14 +18,16 @@ from pyspark.sql import functions as F
 
 from transforms.contracts import AP_INVOICES, AP_PAYMENTS, GL_JOURNAL_LINES
 from transforms.recon.common import (
+    AS_OF,
     FIRST_SEEN_COLUMN,
     MONEY,
     ReconResult,
+    as_of_dates,
     blank_to_null,
+    dates_frame,
     exception_input,
     format_amount,
     identity,
-    in_window,
     latest_rows,
     money,
     record_id,
@@ -48,44 +50,61 @@ AP_BALANCE_COLUMNS = [
     "ap_gl_balance",
     "ap_variance",
 ]
-_KEY = ["legal_entity", "currency", "reference"]
+_KEY = [AS_OF, "legal_entity", "currency", "reference"]
 
 
-def _document_lines(invoices: DataFrame, payments: DataFrame) -> DataFrame:
-    """Invoices and payments as one frame: record, id, kind, entity, currency, liability, dates."""
-    invoice_lines = invoices.transform(latest_rows(AP_INVOICES.key)).select(
-        record_id(AP_INVOICES.name, *AP_INVOICES.key).alias("record"),
-        F.col("invoice_id").alias("reference"),
-        F.lit("Invoice").alias("kind"),
-        "legal_entity",
-        "currency",
-        F.col("amount").alias("liability"),
-        F.col("amount_usd").alias("liability_usd"),
-        F.col("invoice_date").alias("document_date"),
-        F.col(FIRST_SEEN_COLUMN).alias("first_seen"),
-        F.col("business_date").alias("last_seen"),
+def _document_lines(
+    invoices: DataFrame, payments: DataFrame, days: list[date], lookback_days: int | None
+) -> DataFrame:
+    """Invoices and payments as one frame, once per as-of date of ``days`` (``AS_OF``) whose
+    window (``as_of_dates``) holds them: record, id, kind, entity, currency, liability, dates."""
+    window = lambda df: as_of_dates(df, days, lookback_days)  # noqa: E731
+    invoice_lines = (
+        window(invoices)
+        .transform(latest_rows((AS_OF, *AP_INVOICES.key)))
+        .select(
+            AS_OF,
+            record_id(AP_INVOICES.name, *AP_INVOICES.key).alias("record"),
+            F.col("invoice_id").alias("reference"),
+            F.lit("Invoice").alias("kind"),
+            "legal_entity",
+            "currency",
+            F.col("amount").alias("liability"),
+            F.col("amount_usd").alias("liability_usd"),
+            F.col("invoice_date").alias("document_date"),
+            F.col(FIRST_SEEN_COLUMN).alias("first_seen"),
+            F.col("business_date").alias("last_seen"),
+        )
     )
-    payment_lines = payments.transform(latest_rows(AP_PAYMENTS.key)).select(
-        record_id(AP_PAYMENTS.name, *AP_PAYMENTS.key).alias("record"),
-        F.col("payment_id").alias("reference"),
-        F.lit("Payment").alias("kind"),
-        "legal_entity",
-        "currency",
-        (-F.col("amount")).alias("liability"),
-        (-F.col("amount_usd")).alias("liability_usd"),
-        F.col("payment_date").alias("document_date"),
-        F.col(FIRST_SEEN_COLUMN).alias("first_seen"),
-        F.col("business_date").alias("last_seen"),
+    payment_lines = (
+        window(payments)
+        .transform(latest_rows((AS_OF, *AP_PAYMENTS.key)))
+        .select(
+            AS_OF,
+            record_id(AP_PAYMENTS.name, *AP_PAYMENTS.key).alias("record"),
+            F.col("payment_id").alias("reference"),
+            F.lit("Payment").alias("kind"),
+            "legal_entity",
+            "currency",
+            (-F.col("amount")).alias("liability"),
+            (-F.col("amount_usd")).alias("liability_usd"),
+            F.col("payment_date").alias("document_date"),
+            F.col(FIRST_SEEN_COLUMN).alias("first_seen"),
+            F.col("business_date").alias("last_seen"),
+        )
     )
     return invoice_lines.unionByName(payment_lines)
 
 
-def _control_lines(gl: DataFrame) -> DataFrame:
-    """GL lines on the AP control account, in liability terms (credit − debit)."""
+def _control_lines(gl: DataFrame, days: list[date], lookback_days: int | None) -> DataFrame:
+    """GL lines on the AP control account, in liability terms (credit − debit), once per as-of
+    date of ``days`` (``AS_OF``) whose window (``as_of_dates``) holds them."""
+    control = gl.where(F.col("account") == GL_AP_CONTROL_ACCOUNT)
     return (
-        gl.where(F.col("account") == GL_AP_CONTROL_ACCOUNT)
-        .transform(latest_rows(GL_JOURNAL_LINES.key))
+        as_of_dates(control, days, lookback_days)
+        .transform(latest_rows((AS_OF, *GL_JOURNAL_LINES.key)))
         .select(
+            AS_OF,
             record_id(GL_JOURNAL_LINES.name, *GL_JOURNAL_LINES.key).alias("record"),
             blank_to_null("reference").alias("reference"),
             F.concat(
@@ -101,11 +120,11 @@ def _control_lines(gl: DataFrame) -> DataFrame:
     )
 
 
-def ap_documents(invoices: DataFrame, payments: DataFrame, as_of: date) -> DataFrame:
-    """AP documents of the window, one row per (entity, currency, document id)."""
-    window = lambda df: in_window(df, as_of, LOOKBACK_DAYS)  # noqa: E731
+def ap_documents(invoices: DataFrame, payments: DataFrame, days: list[date]) -> DataFrame:
+    """AP documents of each date's window, one row per (as-of date, entity, currency, document
+    id)."""
     return (
-        _document_lines(window(invoices), window(payments))
+        _document_lines(invoices, payments, days, LOOKBACK_DAYS)
         .groupBy(*_KEY)
         .agg(
             F.array_sort(F.collect_list("record")).alias("d_records"),
@@ -119,15 +138,16 @@ def ap_documents(invoices: DataFrame, payments: DataFrame, as_of: date) -> DataF
     )
 
 
-def ap_control_groups(gl: DataFrame, as_of: date) -> DataFrame:
-    """Control-account postings of the window grouped by (entity, currency, reference).
+def ap_control_groups(gl: DataFrame, days: list[date]) -> DataFrame:
+    """Control-account postings of each date's window grouped by (as-of date, entity, currency,
+    reference).
 
     A line without a reference is a group of its own (``_group`` is its record id).
     """
-    lines = _control_lines(in_window(gl, as_of, LOOKBACK_DAYS))
+    lines = _control_lines(gl, days, LOOKBACK_DAYS)
     return (
         lines.withColumn("_group", F.coalesce("reference", "record"))
-        .groupBy("legal_entity", "currency", "_group")
+        .groupBy(AS_OF, "legal_entity", "currency", "_group")
         .agg(
             F.max("reference").alias("reference"),
             F.array_sort(F.collect_list("record")).alias("g_records"),
@@ -154,21 +174,35 @@ def reconcile_ap_gl(
 ) -> ReconResult:
     """Reconcile silver AP invoices and payments with the GL AP control account as of ``as_of``.
 
-    Inputs are whole silver tables; records outside ``[as_of - LOOKBACK_DAYS, as_of]`` are ignored.
-    ``materialize`` is applied to the intermediate results later steps read several times (as in
-    ``reconcile_bank_gl``).
+    ``reconcile_ap_gl_dates`` for the one date ``as_of``.
     """
-    documents = materialize(ap_documents(invoices, payments, as_of))
-    postings = materialize(ap_control_groups(gl, as_of))
+    return reconcile_ap_gl_dates(invoices, payments, gl, [as_of], materialize)
+
+
+def reconcile_ap_gl_dates(
+    invoices: DataFrame,
+    payments: DataFrame,
+    gl: DataFrame,
+    days: list[date],
+    materialize: Callable[[DataFrame], DataFrame] = identity,
+) -> ReconResult:
+    """Reconcile silver AP invoices and payments with the GL AP control account as of each date
+    of ``days``.
+
+    One plan for every date: the outputs' ``business_date`` is the as-of date, and the rows of
+    ``D`` are those of reconciling ``D`` alone. Inputs are whole silver tables; as of ``D``,
+    records outside ``[D - LOOKBACK_DAYS, D]`` are ignored. ``materialize`` is applied to the
+    intermediate results later steps read several times (as in ``reconcile_bank_gl_dates``).
+    """
+    documents = materialize(ap_documents(invoices, payments, days))
+    postings = materialize(ap_control_groups(gl, days))
 
     # 1. REFERENCE
     joined = documents.join(postings.where(F.col("reference").isNotNull()), _KEY, "inner")
     joined = materialize(
         joined.withColumn("is_match", _within_tolerance(F.col("d_liability"), F.col("g_liability")))
     )
-    matches = reference_matches(joined, "d_", "g_", "liability").transform(
-        to_match_rows(RECON, as_of)
-    )
+    matches = reference_matches(joined, "d_", "g_", "liability").transform(to_match_rows(RECON))
     mismatches = reference_mismatches(
         joined,
         "d_",
@@ -182,6 +216,7 @@ def reconcile_ap_gl(
     # 2. Left over
     referenced = joined.select(*_KEY)
     unposted = documents.join(referenced, _KEY, "left_anti").select(
+        AS_OF,
         *exception_input(
             "AP_NOT_IN_GL",
             rule="UNMATCHED",
@@ -199,9 +234,10 @@ def reconcile_ap_gl(
                 F.date_format("document_date", "yyyy-MM-dd"),
                 F.lit(f" has no posting on AP control account {GL_AP_CONTROL_ACCOUNT}"),
             ),
-        )
+        ),
     )
     undocumented = postings.join(referenced, _KEY, "left_anti").select(
+        AS_OF,
         *exception_input(
             "GL_NOT_IN_AP",
             rule="UNMATCHED",
@@ -219,12 +255,12 @@ def reconcile_ap_gl(
                 format_amount("g_liability", "currency"),
                 F.lit(" (credit − debit) has no AP document"),
             ),
-        )
+        ),
     )
     exceptions = (
         mismatches.unionByName(unposted)
         .unionByName(undocumented)
-        .transform(to_exception_rows(RECON, as_of))
+        .transform(to_exception_rows(RECON))
     )
     return ReconResult(matches=matches, exceptions=exceptions)
 
@@ -234,35 +270,48 @@ def ap_control_balances(
 ) -> DataFrame:
     """Per entity of ``LEGAL_ENTITIES``, over every date ≤ ``as_of``: AP subledger vs GL control.
 
+    ``ap_control_balances_dates`` for the one date ``as_of``, without its ``business_date``.
+    """
+    return ap_control_balances_dates(invoices, payments, gl, [as_of]).select(*AP_BALANCE_COLUMNS)
+
+
+def ap_control_balances_dates(
+    invoices: DataFrame, payments: DataFrame, gl: DataFrame, days: list[date]
+) -> DataFrame:
+    """Per as-of date ``D`` of ``days`` (``business_date``) and entity of ``LEGAL_ENTITIES``, over
+    every date ≤ ``D``: AP subledger vs GL control.
+
     ``ap_subledger_balance`` = Σ invoices − Σ payments, ``ap_gl_balance`` = Σ (credit − debit) on
     the control account, ``ap_variance`` = subledger − GL; zeros for an entity with nothing.
-    Amounts are summed as they are, in the entity's functional currency (``currency``).
+    Amounts are summed as they are, in the entity's functional currency (``currency``). The
+    balances are cumulative: each row of the inputs is counted once for every ``D`` it precedes.
     """
-    up_to = lambda df: df.where(F.col("business_date") <= F.lit(as_of))  # noqa: E731
+    by_entity = [AS_OF, "legal_entity"]
     subledger = (
-        _document_lines(up_to(invoices), up_to(payments))
-        .groupBy("legal_entity")
+        _document_lines(invoices, payments, days, None)
+        .groupBy(*by_entity)
         .agg(F.sum("liability").alias("ap_subledger_balance"))
     )
     control = (
-        _control_lines(up_to(gl))
-        .groupBy("legal_entity")
+        _control_lines(gl, days, None)
+        .groupBy(*by_entity)
         .agg(F.sum("liability").alias("ap_gl_balance"))
     )
     entities = gl.sparkSession.createDataFrame(
         [(e.code, e.currency) for e in LEGAL_ENTITIES.values()],
         "legal_entity string, currency string",
-    )
+    ).crossJoin(dates_frame(gl.sparkSession, days))
     zero = F.lit(0).cast(MONEY)
     return (
-        entities.join(subledger, "legal_entity", "left")
-        .join(control, "legal_entity", "left")
+        entities.join(subledger, by_entity, "left")
+        .join(control, by_entity, "left")
         .select(
+            F.col(AS_OF).alias("business_date"),
             "legal_entity",
             "currency",
             money(F.coalesce("ap_subledger_balance", zero)).alias("ap_subledger_balance"),
             money(F.coalesce("ap_gl_balance", zero)).alias("ap_gl_balance"),
         )
         .withColumn("ap_variance", money(F.col("ap_subledger_balance") - F.col("ap_gl_balance")))
-        .select(*AP_BALANCE_COLUMNS)
+        .select("business_date", *AP_BALANCE_COLUMNS)
     )

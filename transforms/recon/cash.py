@@ -19,13 +19,14 @@ from pyspark.sql import functions as F
 
 from transforms.contracts import BANK_STATEMENT_LINES, GL_JOURNAL_LINES
 from transforms.recon.common import (
+    AS_OF,
     FIRST_SEEN_COLUMN,
     ReconResult,
+    as_of_dates,
     blank_to_null,
     exception_input,
     format_amount,
     identity,
-    in_window,
     latest_rows,
     match_input,
     record_id,
@@ -43,8 +44,9 @@ DATE_WINDOW_DAYS = 3
 RECON = "bank_gl"
 UNKNOWN_ENTITY = "UNKNOWN"
 
-# One normalised line of either side.
+# One normalised line of either side, as of one date (``AS_OF``).
 LINE_COLUMNS = [
+    AS_OF,
     "record",
     "legal_entity",
     "currency",
@@ -56,7 +58,7 @@ LINE_COLUMNS = [
     "last_seen",
     "label",
 ]
-_GROUP_KEY = ["legal_entity", "currency", "reference"]
+_GROUP_KEY = [AS_OF, "legal_entity", "currency", "reference"]
 
 
 def bank_accounts_frame(spark: SparkSession) -> DataFrame:
@@ -67,8 +69,9 @@ def bank_accounts_frame(spark: SparkSession) -> DataFrame:
     )
 
 
-def bank_lines(bank: DataFrame, as_of: date) -> DataFrame:
-    """Bank lines of the window in ``LINE_COLUMNS``; entity and currency from the bank account.
+def bank_lines(bank: DataFrame, days: list[date]) -> DataFrame:
+    """Bank lines of each date's window in ``LINE_COLUMNS`` (once per as-of date of ``days``);
+    entity and currency from the bank account.
 
     A line on an account missing from the reference data keeps its own currency and gets entity
     ``UNKNOWN``, so it is reported rather than dropped.
@@ -76,10 +79,11 @@ def bank_lines(bank: DataFrame, as_of: date) -> DataFrame:
     accounts = F.broadcast(bank_accounts_frame(bank.sparkSession))
     known = F.col("account_entity").isNotNull()
     return (
-        in_window(bank, as_of, LOOKBACK_DAYS)
-        .transform(latest_rows(BANK_STATEMENT_LINES.key))
+        as_of_dates(bank, days, LOOKBACK_DAYS)
+        .transform(latest_rows((AS_OF, *BANK_STATEMENT_LINES.key)))
         .join(accounts, "bank_account", "left")
         .select(
+            AS_OF,
             record_id(BANK_STATEMENT_LINES.name, *BANK_STATEMENT_LINES.key).alias("record"),
             F.coalesce("account_entity", F.lit(UNKNOWN_ENTITY)).alias("legal_entity"),
             F.coalesce("account_currency", "currency").alias("currency"),
@@ -101,13 +105,14 @@ def bank_lines(bank: DataFrame, as_of: date) -> DataFrame:
     )
 
 
-def gl_cash_lines(gl: DataFrame, as_of: date) -> DataFrame:
-    """GL lines on a cash account in the window, in ``LINE_COLUMNS`` (signed like the bank)."""
+def gl_cash_lines(gl: DataFrame, days: list[date]) -> DataFrame:
+    """GL lines on a cash account in each date's window, in ``LINE_COLUMNS`` (signed like the
+    bank), once per as-of date of ``days``."""
     return (
-        in_window(gl, as_of, LOOKBACK_DAYS)
-        .where(F.col("account").isin(*sorted(GL_CASH_ACCOUNTS)))
-        .transform(latest_rows(GL_JOURNAL_LINES.key))
+        as_of_dates(gl.where(F.col("account").isin(*sorted(GL_CASH_ACCOUNTS))), days, LOOKBACK_DAYS)
+        .transform(latest_rows((AS_OF, *GL_JOURNAL_LINES.key)))
         .select(
+            AS_OF,
             record_id(GL_JOURNAL_LINES.name, *GL_JOURNAL_LINES.key).alias("record"),
             F.col("legal_entity"),
             F.col("currency"),
@@ -128,7 +133,8 @@ def gl_cash_lines(gl: DataFrame, as_of: date) -> DataFrame:
 
 
 def _reference_groups(lines: DataFrame, prefix: str) -> DataFrame:
-    """Lines with a reference, summed per (entity, currency, reference); columns get ``prefix``."""
+    """Lines with a reference, summed per (as-of, entity, currency, reference); columns get
+    ``prefix``."""
     return (
         lines.where(F.col("reference").isNotNull())
         .groupBy(*_GROUP_KEY)
@@ -156,18 +162,23 @@ def _reference_rule(bank: DataFrame, gl: DataFrame) -> DataFrame:
 
 
 def _amount_date_pairs(bank: DataFrame, gl: DataFrame) -> DataFrame:
-    """Mutual-best one-to-one pairs by amount (within tolerance) and date (within the window).
+    """Mutual-best one-to-one pairs by amount (within tolerance) and date (within the window), per
+    as-of date (columns ``AS_OF``, ``b_<line column>``, ``g_<line column>``, ``distance``).
 
-    Candidates come from an equi-join on entity, currency and amount in cents (the GL side probes
-    every cent value within the tolerance), so no line is compared with every other line.
+    Candidates come from an equi-join on as-of date, entity, currency and amount in cents (the GL
+    side probes every cent value within the tolerance), so no line is compared with every other
+    line.
     """
     tolerance_cents = int(AMOUNT_TOLERANCE * 100)
+    line_columns = [c for c in LINE_COLUMNS if c != AS_OF]
     b = bank.select(
-        *[F.col(c).alias(f"b_{c}") for c in LINE_COLUMNS],
+        AS_OF,
+        *[F.col(c).alias(f"b_{c}") for c in line_columns],
         (F.col("amount") * 100).cast("long").alias("b_cents"),
     )
     g = gl.select(
-        *[F.col(c).alias(f"g_{c}") for c in LINE_COLUMNS],
+        F.col(AS_OF).alias("g_as_of"),
+        *[F.col(c).alias(f"g_{c}") for c in line_columns],
         F.explode(
             F.sequence(
                 (F.col("amount") * 100).cast("long") - tolerance_cents,
@@ -179,17 +190,18 @@ def _amount_date_pairs(bank: DataFrame, gl: DataFrame) -> DataFrame:
     candidates = (
         b.join(
             g,
-            (F.col("b_legal_entity") == F.col("g_legal_entity"))
+            (F.col(AS_OF) == F.col("g_as_of"))
+            & (F.col("b_legal_entity") == F.col("g_legal_entity"))
             & (F.col("b_currency") == F.col("g_currency"))
             & (F.col("b_cents") == F.col("g_cents")),
         )
         .where(_within_tolerance(F.col("b_amount"), F.col("g_amount")))
         .withColumn("distance", distance)
         .where(F.col("distance") <= DATE_WINDOW_DAYS)
-        .drop("b_cents", "g_cents")
+        .drop("g_as_of", "b_cents", "g_cents")
     )
-    bank_choice = Window.partitionBy("b_record").orderBy("distance", "g_record")
-    gl_choice = Window.partitionBy("g_record").orderBy("distance", "b_record")
+    bank_choice = Window.partitionBy(AS_OF, "b_record").orderBy("distance", "g_record")
+    gl_choice = Window.partitionBy(AS_OF, "g_record").orderBy("distance", "b_record")
     return (
         candidates.withColumn("b_rank", F.row_number().over(bank_choice))
         .withColumn("g_rank", F.row_number().over(gl_choice))
@@ -211,6 +223,7 @@ def _unmatched_exceptions(lines: DataFrame, exception_type: str, missing: str) -
         F.lit(f") has no {missing}"),
     )
     return lines.select(
+        AS_OF,
         *exception_input(
             exception_type,
             rule="UNMATCHED",
@@ -219,7 +232,7 @@ def _unmatched_exceptions(lines: DataFrame, exception_type: str, missing: str) -
             amount_usd="amount_usd",
             records=F.array("record"),
             detail=detail,
-        )
+        ),
     )
 
 
@@ -231,13 +244,28 @@ def reconcile_bank_gl(
 ) -> ReconResult:
     """Reconcile silver bank statement lines with silver GL cash lines as of ``as_of``.
 
-    Both inputs are whole silver tables (every date); records that landed after ``as_of`` or more
-    than ``LOOKBACK_DAYS`` before it are ignored. ``materialize`` is applied to the intermediate
-    results each later step reads several times (the close passes ``localCheckpoint``: without
-    it the plan inlines them over and over, and planning it costs more than running it).
+    ``reconcile_bank_gl_dates`` for the one date ``as_of``.
     """
-    bank_side = materialize(bank_lines(bank, as_of))
-    gl_side = materialize(gl_cash_lines(gl, as_of))
+    return reconcile_bank_gl_dates(bank, gl, [as_of], materialize)
+
+
+def reconcile_bank_gl_dates(
+    bank: DataFrame,
+    gl: DataFrame,
+    days: list[date],
+    materialize: Callable[[DataFrame], DataFrame] = identity,
+) -> ReconResult:
+    """Reconcile silver bank statement lines with silver GL cash lines as of each date of ``days``.
+
+    One plan for every date: the outputs' ``business_date`` is the as-of date, and the rows of
+    ``D`` are those of reconciling ``D`` alone. Both inputs are whole silver tables (every date);
+    as of ``D``, records that landed after ``D`` or more than ``LOOKBACK_DAYS`` before it are
+    ignored. ``materialize`` is applied to the intermediate results each later step reads several
+    times (the close passes ``localCheckpoint``: without it the plan inlines them over and over,
+    and planning it costs more than running it); how many times does not depend on ``days``.
+    """
+    bank_side = materialize(bank_lines(bank, days))
+    gl_side = materialize(gl_cash_lines(gl, days))
 
     # 1. REFERENCE
     by_reference = materialize(_reference_rule(bank_side, gl_side))
@@ -258,6 +286,7 @@ def reconcile_bank_gl(
     # 2. AMOUNT_DATE_WINDOW
     pairs = materialize(_amount_date_pairs(bank_rest, gl_rest))
     window_matches = pairs.select(
+        AS_OF,
         *match_input(
             "AMOUNT_DATE_WINDOW",
             legal_entity="b_legal_entity",
@@ -268,12 +297,11 @@ def reconcile_bank_gl(
             currency="b_currency",
             amount_usd="b_amount_usd",
             matched_on=F.greatest("b_last_seen", "g_last_seen"),
-        )
+        ),
     )
-    bank_left = bank_rest.join(
-        pairs.select(F.col("b_record").alias("record")), "record", "left_anti"
-    )
-    gl_left = gl_rest.join(pairs.select(F.col("g_record").alias("record")), "record", "left_anti")
+    paired = lambda side: pairs.select(AS_OF, F.col(f"{side}_record").alias("record"))  # noqa: E731
+    bank_left = bank_rest.join(paired("b"), [AS_OF, "record"], "left_anti")
+    gl_left = gl_rest.join(paired("g"), [AS_OF, "record"], "left_anti")
 
     # 3. Left over
     exceptions = (
@@ -281,7 +309,7 @@ def reconcile_bank_gl(
             _unmatched_exceptions(bank_left, "BANK_NOT_IN_GL", "GL cash posting")
         )
         .unionByName(_unmatched_exceptions(gl_left, "GL_NOT_IN_BANK", "bank statement line"))
-        .transform(to_exception_rows(RECON, as_of))
+        .transform(to_exception_rows(RECON))
     )
-    matches = referenced_matches.unionByName(window_matches).transform(to_match_rows(RECON, as_of))
+    matches = referenced_matches.unionByName(window_matches).transform(to_match_rows(RECON))
     return ReconResult(matches=matches, exceptions=exceptions)

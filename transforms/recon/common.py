@@ -291,8 +291,10 @@ def exception_input(
 
 
 def reference_matches(groups: DataFrame, left: str, right: str, amount: str) -> DataFrame:
-    """``REFERENCE`` matches: the groups on both sides whose sums agree (``is_match``)."""
+    """``REFERENCE`` matches: the groups on both sides whose sums agree (``is_match``), each with
+    its ``AS_OF``."""
     return groups.where("is_match").select(
+        AS_OF,
         *match_input(
             "REFERENCE",
             left_records=f"{left}records",
@@ -301,7 +303,7 @@ def reference_matches(groups: DataFrame, left: str, right: str, amount: str) -> 
             right_amount=f"{right}{amount}",
             amount_usd=f"{left}{amount}_usd",
             matched_on=F.greatest(f"{left}last_seen", f"{right}last_seen"),
-        )
+        ),
     )
 
 
@@ -315,12 +317,14 @@ def reference_mismatches(
     left_name: str,
     right_name: str,
 ) -> DataFrame:
-    """``AMOUNT_MISMATCH``: the groups on both sides whose sums differ (left minus right).
+    """``AMOUNT_MISMATCH``: the groups on both sides whose sums differ (left minus right), each
+    with its ``AS_OF``.
 
     Detail: ``<subject>: <left_name> <left sum> vs <right_name> <right sum> (difference <d>)``.
     """
     difference = F.col(f"{left}{amount}") - F.col(f"{right}{amount}")
     return groups.where(~F.col("is_match")).select(
+        AS_OF,
         *exception_input(
             "AMOUNT_MISMATCH",
             rule="REFERENCE",
@@ -338,5 +342,5 @@ def reference_mismatches(
                 F.format_number(difference, 2),
                 F.lit(")"),
             ),
-        )
+        ),
     )

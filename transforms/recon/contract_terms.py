@@ -26,12 +26,13 @@ from pyspark.sql import functions as F
 
 from transforms.contracts import AP_INVOICES, AP_PAYMENTS
 from transforms.recon.common import (
+    AS_OF,
     FIRST_SEEN_COLUMN,
     ReconResult,
+    as_of_dates,
     exception_input,
     format_amount,
     identity,
-    in_window,
     latest_rows,
     match_input,
     record_id,
@@ -54,12 +55,11 @@ CONTRACT_SCHEMA = (
 CONTRACT_COLUMNS = [part.split()[0] for part in CONTRACT_SCHEMA.split(", ")]
 
 
-def _contract_vendors(contracts: DataFrame, as_of: date) -> DataFrame:
-    """One row per (contract landed by ``as_of`` with terms in days, party name)."""
-    return (
-        contracts.where(
-            (F.col("business_date") <= F.lit(as_of)) & F.col("payment_days").isNotNull()
-        )
+def _contract_vendors(contracts: DataFrame, days: list[date]) -> DataFrame:
+    """One row per (as-of date ``D`` of ``days``, contract landed by ``D`` with terms in days,
+    party name)."""
+    named = (
+        contracts.where(F.col("payment_days").isNotNull())
         .select(
             record_id(CONTRACTS, "business_date", "file_name").alias("c_record"),
             F.col("business_date").alias("c_landed"),
@@ -73,24 +73,29 @@ def _contract_vendors(contracts: DataFrame, as_of: date) -> DataFrame:
         .where(F.col("c_vendor").isNotNull())
         .drop("_party")
     )
+    # Standing terms: no lookback, every contract landed by the as-of date.
+    return as_of_dates(named, days, None, column="c_landed")
 
 
-def _last_payments(payments: DataFrame, as_of: date) -> DataFrame:
-    """Each invoice's latest payment date among the payments landed in the window."""
+def _last_payments(payments: DataFrame, days: list[date]) -> DataFrame:
+    """Per as-of date of ``days``, each invoice's latest payment date among the payments landed in
+    the window."""
     return (
-        in_window(payments, as_of, LOOKBACK_DAYS)
-        .transform(latest_rows(AP_PAYMENTS.key))
-        .groupBy("invoice_id")
+        as_of_dates(payments, days, LOOKBACK_DAYS)
+        .transform(latest_rows((AS_OF, *AP_PAYMENTS.key)))
+        .groupBy(AS_OF, "invoice_id")
         .agg(F.max("payment_date").alias("a_paid"))
     )
 
 
-def _governed(invoices: DataFrame, contracts: DataFrame, as_of: date) -> DataFrame:
-    """The window's AP invoices, each with the contract that governs it (none: dropped)."""
+def _governed(invoices: DataFrame, contracts: DataFrame, days: list[date]) -> DataFrame:
+    """Per as-of date of ``days``, the window's AP invoices, each with the contract that governs
+    it (none: dropped)."""
     ap = (
-        in_window(invoices, as_of, LOOKBACK_DAYS)
-        .transform(latest_rows(AP_INVOICES.key))
+        as_of_dates(invoices, days, LOOKBACK_DAYS)
+        .transform(latest_rows((AS_OF, *AP_INVOICES.key)))
         .select(
+            AS_OF,
             record_id(AP_INVOICES.name, *AP_INVOICES.key).alias("a_record"),
             "invoice_id",
             "legal_entity",
@@ -104,18 +109,23 @@ def _governed(invoices: DataFrame, contracts: DataFrame, as_of: date) -> DataFra
             F.col(FIRST_SEEN_COLUMN).alias("a_first_seen"),
         )
     )
+    vendors = _contract_vendors(contracts, days).withColumnRenamed(AS_OF, "_c_as_of")
     agree = (
-        F.col("a_vendor").contains(F.col("c_vendor"))
-        | F.col("c_vendor").contains(F.col("a_vendor"))
-    ) & (F.col("c_effective").isNull() | (F.col("c_effective") <= F.col("invoice_date")))
-    latest = Window.partitionBy("a_record").orderBy(
+        (F.col(AS_OF) == F.col("_c_as_of"))
+        & (
+            F.col("a_vendor").contains(F.col("c_vendor"))
+            | F.col("c_vendor").contains(F.col("a_vendor"))
+        )
+        & (F.col("c_effective").isNull() | (F.col("c_effective") <= F.col("invoice_date")))
+    )
+    latest = Window.partitionBy(AS_OF, "a_record").orderBy(
         F.col("c_landed").desc(), F.col("c_file").desc()
     )
     return (
-        ap.join(_contract_vendors(contracts, as_of), agree)
+        ap.join(vendors, agree)
         .withColumn("_n", F.row_number().over(latest))
         .where(F.col("_n") == 1)
-        .drop("_n")
+        .drop("_n", "_c_as_of")
     )
 
 
@@ -128,15 +138,32 @@ def reconcile_contract_terms_ap(
 ) -> ReconResult:
     """AP invoices whose due or paid date falls outside their vendor's contract terms.
 
-    ``contracts`` holds ``CONTRACT_COLUMNS`` of gold.contract_terms (every date landed by
-    ``as_of`` is read); ``invoices`` and ``payments`` are silver AP, whole tables (records
-    outside ``[as_of - LOOKBACK_DAYS, as_of]`` are ignored). No matches are returned.
-    ``materialize`` is accepted for the close's recon signature and not needed.
+    ``reconcile_contract_terms_ap_dates`` for the one date ``as_of``.
+    """
+    return reconcile_contract_terms_ap_dates(contracts, invoices, payments, [as_of], materialize)
+
+
+def reconcile_contract_terms_ap_dates(
+    contract_terms: DataFrame,
+    ap_invoices: DataFrame,
+    ap_payments: DataFrame,
+    days: list[date],
+    materialize: Callable[[DataFrame], DataFrame] = identity,
+) -> ReconResult:
+    """AP invoices whose due or paid date falls outside their vendor's contract terms, as of each
+    date of ``days``.
+
+    ``contract_terms`` holds ``CONTRACT_COLUMNS`` of gold.contract_terms (as of ``D``, every date
+    landed by ``D`` is read); ``ap_invoices`` and ``ap_payments`` are silver AP, whole tables (as
+    of ``D``, records outside ``[D - LOOKBACK_DAYS, D]`` are ignored). No matches are returned.
+    One plan for every date: the outputs' ``business_date`` is the as-of date, and the rows of
+    ``D`` are exactly those of ``reconcile_contract_terms_ap`` as of ``D``. ``materialize`` is
+    accepted for the close's recon signature and not needed.
     """
     # Not materialized here: only the exceptions read it (the matches' empty filter is pruned
     # by the optimizer), and the close materializes those once.
-    governed = _governed(invoices, contracts, as_of).join(
-        _last_payments(payments, as_of), "invoice_id", "left"
+    governed = _governed(ap_invoices, contract_terms, days).join(
+        _last_payments(ap_payments, days), [AS_OF, "invoice_id"], "left"
     )
     allowed = F.date_add("invoice_date", F.col("c_days"))
     latest = F.greatest("due_date", "a_paid")
@@ -146,6 +173,7 @@ def reconcile_contract_terms_ap(
         F.concat(F.lit(", paid "), F.col("a_paid").cast("string")),
     ).otherwise(F.lit(""))
     exceptions = outside.select(
+        AS_OF,
         *exception_input(
             EXCEPTION_TYPE,
             rule=RULE,
@@ -175,12 +203,13 @@ def reconcile_contract_terms_ap(
                 F.col("c_terms"),
                 F.lit("')"),
             ),
-        )
-    ).transform(to_exception_rows(RECON, as_of))
+        ),
+    ).transform(to_exception_rows(RECON))
     # No matches: the shape only, so carry-forward and the close read it like any recon's.
     matches = (
         governed.where(F.lit(False))
         .select(
+            AS_OF,
             *match_input(
                 RULE,
                 left_records=F.array("a_record"),
@@ -188,9 +217,9 @@ def reconcile_contract_terms_ap(
                 left_amount="amount",
                 right_amount="amount",
                 amount_usd="amount_usd",
-                matched_on=F.lit(as_of),
-            )
+                matched_on=F.col(AS_OF),
+            ),
         )
-        .transform(to_match_rows(RECON, as_of))
+        .transform(to_match_rows(RECON))
     )
     return ReconResult(matches=matches, exceptions=exceptions)

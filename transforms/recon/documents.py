@@ -25,13 +25,14 @@ from pyspark.sql import functions as F
 
 from transforms.contracts import AP_INVOICES, VALID_CURRENCIES
 from transforms.recon.common import (
+    AS_OF,
     FIRST_SEEN_COLUMN,
     ReconResult,
+    as_of_dates,
     blank_to_null,
     exception_input,
     format_amount,
     identity,
-    in_window,
     latest_rows,
     match_input,
     record_id,
@@ -82,39 +83,43 @@ def vendors_agree(document: Column | str, ledger: Column | str) -> Column:
     return doc.isNull() | ap.isNull() | doc.contains(ap) | ap.contains(doc)
 
 
-def _documents(documents: DataFrame, fx_rates: DataFrame, as_of: date) -> DataFrame:
-    """The window's documents, normalised, each total in USD at its landing date's rate."""
+def _documents(documents: DataFrame, fx_rates: DataFrame, days: list[date]) -> DataFrame:
+    """The window's documents of each as-of date of ``days``, normalised, each total in USD at
+    its landing date's rate (a lookup of the document's own date: the same on every night)."""
     rates = fx_rates.groupBy(F.col("rate_date").alias("business_date"), "currency").agg(
         F.max("rate_to_usd").alias("_rate")
     )
     rate = F.coalesce("_rate", F.when(F.col("currency") == "USD", F.lit(Decimal(1))))
     known = F.col("currency").isin(*sorted(VALID_CURRENCIES))
-    return (
-        in_window(documents.select(*DOCUMENT_COLUMNS), as_of, LOOKBACK_DAYS)
-        .join(rates, ["business_date", "currency"], "left")
-        .select(
-            record_id(DOCUMENTS, *_EARLIEST_FIRST).alias("d_record"),
-            *_EARLIEST_FIRST,
-            "vendor_name",
-            "invoice_number",
-            invoice_number_key("invoice_number").alias("number_key"),
-            vendor_key("vendor_name").alias("d_vendor"),
-            F.col("invoice_date").alias("d_invoice_date"),
-            F.col("currency").alias("d_stated_currency"),
-            F.when(known, F.col("currency")).alias("d_currency"),
-            F.col("total").alias("d_total"),
-            F.round(F.col("total") * rate, 2).alias("d_total_usd"),
-            F.coalesce("document_sha256", record_id(DOCUMENTS, *_EARLIEST_FIRST)).alias("d_sha"),
-        )
+    return as_of_dates(
+        documents.select(*DOCUMENT_COLUMNS).join(rates, ["business_date", "currency"], "left"),
+        days,
+        LOOKBACK_DAYS,
+    ).select(
+        AS_OF,
+        record_id(DOCUMENTS, *_EARLIEST_FIRST).alias("d_record"),
+        *_EARLIEST_FIRST,
+        "vendor_name",
+        "invoice_number",
+        invoice_number_key("invoice_number").alias("number_key"),
+        vendor_key("vendor_name").alias("d_vendor"),
+        F.col("invoice_date").alias("d_invoice_date"),
+        F.col("currency").alias("d_stated_currency"),
+        F.when(known, F.col("currency")).alias("d_currency"),
+        F.col("total").alias("d_total"),
+        F.round(F.col("total") * rate, 2).alias("d_total_usd"),
+        F.coalesce("document_sha256", record_id(DOCUMENTS, *_EARLIEST_FIRST)).alias("d_sha"),
     )
 
 
-def _ap_invoices(invoices: DataFrame, as_of: date) -> DataFrame:
-    """The window's AP invoices (newest landing of each), normalised."""
+def _ap_invoices(invoices: DataFrame, days: list[date]) -> DataFrame:
+    """The window's AP invoices of each as-of date of ``days`` (newest landing of each),
+    normalised."""
     return (
-        in_window(invoices, as_of, LOOKBACK_DAYS)
-        .transform(latest_rows(AP_INVOICES.key))
+        as_of_dates(invoices, days, LOOKBACK_DAYS)
+        .transform(latest_rows((AS_OF, *AP_INVOICES.key)))
         .select(
+            AS_OF,
             record_id(AP_INVOICES.name, *AP_INVOICES.key).alias("a_record"),
             "invoice_id",
             invoice_number_key("invoice_id").alias("number_key"),
@@ -134,21 +139,22 @@ def _ap_invoices(invoices: DataFrame, as_of: date) -> DataFrame:
 
 
 def _grouped(documents: DataFrame, invoices: DataFrame) -> DataFrame:
-    """Each document with its AP invoice (or nulls), its group and its rank in the group."""
+    """Each document with its AP invoice (or nulls), its group and its rank in the group, per
+    as-of date."""
     pairs = (
-        documents.select("d_record", "number_key", "d_vendor")
-        .join(invoices, "number_key")
+        documents.select(AS_OF, "d_record", "number_key", "d_vendor")
+        .join(invoices, [AS_OF, "number_key"])
         .where(vendors_agree("d_vendor", "a_vendor"))
     )
     # The AP invoice whose vendor the document names exactly first; ties by record id.
-    best = Window.partitionBy("d_record").orderBy(
+    best = Window.partitionBy(AS_OF, "d_record").orderBy(
         (F.col("d_vendor") == F.col("a_vendor")).desc_nulls_last(), "a_record"
     )
     paired = documents.join(
         pairs.withColumn("_n", F.row_number().over(best))
         .where(F.col("_n") == 1)
         .drop("_n", "number_key", "d_vendor"),
-        "d_record",
+        [AS_OF, "d_record"],
         "left",
     )
     own_group = F.coalesce(
@@ -156,8 +162,8 @@ def _grouped(documents: DataFrame, invoices: DataFrame) -> DataFrame:
         F.concat(F.lit("number:"), F.coalesce("d_vendor", F.lit("")), F.lit("|"), "number_key"),
         F.concat(F.lit("content:"), "d_sha"),
     )
-    same_bytes = Window.partitionBy("d_sha").orderBy(*_EARLIEST_FIRST)
-    group = Window.partitionBy("_group").orderBy(*_EARLIEST_FIRST)
+    same_bytes = Window.partitionBy(AS_OF, "d_sha").orderBy(*_EARLIEST_FIRST)
+    group = Window.partitionBy(AS_OF, "_group").orderBy(*_EARLIEST_FIRST)
     return (
         paired.withColumn("_own_group", own_group)
         # A byte-identical copy joins the group of the first landing of those bytes.
@@ -166,7 +172,7 @@ def _grouped(documents: DataFrame, invoices: DataFrame) -> DataFrame:
         .withColumn(
             "_same_bytes", (F.col("_rank") > 1) & (F.col("d_sha") == F.first("d_sha").over(group))
         )
-        .withColumn("_group_size", F.count(F.lit(1)).over(Window.partitionBy("_group")))
+        .withColumn("_group_size", F.count(F.lit(1)).over(Window.partitionBy(AS_OF, "_group")))
     )
 
 
@@ -196,7 +202,7 @@ def _duplicates(grouped: DataFrame) -> DataFrame:
     )  # fmt: skip
     return (
         grouped.where(F.col("_group_size") > 1)
-        .groupBy("_group")
+        .groupBy(AS_OF, "_group")
         .agg(
             F.collect_list("d_record").alias("records"),
             F.min("business_date").alias("first_seen_date"),
@@ -211,6 +217,7 @@ def _duplicates(grouped: DataFrame) -> DataFrame:
         )
         .select("*", "_first.*")
         .select(
+            AS_OF,
             *exception_input(
                 "DUPLICATE_DOCUMENT",
                 rule="DUPLICATE_DOCUMENT",
@@ -227,7 +234,7 @@ def _duplicates(grouped: DataFrame) -> DataFrame:
                     F.lit(" documents: "),
                     F.array_join(F.transform("_landed", lambda x: x["label"]), ", "),
                 ),
-            )
+            ),
         )
     )
 
@@ -269,6 +276,7 @@ def _mismatches(compared: DataFrame) -> DataFrame:
         )
     )
     amount = compared.where(~F.col("_amount_ok")).select(
+        AS_OF,
         *exception_input(
             "DOC_AMOUNT_MISMATCH",
             **common,
@@ -286,9 +294,10 @@ def _mismatches(compared: DataFrame) -> DataFrame:
                 F.format_number("_difference", 2),
                 F.lit(")"),
             ),
-        )
+        ),
     )
     dated = compared.where(~F.col("_date_ok")).select(
+        AS_OF,
         *exception_input(
             "DOC_DATE_MISMATCH",
             **common,
@@ -303,7 +312,7 @@ def _mismatches(compared: DataFrame) -> DataFrame:
                 F.lit(" "),
                 F.col("a_invoice_date").cast("string"),
             ),
-        )
+        ),
     )
     return amount.unionByName(dated)
 
@@ -322,6 +331,7 @@ def _not_in_ap(grouped: DataFrame) -> DataFrame:
         F.lit(" is not in the AP subledger (no invoice of that number and vendor)"),
     )
     return grouped.where((F.col("_rank") == 1) & F.col("a_record").isNull()).select(
+        AS_OF,
         *exception_input(
             "DOC_NOT_IN_AP",
             rule="UNMATCHED",
@@ -339,26 +349,28 @@ def _not_in_ap(grouped: DataFrame) -> DataFrame:
                     unread, F.lit("no invoice number could be read, so it matches no AP invoice")
                 ).otherwise(read),
             ),
-        )
+        ),
     )
 
 
 def _expecting_a_document(invoices: DataFrame, documents: DataFrame) -> DataFrame:
     """AP invoices that should have a vendor document: raised against a purchase order and first
-    landed on a date on which documents landed (the feed delivered that day)."""
-    delivered = documents.select(F.col("business_date").alias("a_first_seen")).distinct()
+    landed on a date on which documents of the as-of date's window landed (the feed delivered
+    that day)."""
+    delivered = documents.select(AS_OF, F.col("business_date").alias("a_first_seen")).distinct()
     return invoices.where(F.col("po_number").isNotNull()).join(
-        delivered, "a_first_seen", "left_semi"
+        delivered, [AS_OF, "a_first_seen"], "left_semi"
     )
 
 
 def _without_document(invoices: DataFrame, grouped: DataFrame) -> DataFrame:
     """``AP_WITHOUT_DOC``: AP invoices expected to have a document that no document pairs with."""
-    paired = grouped.where(F.col("a_record").isNotNull()).select("a_record").distinct()
+    paired = grouped.where(F.col("a_record").isNotNull()).select(AS_OF, "a_record").distinct()
     return (
         _expecting_a_document(invoices, grouped)
-        .join(paired, "a_record", "left_anti")
+        .join(paired, [AS_OF, "a_record"], "left_anti")
         .select(
+            AS_OF,
             *exception_input(
                 "AP_WITHOUT_DOC",
                 rule="UNMATCHED",
@@ -381,7 +393,7 @@ def _without_document(invoices: DataFrame, grouped: DataFrame) -> DataFrame:
                     F.lit(") has no vendor document, though documents landed on "),
                     F.col("a_first_seen").cast("string"),
                 ),
-            )
+            ),
         )
     )
 
@@ -395,17 +407,34 @@ def reconcile_documents_ap(
 ) -> ReconResult:
     """Reconcile published invoice documents with silver AP invoices as of ``as_of``.
 
-    ``documents`` holds ``DOCUMENT_COLUMNS`` of gold.invoice_documents; ``fx_rates`` is silver
-    (it prices the totals of documents paired with no AP invoice). Inputs are whole tables;
-    records outside ``[as_of - LOOKBACK_DAYS, as_of]`` are ignored.
+    ``reconcile_documents_ap_dates`` for the one date ``as_of``.
     """
-    invoices = _ap_invoices(invoices, as_of)
+    return reconcile_documents_ap_dates(documents, invoices, fx_rates, [as_of], materialize)
+
+
+def reconcile_documents_ap_dates(
+    invoice_documents: DataFrame,
+    ap_invoices: DataFrame,
+    fx_rates: DataFrame,
+    days: list[date],
+    materialize: Callable[[DataFrame], DataFrame] = identity,
+) -> ReconResult:
+    """Reconcile published invoice documents with silver AP invoices as of each date of ``days``.
+
+    ``invoice_documents`` holds ``DOCUMENT_COLUMNS`` of gold.invoice_documents; ``fx_rates`` is
+    silver (it prices the totals of documents paired with no AP invoice, at the document's landing
+    date). Inputs are whole tables; as of ``D``, records outside ``[D - LOOKBACK_DAYS, D]`` are
+    ignored. One plan for every date: the outputs' ``business_date`` is the as-of date, and the
+    rows of ``D`` are exactly those of ``reconcile_documents_ap`` as of ``D``.
+    """
+    invoices = _ap_invoices(ap_invoices, days)
     # Every rule reads the documents' pairing and groups: computed once.
-    grouped = materialize(_grouped(_documents(documents, fx_rates, as_of), invoices))
+    grouped = materialize(_grouped(_documents(invoice_documents, fx_rates, days), invoices))
     compared = _compared(grouped.where((F.col("_rank") == 1) & F.col("a_record").isNotNull()))
     matches = (
         compared.where(F.col("_amount_ok") & F.col("_date_ok"))
         .select(
+            AS_OF,
             *match_input(
                 "REFERENCE",
                 left_records=F.array("d_record"),
@@ -415,15 +444,15 @@ def reconcile_documents_ap(
                 currency="a_currency",
                 amount_usd="a_amount_usd",
                 matched_on=F.greatest("business_date", "a_last_seen"),
-            )
+            ),
         )
-        .transform(to_match_rows(RECON, as_of))
+        .transform(to_match_rows(RECON))
     )
     exceptions = (
         _mismatches(compared)
         .unionByName(_not_in_ap(grouped))
         .unionByName(_duplicates(grouped))
         .unionByName(_without_document(invoices, grouped))
-        .transform(to_exception_rows(RECON, as_of))
+        .transform(to_exception_rows(RECON))
     )
     return ReconResult(matches=matches, exceptions=exceptions)

@@ -47,10 +47,26 @@ NARRATIVE_GROUP = ("business_date", "legal_entity")
 def exception_lines(exceptions: DataFrame, entities: DataFrame, as_of: date) -> DataFrame:
     """One line per exception of ``as_of`` (open first, oldest first), per entity in ``entities``.
 
-    An entity with nothing to report gets one line saying so, so every entity gets a paragraph.
-    Rows carry ``business_date`` (= ``as_of``), so a run's nights can be unioned and told together.
+    ``exception_lines_dates`` for the one night ``as_of``; ``entities`` may be undated (every
+    entity in it is reported on ``as_of``).
     """
-    day = exceptions.where(F.col("business_date") == F.lit(as_of))
+    if "business_date" not in entities.columns:
+        entities = entities.withColumn("business_date", F.lit(as_of).cast("date"))
+    return exception_lines_dates(exceptions, entities, [as_of])
+
+
+def exception_lines_dates(
+    exceptions: DataFrame, entities: DataFrame, days: list[date]
+) -> DataFrame:
+    """One line per exception of each night of ``days`` (open first, oldest first), per entity.
+
+    ``entities`` holds the entities to report on each night (``business_date``, ``legal_entity``:
+    the night's close summary). An entity with nothing to report on a night gets one line saying
+    so, so every entity gets a paragraph. Rows carry ``business_date``: a run's nights are told
+    together, in one plan.
+    """
+    nights = F.col("business_date").isin([F.lit(d) for d in sorted(set(days))])
+    day = exceptions.where(nights)
     line = F.format_string(
         "%s (%s) %s %d days, since %s: %s %s. %s",
         F.col("exception_type"),
@@ -65,12 +81,12 @@ def exception_lines(exceptions: DataFrame, entities: DataFrame, as_of: date) -> 
         F.coalesce(F.col("detail"), F.lit("")),
     )
     ordered = F.row_number().over(
-        Window.partitionBy("legal_entity").orderBy(
+        Window.partitionBy("business_date", "legal_entity").orderBy(
             (F.col("status") != "open").cast("int"), F.col("age_days").desc(), "exception_id"
         )
     )
     lines = day.select(
-        F.lit(as_of).cast("date").alias("business_date"),
+        F.col("business_date").cast("date").alias("business_date"),
         "legal_entity",
         ordered.cast("long").alias("seq"),
         line.alias("line"),
@@ -82,12 +98,14 @@ def exception_lines(exceptions: DataFrame, entities: DataFrame, as_of: date) -> 
         F.col("amount").cast("decimal(18,2)"),
         "currency",
     )
+    night_entity = ["business_date", "legal_entity"]
     quiet = (
-        entities.select("legal_entity")
+        entities.where(nights)
+        .select(*night_entity)
         .distinct()
-        .join(day.select("legal_entity").distinct(), "legal_entity", "left_anti")
+        .join(day.select(*night_entity).distinct(), night_entity, "left_anti")
         .select(
-            F.lit(as_of).cast("date").alias("business_date"),
+            F.col("business_date").cast("date").alias("business_date"),
             "legal_entity",
             F.lit(0).cast("long").alias("seq"),
             F.lit(NO_OPEN_LINE).alias("line"),
