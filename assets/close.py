@@ -23,7 +23,6 @@ from pyspark.sql import functions as F
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
 from assets.publishing import publish_events, publish_step, refused_failure
-from assets.sources import union_all
 from expectations import reconciliation as suites
 from expectations.runner import ValidationReport
 from infra import versions, wap
@@ -36,7 +35,7 @@ from infra.checks import (
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.spark import SparkResource
 from transforms import contracts as c
-from transforms.hris import hris_history
+from transforms.hris import hris_history_dates
 from transforms.recon.ap import ap_control_balances_dates
 from transforms.recon.close import INPUT_LOOKBACK_DAYS, CloseInputs, run_close_dates, windowed
 from transforms.recon.contract_terms import CONTRACT_SCHEMA
@@ -166,14 +165,7 @@ def build_hris_history_dates(
 ) -> dict[date, int]:
     """Write the HRIS history as known on each date (one commit); versions written per date."""
     snapshots = _silver(lakehouse, session, c.HRIS_ROSTER)
-    history = union_all(
-        [
-            hris_history(snapshots.where(F.col("business_date") <= F.lit(day))).withColumn(
-                "business_date", F.lit(day)
-            )
-            for day in days
-        ]
-    )
+    history = hris_history_dates(snapshots, days)
     commit = lakehouse.write_dates(history, HRIS_HISTORY, days)
     counts = (
         lakehouse.read_dates(session, HRIS_HISTORY, days, commit.version)

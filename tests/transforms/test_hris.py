@@ -5,8 +5,9 @@ from decimal import Decimal
 
 from chispa import assert_df_equality
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
-from transforms.hris import HRIS_HISTORY_COLUMNS, active_on, hris_history
+from transforms.hris import HRIS_HISTORY_COLUMNS, active_on, hris_history, hris_history_dates
 
 D1 = date(2026, 11, 2)
 
@@ -145,3 +146,49 @@ def test_active_on_picks_the_version_valid_that_day(spark):
     assert active(2) == [("E1", day(1))]
     assert active(3) == []
     assert active(0) == []
+
+
+# The per-date fold before it was set-based: (business_date, employee_id, title, valid_from,
+# valid_to, is_current).
+EXPECTED_KNOWN_ON = [
+    (date(2026, 11, 3), "E1", "Analyst", date(2026, 11, 2), None, True),
+    (date(2026, 11, 3), "E2", "Analyst", date(2026, 11, 2), None, True),
+    (date(2026, 11, 3), "E3", "Analyst", date(2026, 11, 3), None, True),
+    (date(2026, 11, 4), "E1", "Analyst", date(2026, 11, 2), date(2026, 11, 3), False),
+    (date(2026, 11, 4), "E1", "Senior Analyst", date(2026, 11, 4), None, True),
+    (date(2026, 11, 4), "E2", "Analyst", date(2026, 11, 2), None, True),
+    (date(2026, 11, 4), "E3", "Analyst", date(2026, 11, 3), date(2026, 11, 3), False),
+    (date(2026, 11, 5), "E1", "Analyst", date(2026, 11, 2), date(2026, 11, 3), False),
+    (date(2026, 11, 5), "E1", "Senior Analyst", date(2026, 11, 4), None, True),
+    (date(2026, 11, 5), "E2", "Analyst", date(2026, 11, 2), None, True),
+    (date(2026, 11, 5), "E3", "Analyst", date(2026, 11, 3), date(2026, 11, 3), False),
+    (date(2026, 11, 6), "E1", "Analyst", date(2026, 11, 2), date(2026, 11, 3), False),
+    (date(2026, 11, 6), "E1", "Senior Analyst", date(2026, 11, 4), None, True),
+    (date(2026, 11, 6), "E2", "Analyst", date(2026, 11, 2), date(2026, 11, 4), False),
+    (date(2026, 11, 6), "E3", "Analyst", date(2026, 11, 3), date(2026, 11, 3), False),
+    (date(2026, 11, 6), "E3", "Analyst", date(2026, 11, 6), None, True),
+]
+
+
+KNOWN_ON_FIELDS = ("business_date", "employee_id", "title", "valid_from", "valid_to", "is_current")
+
+
+def test_history_as_known_on_several_dates_in_one_plan(spark):
+    rows = [snapshot_row("E1", n) for n in (1, 2)]
+    rows += [snapshot_row("E1", n, title="Senior Analyst") for n in (3, 5)]  # no snapshot day 4
+    rows += [snapshot_row("E2", n) for n in (1, 2, 3)]  # leaves after day 3
+    rows += [snapshot_row("E3", n, status="leave") for n in (2, 5)]  # away on day 3
+    rows += [snapshot_row("E4", 6)]  # after the run's dates
+    source = snapshots(spark, rows)
+    days = [day(2), day(3), day(4), day(5)]
+    together = hris_history_dates(source, days)
+    assert together.columns == [*HRIS_HISTORY_COLUMNS, "business_date"]
+    one_by_one = None
+    for d in days:
+        known = hris_history(source.where(F.col("business_date") <= F.lit(d)))
+        known = known.withColumn("business_date", F.lit(d))
+        one_by_one = known if one_by_one is None else one_by_one.unionByName(known)
+    assert_df_equality(together, one_by_one, ignore_row_order=True, ignore_nullable=True)
+    # Each date's history as the per-date fold gave it before it was set-based.
+    versions = sorted(tuple(r[c] for c in KNOWN_ON_FIELDS) for r in together.collect())
+    assert versions == EXPECTED_KNOWN_ON

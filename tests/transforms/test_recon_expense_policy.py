@@ -3,11 +3,12 @@
 from datetime import date, timedelta
 from decimal import Decimal
 
+from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from transforms.recon.common import EXCEPTION_COLUMNS, group_id
-from transforms.recon.expense_policy import reconcile_expense_policy
+from transforms.recon.expense_policy import reconcile_expense_policy, reconcile_expense_policy_dates
 
 AS_OF = date(2026, 11, 20)  # a Friday
 WEEKDAY = date(2026, 11, 18)  # Wednesday
@@ -220,3 +221,128 @@ def test_a_claim_can_raise_several_types_with_distinct_ids(spark):
     assert {(r["status"], r["business_date"], r["age_days"], r["rule"]) for r in rows} == {
         ("open", AS_OF, 0, t) for t in ("BLOCKED_MERCHANT", "OVER_LIMIT", "WEEKEND_EXPENSE")
     }
+
+
+# --- Several as-of dates in one plan ----------------------------------------------------------
+
+D1, D2, D3 = AS_OF - timedelta(days=2), AS_OF - timedelta(days=1), AS_OF
+LODGING = {"claimed_category": "lodging", "merchant": "Hilton"}
+
+
+def several_dates(spark: SparkSession):
+    """Claims over three as-of dates whose duplicate windows differ, plus older claims."""
+    rows = [
+        claim("ER-0", merchant="Bistro", business_date=D1 - timedelta(days=8)),
+        claim("ER-1", merchant="Bistro", business_date=D1),  # repeats ER-0 on D1
+        claim("ER-2", merchant="Bistro", business_date=D3),  # repeats ER-0 on D3
+        # In D1's window only (D1 - 30): the first copy on D1, not on D2.
+        claim("ER-5", merchant="Cafe", business_date=D1 - timedelta(days=30)),
+        claim("ER-6", merchant="Cafe", business_date=D1),  # repeats ER-5 on D1
+        claim("ER-7", merchant="Cafe", business_date=D2),  # repeats ER-6 on D2
+        # The same line landed again on D3.
+        claim("ER-8", merchant="Deli", employee_id="E8", business_date=D1),
+        claim("ER-8", merchant="Deli", employee_id="E8", business_date=D3),
+        claim("ER-3", merchant="Casino Royale", employee_id="E3", business_date=D1),
+        claim("ER-4", amount=Decimal("400.00"), employee_id="E4", business_date=D2),
+        claim(
+            "ER-9",
+            claimed_category="software",
+            transaction_date=SATURDAY,
+            employee_id="E9",
+            business_date=D2,
+        ),
+        # Lodging split over two dates is no split; over one date it is.
+        claim("ER-10", 1, amount=Decimal("700.00"), employee_id="E10", business_date=D2, **LODGING),
+        claim("ER-10", 2, amount=Decimal("600.00"), employee_id="E10", business_date=D3, **LODGING),
+        claim("ER-11", 1, amount=Decimal("700.00"), employee_id="E11", business_date=D3, **LODGING),
+        claim("ER-11", 2, amount=Decimal("600.00"), employee_id="E11", business_date=D3, **LODGING),
+    ]
+    return spark.createDataFrame([tuple(r[n] for n in NAMES) for r in rows], SCHEMA)
+
+
+# Per date, as the per-date reconciliation gave them before it was set-based:
+# (business_date, exception_type, records, amount, detail).
+EXPECTED_SEVERAL_DATES = [
+    (
+        date(2026, 11, 18),
+        "BLOCKED_MERCHANT",
+        ("expense_lines:ER-3|1",),
+        Decimal("50.00"),
+        "ER-3|1 (E3, Casino Royale, 2026-11-18, 50.00 USD): merchant matches blocked term casino",
+    ),
+    (
+        date(2026, 11, 18),
+        "DUPLICATE_CLAIM",
+        ("expense_lines:ER-0|1", "expense_lines:ER-1|1"),
+        Decimal("50.00"),
+        "ER-1|1 (E1, Bistro, 2026-11-18, 50.00 USD) repeats ER-0|1 claimed on 2026-11-10",
+    ),
+    (
+        date(2026, 11, 18),
+        "DUPLICATE_CLAIM",
+        ("expense_lines:ER-5|1", "expense_lines:ER-6|1"),
+        Decimal("50.00"),
+        "ER-6|1 (E1, Cafe, 2026-11-18, 50.00 USD) repeats ER-5|1 claimed on 2026-10-19",
+    ),
+    (
+        date(2026, 11, 19),
+        "DUPLICATE_CLAIM",
+        ("expense_lines:ER-6|1", "expense_lines:ER-7|1"),
+        Decimal("50.00"),
+        "ER-7|1 (E1, Cafe, 2026-11-18, 50.00 USD) repeats ER-6|1 claimed on 2026-11-18",
+    ),
+    (
+        date(2026, 11, 19),
+        "OVER_LIMIT",
+        ("expense_lines:ER-4|1",),
+        Decimal("400.00"),
+        "ER-4|1 (E4, Bistro ER-4, 2026-11-18, 400.00 USD): 400.00 USD in meals is over the "
+        "300.00 USD limit",
+    ),
+    (
+        date(2026, 11, 19),
+        "WEEKEND_EXPENSE",
+        ("expense_lines:ER-9|1",),
+        Decimal("50.00"),
+        "ER-9|1 (E9, Bistro ER-9, 2026-11-14, 50.00 USD): software bought on a Saturday, a "
+        "weekday-only category",
+    ),
+    (
+        date(2026, 11, 20),
+        "DUPLICATE_CLAIM",
+        ("expense_lines:ER-0|1", "expense_lines:ER-2|1"),
+        Decimal("50.00"),
+        "ER-2|1 (E1, Bistro, 2026-11-18, 50.00 USD) repeats ER-0|1 claimed on 2026-11-10",
+    ),
+    (
+        date(2026, 11, 20),
+        "DUPLICATE_CLAIM",
+        ("expense_lines:ER-8|1", "expense_lines:ER-8|1"),
+        Decimal("50.00"),
+        "ER-8|1 (E8, Deli, 2026-11-18, 50.00 USD) repeats ER-8|1 claimed on 2026-11-18",
+    ),
+    (
+        date(2026, 11, 20),
+        "SPLIT_TRANSACTION",
+        ("expense_lines:ER-11|1", "expense_lines:ER-11|2"),
+        Decimal("1300.00"),
+        "2 claims by E11 at Hilton on 2026-11-18 in lodging (ER-11|1, ER-11|2) total 1,300.00 USD, "
+        "over the 1,200.00 USD limit though each is within it",
+    ),
+]
+
+
+def test_several_dates_in_one_plan_equal_each_date_alone(spark):
+    claims = several_dates(spark)
+    days = [D1, D2, D3]
+    together = reconcile_expense_policy_dates(claims, days)
+    one_by_one = reconcile_expense_policy(claims, D1)
+    for d in days[1:]:
+        one_by_one = one_by_one.unionByName(reconcile_expense_policy(claims, d))
+    assert_df_equality(together, one_by_one, ignore_row_order=True, ignore_nullable=True)
+    # Each date's rows as the per-date reconciliation gave them before it was set-based.
+    rows = sorted(
+        (r["business_date"], r["exception_type"], tuple(r["records"]), r["amount"], r["detail"])
+        for r in together.collect()
+    )
+    assert rows == EXPECTED_SEVERAL_DATES

@@ -7,7 +7,7 @@ from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 
 from transforms.recon.common import EXCEPTION_COLUMNS, group_id
-from transforms.recon.payroll import reconcile_payroll_hris
+from transforms.recon.payroll import reconcile_payroll_hris, reconcile_payroll_hris_dates
 
 PAY_DATE = date(2026, 11, 13)
 START, END = date(2026, 11, 1), date(2026, 11, 15)
@@ -264,3 +264,151 @@ def test_exception_row_shape(spark):
         "exception_id", group_id("payroll_hris", "PAID_UNKNOWN_EMPLOYEE", expected["records"])
     ).select(*EXCEPTION_COLUMNS)
     assert_df_equality(result, expected, ignore_nullable=True)
+
+
+# --- Several pay dates in one plan ------------------------------------------------------------
+
+D1, D2, D3 = date(2026, 11, 12), PAY_DATE, date(2026, 11, 14)
+FX_SCHEMA = "rate_date date, currency string, rate_to_usd decimal(18,8), business_date date"
+
+
+def several_dates(spark):
+    """Three pay dates whose registers and rosters differ, plus a date outside the run."""
+    on = {d: {"business_date": d} for d in (D1, D2, D3)}
+    payments = [
+        payment("PAY-0", "EMP-X", business_date=date(2026, 11, 11)),  # not a date of the run
+        payment("PAY-1", "EMP-1", **on[D1]),
+        payment("PAY-2", "EMP-X", **on[D1]),  # unknown on D1
+        # EMP-1 paid again on D2 for the same period: one register a day, no duplicate.
+        payment("PAY-3", "EMP-1", **on[D2]),
+        payment("PAY-4", "EMP-3", **on[D2]),
+        payment("PAY-5", "EMP-3", **on[D2]),  # duplicate of PAY-4 on D2
+        payment("PAY-2", "EMP-X", **on[D2]),  # EMP-X is on D2's roster
+        payment("PAY-6", "EMP-2", **on[D2]),  # EMP-2 terminated on D2's roster
+        payment("PAY-2", "EMP-X", **on[D3]),  # landed again: unknown again on D3
+        payment("PAY-7", "EMP-1", gross=Decimal("3000.00"), **on[D3]),
+    ]
+    gbp = {"currency": "GBP", "annual_salary": Decimal("36000")}
+    gone = {"status": "terminated", "termination_date": date(2026, 10, 1)}
+    roster = [
+        employee("EMP-1", **on[D1]),
+        employee("EMP-2", **gbp, **on[D1]),  # active, not paid on D1
+        employee("EMP-1", **on[D2]),
+        employee("EMP-3", **on[D2]),
+        employee("EMP-X", **on[D2]),
+        employee("EMP-2", **gone, **on[D2]),
+        employee("EMP-1", **on[D3]),
+        employee("EMP-2", **gbp, **on[D3]),  # active, not paid on D3: D3's rate
+        employee("EMP-4", **gbp, business_date=date(2026, 11, 11)),  # not a date of the run
+    ]
+    fx = spark.createDataFrame(
+        [
+            (D1, "GBP", Decimal("1.30000000"), D1),
+            (D2, "GBP", Decimal("1.25000000"), D2),
+            (D3, "GBP", Decimal("1.20000000"), D3),
+        ],
+        FX_SCHEMA,
+    )
+    return frame(spark, PAYROLL_SCHEMA, payments), frame(spark, ROSTER_SCHEMA, roster), fx
+
+
+def test_several_dates_in_one_plan_equal_each_date_alone(spark):
+    payroll, roster, fx = several_dates(spark)
+    days = [D1, D2, D3]
+    together = reconcile_payroll_hris_dates(payroll, roster, days, fx)
+    one_by_one = reconcile_payroll_hris(payroll, roster, D1, fx)
+    for d in days[1:]:
+        one_by_one = one_by_one.unionByName(reconcile_payroll_hris(payroll, roster, d, fx))
+    assert_df_equality(together, one_by_one, ignore_row_order=True, ignore_nullable=True)
+    # Each date's rows as the per-date reconciliation gave them before it was set-based.
+    rows = sorted(
+        (
+            r["business_date"],
+            r["exception_type"],
+            tuple(r["records"]),
+            r["amount"],
+            r["amount_usd"],
+            r["first_seen_date"],
+            r["age_days"],
+            r["detail"],
+        )
+        for r in together.collect()
+    )
+    pay = "payroll_register:PAY-"
+    assert rows == [
+        (
+            D1,
+            "ACTIVE_NOT_PAID",
+            ("hris_roster:EMP-2",),
+            Decimal("1500.00"),
+            Decimal("1950.00"),
+            D1,
+            0,
+            "EMP-2 is active in US01 but has no payment for 2026-11-01..2026-11-15",
+        ),
+        (
+            D1,
+            "PAID_UNKNOWN_EMPLOYEE",
+            (f"{pay}2",),
+            Decimal("2000.00"),
+            Decimal("2000.00"),
+            D1,
+            0,
+            "EMP-X paid 2,000.00 USD for 2026-11-01..2026-11-15 (PAY-2) but is not in the HRIS "
+            "roster",
+        ),
+        (
+            D2,
+            "DUPLICATE_PAYMENT",
+            (f"{pay}4", f"{pay}5"),
+            Decimal("2000.00"),
+            Decimal("2000.00"),
+            D2,
+            0,
+            "EMP-3 paid 2 times for 2026-11-01..2026-11-15 (PAY-4, PAY-5): 2,000.00 USD paid "
+            "more than once",
+        ),
+        (
+            D2,
+            "PAID_NOT_ACTIVE",
+            (f"{pay}6",),
+            Decimal("2000.00"),
+            Decimal("2000.00"),
+            D2,
+            0,
+            "EMP-2 paid 2,000.00 USD for 2026-11-01..2026-11-15 (PAY-6) but terminated on "
+            "2026-10-01",
+        ),
+        (
+            D3,
+            "ACTIVE_NOT_PAID",
+            ("hris_roster:EMP-2",),
+            Decimal("1500.00"),
+            Decimal("1800.00"),
+            D3,
+            0,
+            "EMP-2 is active in US01 but has no payment for 2026-11-01..2026-11-15",
+        ),
+        (
+            D3,
+            "PAID_UNKNOWN_EMPLOYEE",
+            (f"{pay}2",),
+            Decimal("2000.00"),
+            Decimal("2000.00"),
+            D3,
+            0,
+            "EMP-X paid 2,000.00 USD for 2026-11-01..2026-11-15 (PAY-2) but is not in the HRIS "
+            "roster",
+        ),
+        (
+            D3,
+            "PAY_VARIANCE",
+            (f"{pay}7",),
+            Decimal("1000.00"),
+            Decimal("1000.00"),
+            D3,
+            0,
+            "EMP-1 paid 3,000.00 USD for 2026-11-01..2026-11-15 (PAY-7), 50.0% above the "
+            "expected gross (tolerance 25%)",
+        ),
+    ]

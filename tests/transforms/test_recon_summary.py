@@ -3,10 +3,12 @@
 from datetime import date, timedelta
 from decimal import Decimal
 
+from chispa import assert_df_equality
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from transforms.recon.common import EXCEPTION_COLUMNS, MATCH_COLUMNS, RECONS
-from transforms.recon.summary import CLOSE_SUMMARY_COLUMNS, close_summary
+from transforms.recon.summary import CLOSE_SUMMARY_COLUMNS, close_summary, close_summary_dates
 from transforms.reference_data import LEGAL_ENTITIES
 
 AS_OF = date(2026, 11, 20)
@@ -200,3 +202,252 @@ def test_ap_unexplained_variance_is_zero_when_open_items_explain_it(spark):
     assert rows[("GB01", "ap_gl")]["ap_variance_unexplained"] == Decimal("20.00")
     assert rows[("DE01", "ap_gl")]["ap_variance"] is None
     assert all(rows[("US01", r)]["ap_variance"] is None for r in RECONS if r != "ap_gl")
+
+
+# --- Several business dates in one plan -------------------------------------------------------
+
+D1, D2, D3 = AS_OF - timedelta(days=2), AS_OF - timedelta(days=1), AS_OF
+DATED_AP_SCHEMA = f"{AP_SCHEMA}, business_date date"
+
+
+def several_dates(spark: SparkSession):
+    """Three nights of exceptions, matches and AP balances, and a night outside the run."""
+    d = {n: {"business_date": n} for n in (D1, D2, D3)}
+    exceptions = [
+        exception(["b:0"], business_date=D1 - timedelta(days=1)),  # not a date of the run
+        exception(["b:1"], **d[D1]),
+        exception(["b:1"], age_days=1, first_seen_date=D1, **d[D2]),
+        exception(["b:1"], status="closed", resolution="matched", closed_on=D3, **d[D3]),
+        exception(["e:1"], recon="expense_policy", legal_entity="GROUP", **d[D2]),
+        exception(["ap:1"], recon="ap_gl", exception_type="AP_NOT_IN_GL", **d[D1]),
+        exception(
+            ["ap:2"], recon="ap_gl", exception_type="AP_NOT_IN_GL", amount=Decimal("40"), **d[D3]
+        ),
+        exception(["b:2", "g:2"], age_days=9, exception_type="AMOUNT_MISMATCH", **d[D3]),
+    ]
+    matches = [
+        match(["b:1"], ["g:1"], **d[D3]),
+        match(["b:7"], ["g:7"], legal_entity="GB01", currency="GBP", **d[D2]),
+        match(["b:8"], ["g:8"], **d[D1]),
+        match(["b:9"], ["g:9"], business_date=D3 + timedelta(days=1)),  # not a date of the run
+    ]
+    balances = [
+        ("US01", "USD", Decimal("1100.00"), Decimal("1000.00"), Decimal("100.00"), D1),
+        ("US01", "USD", Decimal("1000.00"), Decimal("1000.00"), Decimal("0.00"), D2),
+        ("US01", "USD", Decimal("1040.00"), Decimal("1000.00"), Decimal("40.00"), D3),
+        ("GB01", "GBP", Decimal("500.00"), Decimal("490.00"), Decimal("10.00"), D3),
+        ("GB01", "USD", Decimal("1.00"), Decimal("0.00"), Decimal("1.00"), D3),
+        ("XX01", "EUR", Decimal("5.00"), Decimal("0.00"), Decimal("5.00"), D2),
+    ]
+    return (
+        spark.createDataFrame(exceptions, EXCEPTION_SCHEMA),
+        spark.createDataFrame(matches, MATCH_SCHEMA),
+        spark.createDataFrame(balances, DATED_AP_SCHEMA),
+    )
+
+
+# The per-date summaries before they were set-based: the entities of each date's grid...
+EXPECTED_GRID = [
+    (date(2026, 11, 18), "DE01"),
+    (date(2026, 11, 18), "GB01"),
+    (date(2026, 11, 18), "US01"),
+    (date(2026, 11, 19), "DE01"),
+    (date(2026, 11, 19), "GB01"),
+    (date(2026, 11, 19), "GROUP"),
+    (date(2026, 11, 19), "US01"),
+    (date(2026, 11, 19), "XX01"),
+    (date(2026, 11, 20), "DE01"),
+    (date(2026, 11, 20), "GB01"),
+    (date(2026, 11, 20), "US01"),
+]
+
+
+# ...and the figures of each (entity, recon) with anything in it: business_date, legal_entity,
+# recon, records_matched, records_unmatched, match_rate, open_exceptions, open_amount_usd,
+# closed_today, open_by_type, oldest_open_age_days, ap_variance, ap_variance_unexplained.
+EXPECTED_FIGURES = [
+    (
+        date(2026, 11, 18),
+        "US01",
+        "ap_gl",
+        0,
+        1,
+        0.0,
+        1,
+        Decimal("100.00"),
+        0,
+        (("AP_NOT_IN_GL", 1),),
+        0,
+        Decimal("100.00"),
+        Decimal("0.00"),
+    ),
+    (
+        date(2026, 11, 18),
+        "US01",
+        "bank_gl",
+        2,
+        1,
+        0.6666666666666666,
+        1,
+        Decimal("100.00"),
+        0,
+        (("BANK_NOT_IN_GL", 1),),
+        0,
+        None,
+        None,
+    ),
+    (date(2026, 11, 19), "GB01", "bank_gl", 2, 0, 1.0, 0, Decimal("0.00"), 0, (), None, None, None),
+    (
+        date(2026, 11, 19),
+        "GROUP",
+        "expense_policy",
+        0,
+        1,
+        0.0,
+        1,
+        Decimal("100.00"),
+        0,
+        (("BANK_NOT_IN_GL", 1),),
+        0,
+        None,
+        None,
+    ),
+    (
+        date(2026, 11, 19),
+        "US01",
+        "ap_gl",
+        0,
+        0,
+        None,
+        0,
+        Decimal("0.00"),
+        0,
+        (),
+        None,
+        Decimal("0.00"),
+        Decimal("0.00"),
+    ),
+    (
+        date(2026, 11, 19),
+        "US01",
+        "bank_gl",
+        0,
+        1,
+        0.0,
+        1,
+        Decimal("100.00"),
+        0,
+        (("BANK_NOT_IN_GL", 1),),
+        1,
+        None,
+        None,
+    ),
+    (
+        date(2026, 11, 19),
+        "XX01",
+        "ap_gl",
+        0,
+        0,
+        None,
+        0,
+        Decimal("0.00"),
+        0,
+        (),
+        None,
+        Decimal("5.00"),
+        Decimal("5.00"),
+    ),
+    (
+        date(2026, 11, 20),
+        "GB01",
+        "ap_gl",
+        0,
+        0,
+        None,
+        0,
+        Decimal("0.00"),
+        0,
+        (),
+        None,
+        Decimal("10.00"),
+        Decimal("10.00"),
+    ),
+    (
+        date(2026, 11, 20),
+        "US01",
+        "ap_gl",
+        0,
+        1,
+        0.0,
+        1,
+        Decimal("100.00"),
+        0,
+        (("AP_NOT_IN_GL", 1),),
+        0,
+        Decimal("40.00"),
+        Decimal("0.00"),
+    ),
+    (
+        date(2026, 11, 20),
+        "US01",
+        "bank_gl",
+        2,
+        2,
+        0.5,
+        1,
+        Decimal("100.00"),
+        1,
+        (("AMOUNT_MISMATCH", 1),),
+        9,
+        None,
+        None,
+    ),
+]
+
+
+def comparable(summary):
+    """The summary with its maps as sorted entries (rows with maps cannot be sorted)."""
+    for c in ("open_by_type", "open_by_age"):
+        summary = summary.withColumn(c, F.array_sort(F.map_entries(c)))
+    return summary
+
+
+def test_several_dates_in_one_plan_equal_each_date_alone(spark):
+    exceptions, matches, balances = several_dates(spark)
+    days = [D1, D2, D3]
+    together = close_summary_dates(exceptions, matches, balances, days)
+    assert together.columns == CLOSE_SUMMARY_COLUMNS
+    on = F.col("business_date")
+    one_by_one = None
+    for d in days:
+        night = close_summary(exceptions, matches, balances.where(on == F.lit(d)), d)
+        one_by_one = night if one_by_one is None else one_by_one.unionByName(night)
+    assert_df_equality(
+        comparable(together), comparable(one_by_one), ignore_row_order=True, ignore_nullable=True
+    )
+    # Each date's rows as the per-date summary gave them before it was set-based: the grid per
+    # date, and the figures of each (entity, recon) with anything in it.
+    rows = together.collect()
+    grid = sorted((r["business_date"], r["legal_entity"]) for r in rows if r["recon"] == "ap_gl")
+    assert grid == EXPECTED_GRID
+    assert len(rows) == len(EXPECTED_GRID) * len(RECONS)
+    figures = sorted(
+        (
+            r["business_date"],
+            r["legal_entity"],
+            r["recon"],
+            r["records_matched"],
+            r["records_unmatched"],
+            r["match_rate"],
+            r["open_exceptions"],
+            r["open_amount_usd"],
+            r["closed_today"],
+            tuple(sorted(r["open_by_type"].items())),
+            r["oldest_open_age_days"],
+            r["ap_variance"],
+            r["ap_variance_unexplained"],
+        )
+        for r in rows
+        if r["records_matched"] or r["records_unmatched"] or r["ap_variance"] is not None
+    )
+    assert figures == EXPECTED_FIGURES

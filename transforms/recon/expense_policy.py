@@ -1,7 +1,10 @@
 """Expense claims against the travel & expense policy (``expense_policy``).
 
 Each rule of docs/RECONCILIATIONS.md is one small function of the claims; a claim can raise several
-types. Exceptions are reported on the claim's business date only. Choices the spec leaves open:
+types. Exceptions are reported on the claim's business date only. ``reconcile_expense_policy_dates``
+reconciles every date of a run in one plan, the as-of date in column ``AS_OF``.
+
+Choices the spec leaves open:
 
 - Claims carry no legal entity: ``legal_entity`` is ``'GROUP'``.
 - ``OVER_LIMIT``, ``WEEKEND_EXPENSE`` and ``BLOCKED_MERCHANT`` report the whole claim (``amount``
@@ -17,7 +20,7 @@ from datetime import date
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from transforms.recon.common import record_id
+from transforms.recon.common import AS_OF, as_of_dates, record_id
 from transforms.recon.payroll import as_open_exceptions
 from transforms.reference_data import (
     BLOCKED_MERCHANT_TERMS,
@@ -80,6 +83,7 @@ def _claim_text() -> Column:
 
 def _single_claim(exception_type: str, detail: Column) -> list[Column]:
     return [
+        AS_OF,
         F.lit(exception_type).alias("exception_type"),
         F.lit(LEGAL_ENTITY).alias("legal_entity"),
         "amount",
@@ -90,9 +94,10 @@ def _single_claim(exception_type: str, detail: Column) -> list[Column]:
     ]
 
 
-def duplicate_claim(window_claims: DataFrame, as_of: date) -> DataFrame:
-    """Claims of ``as_of`` repeating an earlier claim; each later copy pairs with the first."""
-    same = ["employee_id", "merchant", "transaction_date", "amount", "currency"]
+def duplicate_claim(window_claims: DataFrame) -> DataFrame:
+    """Claims of their as-of date repeating an earlier claim of that date's window (``AS_OF``);
+    each later copy pairs with the first."""
+    same = [AS_OF, "employee_id", "merchant", "transaction_date", "amount", "currency"]
     ordered = Window.partitionBy(*same).orderBy("business_date", "report_id", "line_id")
     first = F.first(F.struct(CLAIM_RECORD, CLAIM_KEY, "business_date")).over(
         ordered.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
@@ -100,8 +105,9 @@ def duplicate_claim(window_claims: DataFrame, as_of: date) -> DataFrame:
     return (
         window_claims.withColumn("_rank", F.row_number().over(ordered))
         .withColumn("_first", first)
-        .where((F.col("_rank") > 1) & (F.col("business_date") == F.lit(as_of)))
+        .where((F.col("_rank") > 1) & (F.col("business_date") == F.col(AS_OF)))
         .select(
+            AS_OF,
             F.lit("DUPLICATE_CLAIM").alias("exception_type"),
             F.lit(LEGAL_ENTITY).alias("legal_entity"),
             "amount",
@@ -122,7 +128,7 @@ def duplicate_claim(window_claims: DataFrame, as_of: date) -> DataFrame:
 def split_transaction(day_claims: DataFrame) -> DataFrame:
     """Two or more claims of one employee, merchant, day and category, each within the limit but
     together over it."""
-    key = ["employee_id", "merchant", "transaction_date", "claimed_category"]
+    key = [AS_OF, "employee_id", "merchant", "transaction_date", "claimed_category"]
     currencies = F.array_sort(F.collect_set("currency"))
     single_currency = F.size("_currencies") == 1
     return (
@@ -140,6 +146,7 @@ def split_transaction(day_claims: DataFrame) -> DataFrame:
         )
         .where((F.col("_claims") > 1) & ~F.col("_any_over") & (F.col("amount_usd") > F.col(LIMIT)))
         .select(
+            AS_OF,
             F.lit("SPLIT_TRANSACTION").alias("exception_type"),
             F.lit(LEGAL_ENTITY).alias("legal_entity"),
             F.when(single_currency, F.col("_sum")).otherwise(F.col("amount_usd")).alias("amount"),
@@ -227,20 +234,27 @@ def blocked_merchant(day_claims: DataFrame) -> DataFrame:
 
 
 def reconcile_expense_policy(claims: DataFrame, as_of: date) -> DataFrame:
-    """Open ``expense_policy`` exceptions of ``as_of`` from the whole silver expense lines."""
-    window_claims = _with_claim_columns(
-        claims.where(
-            F.col("business_date").between(
-                F.date_sub(F.lit(as_of), DUPLICATE_LOOKBACK_DAYS), F.lit(as_of)
-            )
-        )
-    )
-    day_claims = window_claims.where(F.col("business_date") == F.lit(as_of))
+    """Open ``expense_policy`` exceptions of ``as_of`` from the whole silver expense lines.
+
+    ``reconcile_expense_policy_dates`` for the one date ``as_of``.
+    """
+    return reconcile_expense_policy_dates(claims, [as_of])
+
+
+def reconcile_expense_policy_dates(claims: DataFrame, days: list[date]) -> DataFrame:
+    """Open ``expense_policy`` exceptions of each date of ``days`` (``business_date`` = that date)
+    from the whole silver expense lines.
+
+    The close of ``D`` reads the claims of ``D`` and, for ``DUPLICATE_CLAIM``, the claims of the
+    ``DUPLICATE_LOOKBACK_DAYS`` before it.
+    """
+    window_claims = _with_claim_columns(as_of_dates(claims, days, DUPLICATE_LOOKBACK_DAYS))
+    day_claims = window_claims.where(F.col("business_date") == F.col(AS_OF))
     found = (
-        duplicate_claim(window_claims, as_of)
+        duplicate_claim(window_claims)
         .unionByName(split_transaction(day_claims))
         .unionByName(over_limit(day_claims))
         .unionByName(weekend_expense(day_claims))
         .unionByName(blocked_merchant(day_claims))
     )
-    return found.transform(as_open_exceptions(RECON, as_of))
+    return found.transform(as_open_exceptions(RECON))

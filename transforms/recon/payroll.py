@@ -1,8 +1,10 @@
 """Payroll register ↔ HRIS roster (``payroll_hris``): who was paid, who should have been, how much.
 
 Runs on a pay date: the payroll register rows of that business date against the HRIS snapshot of
-the same date. See docs/RECONCILIATIONS.md for the rules. Salaries and names never reach ``detail``
-(personal data): it names employees by id and quotes amounts of pay only.
+the same date; ``reconcile_payroll_hris_dates`` runs every date of a run in one plan, the as-of
+date in column ``AS_OF`` (a row only ever meets rows of its own date). See docs/RECONCILIATIONS.md
+for the rules. Salaries and names never reach ``detail`` (personal data): it names employees by id
+and quotes amounts of pay only.
 
 Choices the spec leaves open:
 
@@ -27,7 +29,13 @@ from decimal import Decimal
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from transforms.recon.common import EXCEPTION_COLUMNS, record_id, to_exception_rows
+from transforms.recon.common import (
+    AS_OF,
+    EXCEPTION_COLUMNS,
+    as_of_dates,
+    record_id,
+    to_exception_rows,
+)
 
 RECON = "payroll_hris"
 PAY_PERIODS_PER_YEAR = 24
@@ -70,15 +78,17 @@ def _usd(amount: Column, rate: Column) -> Column:
     return F.round(amount * rate, 2).cast("decimal(18,2)")
 
 
-def as_open_exceptions(recon: str, as_of: date) -> Callable[[DataFrame], DataFrame]:
-    """Exceptions reported on ``as_of`` only: first seen that night, rule = exception type.
+def as_open_exceptions(recon: str, as_of: date | None = None) -> Callable[[DataFrame], DataFrame]:
+    """Exceptions reported on their as-of date only: first seen that night, rule = exception type.
 
-    Expects ``exception_type, legal_entity, amount, currency, amount_usd, records, detail``.
+    Expects ``exception_type, legal_entity, amount, currency, amount_usd, records, detail``, and
+    ``AS_OF`` (the as-of date of each row) unless ``as_of`` is given.
     """
+    night = F.col(AS_OF) if as_of is None else F.lit(as_of)
 
     def transform(df: DataFrame) -> DataFrame:
         return (
-            df.withColumn("first_seen_date", F.lit(as_of))
+            df.withColumn("first_seen_date", night)
             .withColumn("rule", F.col("exception_type"))
             .transform(to_exception_rows(recon, as_of))
             .select(*EXCEPTION_COLUMNS)
@@ -87,14 +97,17 @@ def as_open_exceptions(recon: str, as_of: date) -> Callable[[DataFrame], DataFra
     return transform
 
 
-def _payments_of(payroll: DataFrame, as_of: date) -> DataFrame:
-    return payroll.where(F.col("business_date") == F.lit(as_of)).withColumn(
+def _payments_of(payroll: DataFrame, days: list[date]) -> DataFrame:
+    """Each date's payroll register, ``AS_OF`` = its business date."""
+    return as_of_dates(payroll, days, 0).withColumn(
         PAYMENT_RECORD, record_id("payroll_register", "payment_id")
     )
 
 
-def _roster_of(roster: DataFrame, as_of: date) -> DataFrame:
-    return roster.where(F.col("business_date") == F.lit(as_of)).select(
+def _roster_of(roster: DataFrame, days: list[date]) -> DataFrame:
+    """Each date's HRIS snapshot, ``AS_OF`` = its business date."""
+    return as_of_dates(roster, days, 0).select(
+        AS_OF,
         "employee_id",
         F.col("legal_entity").alias("r_legal_entity"),
         F.lower(F.col("status")).alias("r_status"),
@@ -110,9 +123,14 @@ def _expected_gross(salary: Column) -> Column:
     return F.round(salary / F.lit(PAY_PERIODS_PER_YEAR), 2).cast("decimal(18,2)")
 
 
+# The rules: each reads rows carrying their as-of date (``AS_OF``), matches rows of the same date
+# only, and keeps ``AS_OF`` for ``as_open_exceptions``.
+
+
 def paid_unknown_employee(payments: DataFrame, roster: DataFrame) -> DataFrame:
     """Payments to an employee id absent from the day's roster (ghost employee)."""
-    return payments.join(roster, "employee_id", "left_anti").select(
+    return payments.join(roster, [AS_OF, "employee_id"], "left_anti").select(
+        AS_OF,
         F.lit("PAID_UNKNOWN_EMPLOYEE").alias("exception_type"),
         "legal_entity",
         F.col("gross").alias("amount"),
@@ -129,6 +147,7 @@ def paid_not_active(paid: DataFrame) -> DataFrame:
         (F.col("r_status") == "terminated")
         & (F.col("r_termination_date") < F.col("pay_period_start"))
     ).select(
+        AS_OF,
         F.lit("PAID_NOT_ACTIVE").alias("exception_type"),
         "legal_entity",
         F.col("gross").alias("amount"),
@@ -163,6 +182,7 @@ def pay_variance(paid: DataFrame) -> DataFrame:
         & (F.col("currency") == F.col("r_currency"))
         & (off_by > F.lit(PAY_VARIANCE_TOLERANCE) * salary)
     ).select(
+        AS_OF,
         F.lit("PAY_VARIANCE").alias("exception_type"),
         "legal_entity",
         difference.alias("amount"),
@@ -184,7 +204,7 @@ def duplicate_payment(payments: DataFrame) -> DataFrame:
 
     Amount = gross of every payment but the first by payment id.
     """
-    key = ["employee_id", "pay_period_start"]
+    key = [AS_OF, "employee_id", "pay_period_start"]
     ordered = Window.partitionBy(*key).orderBy("payment_id")
     ranked = payments.withColumn("_rank", F.row_number().over(ordered))
     extra_gross = F.sum(F.when(F.col("_rank") > 1, F.col("gross")))
@@ -202,6 +222,7 @@ def duplicate_payment(payments: DataFrame) -> DataFrame:
         )
         .where(F.col("_copies") > 1)
         .select(
+            AS_OF,
             F.lit("DUPLICATE_PAYMENT").alias("exception_type"),
             F.col("_first.legal_entity").alias("legal_entity"),
             "amount",
@@ -228,33 +249,36 @@ def duplicate_payment(payments: DataFrame) -> DataFrame:
     )
 
 
-def _day_rates(payments: DataFrame, fx_rates: DataFrame | None, as_of: date) -> DataFrame:
-    """One USD rate per currency for ``as_of``: from ``fx_rates`` first, else the payments'."""
-    from_payments = payments.groupBy("currency").agg(F.max("fx_rate_to_usd").alias("_payment_rate"))
+def _day_rates(payments: DataFrame, fx_rates: DataFrame | None, days: list[date]) -> DataFrame:
+    """One USD rate per as-of date and currency: the rate dated that day in ``fx_rates`` first,
+    else the payments'."""
+    from_payments = payments.groupBy(AS_OF, "currency").agg(
+        F.max("fx_rate_to_usd").alias("_payment_rate")
+    )
     if fx_rates is None:
         return from_payments.withColumnRenamed("_payment_rate", "_rate")
     from_table = (
-        fx_rates.where(F.col("rate_date") == F.lit(as_of))
-        .groupBy("currency")
+        as_of_dates(fx_rates, days, 0, column="rate_date")
+        .groupBy(AS_OF, "currency")
         .agg(F.max("rate_to_usd").alias("_table_rate"))
     )
-    return from_table.join(from_payments, "currency", "full").select(
-        "currency", F.coalesce("_table_rate", "_payment_rate").alias("_rate")
+    return from_table.join(from_payments, [AS_OF, "currency"], "full").select(
+        AS_OF, "currency", F.coalesce("_table_rate", "_payment_rate").alias("_rate")
     )
 
 
 def active_not_paid(payments: DataFrame, roster: DataFrame, rates: DataFrame) -> DataFrame:
     """Active employees hired by a period's end with no payment for that period of the run."""
-    periods = payments.select("pay_period_start", "pay_period_end").distinct()
-    paid = payments.select("employee_id", "pay_period_start", "pay_period_end").distinct()
+    periods = payments.select(AS_OF, "pay_period_start", "pay_period_end").distinct()
+    paid = payments.select(AS_OF, "employee_id", "pay_period_start", "pay_period_end").distinct()
     expected_rows = (
         roster.where(F.col("r_status") == "active")
-        .crossJoin(periods)
+        .join(periods, AS_OF)
         .where(F.col("r_hire_date") <= F.col("pay_period_end"))
-        .join(paid, ["employee_id", "pay_period_start", "pay_period_end"], "left_anti")
+        .join(paid, [AS_OF, "employee_id", "pay_period_start", "pay_period_end"], "left_anti")
     )
     missed = expected_rows.groupBy(
-        "employee_id", "r_legal_entity", "r_currency", "r_annual_salary", ROSTER_RECORD
+        AS_OF, "employee_id", "r_legal_entity", "r_currency", "r_annual_salary", ROSTER_RECORD
     ).agg(
         F.count(F.lit(1)).alias("_periods"),
         F.array_sort(F.collect_list(_period())).alias("_missed"),
@@ -262,8 +286,11 @@ def active_not_paid(payments: DataFrame, roster: DataFrame, rates: DataFrame) ->
     amount = (_expected_gross(F.col("r_annual_salary")) * F.col("_periods")).cast("decimal(18,2)")
     usd_rate = F.coalesce(F.col("_rate"), F.when(F.col("r_currency") == "USD", F.lit(Decimal("1"))))
     return missed.join(
-        F.broadcast(rates.withColumnRenamed("currency", "r_currency")), "r_currency", "left"
+        F.broadcast(rates.withColumnRenamed("currency", "r_currency")),
+        [AS_OF, "r_currency"],
+        "left",
     ).select(
+        AS_OF,
         F.lit("ACTIVE_NOT_PAID").alias("exception_type"),
         F.col("r_legal_entity").alias("legal_entity"),
         amount.alias("amount"),
@@ -288,17 +315,33 @@ def reconcile_payroll_hris(
 ) -> DataFrame:
     """Open ``payroll_hris`` exceptions of ``as_of`` (empty when no payroll landed that day).
 
-    ``payroll`` and ``roster`` are the whole silver tables; ``fx_rates`` (silver, optional) prices
-    ``ACTIVE_NOT_PAID`` when no payment of the day carries the roster currency's rate.
+    ``reconcile_payroll_hris_dates`` for the one date ``as_of``.
     """
-    payments = _payments_of(payroll, as_of)
-    day_roster = _roster_of(roster, as_of)
-    paid = payments.join(day_roster, "employee_id", "inner")
+    return reconcile_payroll_hris_dates(payroll, roster, [as_of], fx_rates)
+
+
+def reconcile_payroll_hris_dates(
+    payroll: DataFrame,
+    roster: DataFrame,
+    days: list[date],
+    fx_rates: DataFrame | None = None,
+) -> DataFrame:
+    """Open ``payroll_hris`` exceptions of each date of ``days`` (``business_date`` = that date;
+    none for a date when no payroll landed that day).
+
+    ``payroll`` and ``roster`` are the whole silver tables: the close of ``D`` reads the register
+    and the roster snapshot of ``D`` only. ``fx_rates`` (silver, optional) prices
+    ``ACTIVE_NOT_PAID`` at the rate dated ``D`` when no payment of the day carries the roster
+    currency's rate.
+    """
+    payments = _payments_of(payroll, days)
+    day_roster = _roster_of(roster, days)
+    paid = payments.join(day_roster, [AS_OF, "employee_id"], "inner")
     found = (
         paid_unknown_employee(payments, day_roster)
         .unionByName(paid_not_active(paid))
-        .unionByName(active_not_paid(payments, day_roster, _day_rates(payments, fx_rates, as_of)))
+        .unionByName(active_not_paid(payments, day_roster, _day_rates(payments, fx_rates, days)))
         .unionByName(pay_variance(paid))
         .unionByName(duplicate_payment(payments))
     )
-    return found.transform(as_open_exceptions(RECON, as_of))
+    return found.transform(as_open_exceptions(RECON))

@@ -1,5 +1,8 @@
 """The close summary: one row per (legal entity, recon) for a business date.
 
+``close_summary_dates`` summarizes every date of a run in one plan: each date's rows only ever
+meet rows of the same ``business_date``.
+
 Counts, amounts and ages of the night's matches and exceptions, and for ``ap_gl`` the AP subledger
 and GL control balances with the part of their difference no open exception explains.
 
@@ -20,7 +23,7 @@ from datetime import date
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from transforms.recon.common import RECONS
+from transforms.recon.common import AS_OF, RECONS, dates_frame
 from transforms.reference_data import LEGAL_ENTITIES
 
 AP_RECON = "ap_gl"
@@ -46,7 +49,8 @@ CLOSE_SUMMARY_COLUMNS = [
     "ap_variance_unexplained",  # decimal(18,2): ap_gl rows only, variance − Σ open ap_gl amounts
 ]
 
-KEY = ["legal_entity", "recon"]
+DAY = "business_date"
+KEY = [DAY, "legal_entity", "recon"]
 
 
 def _zero_usd() -> Column:
@@ -64,16 +68,20 @@ def age_bucket(age_days: Column) -> Column:
     )
 
 
-def _grid(exceptions: DataFrame, matches: DataFrame, ap_balances: DataFrame) -> DataFrame:
-    """Every (entity, recon): reference entities plus any entity present in the inputs."""
+def _grid(
+    exceptions: DataFrame, matches: DataFrame, ap_balances: DataFrame, days: list[date]
+) -> DataFrame:
+    """Every (date, entity, recon): reference entities plus any entity present in the inputs of
+    that date."""
     spark = exceptions.sparkSession
-    known = spark.range(1).select(
-        F.explode(F.array(*[F.lit(code) for code in LEGAL_ENTITIES])).alias("legal_entity")
+    known = dates_frame(spark, days).select(
+        F.col(AS_OF).alias(DAY),
+        F.explode(F.array(*[F.lit(code) for code in LEGAL_ENTITIES])).alias("legal_entity"),
     )
     present = (
-        exceptions.select("legal_entity")
-        .unionByName(matches.select("legal_entity"))
-        .unionByName(ap_balances.select("legal_entity"))
+        exceptions.select(DAY, "legal_entity")
+        .unionByName(matches.select(DAY, "legal_entity"))
+        .unionByName(ap_balances.select(DAY, "legal_entity"))
         .where(F.col("legal_entity").isNotNull())
     )
     recons = spark.range(1).select(F.explode(F.array(*map(F.lit, RECONS))).alias("recon"))
@@ -128,7 +136,7 @@ def _ap_figures(ap_balances: DataFrame, open_exceptions: DataFrame) -> DataFrame
             for part in (F.lit(code), F.lit(e.currency))
         ]
     )
-    preferred = Window.partitionBy("legal_entity").orderBy(
+    preferred = Window.partitionBy(DAY, "legal_entity").orderBy(
         (
             F.col("currency")
             != F.coalesce(F.try_element_at(functional, F.col("legal_entity")), F.lit(""))
@@ -138,14 +146,17 @@ def _ap_figures(ap_balances: DataFrame, open_exceptions: DataFrame) -> DataFrame
     balances = (
         ap_balances.withColumn("_rank", F.row_number().over(preferred))
         .where(F.col("_rank") == 1)
-        .select("legal_entity", "currency", "ap_subledger_balance", "ap_gl_balance", "ap_variance")
+        .select(
+            DAY, "legal_entity", "currency", "ap_subledger_balance", "ap_gl_balance", "ap_variance"
+        )
     )
     explained = (
         open_exceptions.where(F.col("recon") == AP_RECON)
-        .groupBy("legal_entity", "currency")
+        .groupBy(DAY, "legal_entity", "currency")
         .agg(F.sum("amount").alias("_explained"))
     )
-    return balances.join(explained, ["legal_entity", "currency"], "left").select(
+    return balances.join(explained, [DAY, "legal_entity", "currency"], "left").select(
+        DAY,
         "legal_entity",
         F.lit(AP_RECON).alias("recon"),
         "ap_subledger_balance",
@@ -163,19 +174,36 @@ def close_summary(
     """The close summary of ``as_of`` in ``CLOSE_SUMMARY_COLUMNS`` order, sorted by entity, recon.
 
     ``exceptions`` / ``matches``: gold rows of ``as_of`` (other dates are ignored);
-    ``ap_balances``: legal_entity, currency, ap_subledger_balance, ap_gl_balance, ap_variance.
+    ``ap_balances``: legal_entity, currency, ap_subledger_balance, ap_gl_balance, ap_variance (the
+    balances of ``as_of``; with a ``business_date`` column, other dates are ignored).
     """
-    day = F.lit(as_of)
-    exceptions = exceptions.where(F.col("business_date") == day)
-    matches = matches.where(F.col("business_date") == day)
+    if DAY not in ap_balances.columns:
+        ap_balances = ap_balances.withColumn(DAY, F.lit(as_of))
+    return close_summary_dates(exceptions, matches, ap_balances, [as_of])
+
+
+def close_summary_dates(
+    exceptions: DataFrame, matches: DataFrame, ap_balances: DataFrame, days: list[date]
+) -> DataFrame:
+    """The close summary of each date of ``days`` in ``CLOSE_SUMMARY_COLUMNS`` order, sorted by
+    date, entity, recon: each date's rows are ``close_summary`` of that date.
+
+    ``exceptions`` / ``matches``: gold rows (other dates than ``days`` are ignored);
+    ``ap_balances``: business_date, legal_entity, currency, ap_subledger_balance, ap_gl_balance,
+    ap_variance (each date's balances).
+    """
+    on_days = F.col(DAY).isin([F.lit(d) for d in sorted(set(days))])
+    exceptions = exceptions.where(on_days)
+    matches = matches.where(on_days)
+    ap_balances = ap_balances.where(on_days)
     open_exceptions = exceptions.where(F.col("status") == "open")
     closed = (
-        exceptions.where((F.col("status") == "closed") & (F.col("closed_on") == day))
+        exceptions.where((F.col("status") == "closed") & (F.col("closed_on") == F.col(DAY)))
         .groupBy(*KEY)
         .agg(F.count(F.lit(1)).alias("closed_today"))
     )
     joined = (
-        _grid(exceptions, matches, ap_balances)
+        _grid(exceptions, matches, ap_balances, days)
         .join(_match_figures(matches), KEY, "left")
         .join(_open_figures(open_exceptions), KEY, "left")
         .join(closed, KEY, "left")
@@ -190,7 +218,7 @@ def close_summary(
     ]
     return (
         joined.select(
-            day.cast("date").alias("business_date"),
+            F.col(DAY).cast("date").alias("business_date"),
             "legal_entity",
             "recon",
             matched.alias("records_matched"),
@@ -221,6 +249,6 @@ def close_summary(
                 )
             ],
         )
-        .orderBy("legal_entity", "recon")
+        .orderBy(*KEY)
         .select(*CLOSE_SUMMARY_COLUMNS)
     )
