@@ -23,7 +23,6 @@ from pyspark.sql import functions as F
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
 from assets.publishing import publish_events, publish_step, refused_failure
-from assets.sources import union_all
 from expectations import reconciliation as suites
 from expectations.runner import ValidationReport
 from infra import versions, wap
@@ -37,11 +36,11 @@ from infra.lakehouse import LakehouseResource, TableRef
 from infra.spark import SparkResource
 from transforms import contracts as c
 from transforms.hris import hris_history_dates
-from transforms.recon.ap import ap_control_balances
+from transforms.recon.ap import ap_control_balances_dates
 from transforms.recon.close import INPUT_LOOKBACK_DAYS, CloseInputs, run_close_dates, windowed
 from transforms.recon.contract_terms import CONTRACT_SCHEMA
 from transforms.recon.documents import DOCUMENT_SCHEMA
-from transforms.recon.summary import close_summary
+from transforms.recon.summary import close_summary_dates
 
 HRIS_HISTORY = TableRef("silver", "hris_history")
 INVOICE_DOCUMENTS = TableRef("gold", "invoice_documents")
@@ -194,7 +193,7 @@ class StagedClose:
 def stage_close_dates(
     session: SparkSession, lakehouse: LakehouseResource, days: list[date], run_id: str
 ) -> StagedClose:
-    """Reconcile each date, stage matches and exceptions, then the summaries built from them.
+    """Reconcile the run's dates in one plan, stage matches and exceptions, then the summaries.
 
     Each table is staged once for the run's dates (one commit) and audited per date.
     """
@@ -219,32 +218,24 @@ def stage_close_dates(
     # What the closes of all the run's dates read, materialized once (not once per date).
     window = windowed(inputs, max(days), first_day=min(days))
     window = CloseInputs(**{f.name: materialize(getattr(window, f.name)) for f in fields(window)})
-    results = run_close_dates(window, days, materialize=materialize)
+    closed = run_close_dates(window, days, materialize=materialize)
     versions = {
-        MATCHES.name: wap.stage_dates(
-            lakehouse, union_all([r.matches for r in results.values()]), MATCHES, days
-        ),
-        EXCEPTIONS.name: wap.stage_dates(
-            lakehouse, union_all([r.exceptions for r in results.values()]), EXCEPTIONS, days
-        ),
+        MATCHES.name: wap.stage_dates(lakehouse, closed.matches, MATCHES, days),
+        EXCEPTIONS.name: wap.stage_dates(lakehouse, closed.exceptions, EXCEPTIONS, days),
     }
     staged_matches = lakehouse.read_dates(session, MATCHES.staging, days, versions[MATCHES.name])
     staged_exceptions = lakehouse.read_dates(
         session, EXCEPTIONS.staging, days, versions[EXCEPTIONS.name]
     )
-    on = F.col("business_date")
     # Balances run over every date to D (not the window): the subledger and the control account
     # are cumulative.
-    summaries = [
-        close_summary(
-            staged_exceptions.where(on == F.lit(day)),
-            staged_matches.where(on == F.lit(day)),
-            ap_control_balances(inputs.ap_invoices, inputs.ap_payments, inputs.gl, day),
-            day,
-        )
-        for day in days
-    ]
-    versions[SUMMARY.name] = wap.stage_dates(lakehouse, union_all(summaries), SUMMARY, days)
+    summaries = close_summary_dates(
+        staged_exceptions,
+        staged_matches,
+        ap_control_balances_dates(inputs.ap_invoices, inputs.ap_payments, inputs.gl, days),
+        days,
+    )
+    versions[SUMMARY.name] = wap.stage_dates(lakehouse, summaries, SUMMARY, days)
     reports = {
         table.name: wap.audit_dates(
             lakehouse, session, table, days, versions[table.name], suite, run_id

@@ -1,27 +1,32 @@
-"""The nightly close of one business date: every reconciliation, composed.
+"""The nightly close: every reconciliation, composed, for one date or a run's dates.
 
 Pure: silver tables and the published invoice documents and contract terms in (whole tables;
-each reconciliation picks its own window), matches and exceptions out. Matching recons (bank ↔ GL,
-AP ↔ GL, invoice documents ↔ AP, and contract terms ↔ AP, which has no matches) are computed as
-of ``D`` and as of ``D - 1`` and ``carry_forward`` reports what closed on ``D``; payroll and
-policy exceptions are reported on their date. See docs/RECONCILIATIONS.md.
+each reconciliation picks its own window), matches and exceptions out, for every date of a run in
+one plan. Matching recons (bank ↔ GL, AP ↔ GL, invoice documents ↔ AP, and contract terms ↔ AP,
+which has no matches) are computed as of ``D`` and as of ``D - 1`` and ``carry_forward`` reports
+what closed on ``D``; payroll and policy exceptions are reported on their date. See
+docs/RECONCILIATIONS.md.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import reduce
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from transforms.recon.ap import reconcile_ap_gl
-from transforms.recon.carry_forward import carry_forward
-from transforms.recon.cash import LOOKBACK_DAYS, reconcile_bank_gl
+from transforms.recon.ap import reconcile_ap_gl_dates
+from transforms.recon.carry_forward import carry_forward_dates
+from transforms.recon.cash import LOOKBACK_DAYS, reconcile_bank_gl_dates
 from transforms.recon.common import EXCEPTION_COLUMNS, MATCH_COLUMNS, ReconResult, identity
-from transforms.recon.contract_terms import reconcile_contract_terms_ap
-from transforms.recon.documents import reconcile_documents_ap
-from transforms.recon.expense_policy import DUPLICATE_LOOKBACK_DAYS, reconcile_expense_policy
-from transforms.recon.payroll import reconcile_payroll_hris
+from transforms.recon.contract_terms import reconcile_contract_terms_ap_dates
+from transforms.recon.documents import reconcile_documents_ap_dates
+from transforms.recon.expense_policy import (
+    DUPLICATE_LOOKBACK_DAYS,
+    reconcile_expense_policy_dates,
+)
+from transforms.recon.payroll import reconcile_payroll_hris_dates
 from transforms.reference_data import GL_AP_CONTROL_ACCOUNT, GL_CASH_ACCOUNTS
 
 
@@ -45,7 +50,7 @@ class CloseInputs:
 
 @dataclass(frozen=True)
 class CloseResult:
-    """One night's matches and exceptions (open, and closed today)."""
+    """The closes' matches and exceptions (open, and closed that night), by ``business_date``."""
 
     matches: DataFrame
     exceptions: DataFrame
@@ -95,86 +100,76 @@ def run_close(
     as_of: date,
     materialize: Callable[[DataFrame], DataFrame] = identity,
 ) -> CloseResult:
-    """Reconcile everything for business date ``as_of``.
-
-    ``materialize`` is applied to each reconciliation's result before they are combined (the
-    assets pass ``DataFrame.localCheckpoint``): each match is computed once, and the combined plans
-    stay small, however many times the outputs are read.
-    """
-    return run_close_dates(inputs, [as_of], materialize)[as_of]
+    """Reconcile everything for business date ``as_of``: ``run_close_dates`` for one date."""
+    return run_close_dates(inputs, [as_of], materialize)
 
 
 def run_close_dates(
     inputs: CloseInputs,
     days: list[date],
     materialize: Callable[[DataFrame], DataFrame] = identity,
-) -> dict[date, CloseResult]:
-    """``run_close`` for each of ``days``, computing each matching reconciliation once per date.
+) -> CloseResult:
+    """The closes of every date of ``days`` in one plan (``business_date`` is the as-of date).
 
-    The close of ``D`` compares the matching recons as of ``D`` with the same recons as of
-    ``D - 1``; when ``D - 1`` is also closed here, its results are reused instead of recomputed
-    (the recons ignore records landed after their as-of date, so both are the same).
+    Set-based: each reconciliation runs once over the run's dates, the as-of date a column of
+    every key (``transforms.recon.common.as_of_dates``), so the plan and the number of Spark jobs
+    do not grow with the number of dates, and the close of ``D`` is the same rows whether it is
+    closed alone or inside a range. The matching recons also run as of each ``D - 1`` for the
+    carry-forward (a date of the run and the day before it are computed once).
+
+    ``materialize`` is applied to each reconciliation's result before they are combined (the
+    assets pass ``DataFrame.localCheckpoint``): each match is computed once, and the combined plans
+    stay small, however many times the outputs are read.
     """
-    matching: dict[date, tuple[ReconResult, ...]] = {}
+    closes = sorted(set(days))
+    as_of_dates = sorted({*closes, *(d - timedelta(days=1) for d in closes)})
 
     def done(result: ReconResult) -> ReconResult:
         return ReconResult(materialize(result.matches), materialize(result.exceptions))
 
-    def recons(as_of: date) -> tuple[ReconResult, ...]:
-        if as_of not in matching:
-            matching[as_of] = (
-                done(reconcile_bank_gl(inputs.bank, inputs.gl, as_of, materialize)),
-                done(
-                    reconcile_ap_gl(
-                        inputs.ap_invoices, inputs.ap_payments, inputs.gl, as_of, materialize
-                    )
-                ),
-                done(
-                    reconcile_documents_ap(
-                        inputs.invoice_documents,
-                        inputs.ap_invoices,
-                        inputs.fx_rates,
-                        as_of,
-                        materialize,
-                    )
-                ),
-                done(
-                    reconcile_contract_terms_ap(
-                        inputs.contract_terms,
-                        inputs.ap_invoices,
-                        inputs.ap_payments,
-                        as_of,
-                        materialize,
-                    )
-                ),
+    matching = (
+        done(reconcile_bank_gl_dates(inputs.bank, inputs.gl, as_of_dates, materialize)),
+        done(
+            reconcile_ap_gl_dates(
+                inputs.ap_invoices, inputs.ap_payments, inputs.gl, as_of_dates, materialize
             )
-        return matching[as_of]
-
-    results = {}
-    for as_of in sorted(days):
-        results[as_of] = _close_one(inputs, as_of, recons, materialize)
-    return results
-
-
-def _close_one(
-    inputs: CloseInputs,
-    as_of: date,
-    recons: Callable[[date], tuple[ReconResult, ...]],
-    materialize: Callable[[DataFrame], DataFrame],
-) -> CloseResult:
-    matching = list(zip(recons(as_of), recons(as_of - timedelta(days=1)), strict=True))
+        ),
+        done(
+            reconcile_documents_ap_dates(
+                inputs.invoice_documents,
+                inputs.ap_invoices,
+                inputs.fx_rates,
+                as_of_dates,
+                materialize,
+            )
+        ),
+        done(
+            reconcile_contract_terms_ap_dates(
+                inputs.contract_terms,
+                inputs.ap_invoices,
+                inputs.ap_payments,
+                as_of_dates,
+                materialize,
+            )
+        ),
+    )
+    in_run = F.col("business_date").isin([F.lit(d) for d in closes])
     exceptions = [
         *(
-            carry_forward(today.exceptions, before.exceptions, today.matches, as_of, LOOKBACK_DAYS)
-            for today, before in matching
+            carry_forward_dates(recon.exceptions, recon.matches, closes, LOOKBACK_DAYS)
+            for recon in matching
         ),
-        materialize(reconcile_payroll_hris(inputs.payroll, inputs.roster, as_of, inputs.fx_rates)),
-        materialize(reconcile_expense_policy(inputs.expense_lines, as_of)),
+        materialize(
+            reconcile_payroll_hris_dates(inputs.payroll, inputs.roster, closes, inputs.fx_rates)
+        ),
+        materialize(reconcile_expense_policy_dates(inputs.expense_lines, closes)),
     ]
-    all_exceptions = exceptions[0].select(*EXCEPTION_COLUMNS)
-    for more in exceptions[1:]:
-        all_exceptions = all_exceptions.unionByName(more.select(*EXCEPTION_COLUMNS))
-    matches = matching[0][0].matches.select(*MATCH_COLUMNS)
-    for today, _ in matching[1:]:
-        matches = matches.unionByName(today.matches.select(*MATCH_COLUMNS))
-    return CloseResult(matches=matches, exceptions=all_exceptions)
+    return CloseResult(
+        matches=reduce(
+            DataFrame.unionByName,
+            [recon.matches.where(in_run).select(*MATCH_COLUMNS) for recon in matching],
+        ),
+        exceptions=reduce(
+            DataFrame.unionByName, [df.select(*EXCEPTION_COLUMNS) for df in exceptions]
+        ),
+    )
