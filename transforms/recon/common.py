@@ -353,10 +353,3 @@ def reference_mismatches(
             ),
         ),
     )
-
-
-def on_as_of_dates(df: DataFrame, days: Iterable[date], column: str = "business_date") -> DataFrame:
-    """``as_of_dates(df, days, 0, column)`` as a filter: the rows whose ``column`` is a date of
-    ``days``, that date in ``AS_OF`` (no join, so no broadcast job)."""
-    on = F.col(column)
-    return df.where(on.isin([F.lit(d) for d in sorted(set(days))])).withColumn(AS_OF, on)

@@ -20,7 +20,7 @@ from datetime import date
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from transforms.recon.common import AS_OF, as_of_dates, on_as_of_dates, record_id
+from transforms.recon.common import AS_OF, as_of_dates, record_id
 from transforms.recon.payroll import as_open_exceptions
 from transforms.reference_data import (
     BLOCKED_MERCHANT_TERMS,
@@ -250,7 +250,7 @@ def reconcile_expense_policy_dates(claims: DataFrame, days: list[date]) -> DataF
     """
     window_claims = _with_claim_columns(as_of_dates(claims, days, DUPLICATE_LOOKBACK_DAYS))
     # The day's claims of each date (the rows of its window landed that day), without a join.
-    day_claims = _with_claim_columns(on_as_of_dates(claims, days))
+    day_claims = _with_claim_columns(as_of_dates(claims, days, 0))
     found = (
         duplicate_claim(window_claims)
         .unionByName(split_transaction(day_claims))

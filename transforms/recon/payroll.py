@@ -32,7 +32,7 @@ from pyspark.sql import functions as F
 from transforms.recon.common import (
     AS_OF,
     EXCEPTION_COLUMNS,
-    on_as_of_dates,
+    as_of_dates,
     record_id,
     to_exception_rows,
 )
@@ -99,14 +99,14 @@ def as_open_exceptions(recon: str, as_of: date | None = None) -> Callable[[DataF
 
 def _payments_of(payroll: DataFrame, days: list[date]) -> DataFrame:
     """Each date's payroll register, ``AS_OF`` = its business date."""
-    return on_as_of_dates(payroll, days).withColumn(
+    return as_of_dates(payroll, days, 0).withColumn(
         PAYMENT_RECORD, record_id("payroll_register", "payment_id")
     )
 
 
 def _roster_of(roster: DataFrame, days: list[date]) -> DataFrame:
     """Each date's HRIS snapshot, ``AS_OF`` = its business date."""
-    return on_as_of_dates(roster, days).select(
+    return as_of_dates(roster, days, 0).select(
         AS_OF,
         "employee_id",
         F.col("legal_entity").alias("r_legal_entity"),
@@ -258,7 +258,7 @@ def _day_rates(payments: DataFrame, fx_rates: DataFrame | None, days: list[date]
     if fx_rates is None:
         return from_payments.withColumnRenamed("_payment_rate", "_rate")
     from_table = (
-        on_as_of_dates(fx_rates, days, column="rate_date")
+        as_of_dates(fx_rates, days, 0, column="rate_date")
         .groupBy(AS_OF, "currency")
         .agg(F.max("rate_to_usd").alias("_table_rate"))
     )
