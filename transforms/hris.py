@@ -22,7 +22,7 @@ from datetime import date
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from transforms.recon.common import AS_OF, as_of_dates
+from transforms.as_of import AS_OF, as_of_dates
 
 TRACKED_ATTRIBUTES = [
     "legal_entity",

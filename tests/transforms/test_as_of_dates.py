@@ -6,7 +6,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from transforms.recon.common import AS_OF, as_of_dates
+from transforms.as_of import AS_OF, as_of_dates
 
 D = date(2026, 10, 10)
 

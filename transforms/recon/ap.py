@@ -16,15 +16,13 @@ from decimal import Decimal
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from transforms.as_of import AS_OF, as_of_dates, dates_frame
 from transforms.contracts import AP_INVOICES, AP_PAYMENTS, GL_JOURNAL_LINES
 from transforms.recon.common import (
-    AS_OF,
     FIRST_SEEN_COLUMN,
     MONEY,
     ReconResult,
-    as_of_dates,
     blank_to_null,
-    dates_frame,
     exception_input,
     format_amount,
     identity,

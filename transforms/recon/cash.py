@@ -17,12 +17,11 @@ from decimal import Decimal
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from transforms.as_of import AS_OF, as_of_dates
 from transforms.contracts import BANK_STATEMENT_LINES, GL_JOURNAL_LINES
 from transforms.recon.common import (
-    AS_OF,
     FIRST_SEEN_COLUMN,
     ReconResult,
-    as_of_dates,
     blank_to_null,
     exception_input,
     format_amount,

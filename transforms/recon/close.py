@@ -112,7 +112,7 @@ def run_close_dates(
     """The closes of every date of ``days`` in one plan (``business_date`` is the as-of date).
 
     Set-based: each reconciliation runs once over the run's dates, the as-of date a column of
-    every key (``transforms.recon.common.as_of_dates``), so the plan and the number of Spark jobs
+    every key (``transforms.as_of.as_of_dates``), so the plan and the number of Spark jobs
     do not grow with the number of dates, and the close of ``D`` is the same rows whether it is
     closed alone or inside a range. The matching recons also run as of each ``D - 1`` for the
     carry-forward (a date of the run and the day before it are computed once).
@@ -122,16 +122,16 @@ def run_close_dates(
     stay small, however many times the outputs are read.
     """
     closes = sorted(set(days))
-    as_of_dates = sorted({*closes, *(d - timedelta(days=1) for d in closes)})
+    recon_dates = sorted({*closes, *(d - timedelta(days=1) for d in closes)})
 
     def done(result: ReconResult) -> ReconResult:
         return ReconResult(materialize(result.matches), materialize(result.exceptions))
 
     matching = (
-        done(reconcile_bank_gl_dates(inputs.bank, inputs.gl, as_of_dates, materialize)),
+        done(reconcile_bank_gl_dates(inputs.bank, inputs.gl, recon_dates, materialize)),
         done(
             reconcile_ap_gl_dates(
-                inputs.ap_invoices, inputs.ap_payments, inputs.gl, as_of_dates, materialize
+                inputs.ap_invoices, inputs.ap_payments, inputs.gl, recon_dates, materialize
             )
         ),
         done(
@@ -139,7 +139,7 @@ def run_close_dates(
                 inputs.invoice_documents,
                 inputs.ap_invoices,
                 inputs.fx_rates,
-                as_of_dates,
+                recon_dates,
                 materialize,
             )
         ),
@@ -148,7 +148,7 @@ def run_close_dates(
                 inputs.contract_terms,
                 inputs.ap_invoices,
                 inputs.ap_payments,
-                as_of_dates,
+                recon_dates,
                 materialize,
             )
         ),

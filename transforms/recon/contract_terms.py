@@ -24,12 +24,11 @@ from datetime import date
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from transforms.as_of import AS_OF, as_of_dates
 from transforms.contracts import AP_INVOICES, AP_PAYMENTS
 from transforms.recon.common import (
-    AS_OF,
     FIRST_SEEN_COLUMN,
     ReconResult,
-    as_of_dates,
     exception_input,
     format_amount,
     identity,

@@ -23,12 +23,11 @@ from decimal import Decimal
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from transforms.as_of import AS_OF, as_of_dates
 from transforms.contracts import AP_INVOICES, VALID_CURRENCIES
 from transforms.recon.common import (
-    AS_OF,
     FIRST_SEEN_COLUMN,
     ReconResult,
-    as_of_dates,
     blank_to_null,
     exception_input,
     format_amount,

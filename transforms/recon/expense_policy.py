@@ -20,7 +20,8 @@ from datetime import date
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from transforms.recon.common import AS_OF, as_of_dates, record_id
+from transforms.as_of import AS_OF, as_of_dates
+from transforms.recon.common import record_id
 from transforms.recon.payroll import as_open_exceptions
 from transforms.reference_data import (
     BLOCKED_MERCHANT_TERMS,

@@ -29,13 +29,8 @@ from decimal import Decimal
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from transforms.recon.common import (
-    AS_OF,
-    EXCEPTION_COLUMNS,
-    as_of_dates,
-    record_id,
-    to_exception_rows,
-)
+from transforms.as_of import AS_OF, as_of_dates
+from transforms.recon.common import EXCEPTION_COLUMNS, record_id, to_exception_rows
 
 RECON = "payroll_hris"
 PAY_PERIODS_PER_YEAR = 24

@@ -23,7 +23,8 @@ from datetime import date
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from transforms.recon.common import AS_OF, RECONS, dates_frame
+from transforms.as_of import AS_OF, dates_frame
+from transforms.recon.common import RECONS
 from transforms.reference_data import LEGAL_ENTITIES
 
 AP_RECON = "ap_gl"
