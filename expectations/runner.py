@@ -543,6 +543,10 @@ def validate_dates(
         template = live[with_rows[0]]
         prepared = _prepared_union(df, template, with_rows).persist(StorageLevel.MEMORY_AND_DISK)
         try:
+            if plan.counted:
+                # Spark alone: outside the GX lock.
+                for day, by_name in _count_per_date(prepared, live, plan.counted).items():
+                    run.results[day].update(by_name)
             with _GX_LOCK:
                 _validate_together(prepared, plan, run, docs_dir)
         finally:
@@ -599,7 +603,8 @@ class _Run:
 def _validate_together(
     prepared: DataFrame, plan: DatePlan, run: _Run, docs_dir: str | None
 ) -> None:
-    """The passes over every date at once; fills ``results`` (and what stays for ``alone``)."""
+    """The GX passes over every date at once: fills ``run.results`` (the counted rules' are in
+    already) and leaves in ``run.alone`` what a date must validate alone."""
     suites, counts, results = run.suites, run.counts, run.results
     days = list(suites)
     template = suites[days[0]]
@@ -640,9 +645,7 @@ def _validate_together(
             else:
                 to_explain[name] = None
                 offending[name] = unexpected
-    if plan.counted:
-        for day, by_name in _count_per_date(prepared, suites, plan.counted).items():
-            results[day].update(by_name)
+    if plan.counted:  # judged per date already (``_count_per_date``)
         for name in plan.counted:
             failed = {
                 day
