@@ -491,10 +491,13 @@ def _as_date(value: Any) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
-def _prepared_union(df: DataFrame, template: Suite, days: list[date]) -> DataFrame:
-    """``df``'s dates, each prepared on its own (a journal's net, say, is a per-date window)."""
+def _prepared(df: DataFrame, template: Suite, days: list[date]) -> DataFrame:
+    """``df``'s ``days``, prepared: together, or each on its own (``Suite.prepare_per_date``)."""
+    frame = df.where(F.col(_DATE).isin(days))
     if template.prepare is None:
-        return df.where(F.col(_DATE).isin(days))
+        return frame
+    if not template.prepare_per_date:
+        return template.prepare(frame)
     parts = [template.prepare(df.where(F.col(_DATE) == F.lit(day))) for day in days]
     prepared = parts[0]
     for part in parts[1:]:
@@ -541,7 +544,7 @@ def validate_dates(
     )
     if plan.ranged or plan.counted:
         template = live[with_rows[0]]
-        prepared = _prepared_union(df, template, with_rows).persist(StorageLevel.MEMORY_AND_DISK)
+        prepared = _prepared(df, template, with_rows).persist(StorageLevel.MEMORY_AND_DISK)
         try:
             if plan.counted:
                 # Spark alone: outside the GX lock.

@@ -16,7 +16,9 @@ from expectations import runner
 from expectations.expense_lines import gold_expense_lines_suite
 from expectations.reconciliation import close_narrative_suite
 from expectations.runner import plan_dates, validate, validate_dates
+from expectations.sources import silver_source_suite
 from tests.gold_helpers import DAY, SCHEMA, line
+from transforms.contracts import GL_JOURNAL_LINES
 
 # The drift reference of each date: the last date's recent mix is all meals, so its lines (all
 # ground transport) drift; the others' do not.
@@ -192,3 +194,27 @@ def test_more_offending_rows_than_a_lookup_brings_back_are_looked_up_date_by_dat
     # The pass over all dates and the lookup of the share; then the currency rule on each date
     # (no date's count of it is known): a counts pass on each, and a lookup on the bad one.
     assert sum(r.passes for r in together.values()) == 2 + 3 + 1
+
+
+def test_a_journal_is_netted_within_its_own_date(spark):
+    # JE-1 is posted on both dates, unbalanced on each: netted over the run it would balance.
+    from tests.expectations.test_close_gate import DAY as GL_DAY
+    from tests.expectations.test_close_gate import GL_SCHEMA, gl_line
+
+    days = [GL_DAY, GL_DAY + timedelta(days=1)]
+    rows = [
+        (*gl_line("JE-1", 1, "100.00", "0")[:-1], days[0]),
+        (*gl_line("JE-2", 1, "5.00", "0")[:-1], days[0]),
+        (*gl_line("JE-2", 2, "0", "5.00")[:-1], days[0]),
+        (*gl_line("JE-1", 1, "0", "100.00")[:-1], days[1]),
+    ]
+    df = spark.createDataFrame(rows, GL_SCHEMA)
+
+    def suite_for(day):
+        return silver_source_suite(GL_JOURNAL_LINES, day)
+
+    together = validate_dates(df, suite_for, days)
+    for day in days:
+        alone = validate(df.where(df.business_date == day), suite_for(day))
+        assert _as_dicts(together[day]) == _as_dicts(alone), day
+        assert not together[day].passed
