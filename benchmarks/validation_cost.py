@@ -52,7 +52,7 @@ def twenty_rule_suite() -> Suite:
     ]  # fmt: skip
     rules = (*base.rules, *extra)[:20]
     assert len(rules) == 20, len(rules)
-    return Suite(name="bench", key=base.key, rules=rules)
+    return Suite(name="bench", key=base.key, rules=rules, prepare=base.prepare)
 
 
 def hand_written(df: DataFrame) -> dict:
@@ -122,6 +122,8 @@ def synthetic(spark: SparkSession, rows: int, broken_share: float = 0.0) -> Data
 
 def gx_one_pass(df: DataFrame, suite: Suite, result_format: dict) -> dict:
     """Every rule in one GX validation with ``result_format``; failed rules and rows checked."""
+    if suite.prepare is not None:
+        df = suite.prepare(df)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch = (

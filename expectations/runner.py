@@ -10,6 +10,9 @@ or not the rule found anything. So a suite runs in two passes:
    offending values and the keys of up to ``MAX_OFFENDING_KEYS`` offending rows.
 
 A partition that passes, the common case, pays for the first pass alone.
+
+A run's dates (``validate_dates``) are validated together, in passes whose number does not grow
+with the number of dates; each date gets the report ``validate`` gives it alone.
 """
 
 import threading
@@ -20,17 +23,20 @@ from typing import Any
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
+import pandas as pd
 from great_expectations.data_context.types.base import (
     DataContextConfig,
     InMemoryStoreBackendDefaults,
     ProgressBarsConfig,
 )
+from great_expectations.execution_engine.util import is_valid_categorical_partition_object
 from great_expectations.expectations.expectation import (
     ColumnMapExpectation,
+    Expectation,
     MulticolumnMapExpectation,
 )
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from expectations.suite import ERROR, Rule, Suite
@@ -213,7 +219,8 @@ def _validate(df: DataFrame, suite: Suite, docs_dir: str | None) -> ValidationRe
     report = ValidationReport(
         suite=suite.name,
         rows=rows or 0,
-        results=list(results.values()),
+        # In the suite's order (GX returns them grouped its own way).
+        results=[results[rule.name] for rule in suite.rules if rule.name in results],
         docs_url=docs_url,
         passes=1,
     )
@@ -256,11 +263,31 @@ def _validate(df: DataFrame, suite: Suite, docs_dir: str | None) -> ValidationRe
 
 def _plain(value: Any) -> Any:
     """A JSON-friendly version of a value GX returns (numpy scalars, dates)."""
+    if hasattr(value, "item"):  # numpy scalars (a numpy float is a float too)
+        return value.item()
     if value is None or isinstance(value, str | int | float | bool):
         return value
-    if hasattr(value, "item"):
-        return value.item()
     return str(value)
+
+
+# --- Several dates at once ---
+#
+# A run over N dates validates every date with, per table: one GX pass over all the dates (the
+# rules whose configuration is the same on every date and that are row-level), one Spark
+# aggregation grouped by date (the aggregate rules GX can judge from per-date counts: ``mostly``
+# shares, label distributions) whose verdicts GX's own expectation code gives from each date's
+# counts, and, only when something failed, one GX pass that names the offending rows of every date
+# at once. None of these grows with N. Per-date GX passes remain only for a rule whose
+# configuration differs between the dates and that has no per-date-count form, and for a failed
+# rule with more offending rows over the run than one lookup brings back
+# (``MAX_OFFENDING_KEYS`` a date on average).
+
+_DATE = "business_date"
+_COUNTABLE_MAPS = (
+    gxe.ExpectColumnValuesToBeInSet,
+    gxe.ExpectColumnValuesToNotBeInSet,
+    gxe.ExpectColumnValuesToBeNull,
+)
 
 
 def _range_safe(rule: Rule) -> Rule | None:
@@ -268,17 +295,15 @@ def _range_safe(rule: Rule) -> Rule | None:
 
     Row-level rules (every value null-free, in a set, in range...) hold over a union of dates
     exactly when they hold on each date. Uniqueness is per date, so ``business_date`` joins the
-    key. Rules on aggregates (``mostly`` shares, distributions) do not add up, and stay per date.
+    key. Rules on aggregates (``mostly`` shares, distributions) do not add up: see ``_countable``.
     """
     expectation = rule.expectation
+    if getattr(expectation, "row_condition", None):
+        return None
     if isinstance(expectation, gxe.ExpectColumnValuesToBeUnique):
-        expectation = gxe.ExpectCompoundColumnsToBeUnique(
-            column_list=[expectation.column, "business_date"]
-        )
+        expectation = gxe.ExpectCompoundColumnsToBeUnique(column_list=[expectation.column, _DATE])
     elif isinstance(expectation, gxe.ExpectCompoundColumnsToBeUnique):
-        expectation = expectation.copy(
-            update={"column_list": [*expectation.column_list, "business_date"]}
-        )
+        expectation = expectation.copy(update={"column_list": [*expectation.column_list, _DATE]})
     elif not isinstance(expectation, ColumnMapExpectation | MulticolumnMapExpectation):
         return None
     if (getattr(expectation, "mostly", 1) or 1) < 1:
@@ -286,10 +311,203 @@ def _range_safe(rule: Rule) -> Rule | None:
     return Rule(rule.name, rule.severity, rule.description, expectation)
 
 
+def _countable(rule: Rule) -> bool:
+    """Whether GX can judge ``rule`` on each date from counts one grouped aggregation gives.
+
+    A ``mostly`` share of set membership or nulls needs a date's rows, null values and unexpected
+    values; a categorical KL divergence needs the date's count of each value. GX computes the rest
+    (the share, the divergence, the verdict) with the expectation's own code.
+    """
+    expectation = rule.expectation
+    if getattr(expectation, "row_condition", None):
+        return False
+    if isinstance(expectation, _COUNTABLE_MAPS):
+        return True
+    return isinstance(expectation, gxe.ExpectColumnKLDivergenceToBeLessThan) and bool(
+        is_valid_categorical_partition_object(expectation.partition_object)
+    )
+
+
 def _same_rule(rules: list[Rule]) -> bool:
     """Whether a rule is configured alike on every date (it does not depend on the date)."""
     configs = {repr(r.expectation.configuration.to_json_dict()["kwargs"]) for r in rules}
     return len(configs) == 1
+
+
+def _same_domain(rules: list[Rule]) -> bool:
+    """Whether a countable rule counts the same values on every date (its thresholds may differ:
+    each date's verdict is its own expectation's)."""
+    domains = set()
+    for rule in rules:
+        kwargs = rule.expectation.configuration.to_json_dict()["kwargs"]
+        domains.add(repr({k: v for k, v in kwargs.items() if k in ("column", "value_set")}))
+    return len(domains) == 1 and all(
+        type(r.expectation) is type(rules[0].expectation) for r in rules
+    )
+
+
+@dataclass(frozen=True)
+class DatePlan:
+    """How a run's rules are validated: once over every date, counted per date, or date by date."""
+
+    ranged: tuple[Rule, ...]  # row-level, alike on every date: one GX pass over all dates
+    counted: tuple[str, ...]  # aggregates judged from per-date counts in one Spark aggregation
+    per_date: tuple[str, ...]  # the rest: one GX pass per date
+
+
+def plan_dates(suites: dict[date, Suite]) -> DatePlan:
+    """Sort the rules of ``suites`` (one a date) by how they can be validated together."""
+    ranged: list[Rule] = []
+    counted: list[str] = []
+    per_date: list[str] = []
+    names = list(dict.fromkeys(rule.name for suite in suites.values() for rule in suite.rules))
+    for name in names:
+        same = [r for suite in suites.values() for r in suite.rules if r.name == name]
+        if len(same) < len(suites):  # a rule some dates do not have (no drift reference yet)
+            per_date.append(name)
+            continue
+        ranged_form = _range_safe(same[0]) if _same_rule(same) else None
+        if ranged_form is not None:
+            ranged.append(ranged_form)
+        elif all(_countable(r) for r in same) and _same_domain(same):
+            counted.append(name)
+        else:
+            per_date.append(name)
+    return DatePlan(tuple(ranged), tuple(counted), tuple(per_date))
+
+
+def _map_counts(expectation: Expectation) -> tuple[Column, Column]:
+    """(null, unexpected) conditions of a countable map rule, as GX's Spark metrics define them:
+    a null is never unexpected, except for ``ExpectColumnValuesToBeNull``, which counts every
+    row."""
+    column = F.col(expectation.column)
+    if isinstance(expectation, gxe.ExpectColumnValuesToBeNull):
+        return column.isNull(), column.isNotNull()
+    if expectation.value_set is None:  # GX: vacuously in the set
+        return column.isNull(), F.lit(False)
+    member = column.isin(list(expectation.value_set))
+    unexpected = ~member if isinstance(expectation, gxe.ExpectColumnValuesToBeInSet) else member
+    return column.isNull(), column.isNotNull() & unexpected
+
+
+def _count_per_date(
+    df: DataFrame, suites: dict[date, Suite], names: tuple[str, ...]
+) -> dict[date, dict[str, RuleResult]]:
+    """The counted rules' results on each date of ``df``: counts from one grouped aggregation
+    (one more per distribution rule), verdicts from each date's own expectation."""
+    template = next(iter(suites.values()))
+    maps = [n for n in names if isinstance(template.rule(n).expectation, _COUNTABLE_MAPS)]
+    aggregates = [F.count(F.lit(1)).alias("rows")]
+    for i, name in enumerate(maps):
+        null, unexpected = _map_counts(template.rule(name).expectation)
+        aggregates += [
+            F.sum(F.when(null, 1).otherwise(0)).alias(f"null_{i}"),
+            F.sum(F.when(unexpected, 1).otherwise(0)).alias(f"unexpected_{i}"),
+        ]
+    by_date = {row[_DATE]: row for row in df.groupBy(_DATE).agg(*aggregates).collect()}
+    value_counts: dict[str, dict[date, list]] = {}
+    for name in names:
+        if name in maps:
+            continue
+        column = template.rule(name).expectation.column
+        tally: dict[date, list] = {}
+        for row in (
+            df.where(F.col(column).isNotNull())
+            .groupBy(_DATE, F.col(column).alias("value"))
+            .count()
+            .collect()
+        ):
+            tally.setdefault(row[_DATE], []).append((row["value"], row["count"]))
+        value_counts[name] = tally
+    runtime = {"result_format": COUNTS_ONLY}
+    out: dict[date, dict[str, RuleResult]] = {}
+    for day, suite in suites.items():
+        row = by_date[day]
+        out[day] = {}
+        for name in names:
+            rule = suite.rule(name)
+            expectation = rule.expectation
+            if name in maps:
+                i = maps.index(name)
+                map_metric = expectation.map_metric
+                metrics = {
+                    "table.row_count": row["rows"],
+                    "column_values.nonnull.unexpected_count": row[f"null_{i}"],
+                    f"{map_metric}.unexpected_count": row[f"unexpected_{i}"],
+                }
+            else:
+                # GX's column.value_counts: the non-null values' counts, sorted by value.
+                pairs = sorted(value_counts[name].get(day, []), key=lambda p: p[0])
+                values = [p[0] for p in pairs]
+                counts = pd.Series(
+                    [p[1] for p in pairs],
+                    index=pd.Index(data=values, name="value"),
+                    name="count",
+                )
+                metrics = {
+                    "column.value_counts": counts,
+                    "column_values.nonnull.count": int(counts.sum()),
+                }
+            outcome = expectation._validate(metrics, runtime_configuration=runtime)
+            detail = outcome.get("result") or {}
+            out[day][name] = RuleResult(
+                name=rule.name,
+                severity=rule.severity,
+                description=rule.description,
+                success=bool(outcome["success"]),
+                element_count=detail.get("element_count"),
+                unexpected_count=detail.get("unexpected_count"),
+                observed_value=_plain(detail.get("observed_value")),
+            )
+    return out
+
+
+def _sample_value(expectation: Expectation, row: dict) -> Any:
+    """The offending value GX samples for a rule alone, from an offending row's index entry
+    (which carries the rule's columns)."""
+    if isinstance(expectation, MulticolumnMapExpectation):
+        return {c: row.get(c) for c in expectation.column_list}
+    return row.get(expectation.column)
+
+
+def _split_by_date(
+    rule: Rule, entries: list[dict], key: tuple[str, ...]
+) -> dict[date, tuple[int, list[str], list[dict[str, Any]]]]:
+    """A lookup's offending rows of ``rule`` by date: (count, sample, keys), as ``validate`` on
+    that date alone reports them."""
+    # Alone, the sample is of the values GX brought back with the keys.
+    sampled = min(SAMPLE_VALUES, MAX_OFFENDING_KEYS)
+    by_date: dict[date, list[dict]] = {}
+    for entry in entries:
+        by_date.setdefault(_as_date(entry.get(_DATE)), []).append(entry)
+    return {
+        day: (
+            len(rows),
+            [str(_sample_value(rule.expectation, r)) for r in rows[:sampled]],
+            [{k: _plain(r.get(k)) for k in key} for r in rows[:MAX_OFFENDING_KEYS]],
+        )
+        for day, rows in by_date.items()
+    }
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _prepared(df: DataFrame, template: Suite, days: list[date]) -> DataFrame:
+    """``df``'s ``days``, prepared: together, or each on its own (``Suite.prepare_per_date``)."""
+    frame = df.where(F.col(_DATE).isin(days))
+    if template.prepare is None:
+        return frame
+    if not template.prepare_per_date:
+        return template.prepare(frame)
+    parts = [template.prepare(df.where(F.col(_DATE) == F.lit(day))) for day in days]
+    prepared = parts[0]
+    for part in parts[1:]:
+        prepared = prepared.unionByName(part)
+    return prepared
 
 
 def validate_dates(
@@ -300,75 +518,206 @@ def validate_dates(
 ) -> dict[date, ValidationReport]:
     """Validate each business date of ``df`` against its suite, in as few GX passes as it can.
 
-    One date is ``validate``. Over several dates, the rules that read the same on every date and
-    are row-level run once over all the dates (offending keys carry ``business_date``); a rule
-    that fails there is looked up date by date, so each date gets its exact verdict. Rules that
-    depend on the date or on aggregates run per date. Dates without rows pass vacuously.
+    One date is ``validate``. Over several dates (``plan_dates``): the rules alike on every date
+    and row-level run in one GX pass over all the dates; aggregate rules are judged per date from
+    one grouped aggregation; when a rule failed, one more GX pass over all the dates names its
+    offending rows (and, for a row-level rule, how many each date has). Each date gets exactly the
+    verdicts, counts, samples and offending keys ``validate`` gives it alone. Dates without rows
+    pass vacuously.
     """
     days = sorted(set(business_dates))
     if len(days) == 1:
         return {days[0]: validate(df, suite_for(days[0]), docs_dir)}
-    counts = {r[0]: r[1] for r in df.groupBy("business_date").count().collect()}
+    counts = {r[0]: r[1] for r in df.groupBy(_DATE).count().collect()}
     suites = {day: suite_for(day) for day in days}
-    template = suites[days[0]]
+    reports = {day: _vacuous(suites[day]) for day in days if not counts.get(day)}
     with_rows = [day for day in days if counts.get(day)]
-    shared: list[Rule] = []
-    for rule in template.rules:
-        same = [suites[day].rule(rule.name) for day in days]
-        ranged = _range_safe(rule) if _same_rule(same) else None
-        if ranged is not None:
-            shared.append(ranged)
-    shared_names = {r.name for r in shared}
-    reports: dict[date, ValidationReport] = {}
-    range_report = None
-    if with_rows and shared:
-        # Each date is prepared on its own (a journal's net, say, is a per-date window).
-        prepared = None
-        for day in with_rows:
-            part = df.where(F.col("business_date") == F.lit(day))
-            if template.prepare is not None:
-                part = template.prepare(part)
-            prepared = part if prepared is None else prepared.unionByName(part)
-        range_suite = Suite(template.name, (*template.key, "business_date"), tuple(shared))
-        range_report = validate(prepared, range_suite, docs_dir)
-    failed_shared = (
-        {r.name for r in range_report.results if not r.success} if range_report else set()
+    if not with_rows:
+        return reports
+    if len(with_rows) == 1:
+        day = with_rows[0]
+        reports[day] = validate(df.where(F.col(_DATE) == F.lit(day)), suites[day], docs_dir)
+        return {d: reports[d] for d in days}
+    live = {day: suites[day] for day in with_rows}
+    plan = plan_dates(live)
+    run = _Run(
+        suites=live,
+        counts=counts,
+        # Rules validated on one date alone: those with a per-date form only, and those with more
+        # offending rows than a lookup over every date brings back.
+        alone={day: list(plan.per_date) for day in with_rows},
     )
-    for day in days:
-        suite = suites[day]
-        if not counts.get(day):
-            reports[day] = _vacuous(suite)
-            continue
-        own = [r for r in suite.rules if r.name not in shared_names or r.name in failed_shared]
-        part = df.where(F.col("business_date") == F.lit(day))
-        own_report = (
-            validate(part, Suite(suite.name, suite.key, tuple(own), suite.prepare), docs_dir)
-            if own
-            else None
-        )
-        by_name = {r.name: r for r in own_report.results} if own_report else {}
-        results = [
-            by_name.get(rule.name)
-            or RuleResult(
-                name=rule.name,
-                severity=rule.severity,
-                description=rule.description,
-                success=True,
-                element_count=counts[day],
-                unexpected_count=0,
+    if plan.ranged or plan.counted:
+        template = live[with_rows[0]]
+        prepared = _prepared(df, template, with_rows).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            if plan.counted:
+                # Spark alone: outside the GX lock.
+                for day, by_name in _count_per_date(prepared, live, plan.counted).items():
+                    run.results[day].update(by_name)
+            with _GX_LOCK:
+                _validate_together(prepared, plan, run, docs_dir)
+        finally:
+            prepared.unpersist()
+    for day in with_rows:
+        suite = live[day]
+        names = set(run.alone[day])
+        if names:
+            own = validate(
+                df.where(F.col(_DATE) == F.lit(day)),
+                Suite(
+                    suite.name,
+                    suite.key,
+                    tuple(r for r in suite.rules if r.name in names),
+                    suite.prepare,
+                ),
+                docs_dir,
             )
-            for rule in suite.rules
-        ]
-        first = day == with_rows[0]
+            run.results[day].update({r.name: r for r in own.results})
+            run.passes[day] += own.passes
+            run.docs[day] = own.docs_url or run.docs[day]
+            run.failures_docs[day] = own.failures_docs_url or run.failures_docs[day]
         reports[day] = ValidationReport(
             suite=suite.name,
             rows=counts[day],
-            results=results,
-            docs_url=(own_report.docs_url if own_report else None)
-            or (range_report.docs_url if range_report else None),
-            failures_docs_url=own_report.failures_docs_url if own_report else None,
-            # The pass over all dates is counted once, on the first date with rows.
-            passes=(own_report.passes if own_report else 0)
-            + (range_report.passes if range_report and first else 0),
+            results=[run.results[day][rule.name] for rule in suite.rules],
+            docs_url=run.docs[day],
+            failures_docs_url=run.failures_docs[day],
+            passes=run.passes[day],
         )
-    return reports
+    return {day: reports[day] for day in days}
+
+
+@dataclass
+class _Run:
+    """What a run over several dates has found so far, date by date."""
+
+    suites: dict[date, Suite]
+    counts: dict[date, int]
+    alone: dict[date, list[str]]
+    results: dict[date, dict[str, RuleResult]] = field(default_factory=dict)
+    passes: dict[date, int] = field(default_factory=dict)
+    docs: dict[date, str | None] = field(default_factory=dict)
+    failures_docs: dict[date, str | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for day in self.suites:
+            self.results.setdefault(day, {})
+            self.passes.setdefault(day, 0)
+            self.docs.setdefault(day, None)
+            self.failures_docs.setdefault(day, None)
+
+
+def _validate_together(
+    prepared: DataFrame, plan: DatePlan, run: _Run, docs_dir: str | None
+) -> None:
+    """The GX passes over every date at once: fills ``run.results`` (the counted rules' are in
+    already) and leaves in ``run.alone`` what a date must validate alone."""
+    suites, counts, results = run.suites, run.counts, run.results
+    days = list(suites)
+    template = suites[days[0]]
+    context = _context(docs_dir)
+    # The passes over all the dates are counted once, on the first date.
+    first = days[0]
+    # Rules whose offending rows are looked up: name -> the dates they failed on (None: not known
+    # yet, a row-level rule that failed over the run).
+    to_explain: dict[str, set[date] | None] = {}
+    # Offending rows over the run of each rule looked up (what the lookup must bring back).
+    offending: dict[str, int] = {}
+    if plan.ranged:
+        counted, url = _run_pass(
+            context, prepared, template.name, list(plan.ranged), COUNTS_ONLY, bool(docs_dir)
+        )
+        run.passes[first] += 1
+        for day in days:
+            run.docs[day] = url
+        for item in counted:
+            name = item.expectation_config.meta["rule"]
+            detail = item.result or {}
+            unexpected = detail.get("unexpected_count") or 0
+            if not item.success and not unexpected:
+                # No offending row, yet no verdict (GX raised): each date alone says what it is.
+                for day in days:
+                    run.alone[day].append(name)
+            elif item.success and not unexpected:
+                for day in days:
+                    rule = suites[day].rule(name)
+                    results[day][name] = RuleResult(
+                        name=rule.name,
+                        severity=rule.severity,
+                        description=rule.description,
+                        success=True,
+                        element_count=counts[day],
+                        unexpected_count=0,
+                    )
+            else:
+                to_explain[name] = None
+                offending[name] = unexpected
+    if plan.counted:  # judged per date already (``_count_per_date``)
+        for name in plan.counted:
+            failed = {
+                day
+                for day in days
+                if not results[day][name].success and results[day][name].unexpected_count
+            }
+            if failed:
+                to_explain[name] = failed
+                offending[name] = sum(results[day][name].unexpected_count or 0 for day in days)
+    # One lookup brings back at most this many offending rows of a rule: on average
+    # MAX_OFFENDING_KEYS a date, what validating the dates one by one would bring back at most.
+    bound = MAX_OFFENDING_KEYS * len(days)
+    lookup = {name: dates for name, dates in to_explain.items() if offending[name] <= bound}
+    for name, dates in to_explain.items():
+        if name not in lookup:
+            for day in dates if dates is not None else days:
+                run.alone[day].append(name)
+    if not lookup:
+        return
+    ranged = {r.name: r for r in plan.ranged}
+    rules = [ranged.get(name) or template.rule(name) for name in lookup]
+    key = (*template.key, _DATE)
+    explained, url = _run_pass(
+        context,
+        prepared,
+        f"{template.name}_failures",
+        rules,
+        {
+            "result_format": "SUMMARY",
+            "unexpected_index_column_names": list(key),
+            "return_unexpected_index_query": False,
+            "partial_unexpected_count": bound,
+        },
+        bool(docs_dir),
+    )
+    run.passes[first] += 1
+    for item in explained:
+        name = item.expectation_config.meta["rule"]
+        entries = [
+            e
+            for e in (item.result or {}).get("partial_unexpected_index_list") or []
+            if isinstance(e, dict)
+        ]
+        found = _split_by_date(template.rule(name), entries, template.key)
+        if sum(n for n, _, _ in found.values()) != offending[name]:
+            # Not every offending row came back (GX raised): each date alone says what it is.
+            for day in lookup[name] if lookup[name] is not None else days:
+                run.alone[day].append(name)
+            continue
+        for day in days:
+            rule = suites[day].rule(name)
+            n, sample, keys = found.get(day, (0, [], []))
+            if lookup[name] is None:  # a row-level rule: the lookup counts each date's rows
+                results[day][name] = RuleResult(
+                    name=rule.name,
+                    severity=rule.severity,
+                    description=rule.description,
+                    success=n == 0,
+                    element_count=counts[day],
+                    unexpected_count=n,
+                )
+            elif day not in lookup[name]:
+                continue
+            if n:
+                results[day][name].sample = sample
+                results[day][name].offending_keys = keys
+                run.failures_docs[day] = url

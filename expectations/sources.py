@@ -149,6 +149,9 @@ def silver_source_suite(contract: SourceContract, business_date: date) -> Suite:
         key=contract.key,
         rules=tuple(rules),
         prepare=prepare,
+        # A journal's net is a window: prepared date by date, its rows come in the order they
+        # come alone (the order of offending keys included).
+        prepare_per_date=prepare is _journal_net,
     )
 
 

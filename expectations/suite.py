@@ -28,7 +28,12 @@ class Suite:
     key: tuple[str, ...]
     rules: tuple[Rule, ...]
     # Adds the derived columns set-level rules check (a journal's net, say), in the same pass.
+    # A run's dates are prepared together, so a derived column must depend on its row (or its
+    # date's rows) only, unless ``prepare_per_date``.
     prepare: Callable[[DataFrame], DataFrame] | None = None
+    # ``prepare`` sees one date at a time (a window over the frame): a run's dates are prepared
+    # one by one and unioned, which costs Spark a plan branch a date.
+    prepare_per_date: bool = False
 
     def rule(self, name: str) -> Rule:
         """The rule called ``name``."""
