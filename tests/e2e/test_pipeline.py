@@ -186,9 +186,11 @@ def test_end_to_end_publishes_exactly_the_valid_rows_and_is_idempotent(spark, on
     # Docs written.
     assert staging["rows_validated"] == lakehouse.read(spark, GOLD).count()
     assert staging["rules_failed"] == "none"
-    # One GX pass over both dates for the rules that read the same on each, one per date for the
-    # date-dependent ones; nothing failed, so no second pass looked for offending rows.
-    assert staging["gx_validation_passes"] == 1 + len(DAYS)
+    # One GX pass over both dates (the date-dependent rules read each row's own date, the
+    # aggregate ones are judged per date from one aggregation); nothing failed, so no second pass
+    # looked for offending rows.
+    assert len(DAYS) > 1
+    assert staging["gx_validation_passes"] == 1
     assert "data_docs_failures" not in staging
     assert Path(staging["data_docs"].removeprefix("file://")).is_file()
 
