@@ -26,7 +26,7 @@ def as_of_dates(
     """``df``'s rows once per date of ``days`` whose window holds them, that date in ``AS_OF``.
 
     The window of ``D`` is ``[D - lookback_days, D]`` on ``column`` (every date up to ``D`` when
-    ``lookback_days`` is None): per as-of date, exactly what ``transforms.recon.common.in_window``
+    ``lookback_days`` is None): per as-of date, exactly the rows a one-date filter on that window
     keeps. Each row is exploded over the run's dates it is seen on (no join, so no broadcast job);
     the sequence never reaches outside the run's first and last dates, however old the row.
     """

@@ -14,7 +14,7 @@ exactly which rows of which silver tables it involves.
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -94,12 +94,6 @@ def identity(df: DataFrame) -> DataFrame:
 def money(c: Column | str) -> Column:
     """``c`` as ``decimal(18,2)``, the type of every amount in the recon outputs."""
     return (F.col(c) if isinstance(c, str) else c).cast(MONEY)
-
-
-def in_window(df: DataFrame, as_of: date, lookback_days: int) -> DataFrame:
-    """Rows whose ``business_date`` is in ``[as_of - lookback_days, as_of]``."""
-    oldest = as_of - timedelta(days=lookback_days)
-    return df.where(F.col("business_date").between(F.lit(oldest), F.lit(as_of)))
 
 
 def latest_rows(key: tuple[str, ...]) -> Callable[[DataFrame], DataFrame]:
