@@ -34,6 +34,7 @@ from infra.enrichment import (
     over_budget_warnings,
 )
 from infra.lakehouse import LakehouseResource
+from infra.settings import llm_pool
 from infra.spark import SparkResource
 
 
@@ -96,7 +97,7 @@ def staged_gold_asset(
         group_name="staging",
         kinds={"spark", "delta", "openai"},
         check_specs=suite_check_specs(name, list(rules), gated_per_date=True),
-        pool="llm",
+        pool=llm_pool(),
         description=description,
     )
     def _staging(

@@ -177,6 +177,18 @@ def llm_settings() -> LLMSettings:
     )
 
 
+LLM_POOL = "llm"
+
+
+def llm_pool() -> str | None:
+    """The Dagster concurrency pool of the steps that may call the LLM: ``llm`` (its limit in
+    ``dagster.yaml`` keeps a backfill and the nightly run within the provider's limits) when
+    ``OPENAI_API_KEY`` is set; None without a key, where the embedded offline model answers in the
+    step's own process and no request leaves it, so those steps need no slot and run beside each
+    other (read when the definitions load: a code location picks up a new key when reloaded)."""
+    return LLM_POOL if llm_settings().api_key_set else None
+
+
 # The confidence below which an enriched value queues for an analyst, per enrichment task (the
 # task names of ``enrichment/prompts.py``). Lower than ``route_below_confidence`` (0.7, where the
 # history model hands a row to the LLM): a row reaches a person only when the last answer, the
