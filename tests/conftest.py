@@ -1,6 +1,7 @@
 """One Delta-enabled SparkSession for the whole test session, tuned for speed, never stopped."""
 
 import tempfile
+from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,3 +108,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 f"{item.nodeid} reads the session's {shared[0]}: move it to "
                 f"{' or '.join(SHARED_LAKEHOUSES[shared[0]])}, or it is built on a second worker"
             )
+
+
+# Seconds (setup, call and teardown) per test file and per xdist worker, reported with the
+# session's summary: where the suite's time goes, and whether the two workers ended together.
+_FILE_SECONDS: dict[str, float] = defaultdict(float)
+_WORKER_SECONDS: dict[str, float] = defaultdict(float)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _FILE_SECONDS[report.nodeid.split("::")[0]] += report.duration
+    _WORKER_SECONDS[(getattr(report, "node", None) and report.node.gateway.id) or "main"] += (
+        report.duration
+    )
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not _FILE_SECONDS:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("seconds per test file (setup + call + teardown), costliest 30")
+    for path, seconds in sorted(_FILE_SECONDS.items(), key=lambda item: -item[1])[:30]:
+        write(f"{seconds:8.1f} s  {path}")
+    write(f"{sum(_FILE_SECONDS.values()):8.1f} s  all {len(_FILE_SECONDS)} files")
+    write(
+        "per worker: "
+        + ", ".join(
+            f"{worker} {seconds:.0f} s" for worker, seconds in sorted(_WORKER_SECONDS.items())
+        )
+    )
