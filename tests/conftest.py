@@ -114,13 +114,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # session's summary: where the suite's time goes, and whether the two workers ended together.
 _FILE_SECONDS: dict[str, float] = defaultdict(float)
 _WORKER_SECONDS: dict[str, float] = defaultdict(float)
+_LAYER_SECONDS: dict[str, float] = defaultdict(float)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _FILE_SECONDS[report.nodeid.split("::")[0]] += report.duration
-    _WORKER_SECONDS[(getattr(report, "node", None) and report.node.gateway.id) or "main"] += (
+    marks = report.keywords
+    _LAYER_SECONDS["slow" if "slow" in marks else "spark" if "spark" in marks else "unit"] += (
         report.duration
     )
+    node = getattr(report, "node", None)  # the xdist worker that ran it, on the controller
+    _WORKER_SECONDS[node.gateway.id if node is not None else "main"] += report.duration
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
@@ -131,6 +135,8 @@ def pytest_terminal_summary(terminalreporter) -> None:
     for path, seconds in sorted(_FILE_SECONDS.items(), key=lambda item: -item[1])[:30]:
         write(f"{seconds:8.1f} s  {path}")
     write(f"{sum(_FILE_SECONDS.values()):8.1f} s  all {len(_FILE_SECONDS)} files")
+    layers = sorted(_LAYER_SECONDS.items())
+    write("per layer: " + ", ".join(f"{layer} {seconds:.0f} s" for layer, seconds in layers))
     write(
         "per worker: "
         + ", ".join(
