@@ -53,8 +53,10 @@ def _module_file(module: str) -> Path | None:
     return None
 
 
-def _imports(module: str, path: Path) -> set[str]:
-    """Project modules ``module`` imports (absolute imports of the project's packages)."""
+@cache
+def _imports(module: str, path: Path) -> frozenset[str]:
+    """Project modules ``module`` imports (absolute imports of the project's packages); each file
+    is parsed once per process, however many steps' code versions include it."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         names = []
@@ -65,7 +67,7 @@ def _imports(module: str, path: Path) -> set[str]:
         for name in names:
             if name.split(".")[0] in _PACKAGES and _module_file(name) is not None:
                 found.add(name)
-    return found
+    return frozenset(found)
 
 
 @cache
