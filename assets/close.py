@@ -6,7 +6,7 @@ reads the published invoice documents and contract terms (``gold.invoice_documen
 ``gold.contract_terms``: only what passed their audits).
 """
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date
 
 from dagster import (
@@ -37,7 +37,13 @@ from infra.spark import SparkResource
 from transforms import contracts as c
 from transforms.hris import hris_history_dates
 from transforms.recon.ap import ap_control_balances_dates
-from transforms.recon.close import INPUT_LOOKBACK_DAYS, CloseInputs, run_close_dates, windowed
+from transforms.recon.close import (
+    INPUT_LOOKBACK_DAYS,
+    CloseInputs,
+    materialized,
+    run_close_dates,
+    windowed,
+)
 from transforms.recon.contract_terms import CONTRACT_SCHEMA
 from transforms.recon.documents import DOCUMENT_SCHEMA
 from transforms.recon.summary import close_summary_dates
@@ -216,25 +222,26 @@ def stage_close_dates(
         return df.localCheckpoint()
 
     # What the closes of all the run's dates read, materialized once (not once per date).
-    window = windowed(inputs, max(days), first_day=min(days))
-    window = CloseInputs(**{f.name: materialize(getattr(window, f.name)) for f in fields(window)})
+    window = materialized(windowed(inputs, max(days), first_day=min(days)), materialize)
     closed = run_close_dates(window, days, materialize=materialize)
     versions = {
         MATCHES.name: wap.stage_dates(lakehouse, closed.matches, MATCHES, days),
         EXCEPTIONS.name: wap.stage_dates(lakehouse, closed.exceptions, EXCEPTIONS, days),
     }
-    staged_matches = lakehouse.read_dates(session, MATCHES.staging, days, versions[MATCHES.name])
-    staged_exceptions = lakehouse.read_dates(
-        session, EXCEPTIONS.staging, days, versions[EXCEPTIONS.name]
+    # The summary reads each of these several times (and the open exceptions are counted below):
+    # materialized, each table is scanned once.
+    staged_matches = materialize(
+        lakehouse.read_dates(session, MATCHES.staging, days, versions[MATCHES.name])
+    )
+    staged_exceptions = materialize(
+        lakehouse.read_dates(session, EXCEPTIONS.staging, days, versions[EXCEPTIONS.name])
     )
     # Balances run over every date to D (not the window): the subledger and the control account
     # are cumulative.
-    summaries = close_summary_dates(
-        staged_exceptions,
-        staged_matches,
-        ap_control_balances_dates(inputs.ap_invoices, inputs.ap_payments, inputs.gl, days),
-        days,
+    balances = materialize(
+        ap_control_balances_dates(inputs.ap_invoices, inputs.ap_payments, inputs.gl, days)
     )
+    summaries = close_summary_dates(staged_exceptions, staged_matches, balances, days)
     versions[SUMMARY.name] = wap.stage_dates(lakehouse, summaries, SUMMARY, days)
     reports = {
         table.name: wap.audit_dates(

@@ -9,7 +9,11 @@ from pyspark.sql import DataFrame, SparkSession
 from tests.transforms.test_recon_ap import control, invoices_df, payments_df
 from tests.transforms.test_recon_cash import D, bank_df, days, gl_df
 from transforms.recon.ap import reconcile_ap_gl
-from transforms.recon.carry_forward import carry_forward, reconcile_with_carry_forward
+from transforms.recon.carry_forward import (
+    carry_forward,
+    carry_forward_dates,
+    reconcile_with_carry_forward,
+)
 from transforms.recon.cash import reconcile_bank_gl
 from transforms.recon.common import EXCEPTION_COLUMNS
 
@@ -100,6 +104,31 @@ def test_carry_forward_resolutions(spark):
         exception("E-OLD-BUT-MATCHED", ["f"], days(-50), D, "closed", "matched"),
     )
     assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_carry_forward_of_several_recons_reads_each_recons_own_matches(spark):
+    """The close carries the matching recons forward together: a record matched by another
+    reconciliation does not close an exception as matched."""
+    yesterday = D - timedelta(days=1)
+
+    def of(recon: str, row: tuple) -> tuple:
+        return (*row[:2], recon, *row[3:])
+
+    open_yesterday = exceptions_df(
+        spark,
+        of("bank_gl", exception("E-BANK", ["a"], days(-3), yesterday)),
+        of("ap_gl", exception("E-AP", ["a"], days(-3), yesterday)),
+    )
+    ap_match = (D, "ap_gl", "M0", "REFERENCE", "US01", ["a"], ["z"])
+    ten = Decimal("10.00")
+    matches = spark.createDataFrame([(*ap_match, ten, ten, "USD", ten, D)], MATCH_SCHEMA)
+
+    result = carry_forward_dates(open_yesterday, matches, [D], lookback_days=45)
+
+    assert sorted((r["recon"], r["status"], r["resolution"]) for r in result.collect()) == [
+        ("ap_gl", "closed", "matched"),
+        ("bank_gl", "closed", "superseded"),
+    ]
 
 
 def checkpointed(df: DataFrame) -> DataFrame:

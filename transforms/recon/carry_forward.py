@@ -50,9 +50,13 @@ def carry_forward_dates(
     each (``business_date`` is the as-of date); ``matches`` the matches as of the dates of ``days``
     (other dates are ignored).
 
-    Resolution: ``matched`` when every record of the exception is in one of ``D``'s matches (left
-    or right side), else ``aged_out`` when its ``first_seen_date`` has left ``D``'s window, else
-    ``superseded`` (its records now belong to another exception, or it no longer holds).
+    Both may hold several reconciliations (``recon``): an exception is carried forward against its
+    own reconciliation's matches only.
+
+    Resolution: ``matched`` when every record of the exception is in one of ``D``'s matches of its
+    reconciliation (left or right side), else ``aged_out`` when its ``first_seen_date`` has left
+    ``D``'s window, else ``superseded`` (its records now belong to another exception, or it no
+    longer holds).
     """
     on = F.col("business_date")
     in_run = on.isin([F.lit(d) for d in sorted(set(days))])
@@ -64,14 +68,15 @@ def carry_forward_dates(
         matches.where(in_run)
         .select(
             "business_date",
+            "recon",
             F.explode(F.concat("left_records", "right_records")).alias("record"),
         )
         .distinct()
         .withColumn("_matched", F.lit(1))
     )
     all_matched = (
-        closed.select(*keys, F.explode("records").alias("record"))
-        .join(matched_records, ["business_date", "record"], "left")
+        closed.select(*keys, "recon", F.explode("records").alias("record"))
+        .join(matched_records, ["business_date", "recon", "record"], "left")
         .groupBy(*keys)
         .agg(F.min(F.coalesce("_matched", F.lit(0))).alias("_all_matched"))
     )

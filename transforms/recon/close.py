@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from transforms.recon.ap import reconcile_ap_gl_dates
 from transforms.recon.carry_forward import carry_forward_dates
 from transforms.recon.cash import LOOKBACK_DAYS, reconcile_bank_gl_dates
-from transforms.recon.common import EXCEPTION_COLUMNS, MATCH_COLUMNS, ReconResult, identity
+from transforms.recon.common import EXCEPTION_COLUMNS, MATCH_COLUMNS, identity
 from transforms.recon.contract_terms import reconcile_contract_terms_ap_dates
 from transforms.recon.documents import reconcile_documents_ap_dates
 from transforms.recon.expense_policy import (
@@ -95,6 +95,24 @@ def windowed(inputs: CloseInputs, as_of: date, first_day: date | None = None) ->
     return CloseInputs(**{name: cut(name) for name in INPUT_LOOKBACK_DAYS})
 
 
+# The inputs one reconciliation step reads once (its first result is materialized): materializing
+# them as well would only add a Spark job.
+READ_ONCE = frozenset({"bank", "invoice_documents", "contract_terms"})
+
+
+def materialized(
+    inputs: CloseInputs, materialize: Callable[[DataFrame], DataFrame] = identity
+) -> CloseInputs:
+    """``inputs`` with ``materialize`` applied to those the close reads more than once (all but
+    ``READ_ONCE``), so no table is scanned again by each reconciliation or rule that reads it."""
+    return CloseInputs(
+        **{
+            name: getattr(inputs, name) if name in READ_ONCE else materialize(getattr(inputs, name))
+            for name in INPUT_LOOKBACK_DAYS
+        }
+    )
+
+
 def run_close(
     inputs: CloseInputs,
     as_of: date,
@@ -117,58 +135,45 @@ def run_close_dates(
     closed alone or inside a range. The matching recons also run as of each ``D - 1`` for the
     carry-forward (a date of the run and the day before it are computed once).
 
-    ``materialize`` is applied to each reconciliation's result before they are combined (the
-    assets pass ``DataFrame.localCheckpoint``): each match is computed once, and the combined plans
-    stay small, however many times the outputs are read.
+    ``materialize`` is applied to the reconciliations' results before they are combined (the
+    assets pass ``DataFrame.localCheckpoint``; the matching recons' matches and exceptions once
+    each for all four): each match is computed once, and the combined plans stay small, however
+    many times the outputs are read.
     """
     closes = sorted(set(days))
     recon_dates = sorted({*closes, *(d - timedelta(days=1) for d in closes)})
 
-    def done(result: ReconResult) -> ReconResult:
-        return ReconResult(materialize(result.matches), materialize(result.exceptions))
-
     matching = (
-        done(reconcile_bank_gl_dates(inputs.bank, inputs.gl, recon_dates, materialize)),
-        done(
-            reconcile_ap_gl_dates(
-                inputs.ap_invoices, inputs.ap_payments, inputs.gl, recon_dates, materialize
-            )
+        reconcile_bank_gl_dates(inputs.bank, inputs.gl, recon_dates, materialize),
+        reconcile_ap_gl_dates(
+            inputs.ap_invoices, inputs.ap_payments, inputs.gl, recon_dates, materialize
         ),
-        done(
-            reconcile_documents_ap_dates(
-                inputs.invoice_documents,
-                inputs.ap_invoices,
-                inputs.fx_rates,
-                recon_dates,
-                materialize,
-            )
+        reconcile_documents_ap_dates(
+            inputs.invoice_documents, inputs.ap_invoices, inputs.fx_rates, recon_dates, materialize
         ),
-        done(
-            reconcile_contract_terms_ap_dates(
-                inputs.contract_terms,
-                inputs.ap_invoices,
-                inputs.ap_payments,
-                recon_dates,
-                materialize,
-            )
+        reconcile_contract_terms_ap_dates(
+            inputs.contract_terms, inputs.ap_invoices, inputs.ap_payments, recon_dates, materialize
         ),
+    )
+    # The matching recons' results, each kind materialized once for all of them (one job, not
+    # one per recon), and carried forward together (``carry_forward_dates`` keeps each
+    # reconciliation's exceptions to its own matches).
+    matches = materialize(
+        reduce(DataFrame.unionByName, [r.matches.select(*MATCH_COLUMNS) for r in matching])
+    )
+    open_exceptions = materialize(
+        reduce(DataFrame.unionByName, [r.exceptions.select(*EXCEPTION_COLUMNS) for r in matching])
     )
     in_run = F.col("business_date").isin([F.lit(d) for d in closes])
     exceptions = [
-        *(
-            carry_forward_dates(recon.exceptions, recon.matches, closes, LOOKBACK_DAYS)
-            for recon in matching
-        ),
+        carry_forward_dates(open_exceptions, matches, closes, LOOKBACK_DAYS),
         materialize(
             reconcile_payroll_hris_dates(inputs.payroll, inputs.roster, closes, inputs.fx_rates)
         ),
         materialize(reconcile_expense_policy_dates(inputs.expense_lines, closes)),
     ]
     return CloseResult(
-        matches=reduce(
-            DataFrame.unionByName,
-            [recon.matches.where(in_run).select(*MATCH_COLUMNS) for recon in matching],
-        ),
+        matches=matches.where(in_run),
         exceptions=reduce(
             DataFrame.unionByName, [df.select(*EXCEPTION_COLUMNS) for df in exceptions]
         ),
