@@ -50,7 +50,8 @@ from transforms.review import (
     QUEUE_TABLE_COLUMNS,
     open_items_by_age,
     override_rates,
-    with_record_text,
+    queued_rows,
+    record_texts,
     with_review_status,
 )
 
@@ -92,33 +93,61 @@ def queue_candidate(
     as_of: date,
     assignments: list[dict] | None = None,
 ) -> DataFrame:
-    """The queue rows of a run's dates from every reviewed table's published model output."""
+    """The queue rows of a run's dates from every reviewed table's published model output.
+
+    Each table's publish is read once: every table's queued values are one small job
+    (materialized), and their statuses (one join of the decisions and assignments for every
+    table) and record texts (each table's records of its queued keys) read it, not the tables.
+    """
     decided = review.decisions_frame(session, decisions)
     assigned = review.assignments_frame(session, assignments or [])
     names = roster_names_on_dates(lakehouse, session, days)
     thresholds = review_thresholds()
-    frames = []
+    outputs = {}
     for spec in review.REVIEWED_TABLES.values():
         output = wap.read_published_staged(lakehouse, session, wap.GoldTable(spec.name), days)
-        if output is None:
-            continue  # not published on any of the dates: nothing of it to review yet
-        records = output
-        if spec.text_table is not None:
-            text_days = spec.text_days(output, days)
-            records = spec.records(
-                output, lakehouse.read_dates(session, spec.text_table, text_days)
-            )
-        frames.append(
-            output.transform(spec.candidates(thresholds))
-            .transform(with_review_status(decided, as_of, assigned))
-            .transform(
-                with_record_text(records, spec.key_cols, spec.text(), names, spec.redaction_kinds)
-            )
-            .select(*QUEUE_TABLE_COLUMNS)
-        )
-    if not frames:
+        if output is not None:  # not published on any of the dates: nothing of it to review yet
+            outputs[spec.name] = (spec, output)
+    if not outputs:
         return session.createDataFrame([], QUEUE_SCHEMA)
-    return union_all(frames)
+    candidates = union_all(
+        [output.transform(spec.candidates(thresholds)) for spec, output in outputs.values()]
+    ).localCheckpoint()
+    # A table none of whose values queued needs no record text: its records are not read.
+    queued_tables = {row[0] for row in candidates.select("table_name").distinct().collect()}
+    texts = [
+        _record_texts(session, lakehouse, spec, output, candidates, days, names)
+        for spec, output in outputs.values()
+        if spec.name in queued_tables
+    ]
+    queue = candidates.transform(with_review_status(decided, as_of, assigned))
+    if not texts:
+        return queue.withColumn("record_text", F.lit(None).cast("string"))
+    return queue.join(union_all(texts), ["table_name", "key", "business_date"], "left").select(
+        *QUEUE_TABLE_COLUMNS
+    )
+
+
+def _record_texts(
+    session: SparkSession,
+    lakehouse: LakehouseResource,
+    spec: review.ReviewedTable,
+    output: DataFrame,
+    candidates: DataFrame,
+    days: list[date],
+    names: dict[date, list[str]],
+) -> DataFrame:
+    """The record texts of a reviewed table's queued values among ``candidates`` (every
+    table's): ``table_name``, ``key``, ``business_date``, ``record_text``. Only the queued
+    rows' records are read (of ``text_table``'s dates they were read from)."""
+    queued = candidates.where(F.col("table_name") == spec.name)
+    records = output.transform(queued_rows(spec.key_cols, queued))
+    if spec.text_table is not None:
+        rows = lakehouse.read_dates(session, spec.text_table, spec.text_days(records, days))
+        records = spec.records(records, rows)
+    return queued.transform(
+        record_texts(records, spec.key_cols, spec.text(), names, spec.redaction_kinds)
+    ).withColumn("table_name", F.lit(spec.name))
 
 
 @asset(

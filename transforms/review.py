@@ -214,28 +214,26 @@ def review_candidates(
 
     def transform(gold: DataFrame) -> DataFrame:
         has_flag = "injection_suspected" in gold.columns
-        per_field = []
-        for field in fields:
-            p, threshold = field.prefix, thresholds[field.task]
-            per_field.append(
-                gold.select(
-                    F.lit(table).alias("table_name"),
-                    key_json(key_cols).alias("key"),
-                    "business_date",
-                    F.lit(field.name).alias("field"),
-                    F.col(field.name).cast("string").alias("proposed_value"),
-                    F.col(field.confidence).cast("double").alias("confidence"),
-                    F.lit(threshold).cast("double").alias("threshold"),
-                    F.col(f"{p}source").alias("source"),
-                    F.col(f"{p}model").alias("model"),
-                    F.col(f"{p}prompt_version").alias("prompt_version"),
-                    _reason(field, threshold, has_flag).alias("reason"),
-                ).where(F.col("reason").isNotNull())
+        # One struct per field, exploded: every field is read in one pass over ``gold``.
+        per_field = [
+            F.struct(
+                F.lit(field.name).alias("field"),
+                F.col(field.name).cast("string").alias("proposed_value"),
+                F.col(field.confidence).cast("double").alias("confidence"),
+                F.lit(thresholds[field.task]).cast("double").alias("threshold"),
+                F.col(f"{field.prefix}source").alias("source"),
+                F.col(f"{field.prefix}model").alias("model"),
+                F.col(f"{field.prefix}prompt_version").alias("prompt_version"),
+                _reason(field, thresholds[field.task], has_flag).alias("reason"),
             )
-        out = per_field[0]
-        for frame in per_field[1:]:
-            out = out.unionByName(frame)
-        return out
+            for field in fields
+        ]
+        return gold.select(
+            F.lit(table).alias("table_name"),
+            key_json(key_cols).alias("key"),
+            "business_date",
+            F.inline(F.array(*per_field)),
+        ).where(F.col("reason").isNotNull())
 
     return transform
 
@@ -465,6 +463,44 @@ def unmatched_decisions(
     return transform
 
 
+def queued_rows(key_cols: Sequence[str], queue: DataFrame) -> Callable[[DataFrame], DataFrame]:
+    """The rows of a table's frame (key columns ``key_cols`` and ``business_date``) whose key
+    and date are among the queue rows ``queue`` (``key``, ``business_date``); columns unchanged."""
+
+    def transform(rows: DataFrame) -> DataFrame:
+        wanted = queue.select(F.col("key").alias("_queue_key"), "business_date").distinct()
+        return (
+            rows.withColumn("_queue_key", key_json(key_cols))
+            .join(wanted, ["_queue_key", "business_date"], "left_semi")
+            .select(*rows.columns)
+        )
+
+    return transform
+
+
+def record_texts(
+    records: DataFrame,
+    key_cols: Sequence[str],
+    text: Column,
+    names: Mapping[date, Sequence[str]],
+    kinds: Sequence[str] | None = None,
+) -> Callable[[DataFrame], DataFrame]:
+    """The text of each record of a frame of queue rows (``key``, ``business_date``) as the
+    model read it: ``key``, ``business_date``, ``record_text``, one row per queued record that
+    has one (``with_record_text``). Only the queued records' text is built and redacted."""
+
+    def transform(queue: DataFrame) -> DataFrame:
+        return (
+            records.transform(queued_rows(key_cols, queue))
+            .select(key_json(key_cols).alias("key"), "business_date", text.alias("_text"))
+            .dropDuplicates(["key", "business_date"])
+            .transform(with_redacted_text(F.col("_text"), names, kinds))
+            .select("key", "business_date", F.col(ENRICH_TEXT).alias("record_text"))
+        )
+
+    return transform
+
+
 def with_record_text(
     records: DataFrame,
     key_cols: Sequence[str],
@@ -478,19 +514,12 @@ def with_record_text(
     the key columns and ``business_date``; the text is redacted with each date's roster ``names``
     by the enrichment's own redaction (``with_redacted_text``), so it is the text that was hashed
     and sent, never more (``kinds``: the personal data its enrichment redacts, all when None).
-    Only the queued records are redacted. A queued key without its record
+    Only the queued records are redacted (``record_texts``). A queued key without its record
     gets a null text.
     """
 
     def transform(queue: DataFrame) -> DataFrame:
-        wanted = queue.select("key", "business_date").distinct()
-        texts = (
-            records.select(key_json(key_cols).alias("key"), "business_date", text.alias("_text"))
-            .join(wanted, ["key", "business_date"], "left_semi")
-            .dropDuplicates(["key", "business_date"])
-            .transform(with_redacted_text(F.col("_text"), names, kinds))
-            .select("key", "business_date", F.col(ENRICH_TEXT).alias("record_text"))
-        )
+        texts = queue.transform(record_texts(records, key_cols, text, names, kinds))
         return queue.join(texts, ["key", "business_date"], "left")
 
     return transform

@@ -15,6 +15,7 @@ from transforms.review import (
     key_of,
     open_items_by_age,
     override_rates,
+    queued_rows,
     review_candidates,
     unmatched_decisions,
     with_record_text,
@@ -295,6 +296,25 @@ def test_the_record_text_is_the_models_text_redacted_with_the_dates_roster(spark
         "key string, business_date date, record_text string",
     )
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_queued_rows_are_the_rows_whose_key_and_date_are_queued_columns_unchanged(spark):
+    queue = spark.createDataFrame(
+        [(_key("R1", 1), D, "spend_category"), (_key("R1", 1), D, "other_field")],
+        "key string, business_date date, field string",
+    )
+    rows = spark.createDataFrame(
+        [
+            ("R1", 1, D, "queued"),
+            # the same key on another date, another key on the date: not queued
+            ("R1", 1, date(2026, 3, 30), "another date"),
+            ("R1", 2, D, "another line"),
+        ],
+        "report_id string, line_id int, business_date date, merchant string",
+    )
+    out = rows.transform(queued_rows(KEY, queue))
+    assert out.columns == rows.columns
+    assert [tuple(r) for r in out.collect()] == [("R1", 1, D, "queued")]
 
 
 def test_open_items_by_table_and_age_leave_out_what_was_decided_since(spark):
