@@ -37,6 +37,8 @@ LOCATION = "monitored"
 MONITORING_TIMING = {"poll_interval_seconds": 1, "free_slots_after_run_end_seconds": 2}
 QUEUE_TIMING = {"dequeue_interval_seconds": 1}
 RETRY_DAEMON_INTERVAL = "1"  # DAGSTER_EVENT_LOG_CONSUMER_DAEMON_INTERVAL_SECONDS
+# The events the retry daemon (Dagster's event log consumer) keeps a cursor for.
+RETRY_EVENTS = (DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_SUCCESS)
 
 
 def test_the_instance_monitors_runs_and_retries_a_failed_one(tmp_path):
@@ -106,9 +108,14 @@ class Deployment:
         return seen
 
     def tails(self) -> str:
-        return "\n".join(
-            f"--- {log.name}\n{log.read_text()[-3000:]}" for log in self.logs.glob("*.log")
-        )
+        """What a failed wait shows: each run's status, tags and engine events, the logs' ends."""
+        runs = []
+        for run in self.instance.get_runs():
+            events = self.instance.all_logs(run.run_id, of_type=DagsterEventType.ENGINE_EVENT)
+            messages = "".join(f"\n    {event.message}" for event in events[-8:])
+            runs.append(f"--- run {run.run_id} {run.status.value} {dict(run.tags)}{messages}")
+        logs = [f"--- {log.name}\n{log.read_text()[-3000:]}" for log in self.logs.glob("*.log")]
+        return "\n".join(runs + logs)
 
     def wait_for(self, check: Callable[[], object], what: str, timeout: float = 60) -> float:
         """Wait until ``check()`` is true; the seconds it took (fails with the logs' tails)."""
@@ -224,6 +231,16 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
                 return False
 
         deployment.wait_for(listening, "code server listening")
+        # The retry daemon starts its cursor at the top of the event log on its first pass and
+        # never looks back: a run that failed before that pass would never be retried (seen on a
+        # loaded CI machine, where the daemon's threads start late). Wait for that first pass.
+        cursor_keys = {f"EVENT_LOG_CONSUMER_CURSOR-{t.value}" for t in RETRY_EVENTS}
+
+        def retry_daemon_started() -> bool:
+            values = instance.daemon_cursor_storage.get_cursor_values(cursor_keys)
+            return set(values) == cursor_keys
+
+        deployment.wait_for(retry_daemon_started, "retry daemon's first pass", 120)
         yield deployment
 
 
@@ -278,7 +295,7 @@ def test_a_killed_run_worker_fails_its_run_which_is_retried_from_failure(deploym
                 retry_status() in {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE}
             ),
         },
-        timeout=60,
+        timeout=120,
     )
     print(" ".join(f"{what}: {at:.1f} s;" for what, at in seen.items()))
     # The code server watches the run processes it started (every 0.5 s): a dead one's run is
