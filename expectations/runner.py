@@ -11,11 +11,18 @@ or not the rule found anything. So a suite runs in two passes:
 
 A partition that passes, the common case, pays for the first pass alone.
 
+A small frame (at most ``GX_PANDAS_MAX_ROWS`` rows, ``infra/settings.py``) is collected to pandas
+once, in one Spark job, and the same passes run on GX's pandas engine instead of its Spark engine
+(dozens of Spark jobs and thousands of py4j calls a validation); a suite or a frame the two engines
+would judge differently stays on Spark (``expectations/pandas_engine.py``). The report says which
+engine validated (``engine``).
+
 A run's dates (``validate_dates``) are validated together, in passes whose number does not grow
 with the number of dates; each date gets the report ``validate`` gives it alone.
 """
 
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -39,7 +46,10 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from expectations import pandas_engine
+from expectations.pandas_engine import PandasFrame
 from expectations.suite import ERROR, Rule, Suite
+from infra.settings import gx_pandas_max_rows
 
 # Offending keys kept per failed rule (the count is always exact).
 MAX_OFFENDING_KEYS = 1000
@@ -76,6 +86,9 @@ class ValidationReport:
     failures_docs_url: str | None = None
     # GX validations run: 1 when every rule passed, 2 when offending rows were looked up.
     passes: int = 0
+    # GX's engine that validated: "pandas" (a small frame collected once) or "spark"; over several
+    # dates, a date validated by both is "pandas+spark"; None when GX did not run (no rows).
+    engine: str | None = None
 
     @property
     def blocking_failures(self) -> list[RuleResult]:
@@ -113,6 +126,9 @@ def _vacuous(suite: Suite) -> ValidationReport:
 
 
 _GX_LOCK = threading.Lock()
+# What pandas says of every pattern with a group (the card pattern's back-references) that GX's
+# pandas engine tests with ``str.contains``: a match is all the rule asks for.
+_GROUPS_WARNING = "This pattern is interpreted as a regular expression, and has match groups"
 
 
 def _context(docs_dir: str | None):
@@ -137,11 +153,21 @@ def _context(docs_dir: str | None):
 
 
 def _run_pass(
-    context, df: DataFrame, name: str, rules: list[Rule], result_format: dict, docs: bool
+    context,
+    df: "DataFrame | pd.DataFrame",
+    name: str,
+    rules: list[Rule],
+    result_format: dict,
+    docs: bool,
 ) -> tuple[list, str | None]:
-    """One GX validation of ``rules`` on ``df``: its expectation results and Data Docs page."""
-    # The caller persists the frame once for both passes (and unpersists it after).
-    source = context.data_sources.add_spark(name=f"{name}_source", persist=False)
+    """One GX validation of ``rules`` on ``df``: its expectation results and Data Docs page.
+
+    A pandas frame is validated by GX's pandas engine, a Spark frame by its Spark engine."""
+    if isinstance(df, pd.DataFrame):
+        source = context.data_sources.add_pandas(name=f"{name}_source")
+    else:
+        # The caller persists the frame once for both passes (and unpersists it after).
+        source = context.data_sources.add_spark(name=f"{name}_source", persist=False)
     asset = source.add_dataframe_asset(name=name)
     batch_definition = asset.add_batch_definition_whole_dataframe(f"{name}_batch")
     gx_suite = context.suites.add(gx.ExpectationSuite(name=name))
@@ -164,7 +190,9 @@ def _run_pass(
             result_format=result_format,
         )
     )
-    run = checkpoint.run(batch_parameters={"dataframe": df})
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_GROUPS_WARNING)
+        run = checkpoint.run(batch_parameters={"dataframe": df})
     [(identifier, outcome)] = list(run.run_results.items())
     url = None
     if docs:
@@ -180,7 +208,15 @@ def validate(df: DataFrame, suite: Suite, docs_dir: str | None = None) -> Valida
     With ``docs_dir``, GX Data Docs (HTML) are written there and the pages' addresses are in the
     report.
     """
-    if df.isEmpty():
+    small = _small(df, suite)
+    if small is not None:
+        if not small.rows:
+            return _vacuous(suite)
+        if small.frame is not None:
+            with _GX_LOCK:
+                return _validate(small.frame, suite, docs_dir, small)
+        # Too large, or data pandas would judge otherwise: Spark (known not to be empty).
+    elif df.isEmpty():
         return _vacuous(suite)
     if suite.prepare is not None:
         df = suite.prepare(df)
@@ -196,7 +232,22 @@ def validate(df: DataFrame, suite: Suite, docs_dir: str | None = None) -> Valida
         df.unpersist()
 
 
-def _validate(df: DataFrame, suite: Suite, docs_dir: str | None) -> ValidationReport:
+def _small(df: DataFrame, suite: Suite) -> PandasFrame | None:
+    """``df`` prepared and collected for GX's pandas engine (``pandas_engine.collect``); None when
+    the suite stays on Spark whatever the data."""
+    bound = gx_pandas_max_rows()
+    if bound <= 0 or not all(pandas_engine.rule_on_pandas(r) for r in suite.rules):
+        return None
+    prepared = suite.prepare(df) if suite.prepare is not None else df
+    return pandas_engine.collect(prepared, suite.rules, suite.key, bound)
+
+
+def _validate(
+    df: "DataFrame | pd.DataFrame",
+    suite: Suite,
+    docs_dir: str | None,
+    small: PandasFrame | None = None,
+) -> ValidationReport:
     context = _context(docs_dir)
     counted, docs_url = _run_pass(
         context, df, suite.name, list(suite.rules), COUNTS_ONLY, bool(docs_dir)
@@ -223,6 +274,7 @@ def _validate(df: DataFrame, suite: Suite, docs_dir: str | None) -> ValidationRe
         results=[results[rule.name] for rule in suite.rules if rule.name in results],
         docs_url=docs_url,
         passes=1,
+        engine="spark" if small is None else "pandas",
     )
     # Row-level rules that failed on offending rows: look those rows up, and nothing else.
     to_explain = [
@@ -239,7 +291,7 @@ def _validate(df: DataFrame, suite: Suite, docs_dir: str | None) -> ValidationRe
             # SUMMARY, not COMPLETE: COMPLETE collects every offending row to the driver, which
             # a bad partition of millions of rows does not survive; SUMMARY stops at the bound.
             "result_format": "SUMMARY",
-            # GX on Spark returns the offending rows' key columns for row-level rules.
+            # GX returns the offending rows' key columns for row-level rules.
             "unexpected_index_column_names": list(suite.key),
             "return_unexpected_index_query": False,
             "partial_unexpected_count": MAX_OFFENDING_KEYS,
@@ -250,8 +302,10 @@ def _validate(df: DataFrame, suite: Suite, docs_dir: str | None) -> ValidationRe
     for item in explained:
         result = results[item.expectation_config.meta["rule"]]
         detail = item.result or {}
+        rule = suite.rule(result.name)
         result.sample = [
-            str(v) for v in (detail.get("partial_unexpected_list") or [])[:SAMPLE_VALUES]
+            str(v if small is None else small.sample_value(rule, v))
+            for v in (detail.get("partial_unexpected_list") or [])[:SAMPLE_VALUES]
         ]
         result.offending_keys = [
             {k: _plain(row.get(k)) for k in suite.key}
@@ -557,6 +611,8 @@ def validate_dates(
                     run.results[day].update(by_name)
             with _GX_LOCK:
                 _validate_together(prepared, plan, run, docs_dir)
+            for day in with_rows:
+                run.engines[day].add("spark")
         finally:
             prepared.unpersist()
     for day in with_rows:
@@ -577,6 +633,8 @@ def validate_dates(
             run.passes[day] += own.passes
             run.docs[day] = own.docs_url or run.docs[day]
             run.failures_docs[day] = own.failures_docs_url or run.failures_docs[day]
+            if own.engine:
+                run.engines[day].add(own.engine)
         reports[day] = ValidationReport(
             suite=suite.name,
             rows=counts[day],
@@ -584,6 +642,7 @@ def validate_dates(
             docs_url=run.docs[day],
             failures_docs_url=run.failures_docs[day],
             passes=run.passes[day],
+            engine="+".join(sorted(run.engines[day])) or None,
         )
     return {day: reports[day] for day in days}
 
@@ -599,9 +658,12 @@ class _Run:
     passes: dict[date, int] = field(default_factory=dict)
     docs: dict[date, str | None] = field(default_factory=dict)
     failures_docs: dict[date, str | None] = field(default_factory=dict)
+    # GX's engines that validated each date.
+    engines: dict[date, set[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for day in self.suites:
+            self.engines.setdefault(day, set())
             self.results.setdefault(day, {})
             self.passes.setdefault(day, 0)
             self.docs.setdefault(day, None)

@@ -92,6 +92,21 @@ def spark_conf_overrides() -> dict[str, str]:
     )
 
 
+def gx_pandas_max_rows() -> int:
+    """``GX_PANDAS_MAX_ROWS``: a frame to validate of at most this many rows (200,000 by default)
+    is collected to pandas once and validated by GX's pandas engine, which costs one Spark job
+    where GX's Spark engine costs dozens and thousands of py4j calls (``expectations/runner.py``);
+    larger frames stay on Spark. 0 validates every frame on Spark.
+
+    Raises:
+        ValueError: a value that is not a whole number.
+    """
+    value = _env("GX_PANDAS_MAX_ROWS", "200000")
+    if not value.isdigit():
+        raise ValueError(f"GX_PANDAS_MAX_ROWS is a whole number of rows, not {value!r}")
+    return int(value)
+
+
 def time_travel_days() -> int:
     """``LAKEHOUSE_TIME_TRAVEL_DAYS``: the audit window (30 days by default). Every Delta table
     the lakehouse creates keeps its log and the files its older versions read this long, so

@@ -1,5 +1,6 @@
 """The suite runner: every rule counted in one GX pass, offending rows sought only on failure."""
 
+import uuid
 from datetime import timedelta
 
 from expectations.expense_lines import gold_expense_lines_suite
@@ -10,7 +11,9 @@ from tests.gold_helpers import DAY, SCHEMA, line
 def _jobs_of(spark, fn):
     """Run ``fn`` in a Spark job group of its own; return its result and the jobs it ran."""
     context = spark.sparkContext
-    group = f"runner-test-{id(fn)}"
+    # Unique per call: an ``id`` is reused once its lambda is gone, and a reused group would count
+    # the earlier call's jobs too.
+    group = f"runner-test-{uuid.uuid4().hex}"
     context.setJobGroup(group, group)
     try:
         result = fn()
@@ -52,7 +55,9 @@ def test_only_failed_rules_are_looked_up_again_and_their_rows_are_named(spark):
     assert all(not r.offending_keys for r in report.results if r.success)
 
 
-def test_the_lookup_costs_spark_jobs_only_when_a_rule_fails(spark):
+def test_the_lookup_costs_spark_jobs_only_when_a_rule_fails(spark, monkeypatch):
+    # GX's Spark engine (a frame over ``GX_PANDAS_MAX_ROWS``).
+    monkeypatch.setenv("GX_PANDAS_MAX_ROWS", "0")
     good = spark.createDataFrame([line(i) for i in range(6)], SCHEMA).cache()
     bad = spark.createDataFrame([line(0, currency="US$")] + [line(i) for i in range(1, 6)], SCHEMA)
     bad = bad.cache()
@@ -62,6 +67,7 @@ def test_the_lookup_costs_spark_jobs_only_when_a_rule_fails(spark):
     passed, passing_jobs = _jobs_of(spark, lambda: validate(good, suite))
     failed, failing_jobs = _jobs_of(spark, lambda: validate(bad, suite))
     assert passed.passes == 1 and failed.passes == 2
+    assert passed.engine == failed.engine == "spark"
     assert failing_jobs > passing_jobs
     # GX bundles count metrics per column: well under one job per rule for a passing partition.
     assert passing_jobs < len(suite.rules)
@@ -84,3 +90,25 @@ def test_the_same_suite_can_be_validated_twice(spark):
     suite = gold_expense_lines_suite(DAY)
     assert validate(df, suite).passed
     assert validate(df, suite).passed
+
+
+def test_a_small_frame_costs_one_spark_job_passing_or_failing(spark, monkeypatch):
+    # GX's pandas engine on the frame collected once; the Spark engine costs it several jobs.
+    monkeypatch.setenv("GX_PANDAS_MAX_ROWS", "1000")
+    good = spark.createDataFrame([line(i) for i in range(6)], SCHEMA).cache()
+    bad = spark.createDataFrame([line(0, currency="US$")] + [line(i) for i in range(1, 6)], SCHEMA)
+    bad = bad.cache()
+    good.count(), bad.count()
+    suite = gold_expense_lines_suite(DAY)
+    passed, passing_jobs = _jobs_of(spark, lambda: validate(good, suite))
+    failed, failing_jobs = _jobs_of(spark, lambda: validate(bad, suite))
+    assert (passed.engine, passed.passes, failed.engine, failed.passes) == (
+        "pandas",
+        1,
+        "pandas",
+        2,
+    )
+    assert passing_jobs == failing_jobs == 1
+    monkeypatch.setenv("GX_PANDAS_MAX_ROWS", "0")
+    on_spark, spark_jobs = _jobs_of(spark, lambda: validate(good, suite))
+    assert on_spark.engine == "spark" and spark_jobs > 1
