@@ -102,13 +102,17 @@ class PandasFrame:
     decimal_scales: dict[str, int] = field(default_factory=dict)
 
     def sample_value(self, rule: Rule, value):
-        """An offending value as the Spark engine reports it."""
+        """An offending value of ``rule`` as the Spark engine reports it."""
+        columns = rule_columns(rule)
+        return self.value(columns[0] if len(columns) == 1 else None, value)
+
+    def value(self, column: str | None, value):
+        """A value of ``column`` as Spark collects it: a null is None, a decimal a ``Decimal``."""
         if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
             return None
-        columns = rule_columns(rule)
-        if len(columns) == 1 and columns[0] in self.decimal_scales:
+        if column in self.decimal_scales:
             return Decimal(repr(float(value))).quantize(
-                Decimal(1).scaleb(-self.decimal_scales[columns[0]])
+                Decimal(1).scaleb(-self.decimal_scales[column])
             )
         return value
 

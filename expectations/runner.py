@@ -30,6 +30,7 @@ from typing import Any
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
+import numpy as np
 import pandas as pd
 from great_expectations.data_context.types.base import (
     DataContextConfig,
@@ -525,10 +526,12 @@ def _sample_value(expectation: Expectation, row: dict) -> Any:
 
 
 def _split_by_date(
-    rule: Rule, entries: list[dict], key: tuple[str, ...]
+    rule: Rule, entries: list[dict], key: tuple[str, ...], small: PandasFrame | None = None
 ) -> dict[date, tuple[int, list[str], list[dict[str, Any]]]]:
     """A lookup's offending rows of ``rule`` by date: (count, sample, keys), as ``validate`` on
-    that date alone reports them."""
+    that date alone reports them (on pandas, ``small``: as the Spark engine reports them)."""
+    if small is not None:
+        entries = [{k: _native(small.value(k, v)) for k, v in entry.items()} for entry in entries]
     # Alone, the sample is of the values GX brought back with the keys.
     sampled = min(SAMPLE_VALUES, MAX_OFFENDING_KEYS)
     by_date: dict[date, list[dict]] = {}
@@ -542,6 +545,11 @@ def _split_by_date(
         )
         for day, rows in by_date.items()
     }
+
+
+def _native(value: Any) -> Any:
+    """A numpy scalar as the Python value Spark collects (its ``str`` inside a dict is Python's)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _as_date(value: Any) -> date:
@@ -609,10 +617,17 @@ def validate_dates(
                 # Spark alone: outside the GX lock.
                 for day, by_name in _count_per_date(prepared, live, plan.counted).items():
                     run.results[day].update(by_name)
+            small = None
+            rules = [*plan.ranged, *(template.rule(n) for n in plan.counted)]
+            bound = gx_pandas_max_rows()
+            if plan.ranged and bound > 0:
+                small = pandas_engine.collect(prepared, rules, (*template.key, _DATE), bound)
+                if small is not None and small.frame is None:
+                    small = None
             with _GX_LOCK:
-                _validate_together(prepared, plan, run, docs_dir)
+                _validate_together(prepared, plan, run, docs_dir, small)
             for day in with_rows:
-                run.engines[day].add("spark")
+                run.engines[day].add("spark" if small is None else "pandas")
         finally:
             prepared.unpersist()
     for day in with_rows:
@@ -671,10 +686,16 @@ class _Run:
 
 
 def _validate_together(
-    prepared: DataFrame, plan: DatePlan, run: _Run, docs_dir: str | None
+    prepared: DataFrame,
+    plan: DatePlan,
+    run: _Run,
+    docs_dir: str | None,
+    small: PandasFrame | None = None,
 ) -> None:
     """The GX passes over every date at once: fills ``run.results`` (the counted rules' are in
-    already) and leaves in ``run.alone`` what a date must validate alone."""
+    already) and leaves in ``run.alone`` what a date must validate alone. With ``small`` (the
+    prepared dates collected), on GX's pandas engine."""
+    frame = prepared if small is None else small.frame
     suites, counts, results = run.suites, run.counts, run.results
     days = list(suites)
     template = suites[days[0]]
@@ -688,7 +709,7 @@ def _validate_together(
     offending: dict[str, int] = {}
     if plan.ranged:
         counted, url = _run_pass(
-            context, prepared, template.name, list(plan.ranged), COUNTS_ONLY, bool(docs_dir)
+            context, frame, template.name, list(plan.ranged), COUNTS_ONLY, bool(docs_dir)
         )
         run.passes[first] += 1
         for day in days:
@@ -740,7 +761,7 @@ def _validate_together(
     key = (*template.key, _DATE)
     explained, url = _run_pass(
         context,
-        prepared,
+        frame,
         f"{template.name}_failures",
         rules,
         {
@@ -759,7 +780,7 @@ def _validate_together(
             for e in (item.result or {}).get("partial_unexpected_index_list") or []
             if isinstance(e, dict)
         ]
-        found = _split_by_date(template.rule(name), entries, template.key)
+        found = _split_by_date(template.rule(name), entries, template.key, small)
         if sum(n for n, _, _ in found.values()) != offending[name]:
             # Not every offending row came back (GX raised): each date alone says what it is.
             for day in lookup[name] if lookup[name] is not None else days:

@@ -24,7 +24,7 @@ from expectations.reconciliation import (
     recon_exceptions_suite,
     recon_matches_suite,
 )
-from expectations.runner import validate
+from expectations.runner import validate, validate_dates
 from expectations.sources import silver_source_suite
 from tests.gold_helpers import DAY, SCHEMA, line
 from transforms.contracts import CONTRACTS, EXPENSE_LINES, FX_RATES
@@ -332,3 +332,29 @@ def test_decimal_bounds_would_differ_compared_exactly():
     # Why a decimal column is validated as doubles on pandas: exactly, 0.01 is below 0.01.
     assert Decimal("0.01") < 0.01
     assert float(Decimal("0.01")) >= 0.01
+
+
+def test_a_runs_dates_validated_together(spark, monkeypatch):
+    # The ranged pass and the lookup over every date: the same reports on both engines.
+    from tests.expectations.test_validate_dates import DAYS, _rows, _suite_for
+
+    extra = [
+        line(0, DAYS[0]),  # a duplicate key
+        line(20, DAYS[2], amount=Decimal("0.00"), currency="US$"),
+        line(21, DAYS[2], amount=Decimal("0.01"), line_id=None),
+    ]
+    df = _rows(spark).unionByName(spark.createDataFrame(extra, SCHEMA))
+    monkeypatch.setenv("GX_PANDAS_MAX_ROWS", "0")
+    on_spark = validate_dates(df, _suite_for, DAYS)
+    monkeypatch.setenv("GX_PANDAS_MAX_ROWS", "1000")
+    on_pandas = validate_dates(df, _suite_for, DAYS)
+    for day in DAYS:
+        assert on_spark[day].engine == "spark" and on_pandas[day].engine == "pandas"
+        for a, b in zip(on_spark[day].results, on_pandas[day].results, strict=True):
+            assert asdict(a) == asdict(b), (day, a.name)
+        assert _found(on_spark[day]) == _found(on_pandas[day])
+    found = {r.name: r for r in on_pandas[DAYS[0]].results}
+    assert found["line_key_unique"].unexpected_count == 2 and found["line_key_unique"].sample
+    found = {r.name: r for r in on_pandas[DAYS[2]].results}
+    assert found["amount_in_range"].sample == ["0.00"]
+    assert {"report_id": "ER-7", "line_id": None} in found["line_id_not_null"].offending_keys
