@@ -26,6 +26,7 @@ from dagster import (
 )
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
 from assets.publishing import Measured, publish_asset
@@ -87,7 +88,14 @@ OVERRIDE_RATE_CHECK = "override_rate_within_limit"
 # The queue's last measurements, by what they were measured from (``measurement_key``): a run
 # whose queue, reviewed tables, decisions, dates and as-of day are all unchanged reuses one.
 MEASUREMENTS = TableRef("ops", "review_queue_measurements")
-_MEASUREMENT_SCHEMA = "measured_key string, run_id string, measured_at timestamp, metrics string"
+_MEASUREMENT_SCHEMA = StructType(
+    [
+        StructField("measured_key", StringType()),
+        StructField("run_id", StringType()),
+        StructField("measured_at", TimestampType()),
+        StructField("metrics", StringType()),
+    ]
+)
 
 
 def queue_candidate(
