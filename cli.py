@@ -15,6 +15,17 @@ from dagster import AssetSelection, DagsterInstance, execute_job, reconstructabl
 from infra.settings import lakehouse_root
 from sample import close as sample_close
 
+# What the summary reads of each table (a local read takes these columns only, where present;
+# Spark prunes its reads itself).
+SUMMARY_COLUMNS = {
+    "expense_lines": ["enrichment_status", "source", "model", "failure_kind"],
+    "recon_exceptions": ["recon", "exception_type", "status", "age_days"],
+    "close_summary": ["legal_entity", "recon", "match_rate", "ap_variance_unexplained"],
+    "hr_cases": ["case_type", "urgency", "source", "model", "failure_kind", "urgency_failure_kind"],
+    "close_narrative": ["legal_entity", "source", "model", "error", "narrative", "status"],
+    "quarantine": ["source", "reason_code"],
+}
+
 
 def _none_first(values: tuple) -> tuple:
     """A sort key that orders None first, as Spark's ascending sort does."""
@@ -27,8 +38,10 @@ class _Partition:
     is (Spark jobs, Arrow group-bys) and hand back only the small results, in one order."""
 
     def __init__(self, data) -> None:
+        import pyarrow as pa
+
         self.data = data
-        self.arrow = not hasattr(data, "sparkSession")
+        self.arrow = isinstance(data, pa.Table)
 
     @property
     def columns(self) -> list[str]:
@@ -153,7 +166,11 @@ def _partition_reader(day: date, spark=None):
             if not (folder / "_delta_log").is_dir():
                 return None
             table = DeltaTable(str(folder))
-            return _Partition(table.to_pyarrow_table(filters=[("business_date", "=", day)]))
+            present = {field.name for field in table.schema().fields}
+            columns = [c for c in SUMMARY_COLUMNS[name] if c in present]
+            return _Partition(
+                table.to_pyarrow_table(columns=columns, filters=[("business_date", "=", day)])
+            )
 
         return read_local
     if spark is None:
