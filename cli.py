@@ -15,40 +15,188 @@ from dagster import AssetSelection, DagsterInstance, execute_job, reconstructabl
 from infra.settings import lakehouse_root
 from sample import close as sample_close
 
+# What the summary reads of each table (a local read takes these columns only, where present;
+# Spark prunes its reads itself).
+SUMMARY_COLUMNS = {
+    "expense_lines": ["enrichment_status", "source", "model", "failure_kind"],
+    "recon_exceptions": ["recon", "exception_type", "status", "age_days"],
+    "close_summary": ["legal_entity", "recon", "match_rate", "ap_variance_unexplained"],
+    "hr_cases": ["case_type", "urgency", "source", "model", "failure_kind", "urgency_failure_kind"],
+    "close_narrative": ["legal_entity", "source", "model", "error", "narrative", "status"],
+    "quarantine": ["source", "reason_code"],
+}
 
-def _by_model(df) -> str:
+
+def _none_first(values: tuple) -> tuple:
+    """A sort key that orders None first, as Spark's ascending sort does."""
+    return tuple((v is not None, v) for v in values)
+
+
+class _Partition:
+    """One business date of a table, as the summary reads it: a Spark frame (object stores) or
+    an Arrow table read with delta-rs (a local lakehouse: no JVM). Both aggregate where the data
+    is (Spark jobs, Arrow group-bys) and hand back only the small results, in one order."""
+
+    def __init__(self, data) -> None:
+        import pyarrow as pa
+
+        self.data = data
+        self.arrow = isinstance(data, pa.Table)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.data.column_names if self.arrow else self.data.columns)
+
+    def count(self, column: str | None = None, value: str | None = None) -> int:
+        """Rows (where ``column`` equals ``value``)."""
+        if column is None:
+            return self.data.num_rows if self.arrow else self.data.count()
+        if self.arrow:
+            import pyarrow.compute as pc
+
+            return int(pc.sum(pc.equal(self.data[column], value).fill_null(False)).as_py() or 0)
+        return self.data.where(self.data[column] == value).count()
+
+    def group_count(self, *keys: str) -> list[tuple]:
+        """``(*key values, rows)`` per group, ordered by the keys (None first)."""
+        if self.arrow:
+            counted = self.data.group_by(list(keys)).aggregate([([], "count_all")])
+            rows = [(*(r[k] for k in keys), r["count_all"]) for r in counted.to_pylist()]
+        else:
+            rows = [tuple(r) for r in self.data.groupBy(*keys).count().collect()]
+        return sorted(rows, key=lambda r: _none_first(r[:-1]))
+
+    def exception_counts(self) -> list[dict]:
+        """Per recon and exception type: open and closed items and the oldest's age."""
+        if self.arrow:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            status = self.data["status"]
+            table = self.data.append_column(
+                "is_open", pc.equal(status, "open").fill_null(False).cast(pa.int64())
+            ).append_column(
+                "is_closed", pc.equal(status, "closed").fill_null(False).cast(pa.int64())
+            )
+            grouped = table.group_by(["recon", "exception_type"]).aggregate(
+                [("is_open", "sum"), ("is_closed", "sum"), ("age_days", "max")]
+            )
+            rows = [
+                {
+                    "recon": r["recon"],
+                    "exception_type": r["exception_type"],
+                    "open": r["is_open_sum"],
+                    "closed": r["is_closed_sum"],
+                    "oldest": r["age_days_max"],
+                }
+                for r in grouped.to_pylist()
+            ]
+        else:
+            from pyspark.sql import functions as F
+
+            rows = [
+                r.asDict()
+                for r in self.data.groupBy("recon", "exception_type")
+                .agg(
+                    F.sum(F.when(F.col("status") == "open", 1).otherwise(0)).alias("open"),
+                    F.sum(F.when(F.col("status") == "closed", 1).otherwise(0)).alias("closed"),
+                    F.max("age_days").alias("oldest"),
+                )
+                .collect()
+            ]
+        return sorted(rows, key=lambda r: _none_first((r["recon"], r["exception_type"])))
+
+    def rows(self, columns: list[str], order: list[str], within: dict | None = None) -> list[dict]:
+        """A few columns of the rows (where each ``within`` column is one of its values),
+        ordered by ``order`` (None first). For small results only (a summary's lines)."""
+        within = within or {}
+        if self.arrow:
+            import pyarrow.compute as pc
+
+            table = self.data
+            for column, values in within.items():
+                table = table.filter(pc.is_in(table[column], value_set=_arrow_array(values)))
+            found = table.select(columns).to_pylist()
+        else:
+            df = self.data
+            for column, values in within.items():
+                df = df.where(df[column].isin(list(values)))
+            found = [r.asDict() for r in df.select(*columns).collect()]
+        return sorted(found, key=lambda r: _none_first(tuple(r[c] for c in order)))
+
+
+def _arrow_array(values):
+    """``values`` as an Arrow array (for ``pc.is_in``)."""
+    import pyarrow as pa
+
+    return pa.array(list(values))
+
+
+def _by_model(part: _Partition) -> str:
     """``source model=rows`` for each producer of a gold table's enriched values, most first."""
-    rows = df.groupBy("source", "model").count().orderBy("count", ascending=False).collect()
-    return "; ".join(f"{r['source']} {r['model']}={r['count']}" for r in rows) or "none"
+    counts = sorted(part.group_count("source", "model"), key=lambda r: -r[2])
+    return "; ".join(f"{source} {model}={n}" for source, model, n in counts) or "none"
 
 
-def _unavailable(df, prefix: str = "") -> list[str]:
+def _unavailable(part: _Partition, prefix: str = "") -> list[str]:
     """``LLM unavailable: N rows answered by the fallback model`` when the LLM missed some rows."""
     from infra.enrichment import llm_unavailable
 
     column = f"{prefix}failure_kind"
-    if column not in df.columns:
+    if column not in part.columns:
         return []
-    fell_back = df.where(df[column] == "fallback").count()
+    fell_back = part.count(column, "fallback")
     return [f"    {llm_unavailable(fell_back)}"] if fell_back else []
 
 
-def _summary(first: date, day: date, provider: str) -> str:
-    from pyspark.sql import SparkSession
-
+def _partition_reader(day: date, spark=None):
+    """How the summary reads a table's partition of ``day``: ``(layer, name) -> _Partition`` or
+    None where no run has written the table. A local lakehouse reads with delta-rs and Arrow (no
+    JVM: an unchanged re-run never starts Spark); an object store, or any lakehouse when a
+    ``spark`` session is given, through Spark."""
     from infra.lakehouse import LakehouseResource, TableRef
 
-    spark = SparkSession.getActiveSession()
     lakehouse = LakehouseResource()
+    local = lakehouse.local_folder()
+    if local is not None and spark is None:
+        from deltalake import DeltaTable
+
+        def read_local(layer: str, name: str) -> _Partition | None:
+            folder = local / layer / name
+            if not (folder / "_delta_log").is_dir():
+                return None
+            table = DeltaTable(str(folder))
+            present = {field.name for field in table.schema().fields}
+            columns = [c for c in SUMMARY_COLUMNS[name] if c in present]
+            return _Partition(
+                table.to_pyarrow_table(columns=columns, filters=[("business_date", "=", day)])
+            )
+
+        return read_local
+    if spark is None:
+        from infra.spark import lakehouse_session
+
+        spark = lakehouse_session()
+
+    def read_spark(layer: str, name: str) -> _Partition | None:
+        table = TableRef(layer, name)
+        if not lakehouse.exists(spark, table):
+            return None
+        return _Partition(lakehouse.read_partition(spark, table, day))
+
+    return read_spark
+
+
+def _summary(first: date, day: date, provider: str, read=None) -> str:
+    """What ``cli run`` prints after a run: the day's gold tables and quarantine. ``read``:
+    ``_partition_reader(day)`` unless given."""
+    read = read or _partition_reader(day)
     span = f"{first} .. {day}" if first != day else f"{day}"
     lines = [f"Closed business dates {span}. Enrichment configured: {provider}.", ""]
 
-    def published(name: str, layer: str = "gold"):
+    def published(name: str, layer: str = "gold") -> _Partition | None:
         """The day's partition of ``<layer>.<name>``, or None where no run has written it."""
-        table = TableRef(layer, name)
-        return (
-            lakehouse.read_partition(spark, table, day) if lakehouse.exists(spark, table) else None
-        )
+        return read(layer, name)
 
     expenses = published("expense_lines")
     if expenses is not None:
@@ -64,7 +212,7 @@ def _summary(first: date, day: date, provider: str) -> str:
         lines += _narratives(narratives)
     quarantine = published("quarantine", layer="silver")
     if quarantine is not None:  # a --select of gold alone may run no silver step
-        reasons = quarantine.groupBy("source", "reason_code").count().orderBy("source").collect()
+        reasons = quarantine.group_count("source", "reason_code")
         lines.append(
             f"\n  silver.quarantine on {day}: "
             + (", ".join(f"{r[0]}/{r[1]}={r[2]}" for r in reasons) or "none")
@@ -78,10 +226,10 @@ def _summary(first: date, day: date, provider: str) -> str:
     return "\n".join(lines)
 
 
-def _expense_lines(expenses, day: date) -> list[str]:
+def _expense_lines(expenses: _Partition, day: date) -> list[str]:
     lines = []
     lines.append(f"  gold.expense_lines        {expenses.count():>8} rows on {day}")
-    status = expenses.groupBy("enrichment_status", "source").count().collect()
+    status = expenses.group_count("enrichment_status", "source")
     lines.append("    enrichment: " + ", ".join(f"{r[0]}/{r[1]}={r[2]}" for r in status))
     # What actually labelled the lines: the history-trained model where there was history.
     lines.append(f"    labelled by: {_by_model(expenses)}")
@@ -89,19 +237,8 @@ def _expense_lines(expenses, day: date) -> list[str]:
     return lines
 
 
-def _reconciliations(exceptions, summary, day: date) -> list[str]:
-    from pyspark.sql import functions as F
-
-    counts = (
-        exceptions.groupBy("recon", "exception_type")
-        .agg(
-            F.sum(F.when(F.col("status") == "open", 1).otherwise(0)).alias("open"),
-            F.sum(F.when(F.col("status") == "closed", 1).otherwise(0)).alias("closed"),
-            F.max("age_days").alias("oldest"),
-        )
-        .orderBy("recon", "exception_type")
-        .collect()
-    )
+def _reconciliations(exceptions: _Partition, summary: _Partition, day: date) -> list[str]:
+    counts = exceptions.exception_counts()
     lines = ["", f"  Exceptions on {day} (gold.recon_exceptions), by type:"]
     lines.append(f"    {'recon':<16}{'exception_type':<24}{'open':>6}{'closed':>8}{'oldest':>8}")
     for r in counts:
@@ -111,11 +248,10 @@ def _reconciliations(exceptions, summary, day: date) -> list[str]:
         )
     total_open = sum(r["open"] for r in counts)
     lines.append(f"    {'total open':<40}{total_open:>6}{sum(r['closed'] for r in counts):>8}")
-    rates = (
-        summary.where(F.col("recon").isin("bank_gl", "ap_gl"))
-        .select("legal_entity", "recon", "match_rate", "ap_variance_unexplained")
-        .orderBy("legal_entity", "recon")
-        .collect()
+    rates = summary.rows(
+        ["legal_entity", "recon", "match_rate", "ap_variance_unexplained"],
+        order=["legal_entity", "recon"],
+        within={"recon": ["bank_gl", "ap_gl"]},
     )
     lines += ["", "  Match rates (gold.close_summary):"]
     for r in rates:
@@ -127,9 +263,9 @@ def _reconciliations(exceptions, summary, day: date) -> list[str]:
     return lines
 
 
-def _hr_cases(cases, day: date) -> list[str]:
+def _hr_cases(cases: _Partition, day: date) -> list[str]:
     lines = []
-    by_type = cases.groupBy("case_type", "urgency").count().orderBy("case_type").collect()
+    by_type = cases.group_count("case_type", "urgency")
     lines.append(
         f"\n  gold.hr_cases on {day}: {cases.count()} cases"
         + (" (" + ", ".join(f"{r[0]}/{r[1]}={r[2]}" for r in by_type) + ")" if by_type else "")
@@ -140,12 +276,15 @@ def _hr_cases(cases, day: date) -> list[str]:
     return lines
 
 
-def _narratives(narrative_rows) -> list[str]:
+def _narratives(narrative_rows: _Partition) -> list[str]:
     lines: list[str] = []
     from enrichment.providers.fallback import FALLBACK_ERROR_PREFIX
     from infra.enrichment import llm_unavailable
 
-    narratives = narrative_rows.orderBy("legal_entity").collect()
+    narratives = narrative_rows.rows(
+        ["legal_entity", "source", "model", "error", "narrative", "status"],
+        order=["legal_entity"],
+    )
     if narratives:
         authors = sorted(
             {"an LLM" if r["source"] == "llm" else f"the {r['model']} (no LLM)" for r in narratives}

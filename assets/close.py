@@ -151,7 +151,7 @@ def _published(
 def silver_hris_history(
     context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
 ):
-    plan = versions.plan_run(context, spark.session, lakehouse, HISTORY_STEP)
+    plan = versions.plan_run(context, spark.get_session, lakehouse, HISTORY_STEP)
     if not plan.to_run:
         yield from plan.unchanged_results(context)
         return
@@ -295,11 +295,11 @@ def staging_reconciliation(
 ):
     """Bank ↔ GL, AP ↔ GL, invoice documents ↔ AP, contract terms ↔ AP, payroll ↔ HRIS and
     expense policy for each date of the run."""
-    session = spark.session
-    plan = versions.plan_run(context, session, lakehouse, CLOSE_STEP)
+    plan = versions.plan_run(context, spark.get_session, lakehouse, CLOSE_STEP)
     if not plan.to_run:
         yield from plan.unchanged_results(context)
         return
+    session = spark.session
     days = plan.to_run
     done = stage_close_dates(session, lakehouse, days, context.run_id)
     # A date is done when all three of its tables passed: they are published together.
@@ -382,7 +382,7 @@ def gold_reconciliation(
     A date refused for one table is refused for all three (they are read together), so gold never
     holds matches without the exceptions and summary of the same close.
     """
-    plan = versions.plan_run(context, spark.session, lakehouse, PUBLISH_STEP)
+    plan = versions.plan_run(context, spark.get_session, lakehouse, PUBLISH_STEP)
     if not plan.to_run:
         yield from plan.unchanged_results(context)
         return

@@ -269,7 +269,7 @@ def bronze_documents_asset(feed: DocumentFeed, description: str) -> AssetsDefini
         description=description,
     )
     def _bronze(context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource):
-        plan = versions.plan_landed_run(context, spark.session, lakehouse, step, feed.source)
+        plan = versions.plan_landed_run(context, spark.get_session, lakehouse, step, feed.source)
         if not plan.to_run:
             yield from plan.unchanged_results(context)
             return
@@ -317,7 +317,7 @@ def silver_pages_asset(feed: DocumentFeed, description: str) -> AssetsDefinition
         description=description,
     )
     def _pages(context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource):
-        plan = versions.plan_run(context, spark.session, lakehouse, step)
+        plan = versions.plan_run(context, spark.get_session, lakehouse, step)
         if not plan.to_run:
             yield from plan.unchanged_results(context)
             return

@@ -49,6 +49,7 @@ from infra.review import (
     learned_decision_fingerprints,
 )
 from infra.settings import human_label_weight
+from infra.spark import SessionSource
 from transforms.contracts import EXPENSE_LINES
 from transforms.expenses import LABEL_HISTORY_DAYS, expense_text, to_gold_expense_lines
 from transforms.hr_cases import roster_names
@@ -243,7 +244,7 @@ def describe_expense_lines(staged: DataFrame, done: Staged, enrichment: Enrichme
 
 
 def learned_decisions(
-    context: AssetExecutionContext, session: SparkSession, lakehouse: LakehouseResource
+    context: AssetExecutionContext, session: SessionSource, lakehouse: LakehouseResource
 ) -> dict[date, str]:
     """Per date of the run, a fingerprint of the decisions its training window learns from:
     a new decision there makes the date compute again (its week's model is retrained)."""

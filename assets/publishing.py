@@ -152,8 +152,12 @@ class Measured:
     checks: tuple[AssetCheckResult, ...] = ()
 
 
-# Measures the published table after the step's publish: (spark, lakehouse, the run's plan).
-Measure = Callable[[SparkResource, LakehouseResource, versions.VersionPlan], Measured]
+# Measures the published table after the step's publish: (the step's context, spark, lakehouse,
+# the run's plan). On a skip it is given the resource, not a session: a measure that can answer
+# without Spark (reusing an earlier measurement) does not start it.
+Measure = Callable[
+    [AssetExecutionContext, SparkResource, LakehouseResource, versions.VersionPlan], Measured
+]
 
 
 def publish_asset(
@@ -194,14 +198,14 @@ def publish_asset(
         decisions, external, overlay = [], None, None
         if reviewed is not None:
             days = versions.run_dates(context)
-            decisions = review.decisions_on(spark.session, lakehouse, days, reviewed.name)
+            decisions = review.decisions_on(spark.get_session, lakehouse, days, reviewed.name)
             external = review.decision_fingerprints(decisions, days)
-        plan = versions.plan_run(context, spark.session, lakehouse, step, external=external)
+        plan = versions.plan_run(context, spark.get_session, lakehouse, step, external=external)
         if not plan.to_run and measure is None:
             yield from plan.unchanged_results(context)
             return
         if not plan.to_run:
-            measured = measure(spark, lakehouse, plan)
+            measured = measure(context, spark, lakehouse, plan)
             yield MaterializeResult(
                 metadata={
                     **plan.metadata(),
@@ -212,6 +216,7 @@ def publish_asset(
             yield from measured.checks
             return
         if reviewed is not None:
+            review.register_ledgers(spark.session, lakehouse, decisions)
             # Also without decisions: gold always has the reviewed_by/reviewed_at columns.
             overlay = reviewed.overlay(review.decisions_frame(spark.session, decisions))
         done = publish_dates_once(context, spark, lakehouse, plan, table, plan.to_run, overlay)
@@ -226,7 +231,7 @@ def publish_asset(
                 "name a key that is not in the published rows any more: kept in "
                 "ops.review_decisions, listed in review_decisions_unmatched_list"
             )
-        measured = measure(spark, lakehouse, plan) if measure is not None else Measured({})
+        measured = measure(context, spark, lakehouse, plan) if measure is not None else Measured({})
         extra = {**(extra or {}), **measured.metadata}
         yield from publish_events(done, table, lakehouse, f"gold_{table.name}", plan, extra)
         yield from measured.checks

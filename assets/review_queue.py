@@ -9,8 +9,9 @@ decided value stays in the queue as accepted or overridden. The rules are in
 rates) is the gold step's metadata and checks.
 """
 
+import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 
 from dagster import (
@@ -25,6 +26,7 @@ from dagster import (
 )
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
 from assets.partitions import BACKFILL_POLICY, TRANSIENT_RETRY, daily_partitions
 from assets.publishing import Measured, publish_asset
@@ -42,9 +44,9 @@ from infra.checks import (
     suite_check_specs,
     validation_metadata,
 )
-from infra.lakehouse import LakehouseResource
+from infra.lakehouse import LakehouseResource, TableRef
 from infra.settings import review_alerts, review_thresholds
-from infra.spark import SparkResource
+from infra.spark import SessionSource, SparkResource
 from transforms.review import (
     QUEUE_SCHEMA,
     QUEUE_TABLE_COLUMNS,
@@ -83,6 +85,17 @@ PREVIEW_COLUMNS = ["table_name", "key", "field", "proposed_value", "confidence",
                    "status", "assignee", "record_text"]  # fmt: skip
 OPEN_ITEMS_CHECK = "open_items_within_limit"
 OVERRIDE_RATE_CHECK = "override_rate_within_limit"
+# The queue's last measurements, by what they were measured from (``measurement_key``): a run
+# whose queue, reviewed tables, decisions, dates and as-of day are all unchanged reuses one.
+MEASUREMENTS = TableRef("ops", "review_queue_measurements")
+_MEASUREMENT_SCHEMA = StructType(
+    [
+        StructField("measured_key", StringType()),
+        StructField("run_id", StringType()),
+        StructField("measured_at", TimestampType()),
+        StructField("metrics", StringType()),
+    ]
+)
 
 
 def queue_candidate(
@@ -171,15 +184,14 @@ def _record_texts(
 def staging_review_queue(
     context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource
 ):
-    session = spark.session
     days = versions.run_dates(context)
-    decisions = review.decisions_on(session, lakehouse, days)
-    assignments = review.assignments_on(session, lakehouse, days)
+    decisions = review.decisions_on(spark.get_session, lakehouse, days)
+    assignments = review.assignments_on(spark.get_session, lakehouse, days)
     decided = review.decision_fingerprints(decisions, days)
     assigned = review.decision_fingerprints(assignments, days, "assignment_id")
     plan = versions.plan_run(
         context,
-        session,
+        spark.get_session,
         lakehouse,
         STAGING_STEP,
         config=json.dumps(review_thresholds(), sort_keys=True),
@@ -189,6 +201,8 @@ def staging_review_queue(
     if not plan.to_run:
         yield from plan.unchanged_results(context)
         return
+    session = spark.session
+    review.register_ledgers(session, lakehouse, decisions, assignments)
     todo = plan.to_run
     as_of = datetime.now(UTC).date()
     mine = [d for d in decisions if d["business_date"] in set(todo)]
@@ -242,6 +256,21 @@ class QueueMetrics:
     def open_items(self) -> int:
         """Open items over every table and date."""
         return sum(sum(buckets.values()) for buckets in self.open_by_table_and_age.values())
+
+    def to_json(self) -> str:
+        """The metrics as JSON (``from_json`` reads them back)."""
+        return json.dumps({**asdict(self), "as_of": self.as_of.isoformat()}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "QueueMetrics":
+        """Metrics stored by ``to_json``."""
+        data = json.loads(text)
+        return cls(
+            data["open_by_table_and_age"],
+            data["share_needing_review"],
+            data["override_rates"],
+            date.fromisoformat(data["as_of"]),
+        )
 
     def metadata(self) -> dict:
         """Asset metadata: plots and tables in the Dagster UI."""
@@ -328,13 +357,93 @@ def metric_checks(metrics: QueueMetrics, alerts: dict[str, float]) -> list[Asset
     ]
 
 
+def measurement_key(
+    spark: SparkSession | SessionSource, lakehouse: LakehouseResource, days: list[date], as_of: date
+) -> str:
+    """What ``queue_metrics`` reads, as one hash: the Delta versions of the queue's gold table,
+    of every reviewed gold table and of ``ops.review_decisions`` (a local ``_delta_log`` is
+    listed without Spark), the run's dates, the as-of day and the code that measures."""
+    tables = [QUEUE.gold, *(spec.gold for spec in review.REVIEWED_TABLES.values())]
+    inputs = {
+        "code": versions.code_version(__name__),
+        "tables": {
+            t.qualified: lakehouse.current_version(spark, t)
+            for t in [*tables, review.REVIEW_DECISIONS]
+        },
+        "days": [d.isoformat() for d in sorted(set(days))],
+        "as_of": as_of.isoformat(),
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Queue metrics, and the run that measured them and when."""
+
+    metrics: QueueMetrics
+    run_id: str
+    measured_at: datetime
+
+
+def last_measurement(
+    spark: SparkSession | SessionSource, lakehouse: LakehouseResource, key: str
+) -> Measurement | None:
+    """The latest measurement made from the inputs ``key`` names, if any (delta-rs on a local
+    lakehouse: no Spark)."""
+    rows = lakehouse.read_rows(
+        spark,
+        MEASUREMENTS,
+        ["run_id", "measured_at", "metrics"],
+        equals={"measured_key": key},
+    )
+    if not rows:
+        return None
+    row = max(rows, key=lambda r: r["measured_at"])
+    return Measurement(QueueMetrics.from_json(row["metrics"]), row["run_id"], row["measured_at"])
+
+
 def measure_queue(
-    spark: SparkResource, lakehouse: LakehouseResource, plan: versions.VersionPlan
+    context: AssetExecutionContext,
+    spark: SparkResource,
+    lakehouse: LakehouseResource,
+    plan: versions.VersionPlan,
 ) -> Measured:
     """The queue's health after its publish, on every run, skipped dates or not (items age
-    whether or not their date changed): metrics and the two warnings."""
-    metrics = queue_metrics(spark.session, lakehouse, plan.days, datetime.now(UTC).date())
-    return Measured(metrics.metadata(), tuple(metric_checks(metrics, review_alerts())))
+    whether or not their date changed): metrics and the two warnings.
+
+    Where nothing it reads changed since an earlier measurement (``measurement_key``: the
+    tables' Delta versions, the run's dates, the as-of day), that measurement is reused without
+    Spark; otherwise the metrics are computed and recorded in ``ops.review_queue_measurements``.
+    """
+    as_of = datetime.now(UTC).date()
+    key = measurement_key(spark.get_session, lakehouse, plan.days, as_of)
+    earlier = last_measurement(spark.get_session, lakehouse, key)
+    if earlier is not None:
+        metrics = earlier.metrics
+        at = earlier.measured_at.replace(tzinfo=None).isoformat(timespec="seconds")
+        provenance = {
+            "metrics_reused": f"queue, reviewed tables, decisions, dates and as-of day unchanged "
+            f"since run {earlier.run_id} measured them at {at} UTC: reused",
+            "metrics_measured_at": at,
+        }
+    else:
+        session = spark.session
+        metrics = queue_metrics(session, lakehouse, plan.days, as_of)
+        at = datetime.now(UTC).replace(tzinfo=None)
+        row = {
+            "measured_key": key,
+            "run_id": context.run_id,
+            "measured_at": at,
+            "metrics": metrics.to_json(),
+        }
+        lakehouse.write_rows(session, [row], _MEASUREMENT_SCHEMA, MEASUREMENTS, partitioned=False)
+        provenance = {
+            "metrics_reused": "no: measured now",
+            "metrics_measured_at": at.isoformat(timespec="seconds"),
+        }
+    return Measured(
+        {**metrics.metadata(), **provenance}, tuple(metric_checks(metrics, review_alerts()))
+    )
 
 
 gold_review_queue = publish_asset(

@@ -315,7 +315,7 @@ def bronze_asset(contract: c.SourceContract) -> AssetsDefinition:
         "drift named.",
     )
     def _bronze(context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource):
-        plan = versions.plan_landed_run(context, spark.session, lakehouse, step, contract.name)
+        plan = versions.plan_landed_run(context, spark.get_session, lakehouse, step, contract.name)
         if not plan.to_run:
             yield from plan.unchanged_results(context)
             return
@@ -373,7 +373,7 @@ def silver_asset(contract: c.SourceContract) -> AssetsDefinition:
         + f", one row per {', '.join(contract.key)}; rejected rows in silver.quarantine.",
     )
     def _silver(context: AssetExecutionContext, spark: SparkResource, lakehouse: LakehouseResource):
-        plan = versions.plan_run(context, spark.session, lakehouse, step)
+        plan = versions.plan_run(context, spark.get_session, lakehouse, step)
         if not plan.to_run:
             yield from plan.unchanged_results(context)
             return

@@ -35,7 +35,7 @@ from infra.enrichment import (
 )
 from infra.lakehouse import LakehouseResource
 from infra.settings import llm_pool
-from infra.spark import SparkResource
+from infra.spark import SessionSource, SparkResource
 
 
 @dataclass
@@ -56,7 +56,9 @@ StageFn = Callable[[SparkSession, LakehouseResource, EnrichmentResource, list[da
 DescribeFn = Callable[[DataFrame, Staged, EnrichmentResource], dict]
 # external(context, session, lakehouse): per date, a fingerprint of inputs outside the lakehouse's
 # tables that the date's version must include (reviewers' decisions a model learns from)
-ExternalFn = Callable[[AssetExecutionContext, SparkSession, LakehouseResource], dict[date, str]]
+# A step's external inputs per date (``versions.input_version``): read while planning, so through
+# a ``SessionSource`` that a local lakehouse never calls.
+ExternalFn = Callable[[AssetExecutionContext, SessionSource, LakehouseResource], dict[date, str]]
 
 
 def run_metadata(done: Staged, enrichment: EnrichmentResource) -> dict:
@@ -106,18 +108,18 @@ def staged_gold_asset(
         lakehouse: LakehouseResource,
         enrichment: EnrichmentResource,
     ) -> Iterator[MaterializeResult | AssetCheckResult]:
-        session = spark.session
         plan = versions.plan_run(
             context,
-            session,
+            spark.get_session,
             lakehouse,
             step,
             config=enrichment.version_config(),
-            external=external(context, session, lakehouse) if external else None,
+            external=external(context, spark.get_session, lakehouse) if external else None,
         )
         if not plan.to_run:
             yield from plan.unchanged_results(context)
             return
+        session = spark.session
         context.log.info(f"enrichment by {enrichment.describe()}")
         days = plan.to_run
         done = stage(session, lakehouse, enrichment, days, context.run_id)

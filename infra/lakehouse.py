@@ -36,6 +36,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from infra.landing import LandedFile, check_landed_files, refuse_incomplete, refuse_strays
 from infra.settings import audit_window_properties, lakehouse_root
+from infra.spark import SessionSource, session_of
 from transforms.contracts import CORRUPT_RECORD_COLUMN, SourceContract
 from transforms.drift import DriftReport, SchemaDriftError, detect_drift
 from transforms.ingest import EXTRA_COLUMNS_COLUMN, SOURCE_FILE_COLUMN
@@ -667,7 +668,7 @@ class LakehouseResource(ConfigurableResource):
 
     def read_rows(
         self,
-        spark: SparkSession,
+        spark: SparkSession | SessionSource,
         table: TableRef,
         columns: list[str],
         equals: dict[str, object] | None = None,
@@ -680,7 +681,8 @@ class LakehouseResource(ConfigurableResource):
         ``equals``, ``within`` and ``at_most`` filter a column to a value, a list of values or an
         upper bound. ``optional`` columns are read too, as None where the table has no such
         column yet (a ledger written before the column was added). A local lakehouse reads with
-        delta-rs (milliseconds, no Spark job); an object store through Spark.
+        delta-rs (milliseconds, no Spark job; a ``SessionSource`` is not called); an object store
+        through Spark.
         """
         equals, within, at_most = equals or {}, within or {}, at_most or {}
         optional = list(optional)
@@ -702,6 +704,7 @@ class LakehouseResource(ConfigurableResource):
                 columns=[*columns, *found], filters=filters or None
             ).to_pylist()
         else:
+            spark = session_of(spark)
             if not self.exists(spark, table):
                 return []
             df = self.read(spark, table)
@@ -715,6 +718,15 @@ class LakehouseResource(ConfigurableResource):
             rows = [row.asDict() for row in df.select(*columns, *found).collect()]
         missing = [c for c in optional if c not in found]
         return [{**row, **dict.fromkeys(missing)} for row in rows] if missing else rows
+
+    def current_version(self, spark: SparkSession | SessionSource, table: TableRef) -> int | None:
+        """The table's current Delta version, None when it was never written. A local table's
+        ``_delta_log`` is listed without Spark (a ``SessionSource`` is not called)."""
+        versions = _log_versions(self.path(table))
+        if versions is not None:
+            return versions[-1] if versions else None
+        spark = session_of(spark)
+        return self.version(spark, table) if self.exists(spark, table) else None
 
     def version(self, spark: SparkSession, table: TableRef) -> int:
         """The table's current Delta version (read off a local log without a Spark job)."""

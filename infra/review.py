@@ -38,6 +38,7 @@ from expectations import contract_terms as contract_suite
 from expectations import invoice_documents as invoice_suite
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.settings import audit_window_properties
+from infra.spark import SessionSource
 from transforms.contract_documents import FREE_TEXT_FIELDS as CONTRACT_FREE_TEXT
 from transforms.document_review import (
     document_text,
@@ -357,7 +358,7 @@ def read_decisions(lakehouse: LakehouseResource, table: str | None = None) -> li
 
 
 def decisions_on(
-    spark: SparkSession,
+    spark: SparkSession | SessionSource,
     lakehouse: LakehouseResource,
     days: Iterable[date] | None,
     table: str | None = None,
@@ -366,7 +367,9 @@ def decisions_on(
     (None: every table).
 
     Through ``LakehouseResource.read_rows`` (delta-rs on a local lakehouse, Spark on an object
-    store); the ledger is registered in the catalog as ``ops.review_decisions`` once it exists.
+    store). Given a session, it registers the ledger in the catalog as ``ops.review_decisions``
+    once it exists; given a ``SessionSource`` (a step's plan, which must not start Spark for a
+    skip), the step registers it when it computes (``register_ledgers``).
     """
     rows = lakehouse.read_rows(
         spark,
@@ -375,13 +378,13 @@ def decisions_on(
         equals={"table_name": table} if table else None,
         within=None if days is None else {"business_date": sorted(set(days))},
     )
-    if rows:
+    if rows and isinstance(spark, SparkSession):
         lakehouse.register(spark, REVIEW_DECISIONS)
     return rows
 
 
 def assignments_on(
-    spark: SparkSession, lakehouse: LakehouseResource, days: Iterable[date]
+    spark: SparkSession | SessionSource, lakehouse: LakehouseResource, days: Iterable[date]
 ) -> list[dict]:
     """The pipeline's read of the assignments ledger: every assignment on ``days``, like
     ``decisions_on``."""
@@ -391,9 +394,24 @@ def assignments_on(
         ASSIGNMENT_ARROW_SCHEMA.names,
         within={"business_date": sorted(set(days))},
     )
-    if rows:
+    if rows and isinstance(spark, SparkSession):
         lakehouse.register(spark, REVIEW_ASSIGNMENTS)
     return rows
+
+
+def register_ledgers(
+    spark: SparkSession,
+    lakehouse: LakehouseResource,
+    decisions: Sequence[dict] = (),
+    assignments: Sequence[dict] = (),
+) -> None:
+    """Register the decisions (and assignments) ledger in the catalog where rows were read from
+    it: what ``decisions_on`` does when given a session, for a step that read them with a
+    ``SessionSource`` and then computed."""
+    if decisions:
+        lakehouse.register(spark, REVIEW_DECISIONS)
+    if assignments:
+        lakehouse.register(spark, REVIEW_ASSIGNMENTS)
 
 
 def assignments_frame(spark: SparkSession, rows: list[dict]) -> DataFrame:

@@ -2,6 +2,8 @@
 
 import os
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from dagster import ConfigurableResource, InitResourceContext
@@ -20,6 +22,18 @@ from infra.settings import (
 )
 
 LOG4J_CONFIG = PROJECT_ROOT / "conf" / "log4j2.properties"
+
+# What reads that may not need Spark take: a session, or a function that builds (or returns) one
+# when called. A local lakehouse's ledgers and Delta logs are read without Spark, so a step that
+# finds every date unchanged never calls it, and a run that computes nothing never starts the JVM;
+# an object store reads through Spark and calls it. ``SparkResource.get_session`` is one.
+SessionSource = Callable[[], SparkSession]
+
+
+def session_of(spark: SparkSession | SessionSource) -> SparkSession:
+    """The session of ``spark``: itself, or the one its source builds now."""
+    return spark if isinstance(spark, SparkSession) else spark()
+
 
 # The ``small`` profile (``SPARK_PROFILE``; the default on a local master): Spark tuned for a few
 # thousand rows a date. Compiling generated code for each of the reconciliations' hundreds of
@@ -165,31 +179,73 @@ def build_spark_session(
     return builder.enableHiveSupport().getOrCreate()
 
 
+def lakehouse_session(
+    master: str = "", warehouse_dir: str = "", shuffle_partitions: int | None = None
+) -> SparkSession:
+    """The pipeline's session on ``LAKEHOUSE_ROOT`` (the process's own when it has one):
+    ``SPARK_MASTER`` and the lakehouse's warehouse unless given."""
+    root = lakehouse_root()
+    return build_spark_session(
+        master=master or spark_master(),
+        warehouse_dir=warehouse_dir or f"{root.rstrip('/')}/_warehouse",
+        extra_conf=(
+            {"spark.sql.shuffle.partitions": str(shuffle_partitions)} if shuffle_partitions else {}
+        ),
+    )
+
+
+# Steps of a run ask for the session at once: one builds it, the others wait and share it.
+_BUILD_LOCK = threading.Lock()
+
+
 class SparkResource(ConfigurableResource):
     """A Delta-enabled Spark session; the master comes from ``SPARK_MASTER``, the tuning from
-    ``SPARK_PROFILE`` (``shuffle_partitions`` overrides the profile's when set)."""
+    ``SPARK_PROFILE`` (``shuffle_partitions`` overrides the profile's when set).
+
+    The session is built on first use of ``session`` (or ``get_session``), not when the run
+    starts: a run whose steps all find their dates unchanged reads only Delta logs and ledgers
+    (delta-rs on a local lakehouse) and never starts the JVM. Steps run in threads
+    (infra/executor.py): the first use builds it once, under a lock, and the others wait for it.
+    """
 
     master: str = ""
     warehouse_dir: str = ""
     shuffle_partitions: int | None = None
 
     _session: SparkSession | None = PrivateAttr(default=None)
+    _in_run: bool = PrivateAttr(default=False)
+    _builds: int = PrivateAttr(default=0)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        root = lakehouse_root()
-        self._session = build_spark_session(
-            master=self.master or spark_master(),
-            warehouse_dir=self.warehouse_dir or f"{root.rstrip('/')}/_warehouse",
-            extra_conf=(
-                {"spark.sql.shuffle.partitions": str(self.shuffle_partitions)}
-                if self.shuffle_partitions
-                else {}
-            ),
-        )
+        self._in_run = True
+
+    def _build(self) -> SparkSession:
+        return lakehouse_session(self.master, self.warehouse_dir, self.shuffle_partitions)
+
+    @property
+    def built(self) -> bool:
+        """Whether this run has built (or been given) its session yet."""
+        return self._session is not None
+
+    @property
+    def builds(self) -> int:
+        """How many times this resource built a session (0 or 1 in a run)."""
+        return self._builds
+
+    def get_session(self) -> SparkSession:
+        """The run's session, built on first use (thread-safe): a ``SessionSource``."""
+        session = self._session
+        if session is not None:
+            return session
+        if not self._in_run:
+            raise RuntimeError("SparkResource used outside a Dagster run; call build_spark_session")
+        with _BUILD_LOCK:
+            if self._session is None:
+                self._session = self._build()
+                self._builds += 1
+            return self._session
 
     @property
     def session(self) -> SparkSession:
-        """The active session (built when the run starts)."""
-        if self._session is None:
-            raise RuntimeError("SparkResource used outside a Dagster run; call build_spark_session")
-        return self._session
+        """The active session (built on first use)."""
+        return self.get_session()

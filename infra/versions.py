@@ -18,7 +18,10 @@ sent. A date that failed its audit is recorded as failed, so it is always recomp
 steps reading it see a change. A run tagged
 ``lakehouse/recompute=true`` (or ``cli run --recompute``) recomputes every date regardless.
 
-The table is small (one row per step, date and recomputation) and read once per step.
+The table is small (one row per step, date and recomputation) and read once per step. Planning
+takes a ``SessionSource`` (``SparkResource.get_session``): on a local lakehouse the table, the
+landing folders and the decisions are read without Spark, so a step whose dates are all unchanged
+decides without building a session; an object store calls the source and reads through Spark.
 """
 
 import ast
@@ -34,6 +37,7 @@ from pyspark.sql import SparkSession
 
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.settings import PROJECT_ROOT
+from infra.spark import SessionSource, session_of
 
 DATA_VERSIONS = TableRef("ops", "data_versions")
 _SCHEMA = (
@@ -138,12 +142,16 @@ def landing_fingerprint(folder: Path) -> str:
 
 
 def landed_fingerprints(
-    spark: SparkSession, lakehouse: LakehouseResource, source: str, days: Iterable[date]
+    spark: SparkSession | SessionSource,
+    lakehouse: LakehouseResource,
+    source: str,
+    days: Iterable[date],
 ) -> dict[date, str]:
     """Each date's landing fingerprint of ``source``.
 
     Local lakehouses hash the files' contents; on an object store the listing (name, size,
-    modification time) stands in, read through Hadoop's file system without a Spark job.
+    modification time) stands in, read through Hadoop's file system without a Spark job (the
+    session is built for it there only).
     """
     out = {}
     for day in days:
@@ -151,9 +159,10 @@ def landed_fingerprints(
         if "://" not in location or location.startswith("file:"):
             out[day] = landing_fingerprint(Path(location.removeprefix("file://")))
             continue
-        jvm = spark.sparkContext._jvm
+        session = session_of(spark)
+        jvm = session.sparkContext._jvm
         path = jvm.org.apache.hadoop.fs.Path(location)
-        fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        fs = path.getFileSystem(session.sparkContext._jsc.hadoopConfiguration())
         if not fs.exists(path):
             out[day] = "none"
             continue
@@ -211,7 +220,10 @@ class VersionPlan:
 
 
 def _recorded(
-    spark: SparkSession, lakehouse: LakehouseResource, assets: Iterable[str], last: date
+    spark: SparkSession | SessionSource,
+    lakehouse: LakehouseResource,
+    assets: Iterable[str],
+    last: date,
 ) -> dict[str, list[tuple[date, str]]]:
     """Per asset, the latest recorded input version of each date up to ``last``, by date.
 
@@ -268,7 +280,7 @@ def recompute_requested(context: AssetExecutionContext) -> bool:
 
 
 def plan(
-    spark: SparkSession,
+    spark: SparkSession | SessionSource,
     lakehouse: LakehouseResource,
     step: Step,
     days: Sequence[date],
@@ -294,7 +306,7 @@ def plan(
 
 def plan_run(
     context: AssetExecutionContext,
-    spark: SparkSession,
+    spark: SparkSession | SessionSource,
     lakehouse: LakehouseResource,
     step: Step,
     config: str = "",
@@ -316,7 +328,7 @@ def plan_run(
 
 def plan_landed_run(
     context: AssetExecutionContext,
-    spark: SparkSession,
+    spark: SparkSession | SessionSource,
     lakehouse: LakehouseResource,
     step: Step,
     source: str,

@@ -6,7 +6,7 @@ Gold-shaped expense lines and contract terms are staged and audited directly
 minimal selection.
 """
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from dagster import AssetCheckSeverity, materialize
@@ -275,3 +275,88 @@ def test_the_queue_checks_warn_above_the_configured_limits(monkeypatch):
     monkeypatch.setenv("REVIEW_ALERTS", "max_override_rate=1.5")
     with pytest.raises(ValueError, match="max_override_rate"):
         review_alerts()
+
+
+class _Spark:
+    """A stand-in ``SparkResource`` that counts how often a step asked for a session."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def get_session(self) -> object:
+        self.asked += 1
+        return self
+
+    @property
+    def session(self) -> object:
+        return self.get_session()
+
+
+def _append(lakehouse: LakehouseResource, table: TableRef, **row) -> None:
+    """One commit to ``table`` (the measure reads only tables' Delta versions)."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    write_deltalake(lakehouse.path(table), pa.Table.from_pylist([row]), mode="append")
+
+
+def test_the_queue_measure_is_reused_until_what_it_reads_changes(monkeypatch, lakehouse_root):
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    import assets.review_queue as rq
+    from infra import review, versions
+
+    lakehouse = LakehouseResource()
+    # The measurement's ledger is written with delta-rs here; the catalog entry needs Spark.
+    monkeypatch.setattr(LakehouseResource, "register", lambda self, spark, table: None)
+    computed = []
+
+    def queue_metrics(session, lakehouse, days, as_of):
+        computed.append(list(days))
+        # Figures that trip both warnings, so the reused checks must carry them.
+        rate = {"table_name": "expense_lines", "field": "spend_category", "model": "m",
+                "prompt_version": "v1", "decisions": 50, "overridden": 40,
+                "override_rate": 0.8}  # fmt: skip
+        return QueueMetrics({"expense_lines": {"0-1 days": 10**6}}, {}, [rate], as_of)
+
+    monkeypatch.setattr(rq, "queue_metrics", queue_metrics)
+    _append(lakehouse, rq.QUEUE.gold, key="a")
+    _append(lakehouse, review.REVIEWED_TABLES["expense_lines"].gold, key="a")
+    step = versions.Step("gold_review_queue", "assets.review_queue")
+    plan = versions.VersionPlan(step, [DAY], {})
+
+    def measure(run_id: str, days=(DAY,)) -> tuple:
+        spark = _Spark()
+        plan.days = list(days)
+        done = rq.measure_queue(SimpleNamespace(run_id=run_id), spark, lakehouse, plan)
+        return done, spark.asked
+
+    first, asked = measure("run-1")
+    assert len(computed) == 1 and first.metadata["metrics_reused"] == "no: measured now"
+    again, asked = measure("run-2")
+    assert len(computed) == 1 and asked == 0  # reused: no session asked for at all
+    assert "run-1" in again.metadata["metrics_reused"]
+    assert again.metadata["metrics_measured_at"] == first.metadata["metrics_measured_at"]
+    assert again.metadata["open_items"] == first.metadata["open_items"] == 10**6
+    # The two warnings report from the reused figures.
+    assert [(c.check_name, c.passed) for c in again.checks] == [
+        (c.check_name, c.passed) for c in first.checks
+    ]
+    assert [c.passed for c in again.checks] == [False, False]
+
+    # A new decision, a new publish of the queue, another run's dates: measured again.
+    _append(lakehouse, review.REVIEW_DECISIONS, decision_id="d1")
+    assert measure("run-3")[0].metadata["metrics_reused"] == "no: measured now"
+    assert len(computed) == 2 and measure("run-4")[1] == 0
+    _append(lakehouse, rq.QUEUE.gold, key="b")
+    measure("run-5")
+    assert len(computed) == 3
+    measure("run-6", days=(DAY, DAY - timedelta(days=1)))
+    assert len(computed) == 4 and computed[-1] == [DAY, DAY - timedelta(days=1)]
+    # Another as-of day (items age): another key, so measured again.
+    today = datetime.now(UTC).date()
+    key = rq.measurement_key(_Spark().get_session, lakehouse, [DAY], today)
+    assert key != rq.measurement_key(
+        _Spark().get_session, lakehouse, [DAY], today + timedelta(days=1)
+    )

@@ -24,6 +24,7 @@ from enrichment.taxonomies import EXCEPTION_REASON, HR_CASE_TYPE, HR_CASE_URGENC
 from infra import wap
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.settings import review_thresholds
+from infra.spark import SparkResource
 from infra.versions import RECOMPUTE_TAG
 from pipelines.definitions import all_assets, build_resources
 from tests.e2e import test_hr_cases as hr
@@ -222,10 +223,16 @@ def test_recomputing_a_date_alone_leaves_the_close_unchanged(spark, closed):
     assert all(lakehouse.version(spark, TableRef("gold", n)) > v for n, v in versions.items())
 
 
-def test_an_unchanged_rerun_of_the_range_skips_every_step_and_writes_nothing(spark, closed):
+def test_an_unchanged_rerun_of_the_range_skips_every_step_and_writes_nothing(
+    spark, closed, monkeypatch
+):
     lakehouse = LakehouseResource()
     tables = sorted(p.name for p in (closed / "gold").iterdir())
     before = {name: lakehouse.version(spark, TableRef("gold", name)) for name in tables}
+    # Nothing to compute: no step may build the run's Spark session (the JVM is never started
+    # by a run outside the tests; here the tests' own session would be handed out).
+    built = []
+    monkeypatch.setattr(SparkResource, "_build", lambda self: built.append(1) or spark)
     result = materialize(
         all_assets,
         resources=build_resources(),
@@ -241,6 +248,13 @@ def test_an_unchanged_rerun_of_the_range_skips_every_step_and_writes_nothing(spa
     }
     assert len(computed) >= 20 and set(computed.values()) == {0}, computed
     assert {name: lakehouse.version(spark, TableRef("gold", name)) for name in tables} == before
+    assert built == []
+    queue = [
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == AssetKey("gold_review_queue")
+    ]
+    assert queue and all("reused" in m["metrics_reused"].value for m in queue)
 
 
 def test_hr_cases_are_typed_prioritised_and_summarized_offline(spark, closed, closed_lakehouse):
