@@ -5,6 +5,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from deltalake import write_deltalake
 
 import cli
 from infra.lakehouse import LakehouseResource, TableRef
@@ -14,10 +15,15 @@ OTHER = date(2026, 3, 30)
 
 
 def _write(spark, lakehouse: LakehouseResource, layer: str, name: str, schema: str, rows) -> None:
-    """``rows`` (tuples in ``schema``'s order, without the date) on DAY, and one on OTHER."""
+    """``rows`` (tuples in ``schema``'s order, without the date) on DAY, and one on OTHER.
+
+    Typed by Spark, written by delta-rs (a Delta table partitioned by date, as the pipeline's;
+    milliseconds where six Spark writes took about 25 s): both readers read the same files."""
     stamped = [(*r, DAY) for r in rows] + [(*rows[0], OTHER)]
     frame = spark.createDataFrame(stamped, f"{schema}, business_date date")
-    lakehouse.write_dates(frame, TableRef(layer, name), [DAY, OTHER])
+    write_deltalake(
+        lakehouse.path(TableRef(layer, name)), frame.toArrow(), partition_by=["business_date"]
+    )
 
 
 @pytest.fixture
