@@ -55,13 +55,19 @@ def test_only_failed_rules_are_looked_up_again_and_their_rows_are_named(spark):
     assert all(not r.offending_keys for r in report.results if r.success)
 
 
-def test_the_lookup_costs_spark_jobs_only_when_a_rule_fails(spark, monkeypatch):
-    # GX's Spark engine (a frame over ``GX_PANDAS_MAX_ROWS``).
-    monkeypatch.setenv("GX_PANDAS_MAX_ROWS", "0")
+def _passing_and_failing(spark):
+    """Six cached lines that pass the gold suite, and the same with one bad currency."""
     good = spark.createDataFrame([line(i) for i in range(6)], SCHEMA).cache()
     bad = spark.createDataFrame([line(0, currency="US$")] + [line(i) for i in range(1, 6)], SCHEMA)
     bad = bad.cache()
     good.count(), bad.count()
+    return good, bad
+
+
+def test_the_lookup_costs_spark_jobs_only_when_a_rule_fails(spark, monkeypatch):
+    # GX's Spark engine (a frame over ``GX_PANDAS_MAX_ROWS``).
+    monkeypatch.setenv("GX_PANDAS_MAX_ROWS", "0")
+    good, bad = _passing_and_failing(spark)
     suite = gold_expense_lines_suite(DAY)
     validate(good, suite)  # warm-up
     passed, passing_jobs = _jobs_of(spark, lambda: validate(good, suite))
@@ -95,10 +101,7 @@ def test_the_same_suite_can_be_validated_twice(spark):
 def test_a_small_frame_costs_one_spark_job_passing_or_failing(spark, monkeypatch):
     # GX's pandas engine on the frame collected once; the Spark engine costs it several jobs.
     monkeypatch.setenv("GX_PANDAS_MAX_ROWS", "1000")
-    good = spark.createDataFrame([line(i) for i in range(6)], SCHEMA).cache()
-    bad = spark.createDataFrame([line(0, currency="US$")] + [line(i) for i in range(1, 6)], SCHEMA)
-    bad = bad.cache()
-    good.count(), bad.count()
+    good, bad = _passing_and_failing(spark)
     suite = gold_expense_lines_suite(DAY)
     passed, passing_jobs = _jobs_of(spark, lambda: validate(good, suite))
     failed, failing_jobs = _jobs_of(spark, lambda: validate(bad, suite))
