@@ -15,8 +15,8 @@ from dagster import AssetSelection, DagsterInstance, execute_job, reconstructabl
 from infra.settings import lakehouse_root
 from sample import close as sample_close
 
-# What the summary reads of each table (a local read takes these columns only, where present;
-# Spark prunes its reads itself).
+# What the summary reads of each table (these columns only, where present), from delta-rs or
+# Spark.
 SUMMARY_COLUMNS = {
     "expense_lines": ["enrichment_status", "source", "model", "failure_kind"],
     "recon_exceptions": ["recon", "exception_type", "status", "age_days"],
@@ -33,103 +33,66 @@ def _none_first(values: tuple) -> tuple:
 
 
 class _Partition:
-    """One business date of a table, as the summary reads it: a Spark frame (object stores) or
-    an Arrow table read with delta-rs (a local lakehouse: no JVM). Both aggregate where the data
-    is (Spark jobs, Arrow group-bys) and hand back only the small results, in one order."""
+    """One business date of a table, as the summary reads it: the columns it prints, as an Arrow
+    table (read with delta-rs on a local lakehouse: no JVM; through Spark on an object store).
+    A day's partition of a few columns is small; the summary's group-bys run in Arrow."""
 
     def __init__(self, data) -> None:
-        import pyarrow as pa
-
         self.data = data
-        self.arrow = isinstance(data, pa.Table)
 
     @property
     def columns(self) -> list[str]:
-        return list(self.data.column_names if self.arrow else self.data.columns)
+        return list(self.data.column_names)
 
     def count(self, column: str | None = None, value: str | None = None) -> int:
         """Rows (where ``column`` equals ``value``)."""
-        if column is None:
-            return self.data.num_rows if self.arrow else self.data.count()
-        if self.arrow:
-            import pyarrow.compute as pc
+        import pyarrow.compute as pc
 
-            return int(pc.sum(pc.equal(self.data[column], value).fill_null(False)).as_py() or 0)
-        return self.data.where(self.data[column] == value).count()
+        if column is None:
+            return self.data.num_rows
+        return int(pc.sum(pc.equal(self.data[column], value).fill_null(False)).as_py() or 0)
 
     def group_count(self, *keys: str) -> list[tuple]:
         """``(*key values, rows)`` per group, ordered by the keys (None first)."""
-        if self.arrow:
-            counted = self.data.group_by(list(keys)).aggregate([([], "count_all")])
-            rows = [(*(r[k] for k in keys), r["count_all"]) for r in counted.to_pylist()]
-        else:
-            rows = [tuple(r) for r in self.data.groupBy(*keys).count().collect()]
+        counted = self.data.group_by(list(keys)).aggregate([([], "count_all")])
+        rows = [(*(r[k] for k in keys), r["count_all"]) for r in counted.to_pylist()]
         return sorted(rows, key=lambda r: _none_first(r[:-1]))
 
     def exception_counts(self) -> list[dict]:
         """Per recon and exception type: open and closed items and the oldest's age."""
-        if self.arrow:
-            import pyarrow as pa
-            import pyarrow.compute as pc
+        import pyarrow as pa
+        import pyarrow.compute as pc
 
-            status = self.data["status"]
-            table = self.data.append_column(
-                "is_open", pc.equal(status, "open").fill_null(False).cast(pa.int64())
-            ).append_column(
-                "is_closed", pc.equal(status, "closed").fill_null(False).cast(pa.int64())
-            )
-            grouped = table.group_by(["recon", "exception_type"]).aggregate(
-                [("is_open", "sum"), ("is_closed", "sum"), ("age_days", "max")]
-            )
-            rows = [
-                {
-                    "recon": r["recon"],
-                    "exception_type": r["exception_type"],
-                    "open": r["is_open_sum"],
-                    "closed": r["is_closed_sum"],
-                    "oldest": r["age_days_max"],
-                }
-                for r in grouped.to_pylist()
-            ]
-        else:
-            from pyspark.sql import functions as F
-
-            rows = [
-                r.asDict()
-                for r in self.data.groupBy("recon", "exception_type")
-                .agg(
-                    F.sum(F.when(F.col("status") == "open", 1).otherwise(0)).alias("open"),
-                    F.sum(F.when(F.col("status") == "closed", 1).otherwise(0)).alias("closed"),
-                    F.max("age_days").alias("oldest"),
-                )
-                .collect()
-            ]
+        status = self.data["status"]
+        table = self.data.append_column(
+            "is_open", pc.equal(status, "open").fill_null(False).cast(pa.int64())
+        ).append_column("is_closed", pc.equal(status, "closed").fill_null(False).cast(pa.int64()))
+        grouped = table.group_by(["recon", "exception_type"]).aggregate(
+            [("is_open", "sum"), ("is_closed", "sum"), ("age_days", "max")]
+        )
+        rows = [
+            {
+                "recon": r["recon"],
+                "exception_type": r["exception_type"],
+                "open": r["is_open_sum"],
+                "closed": r["is_closed_sum"],
+                "oldest": r["age_days_max"],
+            }
+            for r in grouped.to_pylist()
+        ]
         return sorted(rows, key=lambda r: _none_first((r["recon"], r["exception_type"])))
 
     def rows(self, columns: list[str], order: list[str], within: dict | None = None) -> list[dict]:
         """A few columns of the rows (where each ``within`` column is one of its values),
         ordered by ``order`` (None first). For small results only (a summary's lines)."""
-        within = within or {}
-        if self.arrow:
-            import pyarrow.compute as pc
+        import pyarrow as pa
+        import pyarrow.compute as pc
 
-            table = self.data
-            for column, values in within.items():
-                table = table.filter(pc.is_in(table[column], value_set=_arrow_array(values)))
-            found = table.select(columns).to_pylist()
-        else:
-            df = self.data
-            for column, values in within.items():
-                df = df.where(df[column].isin(list(values)))
-            found = [r.asDict() for r in df.select(*columns).collect()]
+        table = self.data
+        for column, values in (within or {}).items():
+            table = table.filter(pc.is_in(table[column], value_set=pa.array(list(values))))
+        found = table.select(columns).to_pylist()
         return sorted(found, key=lambda r: _none_first(tuple(r[c] for c in order)))
-
-
-def _arrow_array(values):
-    """``values`` as an Arrow array (for ``pc.is_in``)."""
-    import pyarrow as pa
-
-    return pa.array(list(values))
 
 
 def _by_model(part: _Partition) -> str:
@@ -182,7 +145,9 @@ def _partition_reader(day: date, spark=None):
         table = TableRef(layer, name)
         if not lakehouse.exists(spark, table):
             return None
-        return _Partition(lakehouse.read_partition(spark, table, day))
+        df = lakehouse.read_partition(spark, table, day)
+        columns = [c for c in SUMMARY_COLUMNS[name] if c in df.columns]
+        return _Partition(df.select(*columns).toArrow())
 
     return read_spark
 
