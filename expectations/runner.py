@@ -209,6 +209,8 @@ def validate(df: DataFrame, suite: Suite, docs_dir: str | None = None) -> Valida
     With ``docs_dir``, GX Data Docs (HTML) are written there and the pages' addresses are in the
     report.
     """
+    if suite.prepare is not None:
+        df = suite.prepare(df)
     small = _small(df, suite)
     if small is not None:
         if not small.rows:
@@ -219,8 +221,6 @@ def validate(df: DataFrame, suite: Suite, docs_dir: str | None = None) -> Valida
         # Too large, or data pandas would judge otherwise: Spark (known not to be empty).
     elif df.isEmpty():
         return _vacuous(suite)
-    if suite.prepare is not None:
-        df = suite.prepare(df)
     # Read once, validated from memory by every GX job of both passes, released afterwards (GX's
     # own persist is never released).
     df = df.persist(StorageLevel.MEMORY_AND_DISK)
@@ -233,13 +233,12 @@ def validate(df: DataFrame, suite: Suite, docs_dir: str | None = None) -> Valida
         df.unpersist()
 
 
-def _small(df: DataFrame, suite: Suite) -> PandasFrame | None:
-    """``df`` prepared and collected for GX's pandas engine (``pandas_engine.collect``); None when
-    the suite stays on Spark whatever the data."""
+def _small(prepared: DataFrame, suite: Suite) -> PandasFrame | None:
+    """The ``prepared`` frame collected for GX's pandas engine (``pandas_engine.collect``); None
+    when the suite stays on Spark whatever the data."""
     bound = gx_pandas_max_rows()
     if bound <= 0 or not all(pandas_engine.rule_on_pandas(r) for r in suite.rules):
         return None
-    prepared = suite.prepare(df) if suite.prepare is not None else df
     return pandas_engine.collect(prepared, suite.rules, suite.key, bound)
 
 

@@ -1,5 +1,6 @@
 """The suite runner: every rule counted in one GX pass, offending rows sought only on failure."""
 
+import dataclasses
 import uuid
 from datetime import timedelta
 
@@ -115,3 +116,21 @@ def test_a_small_frame_costs_one_spark_job_passing_or_failing(spark, monkeypatch
     monkeypatch.setenv("GX_PANDAS_MAX_ROWS", "0")
     on_spark, spark_jobs = _jobs_of(spark, lambda: validate(good, suite))
     assert on_spark.engine == "spark" and spark_jobs > 1
+
+
+def test_a_suites_prepare_runs_once_on_either_engine(spark, monkeypatch):
+    df = spark.createDataFrame([line(i) for i in range(3)], SCHEMA)
+    suite = gold_expense_lines_suite(DAY)
+    calls = []
+
+    def prepare(frame, original=suite.prepare):
+        calls.append(frame)
+        return original(frame)
+
+    suite = dataclasses.replace(suite, prepare=prepare)
+    # Collected for pandas; collected, over the bound, and validated on Spark; Spark from the start.
+    for bound, engine in (("1000", "pandas"), ("1", "spark"), ("0", "spark")):
+        monkeypatch.setenv("GX_PANDAS_MAX_ROWS", bound)
+        calls.clear()
+        report = validate(df, suite)
+        assert (report.engine, report.passed, len(calls)) == (engine, True, 1)
