@@ -63,10 +63,10 @@ SMALL_DATA_CONF = {
 # collectors. A Spark test file took 192 s and 133 s with them against 269 s and 204 s without
 # (alternating runs on a shared 2-core machine); the integration tests' close 149-182 s against
 # 272-307 s. The ``large`` profile keeps the JVM's defaults (C2 pays back at a million rows), and
-# so does a JVM that lives long (``long_lived``: the Thrift Server, the test suite's one session
-# of 27 minutes, where C2's compiled code pays back: with C1 only, the suite's Spark tests that
-# run late took about twice as long, 1,664 s for the suite against 1,547 s; that was measured
-# before the code cache below was enlarged, so the cache may have been the cause).
+# so does a JVM that lives long (``long_lived``: the Thrift Server). The test suite's sessions
+# (one per worker, about 18 minutes each) were long-lived too until C1 was measured again with
+# the code cache below: the suite took 1,090 s with C1 against 1,138 s with C2, whose compiler
+# threads were half of the JVM's CPU (tests/conftest.py).
 # C1 alone gets a 48 MB code cache by default (tiered compilation gets 240 MB); a close compiles
 # more than that within its first minute, and a full cache disables the compiler for the rest of
 # the run ("CodeCache is full. Compiler has been disabled": everything after it interpreted), so
