@@ -1,5 +1,5 @@
 """Helpers for tests that start real servers (Spark standalone, Thrift Server) on loopback, and
-the one lakehouse both server tests read: a date of gold.expense_lines closed in local mode."""
+the local-mode lakehouse the cluster test compares with: a date of gold.expense_lines."""
 
 import os
 import shutil
@@ -14,13 +14,31 @@ from pathlib import Path
 
 import pyspark
 import pytest
+from dagster import AssetKey
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 from sample import close as sample_close
+from tests.runs import run_close
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SPARK_HOME = Path(pyspark.__file__).parent
 # The business date the server tests close (a Tuesday: every daily source lands).
 DAY = date(2026, 3, 31)
+# gold.expense_lines and what it needs: one source's bronze and silver (with its quarantine), the
+# fx-rate and roster sources it joins, the enrichment and the publish (``*gold_expense_lines``).
+LOCAL_RUN = (
+    "bronze_fx_rates",
+    "silver_fx_rates",
+    "bronze_hris_roster",
+    "silver_hris_roster",
+    "bronze_expense_lines",
+    "silver_expense_lines",
+    "staging_expense_lines",
+    "gold_expense_lines",
+)
 # The browser tests drive Debian's Chromium with Playwright (not Playwright's own download);
 # screenshots go to ARTIFACTS.
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -142,15 +160,27 @@ def run_command(cmd: list[str], env: dict[str, str], log: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def published_lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A lakehouse where the pipeline, in local mode and in a subprocess that has exited, closed
-    ``DAY`` of gold.expense_lines and what it needs, and registered the tables in its catalog.
+def local_lakehouse(tmp_path_factory: pytest.TempPathFactory, spark) -> Path:
+    """``DAY`` of gold.expense_lines and what it needs (``LOCAL_RUN``), closed in local mode: the
+    definitions' job in this process, on the test session's Spark (``local[2]``).
 
-    Read-only for its users: the Thrift test queries it through the catalog, the cluster test
-    compares a cluster run with it; one local run serves both.
+    Read-only for its users: the cluster test compares a cluster run with it and starts from its
+    landing zone and reference silver.
     """
-    root = tmp_path_factory.mktemp("published") / "lakehouse"
+    root = tmp_path_factory.mktemp("local") / "lakehouse"
     write_sample(root)
-    env = project_env(LAKEHOUSE_ROOT=str(root), SPARK_MASTER="local[2]")
-    run_command(close_command(DAY), env, root.parent / "local-run.log")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LAKEHOUSE_ROOT", str(root))
+    mp.delenv("OPENAI_API_KEY", raising=False)
+    try:
+        result = run_close(
+            {
+                ASSET_PARTITION_RANGE_START_TAG: DAY.isoformat(),
+                ASSET_PARTITION_RANGE_END_TAG: DAY.isoformat(),
+            },
+            asset_selection=[AssetKey(key) for key in LOCAL_RUN],
+        )
+        assert result.success, [e.step_key for e in result.get_step_failure_events()]
+    finally:
+        mp.undo()
     return root

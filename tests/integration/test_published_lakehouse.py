@@ -1,5 +1,5 @@
-"""What analysts and operators reach on the session's ``published_lakehouse`` (one file: the
-tests that read it run on one worker, so it is built once).
+"""What analysts and operators reach on a lakehouse the pipeline closed on a Spark cluster (one
+file: its tests run on one worker, so the cluster run is made once).
 
 1. The same code on a Spark cluster: a standalone master and worker on loopback.
 
@@ -11,8 +11,9 @@ pandas UDF and the provider in ``mapInPandas``, Arrow batches in Python workers 
 executor; the quality gate) and the write-audit-publish of gold_expense_lines behind its Great
 Expectations gate, reading and writing Delta (and the ops ledgers) from the cluster. Its silver,
 quarantine, staging and gold must equal the local-mode result (values and enrichment; not this
-run's timings, nor where its lakehouse lives): the session's ``published_lakehouse``, which the
-Thrift test queries too, closed the same date from the same landing files in local mode.
+run's timings, nor where its lakehouse lives): the session's ``local_lakehouse``, the same date
+closed from the same landing files in local mode (the definitions' job on the test session's
+Spark).
 
 The fx-rate and roster sources the enrichment joins are the same kind of step as the expense
 lines' bronze and silver: the cluster run reads their silver from the local run, and they run
@@ -20,16 +21,16 @@ end to end in ``tests/e2e/``, as do the reconciliations.
 
 2. Analysts' SQL paths: ``make sql`` (spark-sql), and the Thrift Server queried with beeline.
 
-The session's ``published_lakehouse``: a date of gold.expense_lines published by the pipeline (in a
-subprocess, which has exited: the embedded metastore admits one driver at a time; only that table
-and what it needs, since the catalog, not the close, is under test here) and registered in the
-catalog under ``LAKEHOUSE_ROOT/_warehouse``. ``scripts/spark_sql.sh`` and then
+The cluster run's lakehouse: its date of gold.expense_lines was published by the pipeline (in a
+subprocess, which has exited: the embedded metastore admits one driver at a time) and registered
+in the catalog under ``LAKEHOUSE_ROOT/_warehouse``. ``scripts/spark_sql.sh`` and then
 ``scripts/thrift_server.sh`` open that catalog, and each answers the analysts' query.
 """
 
 import json
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -94,7 +95,18 @@ def _rows(root: Path, table: str) -> list[tuple]:
     return sorted(zip(*values.values(), strict=True), key=repr)
 
 
-def test_one_date_on_a_standalone_cluster_equals_local_mode(tmp_path, published_lakehouse):
+@dataclass(frozen=True)
+class ClusterRun:
+    """The cluster run's lakehouse, and where its master, worker and executor wrote."""
+
+    root: Path
+    logs: Path
+
+
+@pytest.fixture(scope="module")
+def cluster_run(tmp_path_factory: pytest.TempPathFactory, local_lakehouse: Path) -> ClusterRun:
+    """``DAY``'s ``SELECT`` run through the CLI on a standalone master and worker on loopback."""
+    logs = tmp_path_factory.mktemp("cluster")
     master_port, worker_port = free_port(), free_port()
     spark_class = str(SPARK_HOME / "bin" / "spark-class")
     env = project_env(SPARK_NO_DAEMONIZE="1")
@@ -124,42 +136,51 @@ def test_one_date_on_a_standalone_cluster_equals_local_mode(tmp_path, published_
         "--memory",
         "2g",
         "--work-dir",
-        str(tmp_path / "work"),
+        str(logs / "work"),
     ]
     # The landing zone and the fx-rate and roster silver of the local run, not its expense lines'
     # bronze, silver or quarantine, its ops ledgers or catalog: with the recorded input versions
     # the run would skip the date as unchanged, and with the LLM cache no record would reach the
     # provider on the executors.
-    cluster_root = tmp_path / "cluster"
+    root = logs / "lakehouse"
     for path in COPIED:
-        shutil.copytree(published_lakehouse / path, cluster_root / path)
-    assert not (cluster_root / "silver" / "quarantine").exists()
-    assert not (cluster_root / "gold").exists()
-    with background(master_cmd, env, tmp_path / "master.log") as master:
+        shutil.copytree(local_lakehouse / path, root / path)
+    assert not (root / "silver" / "quarantine").exists()
+    assert not (root / "gold").exists()
+    with background(master_cmd, env, logs / "master.log") as master:
         wait_for_port(master_port, master)
-        with background(worker_cmd, env, tmp_path / "worker.log") as worker:
+        with background(worker_cmd, env, logs / "worker.log") as worker:
             wait_for_port(worker_port, worker)
             run_command(
                 close_command(DAY, SELECT),
-                project_env(LAKEHOUSE_ROOT=str(cluster_root), SPARK_MASTER=url),
-                tmp_path / "cluster-run.log",
+                project_env(LAKEHOUSE_ROOT=str(root), SPARK_MASTER=url),
+                logs / "cluster-run.log",
             )
-    master_log = (tmp_path / "master.log").read_text()
+    return ClusterRun(root, logs)
+
+
+def test_one_date_on_a_standalone_cluster_equals_local_mode(
+    cluster_run: ClusterRun, local_lakehouse: Path
+):
+    master_log = (cluster_run.logs / "master.log").read_text()
     assert "Registered app" in master_log or "Registering app" in master_log
     # The worker launched an executor for the run (work/<app id>/<executor id>/): the tasks, and
     # the Python workers of the pandas UDFs, ran there, not in the driver.
-    assert list((tmp_path / "work").glob("app-*/*/stderr")), "no executor was launched"
+    assert list((cluster_run.logs / "work").glob("app-*/*/stderr")), "no executor was launched"
 
-    gold = _rows(cluster_root, "gold/expense_lines")
+    gold = _rows(cluster_run.root, "gold/expense_lines")
     assert len(gold) > 100
-    assert _rows(cluster_root, "silver/quarantine"), "the sample's rejected lines"
+    assert _rows(cluster_run.root, "silver/quarantine"), "the sample's rejected lines"
     for table in COMPARED:
-        assert _rows(cluster_root, table) == _rows(published_lakehouse, table), table
+        assert _rows(cluster_run.root, table) == _rows(local_lakehouse, table), table
 
 
-def test_beeline_queries_gold_through_the_thrift_server(tmp_path, published_lakehouse):
-    root = published_lakehouse
-    key = json.loads((root / "answer_keys" / "expense_lines" / f"{DAY}.json").read_text())
+def test_beeline_queries_gold_through_the_thrift_server(
+    tmp_path, cluster_run: ClusterRun, local_lakehouse: Path
+):
+    root = cluster_run.root
+    answer_key = local_lakehouse / "answer_keys" / "expense_lines" / f"{DAY}.json"
+    key = json.loads(answer_key.read_text())
     expected = str(len(key["valid_keys"]))
     env = project_env(LAKEHOUSE_ROOT=str(root), SPARK_MASTER="local[2]")
 
