@@ -6,11 +6,11 @@ their required terms with enough confidence (an extractor that reads nothing mus
 the payment terms are what the close checks AP against). A contract short of them warns.
 """
 
-import great_expectations.expectations as gxe
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from expectations import extracted
+from expectations.gx import expect
 from expectations.suite import ERROR, WARN, Rule, Suite
 from transforms.contract_documents import FREE_TEXT_FIELDS, MAX_PAYMENT_DAYS
 
@@ -52,7 +52,7 @@ def gold_contract_terms_suite() -> Suite:
             "payment_days_is_a_term",
             ERROR,
             f"Payment terms in days, where read, are between 1 and {MAX_PAYMENT_DAYS}.",
-            gxe.ExpectColumnValuesToBeBetween(
+            expect.ExpectColumnValuesToBeBetween(
                 column="payment_days", min_value=1, max_value=MAX_PAYMENT_DAYS
             ),
         ),
@@ -61,7 +61,7 @@ def gold_contract_terms_suite() -> Suite:
             ERROR,
             f"At least {MIN_COMPLETE_SHARE:.0%} of contracts have {', '.join(REQUIRED_FIELDS)} "
             f"and a party at confidence {REQUIRED_CONFIDENCE} or more.",
-            gxe.ExpectColumnValuesToBeInSet(
+            expect.ExpectColumnValuesToBeInSet(
                 column="required_terms_present", value_set=[True], mostly=MIN_COMPLETE_SHARE
             ),
         ),
@@ -69,7 +69,7 @@ def gold_contract_terms_suite() -> Suite:
             "every_contract_complete",
             WARN,
             "Every contract has its required terms at the confidence asked.",
-            gxe.ExpectColumnValuesToBeInSet(column="required_terms_present", value_set=[True]),
+            expect.ExpectColumnValuesToBeInSet(column="required_terms_present", value_set=[True]),
         ),
         extracted.no_personal_data("no_personal_data_in_terms", "free_text", "the free-text terms"),
     ]

@@ -4,9 +4,8 @@ One enrichment outcome is a label (or summary) column plus its provenance (``enr
 ``model``, a confidence). Tables with two outcomes prefix the second's provenance columns.
 """
 
-import great_expectations.expectations as gxe
-
 from enrichment.models import STATUSES, Taxonomy
+from expectations.gx import expect
 from expectations.pii import PII_PATTERNS
 from expectations.suite import ERROR, WARN, Rule
 
@@ -18,13 +17,13 @@ def label_rules(label: str, confidence: str, taxonomy: Taxonomy, prefix: str = "
             f"{label}_in_taxonomy",
             ERROR,
             f"Every {label} is one of the declared {taxonomy.name} labels.",
-            gxe.ExpectColumnValuesToBeInSet(column=label, value_set=taxonomy.names),
+            expect.ExpectColumnValuesToBeInSet(column=label, value_set=taxonomy.names),
         ),
         Rule(
             f"{prefix}enrichment_status_known",
             ERROR,
             f"Every row says what became of its {label} enrichment.",
-            gxe.ExpectColumnValuesToBeInSet(
+            expect.ExpectColumnValuesToBeInSet(
                 column=f"{prefix}enrichment_status", value_set=list(STATUSES)
             ),
         ),
@@ -32,13 +31,13 @@ def label_rules(label: str, confidence: str, taxonomy: Taxonomy, prefix: str = "
             f"{confidence}_is_probability",
             ERROR,
             "Confidence is between 0 and 1.",
-            gxe.ExpectColumnValuesToBeBetween(column=confidence, min_value=0, max_value=1),
+            expect.ExpectColumnValuesToBeBetween(column=confidence, min_value=0, max_value=1),
         ),
         Rule(
             f"{prefix}provenance_model_recorded",
             ERROR,
             f"Every row names the model or rule that produced its {label}.",
-            gxe.ExpectColumnValuesToNotBeNull(column=f"{prefix}model"),
+            expect.ExpectColumnValuesToNotBeNull(column=f"{prefix}model"),
         ),
     ]
 
@@ -50,7 +49,7 @@ def summary_rules(column: str, max_chars: int) -> list[Rule]:
             "summary_length_bounded",
             ERROR,
             f"Summaries are 1 to {max_chars} characters.",
-            gxe.ExpectColumnValueLengthsToBeBetween(
+            expect.ExpectColumnValueLengthsToBeBetween(
                 column=column, min_value=1, max_value=max_chars
             ),
         ),
@@ -58,7 +57,7 @@ def summary_rules(column: str, max_chars: int) -> list[Rule]:
             "summary_has_no_personal_data",
             ERROR,
             "No e-mail address, phone number, national id or card number in a summary.",
-            gxe.ExpectColumnValuesToNotMatchRegexList(
+            expect.ExpectColumnValuesToNotMatchRegexList(
                 column=column, regex_list=list(PII_PATTERNS.values())
             ),
         ),
@@ -80,7 +79,7 @@ def availability_rules(
             ERROR,
             f"At most {max_failed_share:.0%} of rows have no {what}: neither the LLM nor the "
             "fallback answered.",
-            gxe.ExpectColumnValuesToNotBeInSet(
+            expect.ExpectColumnValuesToNotBeInSet(
                 column=f"{prefix}enrichment_status",
                 value_set=["failed"],
                 mostly=1 - max_failed_share,
@@ -91,7 +90,7 @@ def availability_rules(
             WARN,
             f"At most {max_fallback_share:.0%} of rows have their {what} from the offline "
             "fallback because the LLM was unavailable.",
-            gxe.ExpectColumnValuesToNotBeInSet(
+            expect.ExpectColumnValuesToNotBeInSet(
                 column=f"{prefix}failure_kind",
                 value_set=["fallback"],
                 mostly=1 - max_fallback_share,

@@ -7,13 +7,13 @@ gate.
 
 from datetime import date
 
-import great_expectations.expectations as gxe
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from enrichment.models import STATUSES
 from enrichment.taxonomies import SPEND_CATEGORY
 from expectations.enrichment import availability_rules, label_rules, summary_rules
+from expectations.gx import expect
 from expectations.suite import ERROR, WARN, Rule, Suite
 from transforms.contracts import MAX_EXPENSE_AGE_DAYS, MAX_EXPENSE_AMOUNT, VALID_CURRENCIES
 
@@ -60,31 +60,31 @@ def _line_rules() -> tuple[Rule, ...]:
             "report_id_not_null",
             ERROR,
             "Every line belongs to an expense report.",
-            gxe.ExpectColumnValuesToNotBeNull(column="report_id"),
+            expect.ExpectColumnValuesToNotBeNull(column="report_id"),
         ),
         Rule(
             "line_id_not_null",
             ERROR,
             "Every line has its number within the report.",
-            gxe.ExpectColumnValuesToNotBeNull(column="line_id"),
+            expect.ExpectColumnValuesToNotBeNull(column="line_id"),
         ),
         Rule(
             "line_key_unique",
             ERROR,
             "One row per (report_id, line_id): no line is counted twice.",
-            gxe.ExpectCompoundColumnsToBeUnique(column_list=list(KEY)),
+            expect.ExpectCompoundColumnsToBeUnique(column_list=list(KEY)),
         ),
         Rule(
             "employee_id_not_null",
             ERROR,
             "Every claim names the employee who made it.",
-            gxe.ExpectColumnValuesToNotBeNull(column="employee_id"),
+            expect.ExpectColumnValuesToNotBeNull(column="employee_id"),
         ),
         Rule(
             "amount_in_range",
             ERROR,
             f"Claimed amounts are positive and at most {MAX_EXPENSE_AMOUNT:,}.",
-            gxe.ExpectColumnValuesToBeBetween(
+            expect.ExpectColumnValuesToBeBetween(
                 column="amount", min_value=0.01, max_value=MAX_EXPENSE_AMOUNT
             ),
         ),
@@ -92,14 +92,16 @@ def _line_rules() -> tuple[Rule, ...]:
             "currency_is_iso",
             ERROR,
             "Currencies are ISO 4217 codes the group accepts.",
-            gxe.ExpectColumnValuesToBeInSet(column="currency", value_set=sorted(VALID_CURRENCIES)),
+            expect.ExpectColumnValuesToBeInSet(
+                column="currency", value_set=sorted(VALID_CURRENCIES)
+            ),
         ),
         Rule(
             "transaction_date_in_claim_window",
             ERROR,
             f"Claims are dated on or before the business date and at most "
             f"{MAX_EXPENSE_AGE_DAYS} days earlier.",
-            gxe.ExpectColumnValuesToBeBetween(
+            expect.ExpectColumnValuesToBeBetween(
                 column="claim_age_days", min_value=0, max_value=MAX_EXPENSE_AGE_DAYS
             ),
         ),
@@ -139,7 +141,7 @@ def gold_expense_lines_suite(
             "enriched_share",
             WARN,
             f"At most {MAX_UNENRICHED_SHARE:.0%} of rows failed or were skipped.",
-            gxe.ExpectColumnValuesToBeInSet(
+            expect.ExpectColumnValuesToBeInSet(
                 column="enrichment_status", value_set=["ok"], mostly=1 - MAX_UNENRICHED_SHARE
             ),
         ),
@@ -148,7 +150,7 @@ def gold_expense_lines_suite(
             "refusal_and_truncation_rate",
             WARN,
             f"At most {MAX_REFUSED_OR_TRUNCATED_SHARE:.0%} of rows were refused or truncated.",
-            gxe.ExpectColumnValuesToNotBeInSet(
+            expect.ExpectColumnValuesToNotBeInSet(
                 column="failure_kind",
                 value_set=["refusal", "truncated"],
                 mostly=1 - MAX_REFUSED_OR_TRUNCATED_SHARE,
@@ -162,7 +164,7 @@ def gold_expense_lines_suite(
                 WARN,
                 f"Today's label mix is within KL {LABEL_DRIFT_THRESHOLD} of the last "
                 f"{LABEL_DRIFT_LOOKBACK_DAYS} days.",
-                gxe.ExpectColumnKLDivergenceToBeLessThan(
+                expect.ExpectColumnKLDivergenceToBeLessThan(
                     column="spend_category",
                     partition_object=label_drift_reference(recent_label_counts),
                     threshold=LABEL_DRIFT_THRESHOLD,

@@ -2,11 +2,11 @@
 ``gold.contract_terms``): one row per landed file, with its hash, status, provenance and a
 confidence; each suite adds its own rules on what the extraction must yield."""
 
-import great_expectations.expectations as gxe
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from enrichment.models import STATUSES
+from expectations.gx import expect
 from expectations.pii import PII_PATTERNS
 from expectations.suite import ERROR, Rule
 
@@ -22,31 +22,33 @@ def shape_rules(noun: str) -> list[Rule]:
             "file_name_unique",
             ERROR,
             f"One row per landed {noun} and date.",
-            gxe.ExpectColumnValuesToBeUnique(column="file_name"),
+            expect.ExpectColumnValuesToBeUnique(column="file_name"),
         ),
         Rule(
             "document_sha256_not_null",
             ERROR,
             f"Every {noun} carries the hash of its bytes.",
-            gxe.ExpectColumnValuesToNotBeNull(column="document_sha256"),
+            expect.ExpectColumnValuesToNotBeNull(column="document_sha256"),
         ),
         Rule(
             "enrichment_status_known",
             ERROR,
             "Every row says what became of its extraction.",
-            gxe.ExpectColumnValuesToBeInSet(column="enrichment_status", value_set=list(STATUSES)),
+            expect.ExpectColumnValuesToBeInSet(
+                column="enrichment_status", value_set=list(STATUSES)
+            ),
         ),
         Rule(
             "provenance_model_recorded",
             ERROR,
             "Every row names the model or rules that read it.",
-            gxe.ExpectColumnValuesToNotBeNull(column="model"),
+            expect.ExpectColumnValuesToNotBeNull(column="model"),
         ),
         Rule(
             "confidence_is_probability",
             ERROR,
             f"The {noun}'s confidence is between 0 and 1.",
-            gxe.ExpectColumnValuesToBeBetween(column="confidence", min_value=0, max_value=1),
+            expect.ExpectColumnValuesToBeBetween(column="confidence", min_value=0, max_value=1),
         ),
     ]
 
@@ -65,7 +67,7 @@ def no_personal_data(name: str, column: str, where: str) -> Rule:
         name,
         ERROR,
         f"No e-mail address, IBAN, national id, card or phone number in {where}.",
-        gxe.ExpectColumnValuesToNotMatchRegexList(
+        expect.ExpectColumnValuesToNotMatchRegexList(
             column=column, regex_list=list(PII_PATTERNS.values())
         ),
     )

@@ -1,10 +1,9 @@
 """Quality rules for enriched HR cases (``gold.hr_cases``), thresholds beside the rules."""
 
-import great_expectations.expectations as gxe
-
 from enrichment.models import STATUSES
 from enrichment.taxonomies import HR_CASE_TYPE, HR_CASE_URGENCY
 from expectations.enrichment import availability_rules, label_rules, summary_rules
+from expectations.gx import expect
 from expectations.pii import PII_PATTERNS
 from expectations.suite import ERROR, WARN, Rule, Suite
 from transforms.hr_cases import KEY, URGENCY_PREFIX
@@ -38,19 +37,19 @@ def gold_hr_cases_suite() -> Suite:
             "case_id_not_null",
             ERROR,
             "Every case has its id.",
-            gxe.ExpectColumnValuesToNotBeNull(column="case_id"),
+            expect.ExpectColumnValuesToNotBeNull(column="case_id"),
         ),
         Rule(
             "case_id_unique",
             ERROR,
             "One row per case.",
-            gxe.ExpectColumnValuesToBeUnique(column="case_id"),
+            expect.ExpectColumnValuesToBeUnique(column="case_id"),
         ),
         Rule(
             "opened_at_not_null",
             ERROR,
             "Every case says when it was opened.",
-            gxe.ExpectColumnValuesToNotBeNull(column="opened_at"),
+            expect.ExpectColumnValuesToNotBeNull(column="opened_at"),
         ),
         *label_rules("case_type", "case_type_confidence", HR_CASE_TYPE),
         *label_rules("urgency", "urgency_confidence", HR_CASE_URGENCY, prefix=URGENCY_PREFIX),
@@ -59,7 +58,7 @@ def gold_hr_cases_suite() -> Suite:
             "urgency_rationale_has_no_personal_data",
             ERROR,
             "No e-mail address, phone number, national id or card number in a rationale.",
-            gxe.ExpectColumnValuesToNotMatchRegexList(
+            expect.ExpectColumnValuesToNotMatchRegexList(
                 column="urgency_rationale", regex_list=list(PII_PATTERNS.values())
             ),
         ),
@@ -70,7 +69,7 @@ def gold_hr_cases_suite() -> Suite:
                 f"{prefix or 'case_type_'}enriched_share",
                 WARN,
                 f"At most {MAX_UNENRICHED_SHARE:.0%} of cases have no {what}.",
-                gxe.ExpectColumnValuesToBeInSet(
+                expect.ExpectColumnValuesToBeInSet(
                     column=f"{prefix}enrichment_status",
                     value_set=["ok"],
                     mostly=1 - MAX_UNENRICHED_SHARE,

@@ -7,12 +7,12 @@ arithmetic does not add up is a fact about the document, kept and flagged in its
 reconciliation; it warns, since misread scans cause it too.
 """
 
-import great_expectations.expectations as gxe
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from documents.checks import FAILED, NOT_APPLICABLE, PASSED
 from expectations import extracted
+from expectations.gx import expect
 from expectations.suite import ERROR, WARN, Rule, Suite
 from transforms.invoice_documents import CHECKS
 
@@ -50,7 +50,7 @@ def gold_invoice_documents_suite() -> Suite:
                 f"{check}_known",
                 ERROR,
                 f"The {check} check passed, failed or did not apply.",
-                gxe.ExpectColumnValuesToBeInSet(
+                expect.ExpectColumnValuesToBeInSet(
                     column=check, value_set=[PASSED, FAILED, NOT_APPLICABLE]
                 ),
             )
@@ -61,7 +61,7 @@ def gold_invoice_documents_suite() -> Suite:
             ERROR,
             f"At least {MIN_COMPLETE_SHARE:.0%} of documents have {', '.join(REQUIRED_FIELDS)} "
             f"at confidence {REQUIRED_CONFIDENCE} or more.",
-            gxe.ExpectColumnValuesToBeInSet(
+            expect.ExpectColumnValuesToBeInSet(
                 column="required_fields_present", value_set=[True], mostly=MIN_COMPLETE_SHARE
             ),
         ),
@@ -69,14 +69,14 @@ def gold_invoice_documents_suite() -> Suite:
             "every_document_complete",
             WARN,
             "Every document has its required fields at the confidence asked.",
-            gxe.ExpectColumnValuesToBeInSet(column="required_fields_present", value_set=[True]),
+            expect.ExpectColumnValuesToBeInSet(column="required_fields_present", value_set=[True]),
         ),
         *[
             Rule(
                 f"{check}_consistent",
                 WARN,
                 f"The document's amounts pass {check} (a failure is kept and flagged).",
-                gxe.ExpectColumnValuesToNotBeInSet(column=check, value_set=[FAILED]),
+                expect.ExpectColumnValuesToNotBeInSet(column=check, value_set=[FAILED]),
             )
             for check in CHECKS
         ],

@@ -32,35 +32,42 @@ engines differ in places; each difference is handled here, or the frame stays on
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 
-import great_expectations.expectations as gxe
 import pandas as pd
-from great_expectations.execution_engine.util import is_valid_categorical_partition_object
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from expectations.gx import gx_engine_util, gxe
 from expectations.suite import Rule
 
 _INTEGRAL = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
 _FLOATING = (T.FloatType, T.DoubleType)
 _NUMERIC = (*_INTEGRAL, *_FLOATING, T.DecimalType)
-# Column types each expectation type may check on pandas (anything else: Spark).
+# Column types, grouped for the expectations that may check them on pandas (``_types``).
 _DISCRETE = (T.StringType, *_INTEGRAL, T.BooleanType)
 _ATOMIC = (*_DISCRETE, *_FLOATING, T.DecimalType, T.DateType)
-_TYPES: dict[type, tuple[type, ...]] = {
-    gxe.ExpectColumnValuesToBeInSet: _DISCRETE,
-    gxe.ExpectColumnValuesToNotBeInSet: _DISCRETE,
-    gxe.ExpectColumnKLDivergenceToBeLessThan: _DISCRETE,
-    gxe.ExpectColumnValuesToBeBetween: _NUMERIC,
-    # Its offending values are nulls: a timestamp's value is never reported.
-    gxe.ExpectColumnValuesToNotBeNull: (*_ATOMIC, T.TimestampType, T.TimestampNTZType),
-    gxe.ExpectColumnValuesToBeNull: _ATOMIC,
-    gxe.ExpectColumnValuesToBeUnique: _ATOMIC,
-    gxe.ExpectCompoundColumnsToBeUnique: _ATOMIC,
-    gxe.ExpectColumnValuesToNotMatchRegexList: (T.StringType,),
-    gxe.ExpectColumnValueLengthsToBeBetween: (T.StringType,),
-}
+
+
+@cache
+def _types() -> dict[type, tuple[type, ...]]:
+    """The column types each expectation type may check on pandas (anything else: Spark)."""
+    return {
+        gxe.ExpectColumnValuesToBeInSet: _DISCRETE,
+        gxe.ExpectColumnValuesToNotBeInSet: _DISCRETE,
+        gxe.ExpectColumnKLDivergenceToBeLessThan: _DISCRETE,
+        gxe.ExpectColumnValuesToBeBetween: _NUMERIC,
+        # Its offending values are nulls: a timestamp's value is never reported.
+        gxe.ExpectColumnValuesToNotBeNull: (*_ATOMIC, T.TimestampType, T.TimestampNTZType),
+        gxe.ExpectColumnValuesToBeNull: _ATOMIC,
+        gxe.ExpectColumnValuesToBeUnique: _ATOMIC,
+        gxe.ExpectCompoundColumnsToBeUnique: _ATOMIC,
+        gxe.ExpectColumnValuesToNotMatchRegexList: (T.StringType,),
+        gxe.ExpectColumnValueLengthsToBeBetween: (T.StringType,),
+    }
+
+
 # Key columns are reported as they are (``_plain``): types whose pandas value reads the same.
 _KEY_TYPES = (T.StringType, *_INTEGRAL, T.BooleanType, T.DateType, T.DecimalType, *_FLOATING)
 _NAN = "__gx_nan__"
@@ -81,12 +88,13 @@ def _numeric(bound) -> bool:
 def rule_on_pandas(rule: Rule) -> bool:
     """Whether GX's pandas engine judges ``rule`` as its Spark engine does, whatever the data."""
     expectation = rule.expectation
-    if type(expectation) not in _TYPES or getattr(expectation, "row_condition", None):
+    if type(expectation) not in _types() or getattr(expectation, "row_condition", None):
         return False
     if isinstance(expectation, gxe.ExpectColumnValuesToBeBetween):
         return _numeric(expectation.min_value) and _numeric(expectation.max_value)
     if isinstance(expectation, gxe.ExpectColumnKLDivergenceToBeLessThan):
-        return bool(is_valid_categorical_partition_object(expectation.partition_object))
+        partition = expectation.partition_object
+        return bool(gx_engine_util.is_valid_categorical_partition_object(partition))
     return True
 
 
@@ -136,7 +144,7 @@ def collect(
     if any(not isinstance(types[c], _KEY_TYPES) for c in key):
         return None
     for rule in rules:
-        allowed = _TYPES[type(rule.expectation)]
+        allowed = _types()[type(rule.expectation)]
         if any(not isinstance(types[c], allowed) for c in rule_columns(rule)):
             return None
     floating = [c for c in columns if isinstance(types[c], _FLOATING)]

@@ -7,12 +7,12 @@ are rates, and the AP control variance is fully explained by listed items (warn 
 
 from datetime import date
 
-import great_expectations.expectations as gxe
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from enrichment.taxonomies import EXCEPTION_REASON
 from expectations.enrichment import availability_rules, label_rules, summary_rules
+from expectations.gx import expect
 from expectations.pii import PII_PATTERNS
 from expectations.suite import ERROR, WARN, Rule, Suite
 from transforms.contracts import VALID_CURRENCIES
@@ -88,19 +88,19 @@ def recon_exceptions_suite(business_date: date) -> Suite:
             "exception_id_unique",
             ERROR,
             "Each exception is reported once a night.",
-            gxe.ExpectColumnValuesToBeUnique(column="exception_id"),
+            expect.ExpectColumnValuesToBeUnique(column="exception_id"),
         ),
         Rule(
             "recon_known",
             ERROR,
             f"The reconciliation is one of {', '.join(RECONS)}.",
-            gxe.ExpectColumnValuesToBeInSet(column="recon", value_set=list(RECONS)),
+            expect.ExpectColumnValuesToBeInSet(column="recon", value_set=list(RECONS)),
         ),
         Rule(
             "exception_type_known",
             ERROR,
             "Exception types are the documented ones (docs/RECONCILIATIONS.md).",
-            gxe.ExpectColumnValuesToBeInSet(
+            expect.ExpectColumnValuesToBeInSet(
                 column="exception_type", value_set=list(EXCEPTION_TYPES)
             ),
         ),
@@ -108,49 +108,51 @@ def recon_exceptions_suite(business_date: date) -> Suite:
             "status_known",
             ERROR,
             "An exception is open or closed.",
-            gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["open", "closed"]),
+            expect.ExpectColumnValuesToBeInSet(column="status", value_set=["open", "closed"]),
         ),
         Rule(
             "resolution_known",
             ERROR,
             "A closed exception was matched, superseded or aged out.",
-            gxe.ExpectColumnValuesToBeInSet(column="resolution", value_set=list(RESOLUTIONS)),
+            expect.ExpectColumnValuesToBeInSet(column="resolution", value_set=list(RESOLUTIONS)),
         ),
         Rule(
             "closure_consistent",
             ERROR,
             "Closed exceptions have a closing date and a resolution; open ones have neither.",
-            gxe.ExpectColumnValuesToBeInSet(column="closure_consistent", value_set=[True]),
+            expect.ExpectColumnValuesToBeInSet(column="closure_consistent", value_set=[True]),
         ),
         Rule(
             "age_consistent",
             ERROR,
             "Age in days = business date - first seen date.",
-            gxe.ExpectColumnValuesToBeInSet(column="age_consistent", value_set=[True]),
+            expect.ExpectColumnValuesToBeInSet(column="age_consistent", value_set=[True]),
         ),
         Rule(
             "names_its_records",
             ERROR,
             "Every exception names the records involved.",
-            gxe.ExpectColumnValuesToBeBetween(column="n_records", min_value=1),
+            expect.ExpectColumnValuesToBeBetween(column="n_records", min_value=1),
         ),
         Rule(
             "amount_not_null",
             ERROR,
             "Every exception carries an amount.",
-            gxe.ExpectColumnValuesToNotBeNull(column="amount"),
+            expect.ExpectColumnValuesToNotBeNull(column="amount"),
         ),
         Rule(
             "currency_is_iso",
             ERROR,
             "Currencies are ISO codes the group transacts in.",
-            gxe.ExpectColumnValuesToBeInSet(column="currency", value_set=sorted(VALID_CURRENCIES)),
+            expect.ExpectColumnValuesToBeInSet(
+                column="currency", value_set=sorted(VALID_CURRENCIES)
+            ),
         ),
         Rule(
             "no_personal_data_in_detail",
             ERROR,
             "Payroll exception sentences hold no e-mail, IBAN or national id (ids only).",
-            gxe.ExpectColumnValuesToNotMatchRegexList(
+            expect.ExpectColumnValuesToNotMatchRegexList(
                 column="hr_detail",
                 regex_list=[PII_PATTERNS[k] for k in HR_DETAIL_PII],
             ),
@@ -175,19 +177,19 @@ def recon_matches_suite(business_date: date) -> Suite:
             "match_id_unique",
             ERROR,
             "Each match group is reported once.",
-            gxe.ExpectColumnValuesToBeUnique(column="match_id"),
+            expect.ExpectColumnValuesToBeUnique(column="match_id"),
         ),
         Rule(
             "rule_known",
             ERROR,
             f"Every match names its rule ({', '.join(MATCH_RULES)}).",
-            gxe.ExpectColumnValuesToBeInSet(column="rule", value_set=list(MATCH_RULES)),
+            expect.ExpectColumnValuesToBeInSet(column="rule", value_set=list(MATCH_RULES)),
         ),
         Rule(
             "amounts_agree",
             ERROR,
             f"Both sides of a match agree within {MATCH_TOLERANCE}.",
-            gxe.ExpectColumnValuesToBeBetween(
+            expect.ExpectColumnValuesToBeBetween(
                 column="amount_gap", min_value=0, max_value=MATCH_TOLERANCE
             ),
         ),
@@ -195,7 +197,7 @@ def recon_matches_suite(business_date: date) -> Suite:
             "both_sides_present",
             ERROR,
             "A match has at least one record on each side.",
-            gxe.ExpectColumnValuesToBeBetween(column="sides", min_value=1),
+            expect.ExpectColumnValuesToBeBetween(column="sides", min_value=1),
         ),
     )
     return Suite("gold_recon_matches", ("match_id",), rules, prepare=_match_checks)
@@ -208,25 +210,25 @@ def close_summary_suite(business_date: date) -> Suite:
             "entity_recon_unique",
             ERROR,
             "One row per legal entity and reconciliation.",
-            gxe.ExpectCompoundColumnsToBeUnique(column_list=["legal_entity", "recon"]),
+            expect.ExpectCompoundColumnsToBeUnique(column_list=["legal_entity", "recon"]),
         ),
         Rule(
             "match_rate_is_rate",
             ERROR,
             "Match rates are between 0 and 1.",
-            gxe.ExpectColumnValuesToBeBetween(column="match_rate", min_value=0, max_value=1),
+            expect.ExpectColumnValuesToBeBetween(column="match_rate", min_value=0, max_value=1),
         ),
         Rule(
             "open_exceptions_not_negative",
             ERROR,
             "Open exception counts are not negative.",
-            gxe.ExpectColumnValuesToBeBetween(column="open_exceptions", min_value=0),
+            expect.ExpectColumnValuesToBeBetween(column="open_exceptions", min_value=0),
         ),
         Rule(
             "ap_variance_explained",
             WARN,
             "The AP subledger / GL control variance is explained by listed exceptions.",
-            gxe.ExpectColumnValuesToBeBetween(
+            expect.ExpectColumnValuesToBeBetween(
                 column="ap_variance_unexplained",
                 min_value=-AP_UNEXPLAINED_TOLERANCE,
                 max_value=AP_UNEXPLAINED_TOLERANCE,
@@ -258,13 +260,13 @@ def close_narrative_suite() -> Suite:
                 "one_narrative_per_entity",
                 ERROR,
                 "One paragraph per legal entity and night.",
-                gxe.ExpectColumnValuesToBeUnique(column="legal_entity"),
+                expect.ExpectColumnValuesToBeUnique(column="legal_entity"),
             ),
             Rule(
                 "narrative_status_known",
                 ERROR,
                 "Every paragraph was written (ok) or says why not (failed, skipped).",
-                gxe.ExpectColumnValuesToBeInSet(
+                expect.ExpectColumnValuesToBeInSet(
                     column="status", value_set=["ok", "failed", "skipped"]
                 ),
             ),
@@ -272,7 +274,7 @@ def close_narrative_suite() -> Suite:
                 "narrative_author_recorded",
                 ERROR,
                 "Every paragraph says whether a rule (template), a model or an LLM wrote it.",
-                gxe.ExpectColumnValuesToBeInSet(
+                expect.ExpectColumnValuesToBeInSet(
                     column="source", value_set=["rule", "model", "llm"]
                 ),
             ),
@@ -280,7 +282,7 @@ def close_narrative_suite() -> Suite:
                 "narrative_length_bounded",
                 ERROR,
                 f"Paragraphs are 1 to {NARRATIVE_MAX_CHARS} characters.",
-                gxe.ExpectColumnValueLengthsToBeBetween(
+                expect.ExpectColumnValueLengthsToBeBetween(
                     column="narrative", min_value=1, max_value=NARRATIVE_MAX_CHARS
                 ),
             ),
@@ -288,7 +290,7 @@ def close_narrative_suite() -> Suite:
                 "narrative_has_no_personal_data",
                 ERROR,
                 "No e-mail address, phone number, national id or card number in a paragraph.",
-                gxe.ExpectColumnValuesToNotMatchRegexList(
+                expect.ExpectColumnValuesToNotMatchRegexList(
                     column="narrative", regex_list=list(PII_PATTERNS.values())
                 ),
             ),
@@ -296,14 +298,14 @@ def close_narrative_suite() -> Suite:
                 "narratives_written",
                 WARN,
                 "Every entity got its paragraph.",
-                gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["ok"]),
+                expect.ExpectColumnValuesToBeInSet(column="status", value_set=["ok"]),
             ),
             Rule(
                 "narrative_failed_share",
                 ERROR,
                 f"At most {NARRATIVE_MAX_FAILED_SHARE:.0%} of paragraphs were written by "
                 "neither the LLM nor the template fallback.",
-                gxe.ExpectColumnValuesToNotBeInSet(
+                expect.ExpectColumnValuesToNotBeInSet(
                     column="status", value_set=["failed"], mostly=1 - NARRATIVE_MAX_FAILED_SHARE
                 ),
             ),
@@ -312,7 +314,7 @@ def close_narrative_suite() -> Suite:
                 WARN,
                 f"At most {NARRATIVE_MAX_UNAVAILABLE_SHARE:.0%} of paragraphs carry an error: "
                 "the LLM was unavailable (template fallback, or failed).",
-                gxe.ExpectColumnValuesToBeNull(
+                expect.ExpectColumnValuesToBeNull(
                     column="error", mostly=1 - NARRATIVE_MAX_UNAVAILABLE_SHARE
                 ),
             ),
@@ -348,7 +350,7 @@ def exception_notes_suite() -> Suite:
                 "one_note_per_exception",
                 ERROR,
                 "One note per exception and night.",
-                gxe.ExpectColumnValuesToBeUnique(column="exception_id"),
+                expect.ExpectColumnValuesToBeUnique(column="exception_id"),
             ),
             *label_rules("probable_reason", "reason_confidence", EXCEPTION_REASON),
             *summary_rules("analyst_note", NOTE_MAX_CHARS),

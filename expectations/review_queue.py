@@ -2,8 +2,7 @@
 
 from collections.abc import Sequence
 
-import great_expectations.expectations as gxe
-
+from expectations.gx import expect
 from expectations.pii import PII_PATTERNS
 from expectations.suite import ERROR, WARN, Rule, Suite
 from transforms.review import ACCEPTED, OPEN, OVERRIDDEN, REASONS
@@ -32,50 +31,50 @@ def review_queue_suite(tables: Sequence[str]) -> Suite:
             "key_not_null",
             ERROR,
             "Every queued value names its record's business key.",
-            gxe.ExpectColumnValuesToNotBeNull(column="key"),
+            expect.ExpectColumnValuesToNotBeNull(column="key"),
         ),
         Rule(
             "table_is_reviewed",
             ERROR,
             "Every queued value belongs to a reviewed table.",
-            gxe.ExpectColumnValuesToBeInSet(column="table_name", value_set=sorted(tables)),
+            expect.ExpectColumnValuesToBeInSet(column="table_name", value_set=sorted(tables)),
         ),
         Rule(
             "field_not_null",
             ERROR,
             "Every queued value names its field.",
-            gxe.ExpectColumnValuesToNotBeNull(column="field"),
+            expect.ExpectColumnValuesToNotBeNull(column="field"),
         ),
         Rule(
             "queued_value_unique",
             ERROR,
             "A value is queued once per date: one row per (table, key, field).",
-            gxe.ExpectCompoundColumnsToBeUnique(column_list=list(KEY)),
+            expect.ExpectCompoundColumnsToBeUnique(column_list=list(KEY)),
         ),
         Rule(
             "reason_known",
             ERROR,
             f"Every queued value says why, one of {', '.join(REASONS)}.",
-            gxe.ExpectColumnValuesToBeInSet(column="reason", value_set=list(REASONS)),
+            expect.ExpectColumnValuesToBeInSet(column="reason", value_set=list(REASONS)),
         ),
         Rule(
             "status_known",
             ERROR,
             f"Every queued value is {', '.join(STATUSES)}.",
-            gxe.ExpectColumnValuesToBeInSet(column="status", value_set=list(STATUSES)),
+            expect.ExpectColumnValuesToBeInSet(column="status", value_set=list(STATUSES)),
         ),
         Rule(
             "confidence_is_probability",
             ERROR,
             "Confidence, where there is one, is between 0 and 1.",
-            gxe.ExpectColumnValuesToBeBetween(column="confidence", min_value=0, max_value=1),
+            expect.ExpectColumnValuesToBeBetween(column="confidence", min_value=0, max_value=1),
         ),
         Rule(
             "record_text_has_no_personal_data",
             ERROR,
             "The record text is the redacted text the model read: no e-mail address, phone "
             "number, national id or card number.",
-            gxe.ExpectColumnValuesToNotMatchRegexList(
+            expect.ExpectColumnValuesToNotMatchRegexList(
                 column="record_text", regex_list=list(PII_PATTERNS.values())
             ),
         ),
@@ -83,7 +82,7 @@ def review_queue_suite(tables: Sequence[str]) -> Suite:
             "record_text_present",
             WARN,
             "Every queued value carries its record's text (missing: the record is gone).",
-            gxe.ExpectColumnValuesToNotBeNull(column="record_text"),
+            expect.ExpectColumnValuesToNotBeNull(column="record_text"),
         ),
     ]
     return Suite(name="gold_review_queue", key=KEY, rules=tuple(rules))

@@ -26,31 +26,23 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import great_expectations as gx
-import great_expectations.expectations as gxe
 import numpy as np
 import pandas as pd
-from great_expectations.data_context.types.base import (
-    DataContextConfig,
-    InMemoryStoreBackendDefaults,
-    ProgressBarsConfig,
-)
-from great_expectations.execution_engine.util import is_valid_categorical_partition_object
-from great_expectations.expectations.expectation import (
-    ColumnMapExpectation,
-    Expectation,
-    MulticolumnMapExpectation,
-)
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from expectations import pandas_engine
+from expectations.gx import gx, gx_config, gx_engine_util, gx_expectation, gxe
 from expectations.pandas_engine import PandasFrame
 from expectations.suite import ERROR, Rule, Suite
 from infra.settings import gx_pandas_max_rows
+
+if TYPE_CHECKING:  # imported where it is used (expectations/gx.py)
+    from great_expectations.expectations.expectation import Expectation
 
 # Offending keys kept per failed rule (the count is always exact).
 MAX_OFFENDING_KEYS = 1000
@@ -135,9 +127,11 @@ _GROUPS_WARNING = "This pattern is interpreted as a regular expression, and has 
 def _context(docs_dir: str | None):
     # In memory, without the temporary docs site GX's default ephemeral context makes (and never
     # removes) under /tmp for every validation.
-    config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults())
+    config = gx_config.DataContextConfig(
+        store_backend_defaults=gx_config.InMemoryStoreBackendDefaults()
+    )
     context = gx.get_context(mode="ephemeral", project_config=config)
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.variables.progress_bars = gx_config.ProgressBarsConfig(globally=False)
     if docs_dir:
         context.add_data_docs_site(
             site_name=DOCS_SITE,
@@ -337,11 +331,15 @@ def _plain(value: Any) -> Any:
 # (``MAX_OFFENDING_KEYS`` a date on average).
 
 _DATE = "business_date"
-_COUNTABLE_MAPS = (
-    gxe.ExpectColumnValuesToBeInSet,
-    gxe.ExpectColumnValuesToNotBeInSet,
-    gxe.ExpectColumnValuesToBeNull,
-)
+
+
+@cache
+def _countable_maps() -> tuple[type, ...]:
+    return (
+        gxe.ExpectColumnValuesToBeInSet,
+        gxe.ExpectColumnValuesToNotBeInSet,
+        gxe.ExpectColumnValuesToBeNull,
+    )
 
 
 def _range_safe(rule: Rule) -> Rule | None:
@@ -358,7 +356,9 @@ def _range_safe(rule: Rule) -> Rule | None:
         expectation = gxe.ExpectCompoundColumnsToBeUnique(column_list=[expectation.column, _DATE])
     elif isinstance(expectation, gxe.ExpectCompoundColumnsToBeUnique):
         expectation = expectation.copy(update={"column_list": [*expectation.column_list, _DATE]})
-    elif not isinstance(expectation, ColumnMapExpectation | MulticolumnMapExpectation):
+    elif not isinstance(
+        expectation, gx_expectation.ColumnMapExpectation | gx_expectation.MulticolumnMapExpectation
+    ):
         return None
     if (getattr(expectation, "mostly", 1) or 1) < 1:
         return None
@@ -375,10 +375,10 @@ def _countable(rule: Rule) -> bool:
     expectation = rule.expectation
     if getattr(expectation, "row_condition", None):
         return False
-    if isinstance(expectation, _COUNTABLE_MAPS):
+    if isinstance(expectation, _countable_maps()):
         return True
     return isinstance(expectation, gxe.ExpectColumnKLDivergenceToBeLessThan) and bool(
-        is_valid_categorical_partition_object(expectation.partition_object)
+        gx_engine_util.is_valid_categorical_partition_object(expectation.partition_object)
     )
 
 
@@ -430,7 +430,7 @@ def plan_dates(suites: dict[date, Suite]) -> DatePlan:
     return DatePlan(tuple(ranged), tuple(counted), tuple(per_date))
 
 
-def _map_counts(expectation: Expectation) -> tuple[Column, Column]:
+def _map_counts(expectation: "Expectation") -> tuple[Column, Column]:
     """(null, unexpected) conditions of a countable map rule, as GX's Spark metrics define them:
     a null is never unexpected, except for ``ExpectColumnValuesToBeNull``, which counts every
     row."""
@@ -450,7 +450,7 @@ def _count_per_date(
     """The counted rules' results on each date of ``df``: counts from one grouped aggregation
     (one more per distribution rule), verdicts from each date's own expectation."""
     template = next(iter(suites.values()))
-    maps = [n for n in names if isinstance(template.rule(n).expectation, _COUNTABLE_MAPS)]
+    maps = [n for n in names if isinstance(template.rule(n).expectation, _countable_maps())]
     aggregates = [F.count(F.lit(1)).alias("rows")]
     for i, name in enumerate(maps):
         null, unexpected = _map_counts(template.rule(name).expectation)
@@ -516,10 +516,10 @@ def _count_per_date(
     return out
 
 
-def _sample_value(expectation: Expectation, row: dict) -> Any:
+def _sample_value(expectation: "Expectation", row: dict) -> Any:
     """The offending value GX samples for a rule alone, from an offending row's index entry
     (which carries the rule's columns)."""
-    if isinstance(expectation, MulticolumnMapExpectation):
+    if isinstance(expectation, gx_expectation.MulticolumnMapExpectation):
         return {c: row.get(c) for c in expectation.column_list}
     return row.get(expectation.column)
 

@@ -7,11 +7,11 @@ would check by hand: journals balance, net pay adds up, rates are positive.
 
 from datetime import date
 
-import great_expectations.expectations as gxe
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from expectations.expense_lines import silver_expense_lines_suite
+from expectations.gx import expect
 from expectations.suite import ERROR, Rule, Suite
 from transforms.contracts import (
     EXPENSE_LINES,
@@ -31,9 +31,9 @@ def _contract_rules(contract: SourceContract) -> list[Rule]:
             "key_unique",
             ERROR,
             f"One row per {', '.join(contract.key)}: nothing counted twice.",
-            gxe.ExpectCompoundColumnsToBeUnique(column_list=list(contract.key))
+            expect.ExpectCompoundColumnsToBeUnique(column_list=list(contract.key))
             if len(contract.key) > 1
-            else gxe.ExpectColumnValuesToBeUnique(column=contract.key[0]),
+            else expect.ExpectColumnValuesToBeUnique(column=contract.key[0]),
         )
     ]
     for column in contract.columns:
@@ -43,7 +43,7 @@ def _contract_rules(contract: SourceContract) -> list[Rule]:
                     f"{column.name}_not_null",
                     ERROR,
                     f"Every row has a {column.name}.",
-                    gxe.ExpectColumnValuesToNotBeNull(column=column.name),
+                    expect.ExpectColumnValuesToNotBeNull(column=column.name),
                 )
             )
     if contract.currency_column:
@@ -52,7 +52,7 @@ def _contract_rules(contract: SourceContract) -> list[Rule]:
                 "currency_is_iso",
                 ERROR,
                 "Currencies are ISO 4217 codes the group transacts in.",
-                gxe.ExpectColumnValuesToBeInSet(
+                expect.ExpectColumnValuesToBeInSet(
                     column=contract.currency_column, value_set=sorted(VALID_CURRENCIES)
                 ),
             )
@@ -63,7 +63,7 @@ def _contract_rules(contract: SourceContract) -> list[Rule]:
                 f"{amount}_usd_not_null",
                 ERROR,
                 f"Every {amount} is converted to USD at the day's rate.",
-                gxe.ExpectColumnValuesToNotBeNull(column=f"{amount}_usd"),
+                expect.ExpectColumnValuesToNotBeNull(column=f"{amount}_usd"),
             )
         )
     return rules
@@ -100,7 +100,9 @@ def silver_source_suite(contract: SourceContract, business_date: date) -> Suite:
                 "journals_balance",
                 ERROR,
                 "Debits equal credits within every journal.",
-                gxe.ExpectColumnValuesToBeBetween(column="journal_net", min_value=0, max_value=0),
+                expect.ExpectColumnValuesToBeBetween(
+                    column="journal_net", min_value=0, max_value=0
+                ),
             )
         )
     elif contract is PAYROLL_REGISTER:
@@ -110,7 +112,7 @@ def silver_source_suite(contract: SourceContract, business_date: date) -> Suite:
                 "net_pay_adds_up",
                 ERROR,
                 "Net pay = gross - taxes - deductions, to the cent.",
-                gxe.ExpectColumnValuesToBeBetween(
+                expect.ExpectColumnValuesToBeBetween(
                     column="net_pay_gap", min_value=0, max_value=NET_PAY_TOLERANCE
                 ),
             )
@@ -122,7 +124,7 @@ def silver_source_suite(contract: SourceContract, business_date: date) -> Suite:
                 "rate_positive",
                 ERROR,
                 "Every rate to USD is positive.",
-                gxe.ExpectColumnValuesToBeBetween(
+                expect.ExpectColumnValuesToBeBetween(
                     column="rate_to_usd", min_value=0, strict_min=True
                 ),
             )
@@ -132,7 +134,9 @@ def silver_source_suite(contract: SourceContract, business_date: date) -> Suite:
                 "rate_date_is_business_date",
                 ERROR,
                 "Rates are the business date's.",
-                gxe.ExpectColumnValuesToBeBetween(column="rate_lag_days", min_value=0, max_value=0),
+                expect.ExpectColumnValuesToBeBetween(
+                    column="rate_lag_days", min_value=0, max_value=0
+                ),
             )
         )
     elif contract is HRIS_ROSTER:
@@ -141,7 +145,7 @@ def silver_source_suite(contract: SourceContract, business_date: date) -> Suite:
                 "status_known",
                 ERROR,
                 f"Status is one of {', '.join(HRIS_STATUSES)}.",
-                gxe.ExpectColumnValuesToBeInSet(column="status", value_set=list(HRIS_STATUSES)),
+                expect.ExpectColumnValuesToBeInSet(column="status", value_set=list(HRIS_STATUSES)),
             )
         )
     return Suite(

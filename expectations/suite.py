@@ -2,9 +2,15 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
-from great_expectations.expectations import Expectation
 from pyspark.sql import DataFrame
+
+from expectations.gx import ExpectationSpec
+
+if TYPE_CHECKING:  # imported where it is used (expectations/gx.py)
+    from great_expectations.expectations import Expectation
 
 ERROR = "error"  # blocks the publish
 WARN = "warn"  # publishes, shows as a warning
@@ -12,12 +18,21 @@ WARN = "warn"  # publishes, shows as a warning
 
 @dataclass(frozen=True)
 class Rule:
-    """One expectation with a stable name (its Dagster asset check) and a severity."""
+    """One expectation with a stable name (its Dagster asset check) and a severity.
+
+    ``spec`` is GX's expectation, or its ``ExpectationSpec`` (``expectations/gx.py``): built, and
+    GX imported, when the rule is first validated, not when its suite is declared.
+    """
 
     name: str
     severity: str
     description: str
-    expectation: Expectation
+    spec: "Expectation | ExpectationSpec"
+
+    @cached_property
+    def expectation(self) -> "Expectation":
+        """GX's expectation object."""
+        return self.spec.build() if isinstance(self.spec, ExpectationSpec) else self.spec
 
 
 @dataclass(frozen=True)
