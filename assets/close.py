@@ -35,6 +35,7 @@ from infra.checks import (
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.spark import SparkResource
 from transforms import contracts as c
+from transforms.frames import local_frame
 from transforms.hris import hris_history_dates
 from transforms.recon.ap import ap_control_balances_dates
 from transforms.recon.close import (
@@ -132,7 +133,7 @@ def _published(
     """What the close reads of a published document table (``schema``'s columns); none before
     anything was ever published to it."""
     if not lakehouse.exists(session, table):
-        return session.createDataFrame([], schema)
+        return local_frame(session, [], schema)
     return lakehouse.read(session, table).select(*[c.split()[0] for c in schema.split(", ")])
 
 

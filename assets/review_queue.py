@@ -47,6 +47,7 @@ from infra.checks import (
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.settings import review_alerts, review_thresholds
 from infra.spark import SessionSource, SparkResource
+from transforms.frames import local_frame
 from transforms.review import (
     QUEUE_SCHEMA,
     QUEUE_TABLE_COLUMNS,
@@ -122,7 +123,7 @@ def queue_candidate(
         if output is not None:  # not published on any of the dates: nothing of it to review yet
             outputs[spec.name] = (spec, output)
     if not outputs:
-        return session.createDataFrame([], QUEUE_SCHEMA)
+        return local_frame(session, [], QUEUE_SCHEMA)
     candidates = union_all(
         [output.transform(spec.candidates(thresholds)) for spec, output in outputs.values()]
     ).localCheckpoint()

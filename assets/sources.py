@@ -34,6 +34,7 @@ from infra.spark import SparkResource
 from transforms import contracts as c
 from transforms.conform import rates_on
 from transforms.deliveries import FINGERPRINT_COLUMNS, delivery_fingerprints, repeated_deliveries
+from transforms.frames import local_frame
 from transforms.hr_cases import roster_names_by_date
 from transforms.ingest import with_ingestion_metadata
 from transforms.quarantine import quarantined_rows
@@ -142,7 +143,7 @@ def repeated_files_in(
     # A few rows at most: collected once, so classification joins a small local frame rather
     # than re-running the fingerprint window over the source's whole history.
     rows = found.collect()
-    return session.createDataFrame(rows, found.schema) if rows else None
+    return local_frame(session, rows, found.schema) if rows else None
 
 
 @dataclass

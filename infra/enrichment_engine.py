@@ -44,6 +44,7 @@ from transforms.enrich import (
     estimate_request_tokens,
     with_enrichment_input,
 )
+from transforms.frames import local_frame
 
 if TYPE_CHECKING:
     from infra.enrichment import EnrichmentResource
@@ -163,7 +164,7 @@ def merge_journal(
     files = journal_files(folder)
     answers = read_answers(files)
     if answers:
-        rows = spark.createDataFrame(answers, OUTCOME_SCHEMA)
+        rows = local_frame(spark, answers, OUTCOME_SCHEMA)
         insert_absent_keys(
             lakehouse,
             LLM_CACHE,
@@ -187,7 +188,7 @@ def log_recovered_calls(
     for path in files:
         by_run.setdefault(journal_run(path), []).extend(read_answers([path]))
     frames = [
-        spark.createDataFrame(answers, OUTCOME_SCHEMA).withColumn("run_id", F.lit(run))
+        local_frame(spark, answers, OUTCOME_SCHEMA).withColumn("run_id", F.lit(run))
         for run, answers in by_run.items()
     ]
     calls = frames[0]

@@ -29,6 +29,7 @@ from pyspark.sql import functions as F
 
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.versions import code_version
+from transforms.frames import local_frame
 from transforms.human_labels import (
     HUMAN,
     LABEL_SOURCE,
@@ -260,7 +261,8 @@ def load_or_train(
         f"{key[:16]}-{uuid.uuid4().hex[:8]}"
     )
     classifier.pipeline.write().overwrite().save(path)
-    record = spark.createDataFrame(
+    record = local_frame(
+        spark,
         [
             (
                 task,

@@ -39,6 +39,7 @@ from infra.settings import audit_window_properties, lakehouse_root
 from infra.spark import SessionSource, session_of
 from transforms.contracts import CORRUPT_RECORD_COLUMN, SourceContract
 from transforms.drift import DriftReport, SchemaDriftError, detect_drift
+from transforms.frames import local_frame
 from transforms.ingest import EXTRA_COLUMNS_COLUMN, SOURCE_FILE_COLUMN
 
 _COMMIT_FILE = re.compile(r"\d{20}\.json")
@@ -304,7 +305,7 @@ class LakehouseResource(ConfigurableResource):
             folders[location] = day
         schema = "path string, content binary, business_date date"
         if not folders:
-            return spark.createDataFrame([], schema)
+            return local_frame(spark, [], schema)
         files = (
             spark.read.format("binaryFile")
             .option("ignoreMissingFiles", "true")
@@ -342,7 +343,7 @@ class LakehouseResource(ConfigurableResource):
                     raise FileNotFoundError(
                         f"no {contract.name} files landed for {business_date} in {location}"
                     )
-                empty = spark.createDataFrame([], contract.landing_schema())
+                empty = local_frame(spark, [], contract.landing_schema())
                 empty = empty.withColumn(SOURCE_FILE_COLUMN, F.lit(None).cast("string"))
                 return empty, detect_drift(contract, contract.landing_schema())
             paths = [str(f.path) for f in checked]
@@ -509,7 +510,7 @@ class LakehouseResource(ConfigurableResource):
         """
         folder = _local(self.path(table))
         if folder is None:
-            frame = spark.createDataFrame(rows, schema)
+            frame = local_frame(spark, rows, schema)
             if replace_dates is None:
                 return self.append(frame, table, partitioned)
             return self.write_dates(frame, table, replace_dates, extra_predicate)

@@ -49,6 +49,7 @@ from transforms.document_review import (
     with_payment_days_after_review,
 )
 from transforms.expenses import expense_text, with_category_differs_from_claim
+from transforms.frames import local_frame
 from transforms.hr_cases import hr_case_text
 from transforms.recon.notes import exception_text
 from transforms.review import (
@@ -416,12 +417,12 @@ def register_ledgers(
 
 def assignments_frame(spark: SparkSession, rows: list[dict]) -> DataFrame:
     """Assignments read by ``assignments_on`` as a Spark frame of ``ASSIGNMENT_SCHEMA``."""
-    return spark.createDataFrame(rows, ASSIGNMENT_SCHEMA)
+    return local_frame(spark, rows, ASSIGNMENT_SCHEMA)
 
 
 def decisions_frame(spark: SparkSession, rows: list[dict]) -> DataFrame:
     """Decisions read by ``decisions_on`` as a Spark frame of ``DECISION_SCHEMA``."""
-    return spark.createDataFrame(rows, DECISION_SCHEMA)
+    return local_frame(spark, rows, DECISION_SCHEMA)
 
 
 def decision_fingerprints(

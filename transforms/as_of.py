@@ -12,12 +12,14 @@ from datetime import date
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from transforms.frames import local_frame
+
 AS_OF = "as_of"
 
 
 def dates_frame(spark: SparkSession, days: Iterable[date]) -> DataFrame:
     """The distinct ``days`` as a one-column DataFrame (``AS_OF date``)."""
-    return spark.createDataFrame([(d,) for d in sorted(set(days))], f"{AS_OF} date")
+    return local_frame(spark, [(d,) for d in sorted(set(days))], f"{AS_OF} date")
 
 
 def as_of_dates(

@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from transforms.contracts import CORRUPT_RECORD_COLUMN, VALID_CURRENCIES, SourceContract
 from transforms.deliveries import REPEAT_OF_COLUMN, with_repeat_of
+from transforms.frames import local_frame
 from transforms.ingest import ROW_HASH_COLUMN, SOURCE_FILE_COLUMN
 from transforms.quarantine import (
     REASON_CODE,
@@ -126,8 +127,10 @@ def rates_on(fx_silver: DataFrame, business_dates: Sequence[date]) -> DataFrame:
     """``(business_date, currency, rate)`` for the given dates from silver FX rates; USD is
     always 1 (on every date, whether or not other rates landed)."""
     session = fx_silver.sparkSession
-    usd = session.createDataFrame(
-        [(d, "USD") for d in sorted(set(business_dates))], "business_date date, currency string"
+    usd = local_frame(
+        session,
+        [(d, "USD") for d in sorted(set(business_dates))],
+        "business_date date, currency string",
     ).withColumn("rate", F.lit(1).cast("decimal(18,8)"))
     rates = fx_silver.where(
         F.col("business_date").isin([F.lit(d) for d in sorted(set(business_dates))])

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from transforms.as_of import AS_OF, as_of_dates, dates_frame
 from transforms.contracts import AP_INVOICES, AP_PAYMENTS, GL_JOURNAL_LINES
+from transforms.frames import local_frame
 from transforms.recon.common import (
     FIRST_SEEN_COLUMN,
     MONEY,
@@ -295,7 +296,8 @@ def ap_control_balances_dates(
         .groupBy(*by_entity)
         .agg(F.sum("liability").alias("ap_gl_balance"))
     )
-    entities = gl.sparkSession.createDataFrame(
+    entities = local_frame(
+        gl.sparkSession,
         [(e.code, e.currency) for e in LEGAL_ENTITIES.values()],
         "legal_entity string, currency string",
     ).crossJoin(dates_frame(gl.sparkSession, days))

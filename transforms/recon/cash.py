@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 
 from transforms.as_of import AS_OF, as_of_dates
 from transforms.contracts import BANK_STATEMENT_LINES, GL_JOURNAL_LINES
+from transforms.frames import local_frame
 from transforms.recon.common import (
     FIRST_SEEN_COLUMN,
     ReconResult,
@@ -63,8 +64,8 @@ _GROUP_KEY = [AS_OF, "legal_entity", "currency", "reference"]
 def bank_accounts_frame(spark: SparkSession) -> DataFrame:
     """``reference_data.BANK_ACCOUNTS`` as a small DataFrame (account, entity, currency)."""
     rows = [(b.account, b.legal_entity, b.currency) for b in BANK_ACCOUNTS.values()]
-    return spark.createDataFrame(
-        rows, "bank_account string, account_entity string, account_currency string"
+    return local_frame(
+        spark, rows, "bank_account string, account_entity string, account_currency string"
     )
 
 
