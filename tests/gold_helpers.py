@@ -15,6 +15,7 @@ from expectations.suite import ERROR, Rule, Suite
 from infra import wap
 from infra.lakehouse import LakehouseResource
 from transforms.contract_documents import PARTY_STRUCT
+from transforms.frames import local_frame
 
 DAY = date(2026, 3, 31)
 GOLD = wap.GoldTable("expense_lines", not_null=NOT_NULL_COLUMNS, checks=tuple(CONSTRAINTS.items()))
@@ -81,7 +82,7 @@ def line(i: int, day: date = DAY, **changes) -> dict:
 def gate(spark, rows: list[dict], day: date = DAY, run_id: str = "run"):
     """Stage, audit and try to publish ``rows``; return (report, published versions or None)."""
     lakehouse = LakehouseResource()
-    candidate = spark.createDataFrame(rows, SCHEMA)
+    candidate = local_frame(spark, rows, SCHEMA)
     staged_version = wap.stage(lakehouse, candidate, GOLD, day)
     report = wap.audit(
         lakehouse, spark, GOLD, day, staged_version, gold_expense_lines_suite(day), run_id
@@ -95,7 +96,7 @@ def gate(spark, rows: list[dict], day: date = DAY, run_id: str = "run"):
 def stage_audited(spark, lakehouse: LakehouseResource, rows: list[dict], day: date = DAY) -> None:
     """Stage ``rows`` as ``day``'s candidate in one commit and audit it: what the staging step
     leaves for the publish, without the enrichment."""
-    staged = wap.stage_dates(lakehouse, spark.createDataFrame(rows, SCHEMA), GOLD, [day])
+    staged = wap.stage_dates(lakehouse, local_frame(spark, rows, SCHEMA), GOLD, [day])
     wap.audit_dates(lakehouse, spark, GOLD, [day], staged, gold_expense_lines_suite, "test")
 
 
@@ -235,6 +236,6 @@ def stage_audited_contracts(
 ) -> None:
     """``stage_audited`` for gold.contract_terms rows (``contract_terms_row``)."""
     table = wap.GoldTable("contract_terms")
-    frame = spark.createDataFrame(rows, CONTRACT_TERMS_SCHEMA)
+    frame = local_frame(spark, rows, CONTRACT_TERMS_SCHEMA)
     staged = wap.stage_dates(lakehouse, frame, table, [day])
     wap.audit_dates(lakehouse, spark, table, [day], staged, lambda _: CONTRACT_KEY_UNIQUE, "test")

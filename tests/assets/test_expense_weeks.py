@@ -7,6 +7,7 @@ import pytest
 from assets.expenses import GOLD, recent_label_counts, training_weeks
 from expectations.expense_lines import LABEL_DRIFT_LOOKBACK_DAYS
 from infra.lakehouse import LakehouseResource
+from transforms.frames import local_frame
 
 
 def test_a_run_is_split_at_each_monday_and_keeps_date_order():
@@ -30,7 +31,7 @@ def test_the_drift_reference_of_each_date_is_gold_over_the_days_before_it(spark,
         (d + timedelta(days=1), "lodging"),  # the last date's own: not in anyone's window
     ]
     lakehouse.write_dates(
-        spark.createDataFrame(rows, "business_date date, spend_category string"),
+        local_frame(spark, rows, "business_date date, spend_category string"),
         GOLD.gold,
         sorted({r[0] for r in rows}),
     )

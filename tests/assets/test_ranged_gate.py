@@ -21,6 +21,7 @@ from infra import wap
 from infra.lakehouse import LakehouseResource
 from infra.spark import SparkResource
 from tests.gold_helpers import DAY, GOLD, SCHEMA, line
+from transforms.frames import local_frame
 
 DAYS = [DAY, DAY + timedelta(days=1), DAY + timedelta(days=2)]
 BAD = DAYS[1]
@@ -34,7 +35,7 @@ def _rows(spark):
             changes = {"currency": "XXX"} if day == BAD and i == 3 else {}
             rows.append(line(i, day, input_hash=f"h{n}-{i}", **changes))
     rows.append(line(5, BAD, input_hash="dup"))
-    return spark.createDataFrame(rows, SCHEMA)
+    return local_frame(spark, rows, SCHEMA)
 
 
 def _verdicts(report) -> dict[str, tuple[bool, int | None]]:

@@ -35,6 +35,7 @@ from tests.gold_helpers import (
     stage_audited,
     stage_audited_contracts,
 )
+from transforms.frames import local_frame
 from transforms.recon.contract_terms import CONTRACT_SCHEMA
 
 
@@ -88,7 +89,8 @@ def test_a_decision_is_published_kept_on_a_rerun_and_reported_when_its_key_is_go
     ]
     stage_audited_contracts(spark, lakehouse, contracts)
     lakehouse.write_dates(
-        spark.createDataFrame(
+        local_frame(
+            spark,
             [(DAY, "acme.pdf", 1, CONTRACT_TEXT, "text", None)],
             "business_date date, file_name string, page int, text string, method string, "
             "ocr_confidence double",

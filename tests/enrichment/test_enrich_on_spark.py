@@ -24,6 +24,7 @@ from infra.enrichment import (
 from infra.lakehouse import LakehouseResource
 from tests.enrichment.fake_openai import Fault
 from transforms.enrich import with_failure_kind
+from transforms.frames import local_frame
 
 DAY = date(2026, 3, 31)
 TEXTS = [
@@ -38,7 +39,7 @@ TEXTS = [
 def lines(spark):
     # Six rows, four distinct texts: two rows repeat a text already present.
     rows = [(f"ER-{i}", TEXTS[i % 4]) for i in range(6)]
-    return spark.createDataFrame(rows, "report_id string, text string")
+    return local_frame(spark, rows, "report_id string, text string")
 
 
 def _enrich(resource, lines, run_id, task=EXPENSE_LINE_TASK):
@@ -171,7 +172,7 @@ def test_personal_data_never_reaches_the_llm(spark, lakehouse_root, fake_openai)
         ("ER-2", "Merchant: Marriott\nJustification: Hotel for Omar Haddad, SSN 123-45-6789."),
         ("ER-3", "jane.doe@corp.example 312-555-0199"),
     ]
-    lines = spark.createDataFrame(rows, "report_id string, text string")
+    lines = local_frame(spark, rows, "report_id string, text string")
     resource = EnrichmentResource(api_key="sk-test-secret", base_url=fake_openai.base_url)
     run = resource.enrich(
         LakehouseResource(),
@@ -205,7 +206,7 @@ def test_a_run_of_dates_calls_each_input_once_and_redacts_each_date_with_its_ros
         ("ER-3", "Merchant: Uber\nJustification: Taxi for Omar Haddad.", DAY),
         ("ER-4", "Merchant: Uber\nJustification: Taxi for Omar Haddad.", day2),
     ]
-    lines = spark.createDataFrame(rows, "report_id string, text string, business_date date")
+    lines = local_frame(spark, rows, "report_id string, text string, business_date date")
     resource = EnrichmentResource(api_key="sk-test-secret", base_url=fake_openai.base_url)
 
     def enrich_both(run_id: str, names: dict):
@@ -304,14 +305,14 @@ def test_injected_instructions_are_flagged_sent_alone_and_change_no_other_label(
     )
     rows = [(f"ER-{i}", t) for i, t in enumerate(TEXTS)]
     resource = EnrichmentResource(api_key="sk-test", base_url=fake_openai.base_url)
-    clean = spark.createDataFrame(rows, "report_id string, text string")
+    clean = local_frame(spark, rows, "report_id string, text string")
     baseline = {
         r["report_id"]: r["label"] for r in _enrich(resource, clean, "run-clean").rows.collect()
     }
 
     fake_openai.reset_log()
     task = replace(EXPENSE_LINE_TASK, prompt_version="injection")  # nothing cached
-    mixed = spark.createDataFrame([*rows, ("ER-evil", hostile)], "report_id string, text string")
+    mixed = local_frame(spark, [*rows, ("ER-evil", hostile)], "report_id string, text string")
     run = _enrich(resource, mixed.repartition(1), "run-mixed", task=task)
     out = {r["report_id"]: r for r in run.rows.collect()}
 

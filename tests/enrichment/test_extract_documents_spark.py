@@ -15,6 +15,7 @@ from infra.lakehouse import LakehouseResource
 from infra.review import REVIEWED_TABLES
 from infra.settings import review_thresholds
 from transforms.contract_documents import to_gold_contract_terms
+from transforms.frames import local_frame
 from transforms.invoice_documents import to_gold_invoice_documents
 from transforms.review import DECISION_SCHEMA
 
@@ -47,7 +48,8 @@ def _documents(spark, pages=None):
         (DAY, name, f"h-{name}", 10, None, None, json.dumps(p), len(p), 1, None)
         for name, p in pages.items()
     ]
-    return spark.createDataFrame(
+    return local_frame(
+        spark,
         rows,
         "business_date date, file_name string, sha256 string, size_bytes long, "
         "duplicate_of_file string, duplicate_of_date date, pages_json string, pages int, "
@@ -152,7 +154,7 @@ def test_offline_the_contract_rules_read_a_contract_into_gold_contract_terms(spa
     # contract states queues (the ones it does not state are optional), and a person's payment
     # terms are published with the days read from them.
     contracts = REVIEWED_TABLES["contract_terms"]
-    published = spark.createDataFrame([row], gold.schema)
+    published = local_frame(spark, [row], gold.schema)
     strict = {**review_thresholds(), CONTRACT_EXTRACT_TASK.name: 0.85}
     queued = published.transform(contracts.candidates(strict)).collect()
     assert sorted((q["field"], q["confidence"], q["reason"]) for q in queued) == [
@@ -160,7 +162,7 @@ def test_offline_the_contract_rules_read_a_contract_into_gold_contract_terms(spa
         ("governing_law", 0.8, "LOW_CONFIDENCE"),
         ("payment_terms", 0.8, "LOW_CONFIDENCE"),
     ]
-    decision = spark.createDataFrame(
+    decision = local_frame(spark,
         [("d1", "contract_terms", '{"file_name":"acme_msa.pdf"}', DAY, "payment_terms",
           "overridden", "net 45 days", "net 60 days", "amended", "alice", "analyst", None,
           "embedded/contract-rules-v1", "extract-contract-v1", 0.8)],

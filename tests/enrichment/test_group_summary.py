@@ -37,6 +37,7 @@ from enrichment.providers.embedded import EMBEDDED_MODEL_ID, EmbeddedProvider
 from enrichment.providers.openai_chat import OpenAIChatProvider
 from enrichment.tokens import count_tokens
 from tests.enrichment.fake_openai import FakeOpenAI, Fault, RecordedRequest
+from transforms.frames import local_frame
 
 TASK = CLOSE_NARRATIVE_TASK
 MODEL = "gpt-4o-mini"
@@ -421,7 +422,7 @@ def test_summarize_groups_in_pandas() -> None:
 
 
 def test_apply_in_pandas_on_spark(spark) -> None:
-    df = spark.createDataFrame(group_frame(), "entity string, seq int, text string")
+    df = local_frame(spark, group_frame(), "entity string, seq int, text string")
     summarize = group_summarizer(
         config=ProviderConfig(),
         group_col="entity",

@@ -15,6 +15,7 @@ from infra.settings import HUMAN_LABEL_WEIGHT
 from sample import expenses as sample_data
 from tests.enrichment.fake_openai import Fault
 from transforms.expenses import LABEL_HISTORY_DAYS, expense_text
+from transforms.frames import local_frame
 from transforms.human_labels import HISTORY_LABEL, with_human_labels
 from transforms.review import DECISION_SCHEMA, key_json
 from transforms.training_window import training_window
@@ -31,7 +32,7 @@ def _lines(spark, days: list[date], rows: int):
         for r in sample_data.build_day(d, rows, seed=11, bad_share=0.0).lines
         if isinstance(r, dict)
     ]
-    return spark.createDataFrame(data, COLUMNS)
+    return local_frame(spark, data, COLUMNS)
 
 
 @pytest.fixture
@@ -186,7 +187,7 @@ def test_reviewers_labels_train_the_model_and_their_effect_is_registered(
         "claimed_category", F.when(wrong, F.lit("other")).otherwise(F.col("claimed_category"))
     ).transform(
         with_human_labels(
-            spark.createDataFrame(decisions, DECISION_SCHEMA),
+            local_frame(spark, decisions, DECISION_SCHEMA),
             "expense_lines",
             ("report_id", "line_id"),
             "spend_category",

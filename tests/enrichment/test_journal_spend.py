@@ -11,6 +11,7 @@ from enrichment.models import STATUS_FAILED, STATUS_OK, RecordOut
 from enrichment.prompts import EXPENSE_LINE_TASK
 from infra.enrichment_engine import LLM_CACHE, LLM_CALLS, log_calls, merge_journal
 from infra.lakehouse import LakehouseResource
+from transforms.frames import local_frame
 
 pytestmark = pytest.mark.spark
 
@@ -43,7 +44,8 @@ def test_a_killed_runs_journal_is_cached_and_its_spend_logged_once(spark, lakeho
     journal_answers(folder, KILLED, task, [_answer("h3", 300, STATUS_FAILED)])
     # Another run's file whose calls its own step had logged before it died: not logged twice.
     journal_answers(folder, "run-2", task, [_answer("h4", 400)])
-    logged = spark.createDataFrame(
+    logged = local_frame(
+        spark,
         [("run-2", DAY, task.name, "h4", STATUS_OK, 400, 5)],
         "run_id string, business_date date, task string, input_hash string, "
         "enrichment_status string, tokens_in int, tokens_out int",

@@ -13,6 +13,7 @@ from expectations.sources import silver_source_suite
 from infra import wap
 from infra.lakehouse import LakehouseResource
 from transforms.contracts import GL_JOURNAL_LINES
+from transforms.frames import local_frame
 from transforms.recon.common import EXCEPTION_COLUMNS
 
 DAY = date(2026, 11, 20)
@@ -54,7 +55,7 @@ def test_unbalanced_journal_fails_the_silver_gl_suite_naming_its_lines(spark):
         gl_line("JE-2", 2, "0", "49.00"),
     ]
     report = validate(
-        spark.createDataFrame(rows, GL_SCHEMA), silver_source_suite(GL_JOURNAL_LINES, DAY)
+        local_frame(spark, rows, GL_SCHEMA), silver_source_suite(GL_JOURNAL_LINES, DAY)
     )
     failed = {r.name: r for r in report.results if not r.success}
     assert set(failed) == {"journals_balance"}
@@ -68,7 +69,7 @@ def test_unbalanced_journal_fails_the_silver_gl_suite_naming_its_lines(spark):
 
 
 def test_an_empty_partition_passes_every_rule_without_running_gx(spark):
-    empty = spark.createDataFrame([], GL_SCHEMA)
+    empty = local_frame(spark, [], GL_SCHEMA)
     report = validate(empty, silver_source_suite(GL_JOURNAL_LINES, DAY))
     assert report.passed and report.rows == 0
     assert {r.observed_value for r in report.results} == {"no rows to check"}
@@ -107,8 +108,8 @@ EXCEPTION_SCHEMA = (
 
 def stage_and_audit(spark, rows: list[dict]):
     lakehouse = LakehouseResource()
-    df = spark.createDataFrame(
-        [tuple(r[c] for c in EXCEPTION_COLUMNS) for r in rows], EXCEPTION_SCHEMA
+    df = local_frame(
+        spark, [tuple(r[c] for c in EXCEPTION_COLUMNS) for r in rows], EXCEPTION_SCHEMA
     )
     version = wap.stage(lakehouse, df, EXCEPTIONS, DAY)
     return wap.audit(
@@ -160,8 +161,10 @@ def test_bad_exception_rows_are_stopped_at_the_gate(spark, published_exception, 
 
 def test_recon_gold_constraints_refuse_a_direct_write(spark, published_exception):
     lakehouse = published_exception
-    bad = spark.createDataFrame(
-        [tuple(exception_row(status="closed")[c] for c in EXCEPTION_COLUMNS)], EXCEPTION_SCHEMA
+    bad = local_frame(
+        spark,
+        [tuple(exception_row(status="closed")[c] for c in EXCEPTION_COLUMNS)],
+        EXCEPTION_SCHEMA,
     )
     with pytest.raises(Exception, match="closed_has_date"):
         bad.write.format("delta").mode("append").save(lakehouse.path(EXCEPTIONS.gold))

@@ -2,6 +2,7 @@
 
 from expectations.contract_terms import gold_contract_terms_suite
 from expectations.runner import validate
+from transforms.frames import local_frame
 
 SCHEMA = (
     "file_name string, document_sha256 string, enrichment_status string, model string, "
@@ -42,7 +43,7 @@ def test_contracts_without_their_terms_or_with_personal_data_are_refused(spark):
     email = contract("email.pdf", notice_period="notice to jane.roe@acme.example in writing")
     misread = contract("misread.pdf", payment_days=2026)
     rows = [*good, unread, unsure, email, misread]
-    report = validate(spark.createDataFrame(rows, SCHEMA), gold_contract_terms_suite())
+    report = validate(local_frame(spark, rows, SCHEMA), gold_contract_terms_suite())
     failed = {r.name: r for r in report.results if not r.success}
     assert {r.name for r in report.blocking_failures} == {
         "required_terms_present",

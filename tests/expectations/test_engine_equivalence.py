@@ -28,6 +28,7 @@ from expectations.runner import validate, validate_dates
 from expectations.sources import silver_source_suite
 from tests.gold_helpers import DAY, SCHEMA, line
 from transforms.contracts import CONTRACTS, EXPENSE_LINES, FX_RATES
+from transforms.frames import local_frame
 
 PII_TEXTS = (
     "Write to jane.doe@example.com about it.",
@@ -87,7 +88,7 @@ def test_gold_expense_lines(spark, monkeypatch):
     rows[8] = _failed(8, employee_id=None)
     rows[9] = _failed(9, line_id=None)  # a null int: toPandas makes the column float
     rows[10] = line(10, transaction_date=DAY - timedelta(days=400), amount=Decimal("100000.01"))
-    df = spark.createDataFrame(rows, SCHEMA)
+    df = local_frame(spark, rows, SCHEMA)
     suite = gold_expense_lines_suite(DAY, {"ground_transport": 40})
     found = _assert_same(df, suite, monkeypatch)
     failed = {name for name, r in found.items() if not r.success}
@@ -169,7 +170,7 @@ def test_silver_sources(spark, monkeypatch, name):
         for i, row in enumerate(rows):
             row["currency"] = row["currency"] if i in (0, 1, 3) else f"C{i:02d}"
     schema = ", ".join(f"{c} {kind}" for c, kind in columns)
-    df = spark.createDataFrame([tuple(r[c] for c, _ in columns) for r in rows], schema)
+    df = local_frame(spark, [tuple(r[c] for c, _ in columns) for r in rows], schema)
     found = _assert_same(df, silver_source_suite(contract, DAY), monkeypatch)
     assert not found["key_unique"].success
     assert all(not r.success for n, r in found.items() if n.endswith("_usd_not_null"))
@@ -219,7 +220,7 @@ def test_recon_exceptions(spark, monkeypatch):
     for i, text in enumerate(PII_TEXTS[:3]):
         rows[5 + i] = _exception(5 + i, detail=text)
     rows[8] = _exception(8, recon="bank_gl", detail=PII_TEXTS[0])  # not an HR sentence
-    df = spark.createDataFrame(rows, EXCEPTION_SCHEMA)
+    df = local_frame(spark, rows, EXCEPTION_SCHEMA)
     found = _assert_same(df, recon_exceptions_suite(DAY), monkeypatch)
     assert found["no_personal_data_in_detail"].unexpected_count == 3
     assert {r.name for r in found.values() if not r.success} >= {
@@ -236,7 +237,8 @@ def test_recon_exceptions(spark, monkeypatch):
 
 
 def test_recon_matches_and_close_summary(spark, monkeypatch):
-    matches = spark.createDataFrame(
+    matches = local_frame(
+        spark,
         [
             ("M-1", "REFERENCE", Decimal("10.00"), Decimal("10.00"), ["a"], ["b"]),
             ("M-1", "FUZZY", Decimal("10.00"), Decimal("10.01"), ["a"], ["b"]),
@@ -248,7 +250,8 @@ def test_recon_matches_and_close_summary(spark, monkeypatch):
     )
     found = _assert_same(matches, recon_matches_suite(DAY), monkeypatch)
     assert found["amounts_agree"].unexpected_count == 1  # 0.01 agrees as a double does
-    summary = spark.createDataFrame(
+    summary = local_frame(
+        spark,
         [
             ("US01", "bank_gl", 0.5, 1, Decimal("0.00")),
             ("US01", "bank_gl", 1.5, -2, Decimal("0.01")),
@@ -273,7 +276,7 @@ def test_close_narrative(spark, monkeypatch):
     rows[2] = ("E2", "weird", "human", "x" * 2001, "fallback: offline")
     for i, text in enumerate(PII_TEXTS):
         rows[3 + i] = (f"E{3 + i}", "failed", "rule", text, None)
-    df = spark.createDataFrame(rows, NARRATIVE_SCHEMA)
+    df = local_frame(spark, rows, NARRATIVE_SCHEMA)
     found = _assert_same(df, close_narrative_suite(), monkeypatch)
     assert found["narrative_has_no_personal_data"].unexpected_count == len(PII_TEXTS)
     assert not found["narrative_failed_share"].success
@@ -285,7 +288,8 @@ def test_exception_notes(spark, monkeypatch):
     rows[1] = ("EX-0", "astrology", 1.2, None, "odd", "", "fallback")
     rows[2] = ("EX-2", None, None, "m", "failed", "Mail jane.doe@example.com", "fallback")
     rows[3] = ("EX-3", label, -0.1, "m", "failed", "y" * 401, "circuit_open")
-    df = spark.createDataFrame(
+    df = local_frame(
+        spark,
         rows,
         "exception_id string, probable_reason string, reason_confidence double, model string, "
         "enrichment_status string, analyst_note string, failure_kind string",
@@ -295,7 +299,7 @@ def test_exception_notes(spark, monkeypatch):
 
 
 def test_a_frame_over_the_bound_is_validated_on_spark(spark, monkeypatch):
-    df = spark.createDataFrame([line(i) for i in range(6)], SCHEMA)
+    df = local_frame(spark, [line(i) for i in range(6)], SCHEMA)
     suite = gold_expense_lines_suite(DAY)
     monkeypatch.setenv("GX_PANDAS_MAX_ROWS", "5")
     over = validate(df, suite)
@@ -308,7 +312,7 @@ def test_a_frame_over_the_bound_is_validated_on_spark(spark, monkeypatch):
 def test_a_real_nan_stays_on_spark(spark, monkeypatch):
     # NaN is a value to Spark (not null, not in [0, 1]); pandas would take it for a null.
     rows = [line(i) for i in range(3)]
-    df = spark.createDataFrame(rows, SCHEMA).withColumn(
+    df = local_frame(spark, rows, SCHEMA).withColumn(
         "confidence", F.when(F.col("line_id") == 2, F.lit(float("nan"))).otherwise(0.9)
     )
     monkeypatch.setenv("GX_PANDAS_MAX_ROWS", "1000")
@@ -320,9 +324,9 @@ def test_non_ascii_text_under_a_regex_stays_on_spark(spark, monkeypatch):
     # Arabic-Indic digits: Python's \d takes them, Java's does not: the engines would disagree.
     text = "Employee ١٢٣-٤٥-٦٧٨٩ paid."
     assert re.search(PII_PATTERNS["NATIONAL_ID"], text)
-    probe = spark.createDataFrame([(text,)], "t string")
+    probe = local_frame(spark, [(text,)], "t string")
     assert not probe.select(F.col("t").rlike(PII_PATTERNS["NATIONAL_ID"])).first()[0]
-    df = spark.createDataFrame([("E1", "ok", "llm", text, None)], NARRATIVE_SCHEMA)
+    df = local_frame(spark, [("E1", "ok", "llm", text, None)], NARRATIVE_SCHEMA)
     monkeypatch.setenv("GX_PANDAS_MAX_ROWS", "1000")
     report = validate(df, close_narrative_suite())
     assert report.engine == "spark" and report.passed
@@ -343,7 +347,7 @@ def test_a_runs_dates_validated_together(spark, monkeypatch):
         line(20, DAYS[2], amount=Decimal("0.00"), currency="US$"),
         line(21, DAYS[2], amount=Decimal("0.01"), line_id=None),
     ]
-    df = _rows(spark).unionByName(spark.createDataFrame(extra, SCHEMA))
+    df = _rows(spark).unionByName(local_frame(spark, extra, SCHEMA))
     monkeypatch.setenv("GX_PANDAS_MAX_ROWS", "0")
     on_spark = validate_dates(df, _suite_for, DAYS)
     monkeypatch.setenv("GX_PANDAS_MAX_ROWS", "1000")

@@ -16,6 +16,7 @@ from expectations.expense_lines import (
 from expectations.runner import validate
 from expectations.suite import ERROR, WARN
 from tests.gold_helpers import gate, line
+from transforms.frames import local_frame
 
 CIRCUIT = "circuit open after 5 consecutive failures: InternalServerError: Error code: 500"
 
@@ -76,8 +77,8 @@ def test_narratives_the_template_wrote_for_the_llm_warn(spark) -> None:
     schema = "legal_entity string, status string, source string, narrative string, error string"
     fallback_row = ("US01", "ok", "rule", "US01: 2 exceptions open.", FALLBACK_ERROR_PREFIX + "x")
     rows = [fallback_row, ("GB01", "ok", "llm", "GB01: all matched.", None)]
-    report = validate(spark.createDataFrame(rows, schema), reconciliation.close_narrative_suite())
+    report = validate(local_frame(spark, rows, schema), reconciliation.close_narrative_suite())
     assert verdicts(report) == {("narrative_fallback_share", WARN)}
     rows = [("US01", "failed", "llm", None, "InternalServerError"), rows[1]]
-    report = validate(spark.createDataFrame(rows, schema), reconciliation.close_narrative_suite())
+    report = validate(local_frame(spark, rows, schema), reconciliation.close_narrative_suite())
     assert ("narrative_failed_share", ERROR) in verdicts(report)

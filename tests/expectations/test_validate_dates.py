@@ -19,6 +19,7 @@ from expectations.runner import plan_dates, validate, validate_dates
 from expectations.sources import silver_source_suite
 from tests.gold_helpers import DAY, SCHEMA, line
 from transforms.contracts import GL_JOURNAL_LINES
+from transforms.frames import local_frame
 
 # The drift reference of each date: the last date's recent mix is all meals, so its lines (all
 # ground transport) drift; the others' do not.
@@ -70,7 +71,7 @@ def _rows(spark):
                 rows.append(_failed(i, day))
             else:
                 rows.append(line(i, day))
-    return spark.createDataFrame(rows, SCHEMA)
+    return local_frame(spark, rows, SCHEMA)
 
 
 def _as_dicts(report) -> dict:
@@ -134,7 +135,7 @@ def test_nulls_counted_per_date_as_gx_counts_them(spark):
         ("DE01", None, "llm", "DE01: all matched.", None, DAYS[1]),
         ("US01", "ok", "llm", "US01: all matched.", None, DAYS[2]),
     ]
-    df = spark.createDataFrame(rows, schema)
+    df = local_frame(spark, rows, schema)
     together = validate_dates(df, lambda _: close_narrative_suite(), DAYS[:3])
     for day in DAYS[:3]:
         alone = validate(df.where(df.business_date == day), close_narrative_suite())
@@ -163,7 +164,7 @@ def test_gx_validations_do_not_grow_with_the_dates(spark, gx_validations):
         # One bad claim and one failed enrichment (25%) on the last date.
         rows[-1] = line(3, days[-1], transaction_date=days[-1] + timedelta(days=1))
         rows[-2] = _failed(2, days[-1])
-        df = spark.createDataFrame(rows, SCHEMA)
+        df = local_frame(spark, rows, SCHEMA)
         before = len(gx_validations)
         reports = validate_dates(df, _suite_for, days)
         assert [day for day in days if not reports[day].passed] == [days[-1]]
@@ -184,7 +185,7 @@ def test_more_offending_rows_than_a_lookup_brings_back_are_looked_up_date_by_dat
     rows[10:17] = [line(i, days[1], currency="XXX") for i in range(7)]
     # The failed share (three of ten) fits in the lookup.
     rows[20:23] = [_failed(i, days[2]) for i in range(3)]
-    df = spark.createDataFrame(rows, SCHEMA)
+    df = local_frame(spark, rows, SCHEMA)
     together = validate_dates(df, gold_expense_lines_suite, days)
     for day in days:
         alone = validate(df.where(df.business_date == day), gold_expense_lines_suite(day))
@@ -208,7 +209,7 @@ def test_a_journal_is_netted_within_its_own_date(spark):
         (*gl_line("JE-2", 2, "0", "5.00")[:-1], days[0]),
         (*gl_line("JE-1", 1, "0", "100.00")[:-1], days[1]),
     ]
-    df = spark.createDataFrame(rows, GL_SCHEMA)
+    df = local_frame(spark, rows, GL_SCHEMA)
 
     def suite_for(day):
         return silver_source_suite(GL_JOURNAL_LINES, day)

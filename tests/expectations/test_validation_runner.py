@@ -7,6 +7,7 @@ from datetime import timedelta
 from expectations.expense_lines import gold_expense_lines_suite
 from expectations.runner import MAX_OFFENDING_KEYS, validate
 from tests.gold_helpers import DAY, SCHEMA, line
+from transforms.frames import local_frame
 
 
 def _jobs_of(spark, fn):
@@ -24,7 +25,7 @@ def _jobs_of(spark, fn):
 
 
 def test_a_passing_partition_is_validated_in_one_pass_with_counts_for_every_rule(spark):
-    df = spark.createDataFrame([line(i) for i in range(6)], SCHEMA)
+    df = local_frame(spark, [line(i) for i in range(6)], SCHEMA)
     suite = gold_expense_lines_suite(DAY)
     report = validate(df, suite)
     assert report.passed and report.passes == 1 and report.rows == 6
@@ -38,7 +39,7 @@ def test_only_failed_rules_are_looked_up_again_and_their_rows_are_named(spark):
     rows = [line(i) for i in range(9)]
     rows[2] = line(2, currency="US$")
     rows[7] = line(7, currency="XX", transaction_date=DAY + timedelta(days=2))
-    df = spark.createDataFrame(rows, SCHEMA)
+    df = local_frame(spark, rows, SCHEMA)
     report = validate(df, gold_expense_lines_suite(DAY))
     failed = {r.name: r for r in report.results if not r.success}
     assert set(failed) == {"currency_is_iso", "transaction_date_in_claim_window"}
@@ -58,8 +59,8 @@ def test_only_failed_rules_are_looked_up_again_and_their_rows_are_named(spark):
 
 def _passing_and_failing(spark):
     """Six cached lines that pass the gold suite, and the same with one bad currency."""
-    good = spark.createDataFrame([line(i) for i in range(6)], SCHEMA).cache()
-    bad = spark.createDataFrame([line(0, currency="US$")] + [line(i) for i in range(1, 6)], SCHEMA)
+    good = local_frame(spark, [line(i) for i in range(6)], SCHEMA).cache()
+    bad = local_frame(spark, [line(0, currency="US$")] + [line(i) for i in range(1, 6)], SCHEMA)
     bad = bad.cache()
     good.count(), bad.count()
     return good, bad
@@ -84,8 +85,8 @@ def test_offending_keys_are_bounded_however_many_rows_fail(spark):
     rows = spark.range(MAX_OFFENDING_KEYS + 500).selectExpr(
         "concat('ER-', cast(id as string)) as report_id", "1 as line_id"
     )
-    base = spark.createDataFrame([line(0, currency="US$")], SCHEMA).drop("report_id", "line_id")
-    df = rows.crossJoin(base).select(*spark.createDataFrame([], SCHEMA).columns)
+    base = local_frame(spark, [line(0, currency="US$")], SCHEMA).drop("report_id", "line_id")
+    df = rows.crossJoin(base).select(*local_frame(spark, [], SCHEMA).columns)
     report = validate(df, gold_expense_lines_suite(DAY))
     [currency] = [r for r in report.results if r.name == "currency_is_iso"]
     assert currency.unexpected_count == MAX_OFFENDING_KEYS + 500
@@ -93,7 +94,7 @@ def test_offending_keys_are_bounded_however_many_rows_fail(spark):
 
 
 def test_the_same_suite_can_be_validated_twice(spark):
-    df = spark.createDataFrame([line(i) for i in range(3)], SCHEMA)
+    df = local_frame(spark, [line(i) for i in range(3)], SCHEMA)
     suite = gold_expense_lines_suite(DAY)
     assert validate(df, suite).passed
     assert validate(df, suite).passed
@@ -119,7 +120,7 @@ def test_a_small_frame_costs_one_spark_job_passing_or_failing(spark, monkeypatch
 
 
 def test_a_suites_prepare_runs_once_on_either_engine(spark, monkeypatch):
-    df = spark.createDataFrame([line(i) for i in range(3)], SCHEMA)
+    df = local_frame(spark, [line(i) for i in range(3)], SCHEMA)
     suite = gold_expense_lines_suite(DAY)
     calls = []
 

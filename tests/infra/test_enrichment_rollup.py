@@ -3,6 +3,7 @@
 from dagster import MetadataValue
 
 from infra.enrichment import enrichment_rollup
+from transforms.frames import local_frame
 
 SCHEMA = (
     "enrichment_status string, source string, tokens_in int, tokens_out int, cost_usd double, "
@@ -13,7 +14,8 @@ SCHEMA = (
 
 
 def test_counts_spend_and_latency_in_one_rollup_and_the_second_outcome_by_prefix(spark):
-    staged = spark.createDataFrame(
+    staged = local_frame(
+        spark,
         [
             ("ok", "llm", 100, 20, 0.01, 10.0, False, "ok", "rule", 0, 0, 0.0, 0.0),
             ("ok", "cache", 0, 0, 0.0, 0.0, True, "ok", "rule", 0, 0, 0.0, 0.0),

@@ -6,6 +6,7 @@ import pytest
 from chispa import assert_df_equality
 
 from infra.lakehouse import LakehouseResource, TableRef
+from transforms.frames import local_frame
 
 pytestmark = pytest.mark.spark
 
@@ -26,7 +27,7 @@ def test_rows_appended_to_a_new_ledger_read_back_exactly_in_spark(spark, tmp_pat
     at = datetime(2026, 3, 31, 23, 59, 59, 123456)
     commit = lakehouse.write_rows(spark, _rows("a", at), SCHEMA, table)
     assert commit.version == 0 and commit.rows == 2
-    expected = spark.createDataFrame(_rows("a", at), SCHEMA)
+    expected = local_frame(spark, _rows("a", at), SCHEMA)
     # By the catalog name: the table is registered like every other.
     assert_df_equality(
         spark.table(table.qualified).select(*expected.columns),
@@ -43,9 +44,9 @@ def test_spark_and_delta_rs_commits_interleave_on_one_ledger(spark, tmp_path):
     lakehouse = LakehouseResource(root=str(tmp_path))
     table = TableRef("ops", "ledger_mixed")
     at = datetime(2026, 4, 1, 0, 0, 0)
-    first = lakehouse.append(spark.createDataFrame(_rows("spark", at), SCHEMA), table)
+    first = lakehouse.append(local_frame(spark, _rows("spark", at), SCHEMA), table)
     second = lakehouse.write_rows(spark, _rows("rust", at), SCHEMA, table, partitioned=True)
-    third = lakehouse.append(spark.createDataFrame(_rows("spark2", at), SCHEMA), table)
+    third = lakehouse.append(local_frame(spark, _rows("spark2", at), SCHEMA), table)
     assert [first.version, second.version, third.version] == [0, 1, 2]
     counts = {
         r["asset"]: r["n"]
@@ -72,7 +73,7 @@ def test_replacing_dates_of_one_source_leaves_other_sources_and_dates(spark, tmp
         *_rows("b", at),
         {**_rows("a", at)[0], "business_date": other_day},
     ]
-    lakehouse.append(spark.createDataFrame(spark_rows, SCHEMA), table)
+    lakehouse.append(local_frame(spark, spark_rows, SCHEMA), table)
     again = [{**_rows("a", at)[0], "attempts": 7}]
     lakehouse.write_rows(
         spark, again, SCHEMA, table, replace_dates=[D], extra_predicate={"asset": "a"}

@@ -15,6 +15,7 @@ from tests.gold_helpers import (
     contract_terms_row,
     invoice_document,
 )
+from transforms.frames import local_frame
 from transforms.review import (
     DECISION_SCHEMA,
     key_of,
@@ -53,8 +54,9 @@ def _key(exception: str) -> str:
 
 
 def test_unsure_exception_notes_queue_with_the_exceptions_text(spark):
-    notes = spark.createDataFrame(NOTES_ROWS, NOTES_SCHEMA)
-    exceptions = spark.createDataFrame(
+    notes = local_frame(spark, NOTES_ROWS, NOTES_SCHEMA)
+    exceptions = local_frame(
+        spark,
         [
             (
                 D,
@@ -94,8 +96,8 @@ def test_unsure_exception_notes_queue_with_the_exceptions_text(spark):
 
 
 def test_a_decision_on_an_exception_note_is_the_persons_in_gold(spark):
-    notes = spark.createDataFrame(NOTES_ROWS[:2], NOTES_SCHEMA)
-    decisions = spark.createDataFrame(
+    notes = local_frame(spark, NOTES_ROWS[:2], NOTES_SCHEMA)
+    decisions = local_frame(spark,
         [
             ("d1", NOTES.name, _key("E2"), D, "probable_reason", "overridden", "other",
              "amount_or_fx_error", "bank fee", "alice", "analyst", AT, "gpt",
@@ -104,7 +106,7 @@ def test_a_decision_on_an_exception_note_is_the_persons_in_gold(spark):
         DECISION_SCHEMA,
     )  # fmt: skip
     published = notes.transform(NOTES.overlay(decisions))
-    expected = spark.createDataFrame(
+    expected = local_frame(spark,
         [
             NOTES_ROWS[0] + (None, None),
             (D, "E2", "bank", "amount_mismatch", "FR01", "amount_or_fx_error", 1.0,
@@ -120,7 +122,8 @@ INVOICES = REVIEWED_TABLES["invoice_documents"]
 
 
 def test_an_invoices_unsure_or_missing_required_fields_queue_each_on_its_own(spark):
-    documents = spark.createDataFrame(
+    documents = local_frame(
+        spark,
         [
             invoice_document("a.pdf", total="120.00"),  # all sure: nothing queues
             invoice_document("b.pdf", total_confidence=0.3),  # the total is unsure
@@ -138,11 +141,12 @@ def test_an_invoices_unsure_or_missing_required_fields_queue_each_on_its_own(spa
 
 
 def test_a_person_s_field_value_is_that_fields_and_the_checks_run_again(spark):
-    documents = spark.createDataFrame(
+    documents = local_frame(
+        spark,
         [invoice_document("b.pdf", total_confidence=0.3), invoice_document("c.pdf", number=None)],
         INVOICE_DOCUMENT_SCHEMA,
     )
-    decisions = spark.createDataFrame(
+    decisions = local_frame(spark,
         [
             ("d1", INVOICES.name, '{"file_name":"b.pdf"}', D, "total", "overridden", "121.00",
              "120.00", "misread 0 as 1", "alice", "analyst", AT, "invoice-rules-v1",
@@ -179,14 +183,16 @@ def test_a_person_s_field_value_is_that_fields_and_the_checks_run_again(spark):
 def test_an_invoices_record_text_is_its_pages_redacted_as_the_extractor_sends_them(spark):
     """A repeat's text is its first landing's pages, as the extractor read them."""
     earlier = D - timedelta(days=1)
-    documents = spark.createDataFrame(
+    documents = local_frame(
+        spark,
         [
             invoice_document("b.pdf"),
             invoice_document("copy-of-a.pdf", repeat_of=("a.pdf", earlier)),
         ],
         INVOICE_DOCUMENT_SCHEMA,
     )
-    pages = spark.createDataFrame(
+    pages = local_frame(
+        spark,
         [
             (D, "b.pdf", 2, "Total 121.00 EUR", "text", None),
             (D, "b.pdf", 1, "Acme, Jane Doe, jane@acme.example", "ocr", 0.8),
@@ -197,7 +203,8 @@ def test_an_invoices_record_text_is_its_pages_redacted_as_the_extractor_sends_th
         "ocr_confidence double",
     )
     assert INVOICES.text_days(documents, [D]) == [earlier, D]
-    queue = spark.createDataFrame(
+    queue = local_frame(
+        spark,
         [('{"file_name":"b.pdf"}', D), ('{"file_name":"copy-of-a.pdf"}', D)],
         "key string, business_date date",
     )
@@ -224,7 +231,8 @@ CONTRACTS = REVIEWED_TABLES["contract_terms"]
 
 
 def test_a_contracts_unsure_missing_or_unread_terms_queue_each_on_its_own(spark):
-    contracts = spark.createDataFrame(
+    contracts = local_frame(
+        spark,
         [
             contract_terms_row("a.pdf"),  # every term sure: nothing queues
             contract_terms_row("b.pdf", payment_confidence=0.4),  # payment terms unsure
@@ -264,14 +272,15 @@ def test_a_contracts_unsure_missing_or_unread_terms_queue_each_on_its_own(spark)
 
 
 def test_a_persons_contract_term_is_that_terms_and_payment_days_follow_payment_terms(spark):
-    contracts = spark.createDataFrame(
+    contracts = local_frame(
+        spark,
         [
             contract_terms_row("b.pdf", payment_confidence=0.4),
             contract_terms_row("c.pdf", effective_date=None),
         ],
         CONTRACT_TERMS_SCHEMA,
     )
-    decisions = spark.createDataFrame(
+    decisions = local_frame(spark,
         [
             ("d1", CONTRACTS.name, '{"file_name":"b.pdf"}', D, "payment_terms", "overridden",
              "net 30 days", "net 45 days", "clause 7.2 says 45", "alice", "analyst", AT,

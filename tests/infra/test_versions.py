@@ -8,6 +8,7 @@ from infra import versions
 from infra.lakehouse import LakehouseResource
 from infra.versions import Step, Upstream, input_version, landing_fingerprint
 from transforms.enrich import fallback_dates
+from transforms.frames import local_frame
 
 D = date(2026, 3, 31)
 
@@ -155,6 +156,6 @@ def test_fallback_dates_are_the_dates_with_an_offline_answer_for_the_llm(spark):
         (D - timedelta(days=1), None, FALLBACK_ERROR_PREFIX + "HTTP 500"),
         (D - timedelta(days=2), None, None),
     ]
-    staged = spark.createDataFrame(rows, "business_date date, error string, urgency_error string")
+    staged = local_frame(spark, rows, "business_date date, error string, urgency_error string")
     assert fallback_dates(staged) == {D - timedelta(days=1)}
     assert fallback_dates(staged.drop("error", "urgency_error")) == set()

@@ -11,6 +11,7 @@ from infra import wap
 from infra.lakehouse import LakehouseResource
 from tests.gold_helpers import DAY, GOLD, SCHEMA, gate, line
 from tests.reliability.invariants import unvalidated_publishes
+from transforms.frames import local_frame
 
 
 def gold_rows(spark, day: date | None = None):
@@ -89,7 +90,7 @@ def test_injected_violation_fails_its_rule_and_gold_is_untouched(spark, publishe
 def test_a_row_of_another_date_cannot_even_be_staged(spark, lakehouse_root):
     rows = [line(0), line(1, business_date=OTHER_DAY)]
     with pytest.raises(Exception, match=r"(?i)replaceWhere|conform|match"):
-        wap.stage(LakehouseResource(), spark.createDataFrame(rows, SCHEMA), GOLD, DAY)
+        wap.stage(LakehouseResource(), local_frame(spark, rows, SCHEMA), GOLD, DAY)
 
 
 def test_duplicate_key_is_reported_with_both_offending_rows(spark, lakehouse_root):
@@ -122,10 +123,10 @@ def test_publish_refuses_a_never_audited_or_failed_partition(spark, lakehouse_ro
 def test_constraints_refuse_a_violating_write_straight_to_gold(spark, lakehouse_root):
     gate(spark, [line(i) for i in range(3)])
     path = LakehouseResource().path(GOLD.gold)
-    negative = spark.createDataFrame([line(9, amount=Decimal("-5.00"))], SCHEMA)
+    negative = local_frame(spark, [line(9, amount=Decimal("-5.00"))], SCHEMA)
     with pytest.raises(Exception, match=r"(?i)amount_in_range|CHECK constraint"):
         negative.write.format("delta").mode("append").save(path)
-    no_currency = spark.createDataFrame([line(9, currency=None)], SCHEMA)
+    no_currency = local_frame(spark, [line(9, currency=None)], SCHEMA)
     with pytest.raises(Exception, match=r"(?i)NOT NULL|currency"):
         no_currency.write.format("delta").mode("append").save(path)
     assert len(gold_rows(spark)) == 3

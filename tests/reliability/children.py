@@ -35,6 +35,7 @@ from deltalake import DeltaTable as RustDeltaTable
 from infra import wap
 from infra.lakehouse import LakehouseResource
 from tests.gold_helpers import DAY, GOLD, KEY_UNIQUE, SCHEMA, line
+from transforms.frames import local_frame
 
 PROJECT = Path(__file__).resolve().parents[2]
 PREVIOUS_DAY = DAY - timedelta(days=1)
@@ -73,8 +74,8 @@ def enrich_lines(spark, lakehouse: LakehouseResource, base_url: str, run_id: str
     from infra.enrichment import EnrichmentResource
 
     resource = EnrichmentResource(base_url=base_url, **ENRICH_SETTINGS)
-    rows = spark.createDataFrame(
-        [(f"L{i}", t) for i, t in enumerate(ENRICH_TEXTS)], "line_id string, text string"
+    rows = local_frame(
+        spark, [(f"L{i}", t) for i, t in enumerate(ENRICH_TEXTS)], "line_id string, text string"
     )
     return resource.enrich(
         lakehouse, rows, F.col("text"), EXPENSE_LINE_TASK, DAY, run_id, names=ROSTER
@@ -84,7 +85,7 @@ def enrich_lines(spark, lakehouse: LakehouseResource, base_url: str, run_id: str
 def run_gate(spark, lakehouse: LakehouseResource, rows: list[dict], day, run_id: str, hold=None):
     """Stage, audit and publish ``rows`` as ``day``'s candidate (``hold`` wraps the staged
     DataFrame, or with ``("gold", f)`` the rows on their way to gold); what was published."""
-    candidate = spark.createDataFrame(rows, SCHEMA)
+    candidate = local_frame(spark, rows, SCHEMA)
     if hold is not None and hold[0] == "stage":
         candidate = candidate.transform(hold[1])
     staged = wap.stage_dates(lakehouse, candidate, GOLD, [day])
@@ -204,8 +205,8 @@ def main(scenario: str, root: str, workdir: str) -> None:
         )
         _report(step="same-date", published=done.published_dates, gold_version=done.gold_version)
         # The enrichment cache: keys k0..k9, held inside the merge while the test adds k5..k14.
-        rows = spark.createDataFrame(
-            [(f"k{i}", "child") for i in range(10)], "input_hash string, answer string"
+        rows = local_frame(
+            spark, [(f"k{i}", "child") for i in range(10)], "input_hash string, answer string"
         )
         insert_absent_keys(lakehouse, LLM_CACHE, rows.transform(hold_second_partition(work, "c")))
         _report(step="cache")

@@ -32,6 +32,7 @@ from tests.reliability.children import (
     table_digests,
 )
 from tests.reliability.invariants import assert_invariants
+from transforms.frames import local_frame
 
 pytestmark = pytest.mark.slow
 
@@ -83,8 +84,8 @@ def test_two_processes_writing_the_same_tables_end_as_a_serial_run(spark, tmp_pa
 
     # 3. The cache: both merges insert only keys that are absent when they commit.
     child.wait_for(lambda: child.held("c"), "the child's cache merge")
-    mine = spark.createDataFrame(
-        [(f"k{i}", "parent") for i in range(5, 15)], "input_hash string, answer string"
+    mine = local_frame(
+        spark, [(f"k{i}", "parent") for i in range(5, 15)], "input_hash string, answer string"
     )
     insert_absent_keys(lakehouse, LLM_CACHE, mine)
     child.go("c")

@@ -15,12 +15,13 @@ from tests.reliability.invariants import (
     unvalidated_publishes,
     violations,
 )
+from transforms.frames import local_frame
 
 DAY = date(2026, 3, 31)
 
 
 def _write(spark, lakehouse, table, rows, schema, extra=None):
-    lakehouse.write_dates(spark.createDataFrame(rows, schema), table, [DAY], extra)
+    lakehouse.write_dates(local_frame(spark, rows, schema), table, [DAY], extra)
 
 
 def test_each_invariant_finds_its_violation(spark, tmp_path):
@@ -43,7 +44,8 @@ def test_each_invariant_finds_its_violation(spark, tmp_path):
     ]
     _write(spark, lakehouse, gold.staging, [line(0, DAY)], SCHEMA)
     lakehouse.append(
-        spark.createDataFrame(
+        local_frame(
+            spark,
             [("expense_lines", DAY, "published", 1, True, None, 1, "r", datetime.now(UTC))],
             "table string, business_date date, event string, staged_version long, passed "
             "boolean, rules_failed string, gold_version long, run_id string, at timestamp",

@@ -13,13 +13,14 @@ from infra.settings import time_travel_days
 from infra.spark import spark_conf
 from tests.gold_helpers import DAY, GOLD, KEY_UNIQUE, SCHEMA, line
 from tests.reliability.invariants import assert_invariants
+from transforms.frames import local_frame
 
 WINDOW = f"interval {time_travel_days()} days"
 
 
 def publish(spark, lakehouse: LakehouseResource, rows: list[dict], run_id: str) -> int:
     """Stage, audit and publish ``rows`` for DAY; the gold version."""
-    staged = wap.stage(lakehouse, spark.createDataFrame(rows, SCHEMA), GOLD, DAY)
+    staged = wap.stage(lakehouse, local_frame(spark, rows, SCHEMA), GOLD, DAY)
     assert wap.audit(lakehouse, spark, GOLD, DAY, staged, KEY_UNIQUE, run_id).passed
     return wap.publish(lakehouse, spark, GOLD, DAY, run_id)[1]
 

@@ -34,6 +34,7 @@ from tests.gold_helpers import (
     invoice_document,
 )
 from tests.review.server import free_port, review_page
+from transforms.frames import local_frame
 from transforms.review import (
     DECISION_SCHEMA,
     QUEUE_TABLE_COLUMNS,
@@ -99,20 +100,23 @@ CASES = [
 def lakehouse(spark, tmp_path_factory) -> LakehouseResource:
     """Gold, silver and a review queue built by ``review_candidates``, as the pipeline would."""
     lakehouse = LakehouseResource(root=str(tmp_path_factory.mktemp("review-lakehouse")))
-    expenses = spark.createDataFrame(EXPENSES, EXPENSE_SCHEMA)
-    cases = spark.createDataFrame(CASES, HR_SCHEMA)
+    expenses = local_frame(spark, EXPENSES, EXPENSE_SCHEMA)
+    cases = local_frame(spark, CASES, HR_SCHEMA)
     lakehouse.write_dates(expenses, TableRef("gold", "expense_lines"), [D, EARLIER])
     lakehouse.write_dates(cases, TableRef("gold", "hr_cases"), [D])
-    invoices = spark.createDataFrame(
-        [invoice_document("acme.pdf", total_confidence=0.3, day=D)], INVOICE_DOCUMENT_SCHEMA
+    invoices = local_frame(
+        spark, [invoice_document("acme.pdf", total_confidence=0.3, day=D)], INVOICE_DOCUMENT_SCHEMA
     )
     lakehouse.write_dates(invoices, TableRef("gold", "invoice_documents"), [D])
-    contracts = spark.createDataFrame(
-        [contract_terms_row("supply.pdf", payment_confidence=0.4, day=D)], CONTRACT_TERMS_SCHEMA
+    contracts = local_frame(
+        spark,
+        [contract_terms_row("supply.pdf", payment_confidence=0.4, day=D)],
+        CONTRACT_TERMS_SCHEMA,
     )
     lakehouse.write_dates(contracts, TableRef("gold", "contract_terms"), [D])
     lakehouse.write_dates(
-        spark.createDataFrame(
+        local_frame(
+            spark,
             [("C1", D, "email", "Dental plan", CASE_TEXT)],
             "case_id string, business_date date, channel string, subject string, "
             "description string",
@@ -121,23 +125,26 @@ def lakehouse(spark, tmp_path_factory) -> LakehouseResource:
         [D],
     )
     lakehouse.write_dates(
-        spark.createDataFrame(
+        local_frame(
+            spark,
             [("E1", D, "Jane Doe"), ("E2", D, None)],
             "employee_id string, business_date date, name string",
         ),
         TableRef("silver", "hris_roster"),
         [D],
     )
-    no_decisions = spark.createDataFrame([], DECISION_SCHEMA)
+    no_decisions = local_frame(spark, [], DECISION_SCHEMA)
     silver_cases = lakehouse.read(spark, TableRef("silver", "hr_cases"))
     names = {D: ["Jane Doe"], EARLIER: []}
     queue = None
-    pages = spark.createDataFrame(
+    pages = local_frame(
+        spark,
         [(D, "acme.pdf", 1, "Acme SA\nTotal 120.00 EUR", "text", None)],
         "business_date date, file_name string, page int, text string, method string, "
         "ocr_confidence double",
     )
-    contract_pages = spark.createDataFrame(
+    contract_pages = local_frame(
+        spark,
         [(D, "supply.pdf", 1, CONTRACT_TEXT, "text", None)],
         "business_date date, file_name string, page int, text string, method string, "
         "ocr_confidence double",

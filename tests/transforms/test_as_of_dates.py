@@ -6,6 +6,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from transforms.as_of import AS_OF, as_of_dates
+from transforms.frames import local_frame
 
 D = date(2026, 10, 10)
 
@@ -23,7 +24,7 @@ CASES = [
 def test_each_row_once_per_as_of_date_that_sees_it(spark):
     rows = [(i, D - timedelta(days=n)) for i, n in enumerate([-1, 0, 1, 3, 4, 6, 8, 400])]
     rows.append((99, None))  # no date: seen on none
-    df = spark.createDataFrame(rows, "id int, business_date date")
+    df = local_frame(spark, rows, "id int, business_date date")
     # Every case in one plan (one Spark job), each tagged with its number.
     got = as_of_dates(df, CASES[0][0], CASES[0][1]).withColumn("case", F.lit(0))
     for n, (days, lookback) in enumerate(CASES[1:], start=1):
@@ -40,13 +41,13 @@ def test_each_row_once_per_as_of_date_that_sees_it(spark):
     assert {e[0] for e in expected} == set(range(len(CASES)))  # no case is empty
     assert_df_equality(
         got.select("case", "id", "business_date", AS_OF),
-        spark.createDataFrame(expected, f"case int, id int, business_date date, {AS_OF} date"),
+        local_frame(spark, expected, f"case int, id int, business_date date, {AS_OF} date"),
         ignore_row_order=True,
         ignore_nullable=True,
     )
 
 
 def test_another_date_column_can_be_the_one_windowed(spark):
-    df = spark.createDataFrame([(1, D)], "id int, landed date")
+    df = local_frame(spark, [(1, D)], "id int, landed date")
     out = as_of_dates(df, [D, D + timedelta(days=1)], 0, column="landed")
     assert out.select(F.col(AS_OF)).collect() == [(D,)]

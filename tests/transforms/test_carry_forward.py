@@ -8,6 +8,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from tests.transforms.test_recon_ap import control, invoices_df, payments_df
 from tests.transforms.test_recon_cash import D, bank_df, days, gl_df
+from transforms.frames import local_frame
 from transforms.recon.ap import reconcile_ap_gl
 from transforms.recon.carry_forward import (
     carry_forward,
@@ -62,7 +63,7 @@ def exception(
 
 
 def exceptions_df(spark: SparkSession, *rows: tuple) -> DataFrame:
-    return spark.createDataFrame(list(rows), EXCEPTION_SCHEMA)
+    return local_frame(spark, list(rows), EXCEPTION_SCHEMA)
 
 
 def matches_df(spark: SparkSession, *pairs: tuple[list[str], list[str]]) -> DataFrame:
@@ -71,7 +72,7 @@ def matches_df(spark: SparkSession, *pairs: tuple[list[str], list[str]]) -> Data
         (D, "bank_gl", f"M{i}", "REFERENCE", "US01", left, right, ten, ten, "USD", ten, D)
         for i, (left, right) in enumerate(pairs)
     ]
-    return spark.createDataFrame(rows, MATCH_SCHEMA)
+    return local_frame(spark, rows, MATCH_SCHEMA)
 
 
 def test_carry_forward_resolutions(spark):
@@ -121,7 +122,7 @@ def test_carry_forward_of_several_recons_reads_each_recons_own_matches(spark):
     )
     ap_match = (D, "ap_gl", "M0", "REFERENCE", "US01", ["a"], ["z"])
     ten = Decimal("10.00")
-    matches = spark.createDataFrame([(*ap_match, ten, ten, "USD", ten, D)], MATCH_SCHEMA)
+    matches = local_frame(spark, [(*ap_match, ten, ten, "USD", ten, D)], MATCH_SCHEMA)
 
     result = carry_forward_dates(open_yesterday, matches, [D], lookback_days=45)
 

@@ -1,6 +1,7 @@
 """Contract terms in Spark: the payment terms as a number of days."""
 
 from transforms.contract_documents import payment_days
+from transforms.frames import local_frame
 
 
 def test_payment_days_reads_the_first_number_of_the_terms_and_nothing_else(spark):
@@ -13,6 +14,6 @@ def test_payment_days_reads_the_first_number_of_the_terms_and_nothing_else(spark
         ("within 2026 days", None),
         (None, None),
     ]
-    df = spark.createDataFrame([(t,) for t, _ in terms], "terms string")
+    df = local_frame(spark, [(t,) for t, _ in terms], "terms string")
     got = [r[0] for r in df.select(payment_days("terms")).collect()]
     assert got == [n for _, n in terms]

@@ -11,14 +11,15 @@ from transforms.deliveries import (
     repeated_deliveries,
     with_repeat_of,
 )
+from transforms.frames import local_frame
 
 D1, D2 = date(2026, 11, 19), date(2026, 11, 20)
 
 
 def landed(spark: SparkSession, *rows: tuple[date, str, str | None]):
     """Bronze-shaped rows: ``(business_date, _source_file, _row_hash)``; hashes are SHA-256 hex."""
-    return spark.createDataFrame(
-        rows, "business_date date, _source_file string, _row_hash string"
+    return local_frame(
+        spark, rows, "business_date date, _source_file string, _row_hash string"
     ).selectExpr("business_date", "_source_file", "sha2(coalesce(_row_hash, ''), 256) AS _row_hash")
 
 
@@ -60,7 +61,8 @@ def test_the_earliest_delivery_is_the_original_and_every_later_copy_repeats_it(s
         (D1, "gl_1_copy.csv", "y"),
         (D2, "other.csv", "z"),
     )
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [(D1, "gl_1_copy.csv", "gl_1.csv", D1), (D2, "gl_2.csv", "gl_1.csv", D1)],
         "business_date date, delivery string, original string, original_date date",
     )
@@ -70,7 +72,8 @@ def test_the_earliest_delivery_is_the_original_and_every_later_copy_repeats_it(s
 
 
 def test_empty_deliveries_repeat_nothing(spark):
-    empty = spark.createDataFrame(
+    empty = local_frame(
+        spark,
         [(D1, "a.csv", 0, "0::"), (D2, "b.csv", 0, "0::")],
         "business_date date, delivery string, rows long, fingerprint string",
     ).select(*FINGERPRINT_COLUMNS)
@@ -79,7 +82,8 @@ def test_empty_deliveries_repeat_nothing(spark):
 
 def test_rows_of_a_repeat_name_what_they_repeat_and_others_are_untouched(spark):
     rows = landed(spark, (D2, "gl_2.csv", "x"), (D2, "gl_new.csv", "q"), (D1, "gl_1.csv", "x"))
-    repeats = spark.createDataFrame(
+    repeats = local_frame(
+        spark,
         [(D2, "gl_2.csv", "gl_1.csv", D1)],
         "business_date date, delivery string, original string, original_date date",
     )

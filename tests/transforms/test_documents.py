@@ -15,6 +15,7 @@ from transforms.documents import (
     to_bronze_documents,
     with_first_landing,
 )
+from transforms.frames import local_frame
 
 D1, D2 = date(2026, 9, 30), date(2026, 10, 1)
 AT = datetime(2026, 10, 1, 2, tzinfo=UTC).replace(tzinfo=None)
@@ -41,7 +42,8 @@ PDF = render_pdf(
 
 
 def _landed(spark: SparkSession, *files: tuple[date, str, bytes]):
-    return spark.createDataFrame(
+    return local_frame(
+        spark,
         [(f"file:/landing/business_date={d}/{name}", content, d) for d, name, content in files],
         "path string, content binary, business_date date",
     )
@@ -62,7 +64,8 @@ def test_bronze_keeps_each_file_with_its_hash_and_pages_and_says_why_one_cannot_
 
 
 def test_a_repeated_document_points_at_its_first_landing(spark):
-    documents = spark.createDataFrame(
+    documents = local_frame(
+        spark,
         [
             (D2, "a_resent.pdf", "h1"),
             (D1, "a.pdf", "h1"),
@@ -72,7 +75,8 @@ def test_a_repeated_document_points_at_its_first_landing(spark):
         ],
         "business_date date, file_name string, sha256 string",
     )
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [
             (D1, "a.pdf", "h1", None, None),
             (D2, "a_again.pdf", "h1", "a.pdf", D1),

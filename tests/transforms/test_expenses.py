@@ -9,6 +9,7 @@ from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 
 from transforms.contracts import EXPENSE_LINES
+from transforms.frames import local_frame
 from transforms.ingest import with_ingestion_metadata
 from transforms.quarantine import quarantined_rows
 from transforms.sources import classify_source, silver_source
@@ -32,7 +33,7 @@ def bronze(spark: SparkSession, *rows: dict, source_file: str = "file:/landing/a
     """Bronze rows built the way ingestion builds them."""
     columns = [*EXPENSE_LINES.column_names, "_corrupt_record"]
     data = [(*tuple(row.get(c) for c in columns), source_file) for row in rows]
-    df = spark.createDataFrame(data, ", ".join(f"{c} string" for c in [*columns, "_source_file"]))
+    df = local_frame(spark, data, ", ".join(f"{c} string" for c in [*columns, "_source_file"]))
     return df.transform(with_ingestion_metadata(EXPENSE_LINES, BUSINESS_DATE, datetime(2026, 4, 1)))
 
 
@@ -129,7 +130,8 @@ def test_silver_rows_are_typed_and_trimmed(spark):
         classify_expense_rows(BUSINESS_DATE)
     )
     actual = silver_expense_lines(classified).drop("_source_file", "_row_hash")
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [
             (
                 "ER-1",

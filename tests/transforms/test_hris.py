@@ -7,6 +7,7 @@ from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from transforms.frames import local_frame
 from transforms.hris import HRIS_HISTORY_COLUMNS, active_on, hris_history, hris_history_dates
 
 D1 = date(2026, 11, 2)
@@ -53,7 +54,7 @@ def snapshot_row(employee_id: str, n: int, **change) -> dict:
 
 
 def snapshots(spark: SparkSession, rows: list[dict]):
-    return spark.createDataFrame([tuple(r[n] for n in NAMES) for r in rows], SCHEMA)
+    return local_frame(spark, [tuple(r[n] for n in NAMES) for r in rows], SCHEMA)
 
 
 def version(employee_id: str, valid_from: date, valid_to: date | None, current: bool, **change):
@@ -71,7 +72,8 @@ def test_change_starts_a_new_version_and_unchanged_days_collapse(spark):
     rows += [snapshot_row("E1", n, title="Senior Analyst") for n in (4, 5)]
     # Same attributes back again later: a third version, not a merge with the first.
     rows += [snapshot_row("E1", 6)]
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [
             version("E1", day(1), day(3), False),
             version("E1", day(4), day(5), False, title="Senior Analyst"),
@@ -101,7 +103,8 @@ def test_leaver_ends_on_the_last_day_seen(spark):
     # Gone on day 3, back on day 4 with the same attributes: a new version.
     rows += [snapshot_row("E3", n) for n in (1, 2, 4)]
     rows += [snapshot_row("E1", 4)]
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [
             version("E1", day(1), None, True),
             version("E2", day(1), day(2), False),

@@ -9,6 +9,7 @@ from pyspark.sql import functions as F
 from enrichment.prompts import EXPENSE_LINE_TASK
 from infra.history_models import history_stats, model_key
 from transforms.expenses import expense_text
+from transforms.frames import local_frame
 from transforms.human_labels import (
     HISTORY_LABEL,
     LABEL_SOURCE,
@@ -70,9 +71,9 @@ DECISIONS = [
 
 
 def _labelled(spark, decisions, weight=5.0):
-    return spark.createDataFrame(HISTORY, HISTORY_SCHEMA).transform(
+    return local_frame(spark, HISTORY, HISTORY_SCHEMA).transform(
         with_human_labels(
-            spark.createDataFrame(decisions, DECISION_SCHEMA),
+            local_frame(spark, decisions, DECISION_SCHEMA),
             "expense_lines",
             KEY,
             "spend_category",
@@ -86,7 +87,8 @@ def test_a_decision_replaces_the_employee_label_with_a_human_one_weighted_higher
     actual = _labelled(spark, DECISIONS).select(
         "report_id", "line_id", "claimed_category", HISTORY_LABEL, LABEL_SOURCE, LABEL_WEIGHT
     )
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [
             ("R1", 1, "ground_transport", "ground_transport", "employee", 1.0),
             ("R1", 2, "ground_transport", "meals", "human", 5.0),

@@ -5,11 +5,12 @@ from datetime import date, datetime
 from pyspark.sql import functions as F
 
 from transforms.contracts import EXPENSE_LINES
+from transforms.frames import local_frame
 from transforms.ingest import row_hash, with_ingestion_metadata
 
 
 def test_row_hash_distinguishes_null_from_empty_and_is_stable(spark):
-    df = spark.createDataFrame([("a", None), ("a", ""), ("a", None)], "x string, y string")
+    df = local_frame(spark, [("a", None), ("a", ""), ("a", None)], "x string, y string")
     hashes = [r[0] for r in df.select(row_hash(["x", "y"])).collect()]
     assert hashes[0] != hashes[1]
     assert hashes[0] == hashes[2]
@@ -18,8 +19,10 @@ def test_row_hash_distinguishes_null_from_empty_and_is_stable(spark):
 
 def test_ingestion_metadata_columns(spark):
     columns = [*EXPENSE_LINES.column_names, "_corrupt_record", "_source_file"]
-    df = spark.createDataFrame(
-        [tuple(f"v{i}" for i in range(len(columns)))], ", ".join(f"{c} string" for c in columns)
+    df = local_frame(
+        spark,
+        [tuple(f"v{i}" for i in range(len(columns)))],
+        ", ".join(f"{c} string" for c in columns),
     )
     out = df.transform(
         with_ingestion_metadata(EXPENSE_LINES, date(2026, 1, 2), datetime(2026, 1, 3, 4, 5))

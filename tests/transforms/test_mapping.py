@@ -7,6 +7,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from transforms.contracts import EXPENSE_LINES, HRIS_ROSTER, Column, SourceContract
 from transforms.drift import SchemaDriftError
+from transforms.frames import local_frame
 from transforms.mapping import SourceMapping, apply_mapping, read_mapped, unmapped_columns
 from transforms.onboarding import BIRMINGHAM_PCARD, CHICAGO_ROSTER
 
@@ -26,7 +27,7 @@ LANDING = [*PEOPLE.column_names, "_corrupt_record", "_source_file"]
 
 
 def frame(spark: SparkSession, columns: list[str], rows: list[tuple]):
-    return spark.createDataFrame(rows, ", ".join(f"`{c}` string" for c in columns))
+    return local_frame(spark, rows, ", ".join(f"`{c}` string" for c in columns))
 
 
 def landed(spark: SparkSession, rows: list[tuple]):

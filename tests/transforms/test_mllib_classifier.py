@@ -10,6 +10,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from sample import expenses as sample_data
+from transforms.frames import local_frame
 from transforms.mllib_classifier import (
     ClassifierParams,
     TrainedClassifier,
@@ -52,11 +53,11 @@ SCHEMA = "text string, label string"
 @pytest.fixture(scope="module")
 def model(spark: SparkSession) -> TrainedClassifier:
     return train_text_classifier(
-        spark.createDataFrame(HISTORY, SCHEMA),
+        local_frame(spark, HISTORY, SCHEMA),
         "text",
         "label",
         params=ClassifierParams(min_df=1, max_iter=10),
-        calibration=spark.createDataFrame(CALIBRATION, SCHEMA),
+        calibration=local_frame(spark, CALIBRATION, SCHEMA),
     )
 
 
@@ -68,7 +69,8 @@ def test_training_skips_rows_without_text_or_label(model: TrainedClassifier):
 
 
 def test_separates_clearly_separable_classes(spark: SparkSession, model: TrainedClassifier):
-    new = spark.createDataFrame(
+    new = local_frame(
+        spark,
         [(1, "taxi to the office"), (2, "hotel room for one night"), (3, "lunch at a restaurant")],
         "id int, text string",
     )
@@ -81,7 +83,7 @@ def test_scoring_keeps_every_row_in_order_and_nulls_text_without_words(
     spark: SparkSession, model: TrainedClassifier
 ):
     rows = [(5, "rail ticket"), (3, None), (9, "hotel"), (1, "  "), (7, "dinner")]
-    df = spark.createDataFrame(rows, "id int, text string")
+    df = local_frame(spark, rows, "id int, text string")
     out = predict_labels(model, df, "text")
     assert out.columns == ["id", "text", "predicted_label", "confidence"]
     assert dict(out.dtypes)["confidence"] == "double"
@@ -95,7 +97,7 @@ def test_scoring_keeps_every_row_in_order_and_nulls_text_without_words(
 def test_calibration_rescales_confidence_without_changing_labels(
     spark: SparkSession, model: TrainedClassifier
 ):
-    df = spark.createDataFrame([(1, "taxi"), (2, "hotel room")], "id int, text string")
+    df = local_frame(spark, [(1, "taxi"), (2, "hotel room")], "id int, text string")
     sharp = predict_labels(replace(model, temperature=0.5), df, "text").orderBy("id").collect()
     soft = predict_labels(replace(model, temperature=4.0), df, "text").orderBy("id").collect()
     assert [r["predicted_label"] for r in sharp] == [r["predicted_label"] for r in soft]
@@ -123,17 +125,15 @@ def test_ece_is_zero_when_calibrated_and_the_gap_when_over_confident(spark: Spar
     # the top bin: 2 of 4 right at a mean confidence of 0.975
     over_confident = [("a", "a", 1.0), ("b", "a", 1.0), ("a", "a", 0.95), ("b", "a", 0.95)]
     ece = expected_calibration_error(
-        spark.createDataFrame(calibrated, schema), "label", "pred", "conf"
+        local_frame(spark, calibrated, schema), "label", "pred", "conf"
     )
     assert ece == pytest.approx(0.0, abs=1e-12)
-    over = spark.createDataFrame(over_confident, schema)
+    over = local_frame(spark, over_confident, schema)
     assert expected_calibration_error(over, "label", "pred", "conf") == pytest.approx(0.475)
 
 
 def test_routing_flags_low_and_missing_confidence(spark: SparkSession):
-    df = spark.createDataFrame(
-        [(1, 0.9), (2, 0.3), (3, None), (4, 0.5)], "id int, confidence double"
-    )
+    df = local_frame(spark, [(1, 0.9), (2, 0.3), (3, None), (4, 0.5)], "id int, confidence double")
     out = df.transform(route_by_confidence(0.5)).orderBy("id").collect()
     assert [r["needs_llm"] for r in out] == [False, True, True, False]
     with pytest.raises(ValueError, match="threshold"):
@@ -141,7 +141,7 @@ def test_routing_flags_low_and_missing_confidence(spark: SparkSession):
 
 
 def test_training_needs_two_labels(spark: SparkSession):
-    one_label = spark.createDataFrame([("taxi", "transport"), ("train", "transport")], SCHEMA)
+    one_label = local_frame(spark, [("taxi", "transport"), ("train", "transport")], SCHEMA)
     with pytest.raises(ValueError, match="two labels"):
         train_text_classifier(one_label, "text", "label")
 
@@ -158,9 +158,9 @@ def test_the_same_rows_stored_differently_train_the_same_model(spark: SparkSessi
         if isinstance(r, dict)
     ]
     schema = "text string, label string, day string"
-    one_file = spark.createDataFrame(rows, schema).coalesce(1)
-    by_date = spark.createDataFrame(list(reversed(rows)), schema).repartition(3, "day")
-    today = spark.createDataFrame(rows[::7], schema)
+    one_file = local_frame(spark, rows, schema).coalesce(1)
+    by_date = local_frame(spark, list(reversed(rows)), schema).repartition(3, "day")
+    today = local_frame(spark, rows[::7], schema)
     params = ClassifierParams(max_iter=20)
     fitted = []
     for history in (one_file, by_date):
@@ -189,9 +189,9 @@ def test_a_heavier_row_outweighs_lighter_ones_and_the_hold_out_ignores_labels(
         ("airport hotel shuttle", "transport", 1.0),
         ("airport hotel shuttle", "lodging", 5.0),
     ]
-    history = spark.createDataFrame(rows, "text string, label string, weight double")
+    history = local_frame(spark, rows, "text string, label string, weight double")
     params = ClassifierParams(min_df=1, max_iter=30)
-    today = spark.createDataFrame([("airport hotel shuttle", None)], SCHEMA)
+    today = local_frame(spark, [("airport hotel shuttle", None)], SCHEMA)
 
     def label(weight_col):
         model = train_text_classifier(

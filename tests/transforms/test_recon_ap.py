@@ -8,6 +8,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from tests.transforms.test_recon_cash import CURRENCY, D, days, gl_df, usd
+from transforms.frames import local_frame
 from transforms.recon.ap import (
     LOOKBACK_DAYS,
     ap_control_balances,
@@ -63,7 +64,7 @@ def invoices_df(spark: SparkSession, *rows: dict) -> DataFrame:
                 usd(amount, fx),
             )
         )
-    return spark.createDataFrame(data, INVOICE_SCHEMA)
+    return local_frame(spark, data, INVOICE_SCHEMA)
 
 
 def payments_df(spark: SparkSession, *rows: dict) -> DataFrame:
@@ -91,7 +92,7 @@ def payments_df(spark: SparkSession, *rows: dict) -> DataFrame:
                 usd(amount, fx),
             )
         )
-    return spark.createDataFrame(data, PAYMENT_SCHEMA)
+    return local_frame(spark, data, PAYMENT_SCHEMA)
 
 
 def control(id_: str, amount: str, ref: str | None = None, **more) -> dict:
@@ -107,7 +108,8 @@ def control(id_: str, amount: str, ref: str | None = None, **more) -> dict:
 
 def view(spark: SparkSession, exceptions: DataFrame, *rows: tuple) -> None:
     actual = exceptions.select("exception_type", "records", "amount", "age_days")
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [(t, recs, Decimal(a), age) for t, recs, a, age in rows],
         "exception_type string, records array<string>, amount decimal(18,2), age_days int",
     )
@@ -137,7 +139,8 @@ def test_invoice_and_payment_posted_match(spark):
         "right_amount",
         "matched_on",
     )
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [
             (
                 "ap_gl",
@@ -261,7 +264,8 @@ def test_balances_variance_equals_open_exceptions(spark):
         {"id": "JE1|1", "amount": "1000.00", "account": "6000", "ref": "INV-1"},
     )
     balances = ap_control_balances(invoices, payments, gl, D)
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [
             ("US01", "USD", Decimal("1000.00"), Decimal("1130.00"), Decimal("-130.00")),
             ("GB01", "GBP", Decimal("0.00"), Decimal("0.00"), Decimal("0.00")),
@@ -368,7 +372,7 @@ def test_dates_are_each_date_alone(spark):
     ]
     assert_df_equality(
         matches,
-        spark.createDataFrame(expected_matches, matches.schema),
+        local_frame(spark, expected_matches, matches.schema),
         ignore_row_order=True,
         ignore_nullable=True,
     )
@@ -393,7 +397,7 @@ def test_dates_are_each_date_alone(spark):
     ]
     assert_df_equality(
         exceptions,
-        spark.createDataFrame(expected_exceptions, exceptions.schema),
+        local_frame(spark, expected_exceptions, exceptions.schema),
         ignore_row_order=True,
         ignore_nullable=True,
     )
@@ -430,7 +434,7 @@ def test_balances_dates_are_each_date_alone(spark):
     ]
     assert_df_equality(
         together,
-        spark.createDataFrame(expected, together.schema),
+        local_frame(spark, expected, together.schema),
         ignore_row_order=True,
         ignore_nullable=True,
     )

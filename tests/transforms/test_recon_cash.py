@@ -7,6 +7,7 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from transforms.frames import local_frame
 from transforms.recon.cash import LOOKBACK_DAYS, reconcile_bank_gl, reconcile_bank_gl_dates
 from transforms.recon.common import EXCEPTION_COLUMNS, MATCH_COLUMNS
 
@@ -63,7 +64,7 @@ def bank_df(spark: SparkSession, *rows: dict) -> DataFrame:
                 usd(amount, fx),
             )
         )
-    return spark.createDataFrame(data, BANK_SCHEMA)
+    return local_frame(spark, data, BANK_SCHEMA)
 
 
 def gl_df(spark: SparkSession, *rows: dict) -> DataFrame:
@@ -99,7 +100,7 @@ def gl_df(spark: SparkSession, *rows: dict) -> DataFrame:
                 usd(signed, fx),
             )
         )
-    return spark.createDataFrame(data, GL_SCHEMA)
+    return local_frame(spark, data, GL_SCHEMA)
 
 
 def bank_rec(id_: str, account: str = "US01-OPER-001") -> str:
@@ -115,8 +116,8 @@ def match_view(
 ) -> tuple[DataFrame, DataFrame]:
     """(actual, expected) on rule, left records, right records: what a match test states."""
     actual = matches.select("rule", "left_records", "right_records")
-    expected = spark.createDataFrame(
-        list(rows), "rule string, left_records array<string>, right_records array<string>"
+    expected = local_frame(
+        spark, list(rows), "rule string, left_records array<string>, right_records array<string>"
     )
     return actual, expected
 
@@ -126,7 +127,8 @@ def exception_view(
 ) -> tuple[DataFrame, DataFrame]:
     """(actual, expected) on type, records, amount, age."""
     actual = exceptions.select("exception_type", "records", "amount", "age_days")
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [(t, recs, Decimal(str(a)), age) for t, recs, a, age in rows],
         "exception_type string, records array<string>, amount decimal(18,2), age_days int",
     )
@@ -149,7 +151,8 @@ def test_reference_match_one_to_one_in_output_shapes(spark):
     assert result.matches.columns == MATCH_COLUMNS
     assert result.exceptions.columns == EXCEPTION_COLUMNS
     assert result.exceptions.count() == 0
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [
             (
                 D,
@@ -349,7 +352,8 @@ def test_unmatched_lines_have_amounts_ages_ids_and_detail(spark):
         "rule",
         "detail",
     )
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [
             (
                 D,
@@ -495,7 +499,8 @@ def test_dates_are_each_date_alone(spark):
     assert_same(
         (
             matches,
-            spark.createDataFrame(
+            local_frame(
+                spark,
                 [
                     (D, window, [b("B2")], [g("JE2|1")], D),
                     (days(1), window, [b("B2")], [g("JE3|1")], days(1)),
@@ -517,7 +522,8 @@ def test_dates_are_each_date_alone(spark):
     assert_same(
         (
             exceptions,
-            spark.createDataFrame(
+            local_frame(
+                spark,
                 [
                     (D, bank_only, [b("B1")], Decimal("100.00"), 2),
                     (D, bank_only, [b("B4")], Decimal("80.00"), 0),

@@ -10,6 +10,7 @@ from pyspark.sql import DataFrame, SparkSession
 from tests.transforms.test_carry_forward import checkpointed, states
 from tests.transforms.test_recon_ap import INVOICE_SCHEMA, PAYMENT_SCHEMA
 from tests.transforms.test_recon_cash import D, days
+from transforms.frames import local_frame
 from transforms.recon.carry_forward import reconcile_with_carry_forward
 from transforms.recon.common import EXCEPTION_COLUMNS, MATCH_COLUMNS
 from transforms.recon.contract_terms import (
@@ -23,7 +24,8 @@ US = "Corporate Services Inc."
 
 def contracts_df(spark: SparkSession, *rows: tuple) -> DataFrame:
     """(landed, file, vendor party, payment days, effective date) per contract."""
-    return spark.createDataFrame(
+    return local_frame(
+        spark,
         [
             (
                 landed,
@@ -47,7 +49,7 @@ def invoices_df(spark: SparkSession, *rows: tuple) -> DataFrame:
          "PO-1", "open", landed, Decimal(1), Decimal("100.00"))
         for id_, vendor, issued, due, landed in rows
     ]  # fmt: skip
-    return spark.createDataFrame(data, INVOICE_SCHEMA)
+    return local_frame(spark, data, INVOICE_SCHEMA)
 
 
 def payments_df(spark: SparkSession, *rows: tuple) -> DataFrame:
@@ -57,7 +59,7 @@ def payments_df(spark: SparkSession, *rows: tuple) -> DataFrame:
          "released", paid, Decimal(1), Decimal("100.00"))
         for i, (id_, paid) in enumerate(rows)
     ]  # fmt: skip
-    return spark.createDataFrame(data, PAYMENT_SCHEMA)
+    return local_frame(spark, data, PAYMENT_SCHEMA)
 
 
 def ap(id_: str) -> str:

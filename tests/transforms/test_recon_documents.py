@@ -9,6 +9,7 @@ from pyspark.sql import DataFrame, SparkSession
 from tests.transforms.test_carry_forward import checkpointed, states
 from tests.transforms.test_recon_ap import INVOICE_SCHEMA
 from tests.transforms.test_recon_cash import CURRENCY, D, days, usd
+from transforms.frames import local_frame
 from transforms.recon.carry_forward import reconcile_with_carry_forward
 from transforms.recon.common import EXCEPTION_COLUMNS, MATCH_COLUMNS
 from transforms.recon.documents import (
@@ -39,7 +40,7 @@ def documents_df(spark: SparkSession, *rows: dict) -> DataFrame:
         )
         for r in rows
     ]
-    return spark.createDataFrame(data, DOCUMENT_SCHEMA)
+    return local_frame(spark, data, DOCUMENT_SCHEMA)
 
 
 def invoices_df(spark: SparkSession, *rows: dict) -> DataFrame:
@@ -66,7 +67,7 @@ def invoices_df(spark: SparkSession, *rows: dict) -> DataFrame:
                 usd(amount, fx),
             )
         )
-    return spark.createDataFrame(data, INVOICE_SCHEMA)
+    return local_frame(spark, data, INVOICE_SCHEMA)
 
 
 def fx_df(spark: SparkSession) -> DataFrame:
@@ -75,7 +76,7 @@ def fx_df(spark: SparkSession) -> DataFrame:
         for n in range(-3, 3)
         for c, r in (("EUR", EUR_RATE), ("USD", Decimal(1)))
     ]
-    return spark.createDataFrame(rows, FX_SCHEMA)
+    return local_frame(spark, rows, FX_SCHEMA)
 
 
 def reconcile(spark: SparkSession, documents: DataFrame, invoices: DataFrame, as_of=D):
@@ -87,7 +88,8 @@ def view(spark: SparkSession, exceptions: DataFrame, *rows: tuple) -> None:
     actual = exceptions.select(
         "exception_type", "legal_entity", "records", "amount", "currency", "amount_usd"
     )
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [
             (t, e, sorted(recs), Decimal(a), c, None if u is None else Decimal(u))
             for t, e, recs, a, c, u in rows
@@ -110,8 +112,8 @@ def test_keys_ignore_case_spaces_and_punctuation_and_unread_vendors_agree(spark)
         ("--", None, None, "Globex", True),
         (None, None, "Globex", None, True),
     ]
-    df = spark.createDataFrame(
-        [(n, d, a) for n, _, d, a, _ in rows], "number string, doc string, ap string"
+    df = local_frame(
+        spark, [(n, d, a) for n, _, d, a, _ in rows], "number string, doc string, ap string"
     )
     got = df.select(
         invoice_number_key("number").alias("key"),
@@ -356,7 +358,8 @@ def multi_date_inputs(spark: SparkSession) -> tuple[DataFrame, DataFrame, DataFr
         {"id": "INV-4", "amount": "400.00", "landed": days(1)},
     )
     # EUR's rate moves every day: 1.10 on D - 2, 1.20 on D - 1, 1.30 on D.
-    fx = spark.createDataFrame(
+    fx = local_frame(
+        spark,
         [(days(n), "EUR", Decimal("1.30") + Decimal("0.10") * n, days(n)) for n in range(-3, 1)],
         FX_SCHEMA,
     )

@@ -7,6 +7,7 @@ from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from transforms.frames import local_frame
 from transforms.recon.common import EXCEPTION_COLUMNS, group_id
 from transforms.recon.expense_policy import reconcile_expense_policy, reconcile_expense_policy_dates
 
@@ -43,7 +44,7 @@ def claim(report_id: str, line_id: int = 1, **change) -> dict:
 
 
 def run(spark: SparkSession, *rows: dict, as_of: date = AS_OF):
-    df = spark.createDataFrame([tuple(r[n] for n in NAMES) for r in rows], SCHEMA)
+    df = local_frame(spark, [tuple(r[n] for n in NAMES) for r in rows], SCHEMA)
     return reconcile_expense_policy(df, as_of)
 
 
@@ -257,7 +258,7 @@ def several_dates(spark: SparkSession):
         claim("ER-11", 1, amount=Decimal("700.00"), employee_id="E11", business_date=D3, **LODGING),
         claim("ER-11", 2, amount=Decimal("600.00"), employee_id="E11", business_date=D3, **LODGING),
     ]
-    return spark.createDataFrame([tuple(r[n] for n in NAMES) for r in rows], SCHEMA)
+    return local_frame(spark, [tuple(r[n] for n in NAMES) for r in rows], SCHEMA)
 
 
 # Per date, as the per-date reconciliation gave them before it was set-based:

@@ -15,6 +15,7 @@ from enrichment.providers.fallback import FALLBACK_ERROR_PREFIX
 from infra.enrichment import GROUP_SUMMARY_CACHE, EnrichmentResource
 from infra.lakehouse import LakehouseResource
 from tests.enrichment.fake_openai import FakeOpenAI, Fault
+from transforms.frames import local_frame
 from transforms.recon.narrative import (
     NARRATIVE_GROUP,
     NO_OPEN_LINE,
@@ -46,8 +47,8 @@ def _exceptions(spark):
          Decimal("1.00"), "USD", "Another night's row: not part of this narrative."),
     ]  # fmt: skip
     data = [(AS_OF if r[0] != "old" else date(2026, 10, 1), *r) for r in rows]
-    summary = spark.createDataFrame([("US01",), ("GB01",), ("DE01",)], "legal_entity string")
-    return spark.createDataFrame(data, SCHEMA), summary
+    summary = local_frame(spark, [("US01",), ("GB01",), ("DE01",)], "legal_entity string")
+    return local_frame(spark, data, SCHEMA), summary
 
 
 def test_lines_cover_every_exception_of_the_night_and_every_entity(spark):
@@ -67,7 +68,8 @@ def test_a_runs_nights_are_told_in_one_plan_each_as_if_alone(spark):
     exceptions, _ = _exceptions(spark)
     before = date(2026, 10, 1)
     # Each night's entities are its own close summary's: DE01 reports on AS_OF only.
-    dated = spark.createDataFrame(
+    dated = local_frame(
+        spark,
         [(AS_OF, "US01"), (AS_OF, "GB01"), (AS_OF, "DE01"), (before, "US01"), (before, "GB01")],
         "business_date date, legal_entity string",
     )
@@ -126,7 +128,7 @@ def test_a_paragraph_the_llm_failed_is_the_templates_and_says_why(spark):
          None),
         (AS_OF, "DE01", "skipped", None, 0, 0, 0, 0, 0.0, "llm", "gpt-4o-mini", "n-v1", budget),
     ]  # fmt: skip
-    summaries = spark.createDataFrame(rows, schema)
+    summaries = local_frame(spark, rows, schema)
     out = {r["legal_entity"]: r for r in close_narratives(lines, summaries, True).collect()}
     us = out["US01"]
     assert (us["status"], us["narrative"]) == ("ok", template["US01"])
@@ -171,8 +173,8 @@ def _two_lines_each(spark, changed: str | None = None):
                 (AS_OF, f"{entity}-{i}", "bank_gl", "unmatched_bank", entity, "open", None,
                  date(2026, 9, 28 + i), 4 - i, Decimal(f"{100 * (n + 1) + i}.00"), "USD", detail)
             )  # fmt: skip
-    entities = spark.createDataFrame([("US01",), ("GB01",), ("DE01",)], "legal_entity string")
-    return spark.createDataFrame(rows, SCHEMA), entities
+    entities = local_frame(spark, [("US01",), ("GB01",), ("DE01",)], "legal_entity string")
+    return local_frame(spark, rows, SCHEMA), entities
 
 
 def test_with_an_llm_every_line_is_sent_and_the_paragraph_says_llm(spark, lakehouse_root):

@@ -6,6 +6,7 @@ from decimal import Decimal
 from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 
+from transforms.frames import local_frame
 from transforms.recon.common import EXCEPTION_COLUMNS, group_id
 from transforms.recon.payroll import reconcile_payroll_hris, reconcile_payroll_hris_dates
 
@@ -75,7 +76,7 @@ def employee(employee_id: str = "EMP-1", **change) -> dict:
 
 def frame(spark: SparkSession, schema: str, rows: list[dict]):
     names = [c.split()[0] for c in schema.split(", ")]
-    return spark.createDataFrame([tuple(r.get(n) for n in names) for r in rows], schema)
+    return local_frame(spark, [tuple(r.get(n) for n in names) for r in rows], schema)
 
 
 def run(spark, payments: list[dict], roster: list[dict], as_of: date = PAY_DATE):
@@ -149,7 +150,8 @@ def test_active_not_paid_uses_the_roster_row_and_expected_gross(spark):
 
 
 def test_active_not_paid_priced_with_fx_rates_when_given(spark):
-    fx = spark.createDataFrame(
+    fx = local_frame(
+        spark,
         [(PAY_DATE, "GBP", Decimal("1.30000000"))],
         "rate_date date, currency string, rate_to_usd decimal(18,8)",
     )
@@ -234,7 +236,8 @@ def test_other_dates_are_ignored_and_no_payroll_gives_empty_typed_frame(spark):
 
 def test_exception_row_shape(spark):
     result = run(spark, [payment("PAY-1", "EMP-X", legal_entity="GB01", currency="GBP")], [])
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [
             (
                 PAY_DATE,
@@ -301,7 +304,8 @@ def several_dates(spark):
         employee("EMP-2", **gbp, **on[D3]),  # active, not paid on D3: D3's rate
         employee("EMP-4", **gbp, business_date=date(2026, 11, 11)),  # not a date of the run
     ]
-    fx = spark.createDataFrame(
+    fx = local_frame(
+        spark,
         [
             (D1, "GBP", Decimal("1.30000000"), D1),
             (D2, "GBP", Decimal("1.25000000"), D2),

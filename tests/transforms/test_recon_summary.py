@@ -7,6 +7,7 @@ from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from transforms.frames import local_frame
 from transforms.recon.common import EXCEPTION_COLUMNS, MATCH_COLUMNS, RECONS
 from transforms.recon.summary import CLOSE_SUMMARY_COLUMNS, close_summary, close_summary_dates
 from transforms.reference_data import LEGAL_ENTITIES
@@ -74,9 +75,9 @@ def match(left: list[str], right: list[str], **change) -> tuple:
 
 def summarize(spark: SparkSession, exceptions=(), matches=(), balances=()):
     return close_summary(
-        spark.createDataFrame(list(exceptions), EXCEPTION_SCHEMA),
-        spark.createDataFrame(list(matches), MATCH_SCHEMA),
-        spark.createDataFrame(list(balances), AP_SCHEMA),
+        local_frame(spark, list(exceptions), EXCEPTION_SCHEMA),
+        local_frame(spark, list(matches), MATCH_SCHEMA),
+        local_frame(spark, list(balances), AP_SCHEMA),
         AS_OF,
     )
 
@@ -240,9 +241,9 @@ def several_dates(spark: SparkSession):
         ("XX01", "EUR", Decimal("5.00"), Decimal("0.00"), Decimal("5.00"), D2),
     ]
     return (
-        spark.createDataFrame(exceptions, EXCEPTION_SCHEMA),
-        spark.createDataFrame(matches, MATCH_SCHEMA),
-        spark.createDataFrame(balances, DATED_AP_SCHEMA),
+        local_frame(spark, exceptions, EXCEPTION_SCHEMA),
+        local_frame(spark, matches, MATCH_SCHEMA),
+        local_frame(spark, balances, DATED_AP_SCHEMA),
     )
 
 

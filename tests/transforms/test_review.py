@@ -6,6 +6,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
+from transforms.frames import local_frame
 from transforms.review import (
     ASSIGNMENT_SCHEMA,
     DECISION_SCHEMA,
@@ -59,7 +60,7 @@ def _key(report: str, line: int) -> str:
 
 
 def test_candidates_are_the_values_that_need_a_person_with_their_strongest_reason(spark):
-    gold = spark.createDataFrame(GOLD_ROWS, GOLD_SCHEMA)
+    gold = local_frame(spark, GOLD_ROWS, GOLD_SCHEMA)
     queued = gold.transform(
         review_candidates("expense_lines", KEY, [CATEGORY], {"expense_line_enrichment": 0.6})
     )
@@ -69,7 +70,8 @@ def test_candidates_are_the_values_that_need_a_person_with_their_strongest_reaso
         key = _key(report, line)
         return ("expense_lines", key, D, field, value, conf, 0.6, source, model, version, reason)
 
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [
             row(2, "lodging", 0.40, "cache", "gpt", "expense-v1", "LOW_CONFIDENCE"),
             row(3, None, None, "llm", "gpt", "expense-v1", "ENRICHMENT_FAILED"),
@@ -92,7 +94,7 @@ def test_two_fields_of_one_table_queue_separately_with_their_own_thresholds(spar
         "prompt_version string, urgency_enrichment_status string, urgency_failure_kind string, "
         "urgency_source string, urgency_model string, urgency_prompt_version string"
     )
-    gold = spark.createDataFrame(
+    gold = local_frame(spark,
         [
             ("C1", D, "benefits", 0.65, "low", 0.75, False, "ok", "none", "llm", "m", "t1",
              "ok", "none", "llm", "m", "u2"),
@@ -112,7 +114,7 @@ def test_two_fields_of_one_table_queue_separately_with_their_own_thresholds(spar
     )
     c1, c2 = key_of({"case_id": "C1"}), key_of({"case_id": "C2"})
     low, failed = "LOW_CONFIDENCE", "ENRICHMENT_FAILED"
-    expected = spark.createDataFrame(
+    expected = local_frame(spark,
         [
             ("hr_cases", c1, D, "case_type", "benefits", 0.65, 0.7, "llm", "m", "t1", low),
             ("hr_cases", c1, D, "urgency", "low", 0.75, 0.8, "llm", "m", "u2", low),
@@ -148,11 +150,12 @@ AT_9, AT_10 = datetime(2026, 4, 1, 9, 0), datetime(2026, 4, 1, 10, 0)
 
 
 def test_status_is_the_latest_decision_and_age_counts_from_the_business_date(spark):
-    gold = spark.createDataFrame(GOLD_ROWS, GOLD_SCHEMA)
+    gold = local_frame(spark, GOLD_ROWS, GOLD_SCHEMA)
     candidates = gold.transform(
         review_candidates("expense_lines", KEY, [CATEGORY], {"expense_line_enrichment": 0.6})
     ).where("reason IN ('LOW_CONFIDENCE', 'ENRICHMENT_FAILED')")
-    decisions = spark.createDataFrame(
+    decisions = local_frame(
+        spark,
         [
             # overridden first, then accepted: the later decision is in force
             _decision(2, "overridden", "meals", "alice", AT_9),
@@ -169,7 +172,8 @@ def test_status_is_the_latest_decision_and_age_counts_from_the_business_date(spa
         return (did or f"a-{report}-{line}-{at:%H%M}", "expense_lines", _key(report, line), D,
                 "spend_category", to, "ann", "analyst", at)  # fmt: skip
 
-    assignments = spark.createDataFrame(
+    assignments = local_frame(
+        spark,
         [
             # assigned to carol, then to dave: dave's; the item was decided by bob
             assigned(2, "carol", AT_9),
@@ -184,7 +188,8 @@ def test_status_is_the_latest_decision_and_age_counts_from_the_business_date(spa
     queue = candidates.transform(
         with_review_status(decisions, date(2026, 4, 2), assignments)
     ).select("key", "status", "assignee", "decided_by", "decided_at", "age_days")
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [
             (_key("R1", 2), "accepted", "dave", "bob", AT_10, 2),
             (_key("R1", 3), "overridden", None, "alice", AT_9, 2),
@@ -198,8 +203,9 @@ def test_status_is_the_latest_decision_and_age_counts_from_the_business_date(spa
 
 
 def test_decisions_replace_model_output_and_keep_the_reviewer(spark):
-    gold = spark.createDataFrame(GOLD_ROWS[:3] + GOLD_ROWS[-1:], GOLD_SCHEMA)
-    decisions = spark.createDataFrame(
+    gold = local_frame(spark, GOLD_ROWS[:3] + GOLD_ROWS[-1:], GOLD_SCHEMA)
+    decisions = local_frame(
+        spark,
         [
             _decision(2, "accepted", "lodging", "bob", AT_9),
             _decision(2, "overridden", "meals", "alice", AT_10),
@@ -210,7 +216,7 @@ def test_decisions_replace_model_output_and_keep_the_reviewer(spark):
         DECISION_SCHEMA,
     )
     applied = gold.transform(apply_decisions(decisions, "expense_lines", KEY, CATEGORY))
-    expected = spark.createDataFrame(
+    expected = local_frame(spark,
         [
             GOLD_ROWS[0] + (None, None),
             ("R1", 2, D, "meals", 1.0, False, "ok", "none", "human", "human-review", "expense-v1",
@@ -230,8 +236,8 @@ def test_a_prefixed_field_gets_prefixed_provenance(spark):
         "urgency_enrichment_status string, urgency_failure_kind string, urgency_source string, "
         "urgency_model string, source string"
     )
-    gold = spark.createDataFrame([("C1", D, "low", 0.5, "ok", "none", "llm", "m", "llm")], schema)
-    decisions = spark.createDataFrame(
+    gold = local_frame(spark, [("C1", D, "low", 0.5, "ok", "none", "llm", "m", "llm")], schema)
+    decisions = local_frame(spark,
         [
             (
                 "d1", "hr_cases", key_of({"case_id": "C1"}), D, "urgency", "overridden", "low",
@@ -242,7 +248,8 @@ def test_a_prefixed_field_gets_prefixed_provenance(spark):
     )  # fmt: skip
     urgency = ReviewField("urgency", "urgency_confidence", "hr_case_urgency", prefix="urgency_")
     applied = gold.transform(apply_decisions(decisions, "hr_cases", ["case_id"], urgency))
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [("C1", D, "high", 1.0, "ok", "none", "human", "human-review", "llm", "hana", AT_9)],
         schema + ", urgency_reviewed_by string, urgency_reviewed_at timestamp",
     )
@@ -250,9 +257,10 @@ def test_a_prefixed_field_gets_prefixed_provenance(spark):
 
 
 def test_a_decision_on_a_key_that_no_longer_exists_is_returned_not_lost(spark):
-    gold = spark.createDataFrame(GOLD_ROWS[:2], GOLD_SCHEMA)
+    gold = local_frame(spark, GOLD_ROWS[:2], GOLD_SCHEMA)
     gone = _decision(9, "overridden", "meals", "alice", AT_9)
-    decisions = spark.createDataFrame(
+    decisions = local_frame(
+        spark,
         [
             _decision(2, "overridden", "meals", "alice", AT_9),
             gone,
@@ -262,18 +270,20 @@ def test_a_decision_on_a_key_that_no_longer_exists_is_returned_not_lost(spark):
         DECISION_SCHEMA,
     )
     unmatched = gold.transform(unmatched_decisions(decisions, "expense_lines", KEY, [CATEGORY]))
-    expected = spark.createDataFrame([gone], DECISION_SCHEMA)
+    expected = local_frame(spark, [gone], DECISION_SCHEMA)
     assert_df_equality(unmatched, expected, ignore_nullable=True)
     applied = gold.transform(apply_decisions(decisions, "expense_lines", KEY, CATEGORY))
     assert applied.count() == 2
 
 
 def test_the_record_text_is_the_models_text_redacted_with_the_dates_roster(spark):
-    queue = spark.createDataFrame(
+    queue = local_frame(
+        spark,
         [(_key("R1", 1), D), (_key("R1", 2), D), (_key("R1", 3), D), (_key("R1", 4), D)],
         "key string, business_date date",
     )
-    records = spark.createDataFrame(
+    records = local_frame(
+        spark,
         [
             ("R1", 1, D, "Mail jane.doe@example.com about Jane Doe's dinner"),
             ("R1", 2, D, None),
@@ -286,7 +296,8 @@ def test_the_record_text_is_the_models_text_redacted_with_the_dates_roster(spark
     text = F.concat(F.lit("Justification: "), F.coalesce(F.col("justification"), F.lit("")))
     names = {D: ["Jane Doe"], date(2026, 3, 30): []}
     out = queue.transform(with_record_text(records, KEY, text, names))
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [
             (_key("R1", 1), D, "Justification: Mail [EMAIL_1] about [PERSON_1]'s dinner"),
             (_key("R1", 2), D, "Justification: "),
@@ -299,11 +310,13 @@ def test_the_record_text_is_the_models_text_redacted_with_the_dates_roster(spark
 
 
 def test_queued_rows_are_the_rows_whose_key_and_date_are_queued_columns_unchanged(spark):
-    queue = spark.createDataFrame(
+    queue = local_frame(
+        spark,
         [(_key("R1", 1), D, "spend_category"), (_key("R1", 1), D, "other_field")],
         "key string, business_date date, field string",
     )
-    rows = spark.createDataFrame(
+    rows = local_frame(
+        spark,
         [
             ("R1", 1, D, "queued"),
             # the same key on another date, another key on the date: not queued
@@ -319,7 +332,8 @@ def test_queued_rows_are_the_rows_whose_key_and_date_are_queued_columns_unchange
 
 def test_open_items_by_table_and_age_leave_out_what_was_decided_since(spark):
     schema = "table_name string, key string, business_date date, field string, status string"
-    queue = spark.createDataFrame(
+    queue = local_frame(
+        spark,
         [
             ("expense_lines", _key("R1", 1), D, "spend_category", "open"),
             ("expense_lines", _key("R1", 2), D, "spend_category", "open"),
@@ -332,11 +346,12 @@ def test_open_items_by_table_and_age_leave_out_what_was_decided_since(spark):
         schema,
     )
     # R1-2 was decided after the queue was published
-    decisions = spark.createDataFrame(
-        [_decision(2, "accepted", "lodging", "bob", AT_9)], DECISION_SCHEMA
+    decisions = local_frame(
+        spark, [_decision(2, "accepted", "lodging", "bob", AT_9)], DECISION_SCHEMA
     )
     out = queue.transform(open_items_by_age(decisions, date(2026, 4, 1)))
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [
             ("expense_lines", "0-1 days", 1),
             ("expense_lines", "8-30 days", 1),
@@ -354,7 +369,8 @@ def test_override_rates_per_model_and_prompt_version_count_a_value_once(spark):
         row[12], row[13] = model, version
         return tuple(row)
 
-    decisions = spark.createDataFrame(
+    decisions = local_frame(
+        spark,
         [
             decided(1, "overridden", AT_9),
             # decided twice: the later (accepted) is in force
@@ -365,7 +381,8 @@ def test_override_rates_per_model_and_prompt_version_count_a_value_once(spark):
         ],
         DECISION_SCHEMA,
     )
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [
             ("expense_lines", "spend_category", "gpt", "expense-v1", 2, 1, 0.5),
             ("expense_lines", "spend_category", "gpt", "expense-v2", 1, 1, 1.0),

@@ -4,6 +4,7 @@ from datetime import date
 
 from pyspark.sql import SparkSession
 
+from transforms.frames import local_frame
 from transforms.hr_cases import roster_names, roster_names_by_date
 
 D1, D2, D3 = date(2026, 11, 2), date(2026, 11, 3), date(2026, 11, 4)
@@ -12,7 +13,8 @@ D1, D2, D3 = date(2026, 11, 2), date(2026, 11, 3), date(2026, 11, 4)
 def test_each_date_gets_its_own_rosters_names_and_a_date_without_one_gets_none(
     spark: SparkSession,
 ):
-    roster = spark.createDataFrame(
+    roster = local_frame(
+        spark,
         [
             ("E1", "Ada Byron", D1),
             ("E2", "Alan Turing", D1),

@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 
 from transforms import contracts as c
 from transforms.conform import day_rates
+from transforms.frames import local_frame
 from transforms.ingest import with_ingestion_metadata
 from transforms.quarantine import quarantined_rows
 from transforms.sources import classify_source, silver_source
@@ -20,12 +21,13 @@ DAY = date(2026, 11, 20)
 def bronze(spark: SparkSession, contract: c.SourceContract, *rows: dict):
     columns = [*contract.column_names, "_corrupt_record", "_source_file"]
     data = [(*(row.get(col) for col in columns[:-1]), "file:/l/x") for row in rows]
-    df = spark.createDataFrame(data, ", ".join(f"{col} string" for col in columns))
+    df = local_frame(spark, data, ", ".join(f"{col} string" for col in columns))
     return df.transform(with_ingestion_metadata(contract, DAY, datetime(2026, 11, 21)))
 
 
 def rates(spark: SparkSession, **by_currency: str):
-    fx = spark.createDataFrame(
+    fx = local_frame(
+        spark,
         [(k, Decimal(v), DAY) for k, v in by_currency.items()],
         "currency string, rate_to_usd decimal(18,8), business_date date",
     )
@@ -75,7 +77,8 @@ def test_balanced_journal_is_converted_to_usd_at_the_days_rate(spark):
         "signed_amount_usd",
         "fx_rate_to_usd",
     )
-    expected = spark.createDataFrame(
+    expected = local_frame(
+        spark,
         [
             (
                 "JE-1",
@@ -268,7 +271,8 @@ def test_several_dates_classify_as_each_date_alone(spark):
     def on(day: date, contract: c.SourceContract, *rows: dict):
         return bronze(spark, contract, *rows).withColumn("business_date", F.lit(day))
 
-    fx = spark.createDataFrame(
+    fx = local_frame(
+        spark,
         [("EUR", Decimal("1.1"), DAY)],  # no EUR rate on the later date
         "currency string, rate_to_usd decimal(18,8), business_date date",
     )
