@@ -46,7 +46,7 @@ def spark() -> Iterator[SparkSession]:
         master="local[2]",
         warehouse_dir=warehouse,
         app_name="tests",
-        # The small profile's JVM (C1 only, the serial collector: infra/spark.py), though this one
+        # The small profile's JVM (C1 only, the parallel collector: infra/spark.py), though this one
         # serves a worker for the whole suite: C2's compiler threads took 94 s of the JVM's 199 s
         # of CPU on five Spark test files (C1: 9 s of 130 s, the same wall time alone), and with
         # two workers on two cores that CPU is the other worker's. The suite: 1,090 s against

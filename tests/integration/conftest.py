@@ -20,6 +20,7 @@ from dagster._core.storage.tags import (
 )
 
 from cli import whole_steps
+from infra.spark import SMALL_DATA_JAVA_OPTIONS
 from pipelines.definitions import defs
 from sample import close as sample_close
 from tests.runs import run_close
@@ -75,14 +76,14 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout_s: float = 120) 
 
 # Every JVM the integration tests start (drivers, the standalone master, worker and executor,
 # spark-sql, the Thrift Server, beeline; the UI's run worker) lives for a minute on a few hundred
-# rows: C2's compilations and the parallel collector's threads cost more CPU than they save there.
-# Measured on a shared 2-core machine, A/B in turn: the fixture's close of ``DAY`` (8 steps,
-# local[2]) 272 s and 307 s with the JVM's defaults, 149 s and 182 s with these; spark_sql.sh's
-# one query 33-35 s of CPU, 20-21 s. JVM tuning only, like SPARK_PROFILE=small: the code under
-# test and its results are unchanged.
-# The code cache as large as tiered compilation's: C1 alone gets 48 MB, and a full cache disables
-# the compiler (infra/spark.py SMALL_DATA_JAVA_OPTIONS).
-SHORT_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:ReservedCodeCacheSize=240m"
+# rows: they run with the small profile's JVM options (infra/spark.py SMALL_DATA_JAVA_OPTIONS:
+# C1 only, the parallel collector, the code cache as large as tiered compilation's), the very
+# options a driver of the small profile is given, so the two never name different collectors
+# (the JVM refuses to start on that). Measured on a shared 2-core machine, A/B in turn: the
+# fixture's close of ``DAY`` (8 steps, local[2]) 272 s and 307 s with the JVM's defaults, 149 s
+# and 182 s with C1 and the serial collector; spark_sql.sh's one query 33-35 s of CPU, 20-21 s.
+# JVM tuning only, like SPARK_PROFILE=small: the code under test and its results are unchanged.
+SHORT_JVM_OPTIONS = " ".join(SMALL_DATA_JAVA_OPTIONS)
 
 
 def project_env(**overrides: str) -> dict[str, str]:
