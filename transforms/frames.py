@@ -35,6 +35,8 @@ def local_frame(
     """
     data = rows if isinstance(rows, Sized) else list(rows)  # a generator is read once
     staged = spark.createDataFrame(data, schema)
+    if not hasattr(spark, "_jsparkSession"):
+        return staged  # Spark Connect: its createDataFrame sends a local relation already
     jvm = spark.sparkContext._jvm
     external = staged._jdf.collectAsList() if len(data) else jvm.java.util.ArrayList()
     return DataFrame(spark._jsparkSession.createDataFrame(external, staged._jdf.schema()), spark)
