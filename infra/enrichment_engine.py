@@ -184,16 +184,11 @@ def log_recovered_calls(
 ) -> None:
     """Append the journal ``files``' answers to ``ops.llm_calls`` under the runs that paid for
     them, leaving out those the call log holds already (same run, task and input)."""
-    by_run: dict[str, list[dict]] = {}
-    for path in files:
-        by_run.setdefault(journal_run(path), []).extend(read_answers([path]))
-    frames = [
-        local_frame(spark, answers, OUTCOME_SCHEMA).withColumn("run_id", F.lit(run))
-        for run, answers in by_run.items()
+    # One frame for every run's answers, each under the run its journal file names.
+    answers = [
+        {**answer, "run_id": journal_run(path)} for path in files for answer in read_answers([path])
     ]
-    calls = frames[0]
-    for frame in frames[1:]:
-        calls = calls.unionByName(frame)
+    calls = local_frame(spark, answers, f"{OUTCOME_SCHEMA}, run_id string")
     if lakehouse.exists(spark, LLM_CALLS):
         logged = (
             lakehouse.read(spark, LLM_CALLS)

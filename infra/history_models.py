@@ -29,7 +29,6 @@ from pyspark.sql import functions as F
 
 from infra.lakehouse import LakehouseResource, TableRef
 from infra.versions import code_version
-from transforms.frames import local_frame
 from transforms.human_labels import (
     HUMAN,
     LABEL_SOURCE,
@@ -261,8 +260,8 @@ def load_or_train(
         f"{key[:16]}-{uuid.uuid4().hex[:8]}"
     )
     classifier.pipeline.write().overwrite().save(path)
-    record = local_frame(
-        spark,
+    # Written once and not joined: createDataFrame's RDD (local_frame's job would buy nothing).
+    record = spark.createDataFrame(
         [
             (
                 task,

@@ -510,7 +510,8 @@ class LakehouseResource(ConfigurableResource):
         """
         folder = _local(self.path(table))
         if folder is None:
-            frame = local_frame(spark, rows, schema)
+            # Written, not joined: createDataFrame's RDD (local_frame's job would buy nothing).
+            frame = spark.createDataFrame(rows, schema)
             if replace_dates is None:
                 return self.append(frame, table, partitioned)
             return self.write_dates(frame, table, replace_dates, extra_predicate)
