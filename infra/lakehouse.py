@@ -723,17 +723,24 @@ class LakehouseResource(ConfigurableResource):
 
     def current_version(self, spark: SparkSession | SessionSource, table: TableRef) -> int | None:
         """The table's current Delta version, None when it was never written. A local table's
-        ``_delta_log`` is listed without Spark (a ``SessionSource`` is not called)."""
+        ``_delta_log`` is listed without Spark (a ``SessionSource`` is not called); an object
+        store's table asks Delta's history."""
         versions = _log_versions(self.path(table))
         if versions is not None:
             return versions[-1] if versions else None
         spark = session_of(spark)
-        return self.version(spark, table) if self.exists(spark, table) else None
-
-    def version(self, spark: SparkSession, table: TableRef) -> int:
-        """The table's current Delta version (read off a local log without a Spark job)."""
-        versions = _log_versions(self.path(table))
-        if versions:
-            return versions[-1]
+        if not self.exists(spark, table):
+            return None
         history = DeltaTable.forPath(spark, self.path(table)).history(1)
         return int(history.select("version").first()[0])
+
+    def version(self, spark: SparkSession | SessionSource, table: TableRef) -> int:
+        """The table's current Delta version, of a table that has been written.
+
+        Raises:
+            ValueError: the table was never written.
+        """
+        current = self.current_version(spark, table)
+        if current is None:
+            raise ValueError(f"{table.qualified} has never been written ({self.path(table)})")
+        return current
