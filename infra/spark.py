@@ -123,6 +123,14 @@ def spark_conf(
             for key, value in audit_window_properties().items()
         },
         "spark.ui.showConsoleProgress": "false",
+        # A local lakehouse is written through Hadoop's raw local file system, not its checksummed
+        # one: the checksummed one writes a hidden ``.<name>.crc`` beside every data and log file
+        # (202 of a one-date close's 813 files) and, with no native Hadoop library here, starts a
+        # ``chmod`` process for each. Delta's own ``_delta_log/*.crc`` (table checksums) are not
+        # these and are still written; object stores never had them. Files written before keep
+        # their sidecars (VACUUM leaves hidden files).
+        "spark.hadoop.fs.file.impl": "org.apache.hadoop.fs.RawLocalFileSystem",
+        "spark.hadoop.fs.AbstractFileSystem.file.impl": "org.apache.hadoop.fs.local.RawLocalFs",
         # Our Delta logs are small: Delta's default of 50 partitions for rebuilding a table's
         # snapshot costs seconds per write on a small machine.
         "spark.databricks.delta.snapshotPartitions": "4",
