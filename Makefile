@@ -14,8 +14,9 @@ help: ## List the targets
 setup: ## Create .venv from requirements.lock and fetch the Delta jars (idempotent)
 	@bash scripts/bootstrap.sh
 
-jars: setup ## Re-fetch the Delta jars for the installed pyspark / delta-spark through Maven
+jars: setup ## Re-fetch the Delta jars for the installed pyspark / delta-spark through Maven (and rebuild the class archive)
 	$(PY) scripts/fetch_delta_jars.py
+	$(PY) scripts/build_class_archive.py
 
 run: setup ## Sample landing zone + the close of the last 3 business dates; ARGS='--days 1' etc.
 	$(PY) -m cli run $(ARGS)

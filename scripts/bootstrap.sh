@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create .venv with the locked dependencies and fetch the Delta jars. Idempotent and quick when
-# nothing changed: it re-syncs only when requirements.lock or pyproject.toml is newer than the env.
+# Create .venv with the locked dependencies, fetch the Delta jars and build the Spark driver's
+# class archive. Idempotent and quick when nothing changed: it re-syncs only when
+# requirements.lock or pyproject.toml is newer than the env.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +49,8 @@ if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ] || [ pyproject.toml -
 fi
 
 .venv/bin/python scripts/fetch_delta_jars.py --if-missing
+# The Spark driver's class archive for this machine's Java (a faster start; optional).
+.venv/bin/python scripts/build_class_archive.py --if-missing
 
 mkdir -p .dagster_home
 ln -sf ../dagster.yaml .dagster_home/dagster.yaml
