@@ -112,11 +112,10 @@ def breaker_reason(error: str | None) -> str | None:
 def log_calls(lakehouse: LakehouseResource, calls: DataFrame) -> None:
     """Append provider outcomes (``run_id``, ``business_date``, ``task``, ``called_at`` and the
     outcome columns) to ``ops.llm_calls``, the one record of what every call cost."""
-    # mergeSchema: outcome columns added in a later version evolve an existing call log.
-    calls.write.format("delta").mode("append").option("mergeSchema", "true").partitionBy(
-        "business_date"
-    ).save(lakehouse.path(LLM_CALLS))
-    lakehouse.register(calls.sparkSession, LLM_CALLS)
+    # One commit, written again when it loses to a concurrent one (several steps enrich at once,
+    # and on a new lakehouse the first of them create the table together); mergeSchema: outcome
+    # columns added in a later version evolve an existing call log.
+    lakehouse.append(calls, LLM_CALLS)
 
 
 def insert_absent_keys(lakehouse: LakehouseResource, table: TableRef, rows: DataFrame) -> None:

@@ -1,6 +1,8 @@
 """A killed run's journaled answers, merged by the next run: cached, and their cost recorded in
 ``ops.llm_calls`` under the run that paid for them, once (issue 13: a killed run's spend)."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
@@ -69,3 +71,31 @@ def test_a_killed_runs_journal_is_cached_and_its_spend_logged_once(spark, lakeho
     # Nothing left to merge: a second merge logs nothing more.
     assert merge_journal(lakehouse, spark, folder, task, DAY) == 0
     assert lakehouse.read(spark, LLM_CALLS).count() == 3
+
+
+def test_steps_logging_calls_at_once_on_a_new_lakehouse_all_land(spark, lakehouse_root):
+    """Several staging steps enrich at once: on a new lakehouse the first of them create
+    ``ops.llm_calls`` together, and the losers of that race write again instead of failing their
+    step (it cost a step retry in half the fresh one-date closes)."""
+    lakehouse = LakehouseResource()
+    schema = (
+        "run_id string, business_date date, task string, input_hash string, "
+        "enrichment_status string, tokens_in int, tokens_out int"
+    )
+    frames = [
+        local_frame(spark, [(f"run-{i}", DAY, "t", f"h{i}", STATUS_OK, i, 1)], schema).withColumn(
+            "called_at", F.current_timestamp()
+        )
+        for i in range(4)
+    ]
+    barrier = threading.Barrier(len(frames))
+
+    def log(frame):
+        barrier.wait()
+        log_calls(lakehouse, frame)
+
+    with ThreadPoolExecutor(len(frames)) as pool:
+        for future in [pool.submit(log, frame) for frame in frames]:
+            future.result()
+    logged = sorted(r["input_hash"] for r in lakehouse.read(spark, LLM_CALLS).collect())
+    assert logged == ["h0", "h1", "h2", "h3"]
