@@ -8,6 +8,7 @@ reads the published invoice documents and contract terms (``gold.invoice_documen
 
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 
 from dagster import (
     AssetExecutionContext,
@@ -33,7 +34,7 @@ from infra.checks import (
     validation_metadata,
 )
 from infra.lakehouse import LakehouseResource, TableRef
-from infra.spark import SparkResource
+from infra.spark import SparkResource, in_threads
 from transforms import contracts as c
 from transforms.frames import local_frame
 from transforms.hris import hris_history_dates
@@ -222,34 +223,54 @@ def stage_close_dates(
     def materialize(df):
         return df.localCheckpoint()
 
+    # Independent actions (reconciliations, one table's staging and audit beside another's) run
+    # in threads: this step is the close's critical path, and alone on the machine.
+    run = in_threads()
     # What the closes of all the run's dates read, materialized once (not once per date).
-    window = materialized(windowed(inputs, max(days), first_day=min(days)), materialize)
-    closed = run_close_dates(window, days, materialize=materialize)
-    versions = {
-        MATCHES.name: wap.stage_dates(lakehouse, closed.matches, MATCHES, days),
-        EXCEPTIONS.name: wap.stage_dates(lakehouse, closed.exceptions, EXCEPTIONS, days),
-    }
-    # The summary reads each of these several times (and the open exceptions are counted below):
-    # materialized, each table is scanned once.
-    staged_matches = materialize(
-        lakehouse.read_dates(session, MATCHES.staging, days, versions[MATCHES.name])
-    )
-    staged_exceptions = materialize(
-        lakehouse.read_dates(session, EXCEPTIONS.staging, days, versions[EXCEPTIONS.name])
-    )
+    window = materialized(windowed(inputs, max(days), first_day=min(days)), materialize, run)
+    closed = run_close_dates(window, days, materialize=materialize, run=run)
     # Balances run over every date to D (not the window): the subledger and the control account
     # are cumulative.
-    balances = materialize(
-        ap_control_balances_dates(inputs.ap_invoices, inputs.ap_payments, inputs.gl, days)
+    matches_version, exceptions_version, balances = run(
+        [
+            partial(wap.stage_dates, lakehouse, closed.matches, MATCHES, days),
+            partial(wap.stage_dates, lakehouse, closed.exceptions, EXCEPTIONS, days),
+            lambda: materialize(
+                ap_control_balances_dates(inputs.ap_invoices, inputs.ap_payments, inputs.gl, days)
+            ),
+        ]
+    )
+    versions = {MATCHES.name: matches_version, EXCEPTIONS.name: exceptions_version}
+    # The summary reads each of these several times (and the open exceptions are counted below):
+    # materialized, each table is scanned once.
+    staged_matches, staged_exceptions = run(
+        [
+            lambda: materialize(
+                lakehouse.read_dates(session, MATCHES.staging, days, versions[MATCHES.name])
+            ),
+            lambda: materialize(
+                lakehouse.read_dates(session, EXCEPTIONS.staging, days, versions[EXCEPTIONS.name])
+            ),
+        ]
     )
     summaries = close_summary_dates(staged_exceptions, staged_matches, balances, days)
     versions[SUMMARY.name] = wap.stage_dates(lakehouse, summaries, SUMMARY, days)
-    reports = {
-        table.name: wap.audit_dates(
-            lakehouse, session, table, days, versions[table.name], suite, run_id
-        )
-        for table, suite in GATED
-    }
+    audits = run(
+        [
+            partial(
+                wap.audit_dates,
+                lakehouse,
+                session,
+                table,
+                days,
+                versions[table.name],
+                suite,
+                run_id,
+            )
+            for table, suite in GATED
+        ]
+    )
+    reports = {table.name: report for (table, _), report in zip(GATED, audits, strict=True)}
     counts = (
         staged_exceptions.where(F.col("status") == "open")
         .groupBy("exception_type")
@@ -401,11 +422,18 @@ def gold_reconciliation(
         for day, names in failing.items()
         if names
     }
+    # The three tables' commits are independent: written at once, reported in order.
+    session = spark.session
+    dones = in_threads()(
+        [
+            partial(wap.publish_dates, lakehouse, session, table, whole, context.run_id)
+            if whole
+            else partial(wap.Published, {}, 0, None)
+            for table, _ in GATED
+        ]
+    )
     published = []
-    for table, _ in GATED:
-        done = wap.Published({}, 0, None)
-        if whole:
-            done = wap.publish_dates(lakehouse, spark.session, table, whole, context.run_id)
+    for (table, _), done in zip(GATED, dones, strict=True):
         done.refused = refused
         published.append(set(done.published_dates))
         yield from publish_events(done, table, lakehouse, f"gold_{table.name}", plan)

@@ -5,8 +5,10 @@ import os
 import shutil
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import TypeVar
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
@@ -22,7 +24,9 @@ from infra.settings import (
     spark_master,
     spark_profile,
 )
+from transforms.recon.common import Runner
 
+T = TypeVar("T")
 LOG4J_CONFIG = PROJECT_ROOT / "conf" / "log4j2.properties"
 
 # What reads that may not need Spark take: a session, or a function that builds (or returns) one
@@ -231,6 +235,31 @@ def lakehouse_session(
             {"spark.sql.shuffle.partitions": str(shuffle_partitions)} if shuffle_partitions else {}
         ),
     )
+
+
+# Independent Spark actions of one step (``in_threads``) at once: on two cores, the planning of one
+# runs beside another's job.
+TASK_THREADS = 3
+
+
+def in_threads(workers: int = TASK_THREADS) -> Runner:
+    """A ``Runner`` that runs a step's independent tasks in up to ``workers`` threads.
+
+    Spark takes jobs from several threads of one driver, and each thread plans its own queries, so
+    tasks that each plan and run small jobs (the close's reconciliations, one table's staging
+    beside another's) overlap instead of queueing on one thread. The results come back in the
+    tasks' order; the first task that raised raises here, after the others have ended.
+    """
+
+    def run(tasks: Sequence[Callable[[], T]]) -> list[T]:
+        if len(tasks) <= 1 or workers <= 1:
+            return [task() for task in tasks]
+        with ThreadPoolExecutor(min(workers, len(tasks)), thread_name_prefix="step-task") as pool:
+            futures = [pool.submit(task) for task in tasks]
+            wait(futures)
+            return [future.result() for future in futures]
+
+    return run
 
 
 # Steps of a run ask for the session at once: one builds it, the others wait and share it.

@@ -9,9 +9,9 @@ docs/RECONCILIATIONS.md.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from functools import reduce
+from functools import partial, reduce
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -19,7 +19,13 @@ from pyspark.sql import functions as F
 from transforms.recon.ap import reconcile_ap_gl_dates
 from transforms.recon.carry_forward import carry_forward_dates
 from transforms.recon.cash import LOOKBACK_DAYS, reconcile_bank_gl_dates
-from transforms.recon.common import EXCEPTION_COLUMNS, MATCH_COLUMNS, identity
+from transforms.recon.common import (
+    EXCEPTION_COLUMNS,
+    MATCH_COLUMNS,
+    Runner,
+    identity,
+    in_order,
+)
 from transforms.recon.contract_terms import reconcile_contract_terms_ap_dates
 from transforms.recon.documents import reconcile_documents_ap_dates
 from transforms.recon.expense_policy import (
@@ -101,16 +107,16 @@ READ_ONCE = frozenset({"bank", "invoice_documents", "contract_terms"})
 
 
 def materialized(
-    inputs: CloseInputs, materialize: Callable[[DataFrame], DataFrame] = identity
+    inputs: CloseInputs,
+    materialize: Callable[[DataFrame], DataFrame] = identity,
+    run: Runner = in_order,
 ) -> CloseInputs:
     """``inputs`` with ``materialize`` applied to those the close reads more than once (all but
-    ``READ_ONCE``), so no table is scanned again by each reconciliation or rule that reads it."""
-    return CloseInputs(
-        **{
-            name: getattr(inputs, name) if name in READ_ONCE else materialize(getattr(inputs, name))
-            for name in INPUT_LOOKBACK_DAYS
-        }
-    )
+    ``READ_ONCE``), so no table is scanned again by each reconciliation or rule that reads it.
+    ``run`` runs the materializations (independent of each other)."""
+    names = [name for name in INPUT_LOOKBACK_DAYS if name not in READ_ONCE]
+    done = run([partial(materialize, getattr(inputs, name)) for name in names])
+    return replace(inputs, **dict(zip(names, done, strict=True)))
 
 
 def run_close(
@@ -126,6 +132,7 @@ def run_close_dates(
     inputs: CloseInputs,
     days: list[date],
     materialize: Callable[[DataFrame], DataFrame] = identity,
+    run: Runner = in_order,
 ) -> CloseResult:
     """The closes of every date of ``days`` in one plan (``business_date`` is the as-of date).
 
@@ -138,39 +145,66 @@ def run_close_dates(
     ``materialize`` is applied to the reconciliations' results before they are combined (the
     assets pass ``DataFrame.localCheckpoint``; the matching recons' matches and exceptions once
     each for all four): each match is computed once, and the combined plans stay small, however
-    many times the outputs are read.
+    many times the outputs are read. ``run`` runs the reconciliations, which are independent of
+    each other (the assets run them in threads: their jobs and their planning overlap).
     """
     closes = sorted(set(days))
     recon_dates = sorted({*closes, *(d - timedelta(days=1) for d in closes)})
 
-    matching = (
-        reconcile_bank_gl_dates(inputs.bank, inputs.gl, recon_dates, materialize),
-        reconcile_ap_gl_dates(
-            inputs.ap_invoices, inputs.ap_payments, inputs.gl, recon_dates, materialize
-        ),
-        reconcile_documents_ap_dates(
-            inputs.invoice_documents, inputs.ap_invoices, inputs.fx_rates, recon_dates, materialize
-        ),
-        reconcile_contract_terms_ap_dates(
-            inputs.contract_terms, inputs.ap_invoices, inputs.ap_payments, recon_dates, materialize
-        ),
+    *matching, payroll, policy = run(
+        [
+            partial(reconcile_bank_gl_dates, inputs.bank, inputs.gl, recon_dates, materialize),
+            partial(
+                reconcile_ap_gl_dates,
+                inputs.ap_invoices,
+                inputs.ap_payments,
+                inputs.gl,
+                recon_dates,
+                materialize,
+            ),
+            partial(
+                reconcile_documents_ap_dates,
+                inputs.invoice_documents,
+                inputs.ap_invoices,
+                inputs.fx_rates,
+                recon_dates,
+                materialize,
+            ),
+            partial(
+                reconcile_contract_terms_ap_dates,
+                inputs.contract_terms,
+                inputs.ap_invoices,
+                inputs.ap_payments,
+                recon_dates,
+                materialize,
+            ),
+            lambda: materialize(
+                reconcile_payroll_hris_dates(inputs.payroll, inputs.roster, closes, inputs.fx_rates)
+            ),
+            lambda: materialize(reconcile_expense_policy_dates(inputs.expense_lines, closes)),
+        ]
     )
     # The matching recons' results, each kind materialized once for all of them (one job, not
     # one per recon), and carried forward together (``carry_forward_dates`` keeps each
     # reconciliation's exceptions to its own matches).
-    matches = materialize(
-        reduce(DataFrame.unionByName, [r.matches.select(*MATCH_COLUMNS) for r in matching])
-    )
-    open_exceptions = materialize(
-        reduce(DataFrame.unionByName, [r.exceptions.select(*EXCEPTION_COLUMNS) for r in matching])
+    matches, open_exceptions = run(
+        [
+            lambda: materialize(
+                reduce(DataFrame.unionByName, [r.matches.select(*MATCH_COLUMNS) for r in matching])
+            ),
+            lambda: materialize(
+                reduce(
+                    DataFrame.unionByName,
+                    [r.exceptions.select(*EXCEPTION_COLUMNS) for r in matching],
+                )
+            ),
+        ]
     )
     in_run = F.col("business_date").isin([F.lit(d) for d in closes])
     exceptions = [
         carry_forward_dates(open_exceptions, matches, closes, LOOKBACK_DAYS),
-        materialize(
-            reconcile_payroll_hris_dates(inputs.payroll, inputs.roster, closes, inputs.fx_rates)
-        ),
-        materialize(reconcile_expense_policy_dates(inputs.expense_lines, closes)),
+        payroll,
+        policy,
     ]
     return CloseResult(
         matches=matches.where(in_run),

@@ -12,9 +12,10 @@ A record is named ``"<source>:<business key joined by |>"`` (``record_id``), so 
 exactly which rows of which silver tables it involves.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import TypeVar
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -89,6 +90,18 @@ class ReconResult:
 def identity(df: DataFrame) -> DataFrame:
     """The default ``materialize`` of the reconciliations: leave the plan as it is."""
     return df
+
+
+T = TypeVar("T")
+# How a caller runs independent tasks (each a call that builds and may materialize frames): the
+# results in the tasks' order. The assets pass one that runs them in threads
+# (``infra.spark.in_threads``); the transforms' default is ``in_order``.
+Runner = Callable[[Sequence[Callable[[], T]]], list[T]]
+
+
+def in_order(tasks: Sequence[Callable[[], T]]) -> list[T]:
+    """The default ``run`` of the close: each task after the other, in the caller's thread."""
+    return [task() for task in tasks]
 
 
 def money(c: Column | str) -> Column:
