@@ -11,7 +11,7 @@ PY := .venv/bin/python
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: ## Create .venv from requirements.lock and fetch the Delta jars (idempotent)
+setup: ## Create .venv from requirements.lock, fetch the Delta jars, build Spark's class archive (idempotent)
 	@bash scripts/bootstrap.sh
 
 jars: setup ## Re-fetch the Delta jars for the installed pyspark / delta-spark through Maven (and rebuild the class archive)

@@ -423,15 +423,15 @@ def gold_reconciliation(
         if names
     }
     # The three tables' commits are independent: written at once, reported in order.
-    session = spark.session
-    dones = in_threads()(
-        [
-            partial(wap.publish_dates, lakehouse, session, table, whole, context.run_id)
-            if whole
-            else partial(wap.Published, {}, 0, None)
-            for table, _ in GATED
-        ]
-    )
+    dones = [wap.Published({}, 0, None) for _ in GATED]
+    if whole:
+        session = spark.session
+        dones = in_threads()(
+            [
+                partial(wap.publish_dates, lakehouse, session, table, whole, context.run_id)
+                for table, _ in GATED
+            ]
+        )
     published = []
     for (table, _), done in zip(GATED, dones, strict=True):
         done.refused = refused

@@ -34,7 +34,7 @@ DUMP_TIMEOUT_S = 180
 
 def workload(archive: str) -> None:
     """Run in a child process: a driver that writes ``archive`` when it exits."""
-    from pyspark.sql import SparkSession
+    from pyspark.sql import SparkSession, Window
     from pyspark.sql import functions as F
 
     from infra.spark import spark_conf
@@ -72,7 +72,7 @@ def workload(archive: str) -> None:
     (
         table.where(F.col("part").isin(0, 2))
         .join(table.groupBy("part").agg(F.sum("amount").alias("total")), "part")
-        .withColumn("rank", F.row_number().over(_window()))
+        .withColumn("rank", F.row_number().over(Window.partitionBy("part").orderBy("id")))
         .localCheckpoint()
         .collect()
     )
@@ -86,12 +86,6 @@ def workload(archive: str) -> None:
     spark.sql(f"CREATE TABLE archive.t USING DELTA LOCATION '{path}'")
     spark.sql("SELECT part, count(*) FROM archive.t GROUP BY part").collect()
     DeltaTable.forPath(spark, path).history().collect()
-
-
-def _window():
-    from pyspark.sql import Window
-
-    return Window.partitionBy("part").orderBy("id")
 
 
 def build(target: Path) -> bool:
