@@ -36,6 +36,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from expectations import pandas_engine
+from expectations.docs_views import view_config
 from expectations.gx import gx, gx_config, gx_engine_util, gx_expectation, gxe
 from expectations.pandas_engine import PandasFrame
 from expectations.suite import ERROR, Rule, Suite
@@ -141,7 +142,15 @@ def _context(docs_dir: str | None):
                     "class_name": "TupleFilesystemStoreBackend",
                     "base_directory": docs_dir,
                 },
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                # GX's own views, their templates compiled once per process (docs_views).
+                "site_index_builder": {
+                    "class_name": "DefaultSiteIndexBuilder",
+                    "view": view_config("DefaultJinjaIndexPageView"),
+                },
+                "site_section_builders": {
+                    section: {"view": view_config("DefaultJinjaPageView")}
+                    for section in ("expectations", "validations", "profiling")
+                },
             },
         )
     return context
