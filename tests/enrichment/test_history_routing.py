@@ -1,5 +1,6 @@
 """A model trained on labelled history answers first; only its doubtful rows reach the LLM."""
 
+import shutil
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -35,12 +36,12 @@ def _lines(spark, days: list[date], rows: int):
     return local_frame(spark, data, COLUMNS)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def history(spark):
     return _lines(spark, [DAY - timedelta(days=n) for n in range(1, 6)], 80)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def today(spark):
     return _lines(spark, [DAY], 40)
 
@@ -59,9 +60,32 @@ def _run(resource, today, history, run_id, day=DAY):
     )
 
 
-def test_offline_the_history_model_answers_every_row(spark, lakehouse_root, history, today):
-    run = _run(EnrichmentResource(), today, history, "run-history")
-    rows = run.rows.collect()
+@pytest.fixture(scope="module")
+def trained(spark, history, today, tmp_path_factory):
+    """The offline run that trains the week's model on a new lakehouse, and that lakehouse: the
+    model is trained once in this file, and the routing tests start from a copy of it, as a run
+    later in the week does (it loads the registered model)."""
+    root = tmp_path_factory.mktemp("trained") / "lakehouse"
+    root.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LAKEHOUSE_ROOT", str(root))
+        patch.delenv("OPENAI_API_KEY", raising=False)
+        run = _run(EnrichmentResource(), today, history, "run-history")
+        rows = run.rows.collect()
+    return root, run, rows
+
+
+@pytest.fixture
+def with_the_weeks_model(trained, lakehouse_root):
+    """A lakehouse holding the trained run's registry (the model is loaded, not trained)."""
+    shutil.copytree(trained[0], lakehouse_root, dirs_exist_ok=True)
+    return trained[1].history_model
+
+
+def test_offline_the_history_model_answers_every_row(
+    spark, trained, history, today, with_the_weeks_model
+):
+    _, run, rows = trained
     assert sorted((r["report_id"], r["line_id"]) for r in rows) == sorted(
         (r["report_id"], r["line_id"]) for r in today.collect()
     )
@@ -109,11 +133,14 @@ def test_too_little_history_falls_back_to_the_provider(spark, lakehouse_root, hi
     assert {r["model"] for r in run.rows.collect()} == {EMBEDDED_MODEL_ID}
 
 
-def test_only_doubtful_rows_are_sent_to_the_llm(spark, lakehouse_root, history, today, fake_openai):
+def test_only_doubtful_rows_are_sent_to_the_llm(
+    spark, with_the_weeks_model, history, today, fake_openai
+):
     resource = EnrichmentResource(
         api_key="sk-test", base_url=fake_openai.base_url, route_below_confidence=0.9
     )
     run = _run(resource, today, history, "run-routed")
+    assert run.history_model == with_the_weeks_model and not run.history_model_trained
     rows = {(r["report_id"], r["line_id"]): r for r in run.rows.collect()}
     assert len(rows) == today.count()
     by_source = {}
@@ -129,7 +156,7 @@ def test_only_doubtful_rows_are_sent_to_the_llm(spark, lakehouse_root, history, 
 
 
 def test_a_broken_endpoint_falls_back_to_the_history_model_first(
-    spark, lakehouse_root, history, today, fake_openai
+    spark, with_the_weeks_model, history, today, fake_openai
 ):
     # Every request fails: the breaker stops sending, and the doubtful rows take the history
     # model's own answer (it had scored them), not the embedded similarity classifier's.
@@ -142,6 +169,7 @@ def test_a_broken_endpoint_falls_back_to_the_history_model_first(
         backoff_max_s=0.05,
     )
     run = _run(resource, today, history, "run-broken")
+    assert run.history_model == with_the_weeks_model and not run.history_model_trained
     rows = run.rows.collect()
     assert len(rows) == today.count() and run.fallback_rows > 0
     fell_back = [r for r in rows if r["error"] and r["error"].startswith(FALLBACK_ERROR_PREFIX)]
