@@ -125,6 +125,10 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=300, help="expense lines per day")
     parser.add_argument("--last", type=date.fromisoformat, default=date(2026, 10, 30))
     args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.machine import describe
+
+    machine = describe()  # before the runs: the machine idle
     work = Path(tempfile.mkdtemp(prefix="bench-backfill-"))
     try:
         one = close(work / "one", args.last, 1, args)
@@ -141,7 +145,6 @@ def main() -> int:
             close(work / "single", day, 1, args)
         verdicts = compare_digests(digests(work / "ranged", tail), digests(work / "single", tail))
         same = all(v == "equal" for v in verdicts.values())
-        sys.path.insert(0, str(ROOT))
         from tests.enrichment.fake_openai import FakeOpenAI
 
         with FakeOpenAI() as server:
@@ -152,6 +155,7 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("| figure | value |\n|---|---|")
+    print(machine)
     print(f"| `--days 1` wall, cold, Spark start included | {one:.0f} s |")
     n = args.dates
     print(f"| `--days {n}` in one ranged run | {ranged:.0f} s ({ranged / one:.2f}x one date) |")
