@@ -187,6 +187,9 @@ def spark_conf(
         # Everything stays on loopback: a local run has no business on other interfaces.
         conf["spark.driver.host"] = "127.0.0.1"
         conf["spark.driver.bindAddress"] = "127.0.0.1"
+        # The Python workers fork from a daemon that has the UDFs' modules imported
+        # (infra/spark_daemon.py). Local only: a cluster's executors may not have this package.
+        conf["spark.python.daemon.module"] = "infra.spark_daemon"
     conf.update(extra_conf or {})
     conf.update(spark_conf_overrides())
     return conf
