@@ -13,6 +13,7 @@ Spark names on its command line.
 """
 
 import importlib
+import os
 import sys
 
 # Spark puts archives on the workers' path: its own copies of pyspark and py4j, zips without
@@ -20,13 +21,16 @@ import sys
 # jar (5,362 entries, no Python in it). Each task invalidates the import caches, and Python's
 # zip importer then read every archive's directory again: 100 empty Python tasks took 12-15 s
 # with them and 5.0-6.1 s without them (2026-12-08, a slow 2-core machine). This driver's Python
-# has the same pyspark installed, compiled.
+# has the same pyspark installed, compiled (where it has not, Spark's path is left as it is).
 ARCHIVES = tuple(
     p
     for p in sys.path
     if p.endswith(".jar") or (p.endswith(".zip") and "/pyspark/python/lib/" in p)
 )
-for _archive in ARCHIVES:
+_INSTALLED = any(
+    os.path.isfile(os.path.join(p, "pyspark", "__init__.py")) for p in sys.path if p not in ARCHIVES
+)
+for _archive in ARCHIVES if _INSTALLED else ():
     sys.path.remove(_archive)
     sys.path_importer_cache.pop(_archive, None)
 
