@@ -22,10 +22,16 @@ apt_install_optional() {
     echo "note: $* not installed; scanned documents cannot be OCR'd (apt-get install $*)" >&2
   fi
 }
-need java || apt_install openjdk-17-jre-headless
-need mvn || apt_install maven
-# OCR of scanned documents (documents/text.py); optional: without it only scans cannot be read.
-need tesseract || apt_install_optional tesseract-ocr
+# --venv-only: the Python env alone, which needs neither Java nor Maven (.ci/run builds it while
+# apt-get installs those).
+venv_only=false
+[ "${1:-}" = "--venv-only" ] && venv_only=true
+if ! $venv_only; then
+  need java || apt_install openjdk-17-jre-headless
+  need mvn || apt_install maven
+  # OCR of scanned documents (documents/text.py); optional: without it only scans cannot be read.
+  need tesseract || apt_install_optional tesseract-ocr
+fi
 
 PYTHON="${PYTHON:-}"
 if [ -z "$PYTHON" ]; then
@@ -52,6 +58,7 @@ if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ] || [ pyproject.toml -
   .venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e .
   touch "$stamp"
 fi
+$venv_only && exit 0
 
 .venv/bin/python scripts/fetch_delta_jars.py --if-missing
 # The Spark driver's class archive for this machine's Java (a faster start; optional).
